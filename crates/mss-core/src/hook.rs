@@ -1,0 +1,123 @@
+//! The per-layer hook of a chunked forward pass, and the model trait that uses it.
+
+use burn::prelude::*;
+
+use crate::{AttentionNeeds, AttentionStats, LayerKv, Result};
+
+/// What one layer's chunk attends to in front of the chunk itself.
+///
+/// # Shapes
+/// - `rope_positions`: `[n_kv_heads, len]`
+#[derive(Debug, Clone)]
+pub struct LayerMemory<B: Backend> {
+    /// Cached entries; keys are stored before RoPE.
+    pub kv: LayerKv<B>,
+    /// The position at which each entry's key is rotated during this step, per KV head.
+    /// Compact positions (`0..len`, as in the paper) or the entries' document positions.
+    pub rope_positions: Tensor<B, 2, Int>,
+}
+
+/// Where the chunk's tokens sit. A chunk is always a contiguous run of tokens, so two starts
+/// describe it; positions are explicit and never derived from a cache length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkPositions {
+    /// Index of the chunk's first token in the whole prompt; recorded with every KV entry.
+    pub document_start: usize,
+    /// RoPE position of the chunk's first token in this step (after the memory in compact
+    /// mode, equal to `document_start` in original mode).
+    pub rope_start: usize,
+}
+
+/// The narrow hook through which a chunked forward pass talks to whoever manages memory.
+///
+/// For every layer, in order, the model asks [`memory`](ChunkHook::memory) for the entries the
+/// chunk attends to, computes the chunk's keys and values and the attention over
+/// `[memory; chunk]`, and hands the chunk's entries plus the statistics asked for by
+/// [`needs`](ChunkHook::needs) to [`record`](ChunkHook::record). Visibility is structural:
+/// every memory entry is visible to every chunk token, and chunk tokens see earlier chunk tokens
+/// (causal). A model with a sliding window additionally hides entries whose RoPE position lies a
+/// window or more behind the query's.
+pub trait ChunkHook<B: Backend> {
+    /// The memory `layer` attends to, or `None` for none.
+    fn memory(&mut self, layer: usize) -> Option<LayerMemory<B>>;
+
+    /// The attention statistics `layer` must report. Empty needs let the model use the fused
+    /// attention kernel.
+    fn needs(&self, layer: usize) -> AttentionNeeds;
+
+    /// Receives the chunk's own entries (keys before RoPE, values, document positions) and the
+    /// statistics over the keys `[memory; chunk]`.
+    fn record(&mut self, layer: usize, chunk: LayerKv<B>, stats: AttentionStats<B>);
+}
+
+/// A hook with no memory that keeps nothing: a plain forward pass over one sequence.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMemory;
+
+impl<B: Backend> ChunkHook<B> for NoMemory {
+    fn memory(&mut self, _layer: usize) -> Option<LayerMemory<B>> {
+        None
+    }
+
+    fn needs(&self, _layer: usize) -> AttentionNeeds {
+        AttentionNeeds::NONE
+    }
+
+    fn record(&mut self, _layer: usize, _chunk: LayerKv<B>, _stats: AttentionStats<B>) {}
+}
+
+/// The dimensions of a decoder that matter to memory management.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelShape {
+    /// Number of decoder layers.
+    pub n_layers: usize,
+    /// Number of query heads.
+    pub n_heads: usize,
+    /// Number of key/value heads (GQA groups).
+    pub n_kv_heads: usize,
+    /// Dimension of one head.
+    pub head_dim: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Context length the model was trained for.
+    pub max_position_embeddings: usize,
+}
+
+impl ModelShape {
+    /// Query heads per KV head.
+    pub fn n_rep(&self) -> usize {
+        self.n_heads / self.n_kv_heads
+    }
+}
+
+/// Which logits a chunked forward pass returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// One row per chunk token (perplexity needs them all).
+    All,
+    /// Only the last token's row (enough to start generating).
+    Last,
+}
+
+/// A decoder that can be run one chunk at a time through a [`ChunkHook`].
+pub trait ChunkedModel<B: Backend> {
+    /// The model's dimensions.
+    fn shape(&self) -> ModelShape;
+
+    /// The device the weights live on.
+    fn device(&self) -> B::Device;
+
+    /// Runs one chunk.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[1, chunk_len]`
+    /// - returns logits (f32): `[1, chunk_len, vocab]` for [`Logits::All`], `[1, 1, vocab]` for
+    ///   [`Logits::Last`]
+    fn forward_chunk(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        positions: ChunkPositions,
+        hook: &mut dyn ChunkHook<B>,
+        logits: Logits,
+    ) -> Result<Tensor<B, 3>>;
+}

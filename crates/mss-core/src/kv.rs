@@ -1,0 +1,143 @@
+//! One layer's cached keys, values and document positions.
+
+use burn::prelude::*;
+
+use crate::{CoreError, Result};
+
+/// The KV entries one layer keeps: keys **before RoPE**, values, and the document position of
+/// every entry, per KV head.
+///
+/// Keys are stored before RoPE so that a later step can rotate them to whatever positions it
+/// chooses (compact positions as in the paper, or the original document positions).
+/// Score-based pruners keep a different subset per KV head, so positions are per head too.
+///
+/// # Shapes
+/// - `keys`: `[1, n_kv_heads, len, head_dim]`
+/// - `values`: `[1, n_kv_heads, len, head_dim]`
+/// - `positions`: `[n_kv_heads, len]`, document positions (0-based token index in the prompt)
+#[derive(Debug, Clone)]
+pub struct LayerKv<B: Backend> {
+    /// Keys before RoPE.
+    pub keys: Tensor<B, 4>,
+    /// Values.
+    pub values: Tensor<B, 4>,
+    /// Document position of every entry, per KV head.
+    pub positions: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> LayerKv<B> {
+    /// Checks that keys, values and positions agree and wraps them.
+    pub fn new(keys: Tensor<B, 4>, values: Tensor<B, 4>, positions: Tensor<B, 2, Int>) -> Result<Self> {
+        let [kb, kh, kt, _] = keys.dims();
+        let [vb, vh, vt, _] = values.dims();
+        let [ph, pt] = positions.dims();
+        if kb != 1 || [vb, vh, vt] != [kb, kh, kt] || [ph, pt] != [kh, kt] {
+            return Err(CoreError::ShapeMismatch {
+                what: "LayerKv keys [1, h, t, d] / values [1, h, t, d] / positions [h, t]".into(),
+                expected: vec![1, kh, kt],
+                actual: vec![vb, vh, vt, ph, pt],
+            });
+        }
+        Ok(Self { keys, values, positions })
+    }
+
+    /// Number of entries per KV head.
+    pub fn len(&self) -> usize {
+        self.keys.dims()[2]
+    }
+
+    /// Whether the layer holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of KV heads.
+    pub fn n_kv_heads(&self) -> usize {
+        self.keys.dims()[1]
+    }
+
+    /// `self` followed by `other` along the token axis.
+    pub fn cat(self, other: Self) -> Self {
+        Self {
+            keys: Tensor::cat(vec![self.keys, other.keys], 2),
+            values: Tensor::cat(vec![self.values, other.values], 2),
+            positions: Tensor::cat(vec![self.positions, other.positions], 1),
+        }
+    }
+
+    /// Keeps, for every KV head, the entries at `indices` (in the given order).
+    ///
+    /// # Shapes
+    /// - `indices`: `[n_kv_heads, kept]`
+    pub fn gather(self, indices: Tensor<B, 2, Int>) -> Self {
+        let [h, kept] = indices.dims();
+        let d = self.keys.dims()[3];
+        let dv = self.values.dims()[3];
+        let key_idx = indices.clone().reshape([1, h, kept, 1]).expand([1, h, kept, d]);
+        let value_idx = indices.clone().reshape([1, h, kept, 1]).expand([1, h, kept, dv]);
+        Self {
+            keys: self.keys.gather(2, key_idx),
+            values: self.values.gather(2, value_idx),
+            positions: self.positions.gather(1, indices),
+        }
+    }
+
+    /// Bytes held by keys and values.
+    pub fn bytes(&self) -> usize {
+        let k = self.keys.dims().iter().product::<usize>() * self.keys.dtype().size();
+        let v = self.values.dims().iter().product::<usize>() * self.values.dtype().size();
+        k + v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::TestBackend;
+
+    fn kv(h: usize, t: usize, d: usize, offset: i64) -> LayerKv<TestBackend> {
+        let device = Default::default();
+        let n = (h * t * d) as i64;
+        let keys = Tensor::<TestBackend, 1, Int>::arange(offset..offset + n, &device)
+            .float()
+            .reshape([1, h, t, d]);
+        let values = keys.clone().neg();
+        let positions = Tensor::<TestBackend, 1, Int>::arange(offset..offset + t as i64, &device)
+            .reshape([1, t])
+            .repeat_dim(0, h);
+        LayerKv::new(keys, values, positions).unwrap()
+    }
+
+    #[test]
+    fn gather_keeps_the_chosen_entries_per_head() {
+        let device = Default::default();
+        let layer = kv(2, 4, 3, 0);
+        let idx = Tensor::<TestBackend, 2, Int>::from_data([[0, 3], [1, 2]], &device);
+        let kept = layer.gather(idx);
+        assert_eq!(kept.len(), 2);
+        let keys: Vec<f32> = kept.keys.into_data().to_vec().unwrap();
+        // head 0 keeps tokens 0 and 3, head 1 keeps tokens 1 and 2 (head 1 starts at 12).
+        assert_eq!(keys, vec![0., 1., 2., 9., 10., 11., 15., 16., 17., 18., 19., 20.]);
+        let pos: Vec<i32> = kept.positions.into_data().to_vec().unwrap();
+        assert_eq!(pos, vec![0, 3, 1, 2]);
+        let values: Vec<f32> = kept.values.into_data().to_vec().unwrap();
+        assert_eq!(values[3], -9.0);
+    }
+
+    #[test]
+    fn cat_appends_along_tokens() {
+        let joined = kv(2, 3, 2, 0).cat(kv(2, 1, 2, 100));
+        assert_eq!(joined.len(), 4);
+        assert_eq!(joined.positions.dims(), [2, 4]);
+        assert_eq!(joined.bytes(), 2 * (2 * 4 * 2) * 4);
+    }
+
+    #[test]
+    fn new_rejects_mismatched_positions() {
+        let device = Default::default();
+        let good = kv(2, 3, 2, 0);
+        let bad = Tensor::<TestBackend, 2, Int>::zeros([2, 4], &device);
+        let err = LayerKv::new(good.keys, good.values, bad).unwrap_err();
+        assert!(err.to_string().contains("positions"), "{err}");
+    }
+}

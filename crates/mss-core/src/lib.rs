@@ -1,0 +1,32 @@
+//! Traits and types shared by every `mss` crate.
+//!
+//! `mss` prefills long prompts chunk by chunk. After each chunk, every layer's KV cache
+//! (old memory + new chunk) is pruned into a memory that the next chunk attends to. This crate
+//! holds what the model side and the pruning side both speak, and nothing model-specific:
+//!
+//! - [`LayerKv`]: one layer's cached keys (before RoPE), values and document positions;
+//! - [`ChunkHook`]: the narrow per-layer hook through which a chunked forward pass reads each
+//!   layer's memory and hands back the chunk's new keys and values plus attention statistics;
+//! - [`ChunkedModel`]: what a model must offer to be prefilled chunk by chunk;
+//! - [`attention`]: scaled dot-product attention over `[memory; chunk]` that computes exactly the
+//!   statistics a pruner declares it needs ([`AttentionNeeds`]), tiled over query blocks.
+//!
+//! # Feature flags
+//!
+//! None: this crate enables no Burn backend. Pick one in the binary (`mss/flex`, `mss/cuda`).
+
+pub mod attention;
+mod error;
+mod hook;
+mod kv;
+
+pub use attention::{AttentionNeeds, AttentionStats};
+pub use error::{CoreError, Result};
+pub use hook::{ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory};
+pub use kv::LayerKv;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// The CPU backend every unit test runs on.
+    pub type TestBackend = burn::backend::Flex;
+}

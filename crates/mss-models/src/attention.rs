@@ -1,0 +1,121 @@
+//! Self-attention of one layer over `[memory; chunk]`.
+
+use burn::prelude::*;
+use mss_core::attention::{DEFAULT_QUERY_BLOCK, attend, sliding_window_mask};
+use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory};
+
+use crate::linear::Linear;
+use crate::rope::{apply_rope, cos_sin};
+
+/// RoPE and window facts shared by every layer during one step.
+#[derive(Debug, Clone)]
+pub(crate) struct StepContext<B: Backend> {
+    /// Inverse frequencies for this step (dynamic scalings depend on the step's last position).
+    pub inv_freq: Vec<f32>,
+    /// `[1, 1, chunk_len, head_dim]` cosines and sines of the chunk's RoPE positions.
+    pub cos: Tensor<B, 4>,
+    pub sin: Tensor<B, 4>,
+    /// `[chunk_len]` RoPE positions of the chunk.
+    pub rope_positions: Tensor<B, 1, Int>,
+    /// `[n_kv_heads, chunk_len]` document positions of the chunk.
+    pub document_positions: Tensor<B, 2, Int>,
+    /// The largest RoPE position of the step.
+    pub last_position: usize,
+}
+
+/// Grouped-query attention with q/k/v/o projections named as in Hugging Face checkpoints.
+#[derive(Debug, Clone)]
+pub struct Attention<B: Backend> {
+    /// Query projection.
+    pub q_proj: Linear<B>,
+    /// Key projection.
+    pub k_proj: Linear<B>,
+    /// Value projection.
+    pub v_proj: Linear<B>,
+    /// Output projection.
+    pub o_proj: Linear<B>,
+    /// Number of query heads.
+    pub n_heads: usize,
+    /// Number of key/value heads.
+    pub n_kv_heads: usize,
+    /// Dimension of one head.
+    pub head_dim: usize,
+    /// Sliding window (Mistral v0.1), in positions.
+    pub sliding_window: Option<usize>,
+}
+
+impl<B: Backend> Attention<B> {
+    /// Attends the chunk over `memory` followed by itself.
+    ///
+    /// # Shapes
+    /// - `x`: `[1, chunk_len, hidden]`; returns `[1, chunk_len, hidden]`, the chunk's entries
+    ///   (keys before RoPE) and the statistics over `memory_len + chunk_len` keys.
+    pub(crate) fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        step: &StepContext<B>,
+        memory: Option<LayerMemory<B>>,
+        needs: AttentionNeeds,
+    ) -> Result<(Tensor<B, 3>, LayerKv<B>, AttentionStats<B>), CoreError> {
+        let [_, c, _] = x.dims();
+        let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
+        let q = heads(self.q_proj.forward(x.clone()), self.n_heads);
+        let k = heads(self.k_proj.forward(x.clone()), self.n_kv_heads);
+        let v = heads(self.v_proj.forward(x), self.n_kv_heads);
+        let chunk = LayerKv { keys: k.clone(), values: v.clone(), positions: step.document_positions.clone() };
+        let q = apply_rope(q, step.cos.clone(), step.sin.clone());
+        let k = apply_rope(k, step.cos.clone(), step.sin.clone());
+        let chunk_rope = || step.rope_positions.clone().reshape([1, c]).repeat_dim(0, self.n_kv_heads);
+
+        let memory = memory.filter(|m| !m.kv.is_empty());
+        let (keys, values, key_positions) = match memory {
+            None => (k, v, None),
+            Some(memory) => {
+                self.check_memory(&memory)?;
+                let [h, m] = memory.rope_positions.dims();
+                let (cos, sin) = cos_sin(memory.rope_positions.clone().reshape([h * m]), &step.inv_freq, k.dtype());
+                let cos = cos.reshape([1, h, m, self.head_dim]);
+                let sin = sin.reshape([1, h, m, self.head_dim]);
+                let memory_keys = apply_rope(memory.kv.keys, cos, sin);
+                (
+                    Tensor::cat(vec![memory_keys, k], 2),
+                    Tensor::cat(vec![memory.kv.values, v], 2),
+                    Some(memory.rope_positions),
+                )
+            }
+        };
+        // Keys can fall out of the window only once the step reaches past it.
+        let hidden = self.sliding_window.filter(|w| step.last_position >= *w).map(|window| {
+            let positions = match key_positions {
+                Some(memory) => Tensor::cat(vec![memory, chunk_rope()], 1),
+                None => chunk_rope(),
+            };
+            sliding_window_mask(step.rope_positions.clone(), positions, window)
+        });
+        let (out, stats) = attend(q, keys, values, hidden, needs, DEFAULT_QUERY_BLOCK);
+        let out = out.swap_dims(1, 2).reshape([1, c, self.n_heads * self.head_dim]);
+        Ok((self.o_proj.forward(out), chunk, stats))
+    }
+
+    fn check_memory(&self, memory: &LayerMemory<B>) -> Result<(), CoreError> {
+        let m = memory.kv.len();
+        let expected = vec![1, self.n_kv_heads, m, self.head_dim];
+        for (what, actual) in [
+            ("memory keys", memory.kv.keys.dims().to_vec()),
+            ("memory values", memory.kv.values.dims().to_vec()),
+        ] {
+            if actual != expected {
+                return Err(CoreError::ShapeMismatch { what: what.into(), expected, actual });
+            }
+        }
+        let positions = memory.rope_positions.dims().to_vec();
+        if positions != [self.n_kv_heads, m] {
+            return Err(CoreError::ShapeMismatch {
+                what: "memory RoPE positions".into(),
+                expected: vec![self.n_kv_heads, m],
+                actual: positions,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,37 @@
+//! One pre-norm decoder layer.
+
+use burn::prelude::*;
+use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory};
+
+use crate::attention::{Attention, StepContext};
+use crate::mlp::Mlp;
+use crate::norm::RmsNorm;
+
+/// `x + attn(norm(x))`, then `+ mlp(norm(·))`.
+#[derive(Debug, Clone)]
+pub struct DecoderLayer<B: Backend> {
+    /// Norm before attention.
+    pub input_layernorm: RmsNorm<B>,
+    /// Self-attention.
+    pub self_attn: Attention<B>,
+    /// Norm before the feed-forward block.
+    pub post_attention_layernorm: RmsNorm<B>,
+    /// Feed-forward block.
+    pub mlp: Mlp<B>,
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    pub(crate) fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        step: &StepContext<B>,
+        memory: Option<LayerMemory<B>>,
+        needs: AttentionNeeds,
+    ) -> Result<(Tensor<B, 3>, LayerKv<B>, AttentionStats<B>), CoreError> {
+        let (attn, chunk, stats) =
+            self.self_attn.forward(self.input_layernorm.forward(x.clone()), step, memory, needs)?;
+        let x = x.add(attn);
+        let x = x.clone().add(self.mlp.forward(self.post_attention_layernorm.forward(x)));
+        Ok((x, chunk, stats))
+    }
+}

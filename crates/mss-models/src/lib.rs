@@ -1,0 +1,41 @@
+//! Llama and Mistral decoders in Burn, loaded from Hugging Face folders.
+//!
+//! A model folder holds `config.json`, `model.safetensors` (or shards listed in
+//! `model.safetensors.index.json`) and `tokenizer.json`. [`Transformer::load`] reads it in the
+//! dtype you ask for; [`Tokenizer::from_dir`] reads the tokenizer offline.
+//!
+//! The forward pass runs one chunk at a time through [`mss_core::ChunkHook`]: for every layer it
+//! asks the hook for the memory to attend to (keys before RoPE, values, RoPE positions) and hands
+//! back the chunk's new keys and values plus the attention statistics the hook asked for. The
+//! models know nothing about pruners, schedules or probes.
+//!
+//! Supported: GQA, RMSNorm, SwiGLU, rotate-half RoPE (plain, linear, dynamic NTK, Llama 3),
+//! tied embeddings, Mistral's sliding window, optional attention/MLP biases.
+//!
+//! # Feature flags
+//!
+//! None: the crate is generic over `B: Backend`; pick a backend in the binary.
+
+mod attention;
+mod config;
+mod error;
+mod layer;
+mod linear;
+mod mlp;
+mod norm;
+pub mod rope;
+mod tokenizer;
+mod transformer;
+mod weights;
+
+pub use attention::Attention;
+pub use config::{Architecture, TransformerConfig};
+pub use error::{ModelError, Result};
+pub use layer::DecoderLayer;
+pub use linear::Linear;
+pub use mlp::Mlp;
+pub use norm::RmsNorm;
+pub use rope::RopeScaling;
+pub use tokenizer::{TextStream, Tokenizer};
+pub use transformer::Transformer;
+pub use weights::WeightFiles;

@@ -1,0 +1,225 @@
+//! The Llama / Mistral decoder: construction, loading and the chunked forward pass.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::tensor::{DType, Distribution, FloatDType};
+use burn::tensor::module::embedding;
+use mss_core::{ChunkHook, ChunkPositions, ChunkedModel, Logits, ModelShape};
+
+use crate::attention::{Attention, StepContext};
+use crate::config::TransformerConfig;
+use crate::layer::DecoderLayer;
+use crate::linear::Linear;
+use crate::mlp::Mlp;
+use crate::norm::RmsNorm;
+use crate::rope::{cos_sin, inv_freq};
+use crate::weights::WeightFiles;
+use crate::{ModelError, Result};
+
+/// A Llama or Mistral decoder with its LM head.
+#[derive(Debug, Clone)]
+pub struct Transformer<B: Backend> {
+    /// The configuration it was built from.
+    pub config: TransformerConfig,
+    /// Token embedding `[vocab, hidden]`.
+    pub embed_tokens: Tensor<B, 2>,
+    /// Decoder layers.
+    pub layers: Vec<DecoderLayer<B>>,
+    /// Final norm.
+    pub norm: RmsNorm<B>,
+    /// LM head (the transposed embedding when tied).
+    pub lm_head: Linear<B>,
+}
+
+impl TransformerConfig {
+    /// A model with random weights (normal, std 0.02; norms at 1) in `dtype`. Seed the backend
+    /// first for reproducible weights.
+    pub fn init<B: Backend>(&self, device: &B::Device, dtype: DType) -> Transformer<B> {
+        let normal = |shape: [usize; 2]| {
+            Tensor::<B, 2>::random(shape, Distribution::Normal(0.0, 0.02), device).cast(dtype)
+        };
+        let linear = |d_in, d_out, bias: bool| Linear {
+            weight: normal([d_in, d_out]),
+            bias: bias.then(|| normal([1, d_out]).reshape([d_out])),
+        };
+        let norm = || RmsNorm { weight: Tensor::ones([self.hidden_size], (device, dtype)), eps: self.rms_norm_eps };
+        let (h, q, kv, ff) = self.dims();
+        let layers = (0..self.num_hidden_layers)
+            .map(|_| DecoderLayer {
+                input_layernorm: norm(),
+                self_attn: self.attention(
+                    linear(h, q, self.attention_bias),
+                    linear(h, kv, self.attention_bias),
+                    linear(h, kv, self.attention_bias),
+                    linear(q, h, self.attention_bias),
+                ),
+                post_attention_layernorm: norm(),
+                mlp: Mlp {
+                    gate_proj: linear(h, ff, self.mlp_bias),
+                    up_proj: linear(h, ff, self.mlp_bias),
+                    down_proj: linear(ff, h, self.mlp_bias),
+                },
+            })
+            .collect();
+        let embed_tokens = normal([self.vocab_size, h]);
+        let lm_head = if self.tie_word_embeddings {
+            Linear { weight: embed_tokens.clone().transpose(), bias: None }
+        } else {
+            linear(h, self.vocab_size, false)
+        };
+        Transformer { config: self.clone(), embed_tokens, layers, norm: norm(), lm_head }
+    }
+
+    /// `(hidden, query width, key/value width, feed-forward width)`.
+    fn dims(&self) -> (usize, usize, usize, usize) {
+        (
+            self.hidden_size,
+            self.num_attention_heads * self.head_dim,
+            self.num_key_value_heads * self.head_dim,
+            self.intermediate_size,
+        )
+    }
+
+    fn attention<B: Backend>(&self, q: Linear<B>, k: Linear<B>, v: Linear<B>, o: Linear<B>) -> Attention<B> {
+        Attention {
+            q_proj: q,
+            k_proj: k,
+            v_proj: v,
+            o_proj: o,
+            n_heads: self.num_attention_heads,
+            n_kv_heads: self.num_key_value_heads,
+            head_dim: self.head_dim,
+            sliding_window: self.sliding_window,
+        }
+    }
+}
+
+impl<B: Backend> Transformer<B> {
+    /// Loads a Hugging Face folder (`config.json` + `model.safetensors` or a sharded index),
+    /// casting every weight to `dtype` (F32, F16 or BF16).
+    pub fn load(dir: &Path, device: &B::Device, dtype: DType) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(ModelError::NotFound { what: "model folder", path: dir.to_owned() });
+        }
+        let config = TransformerConfig::from_file(&dir.join("config.json"))?;
+        let weights = WeightFiles::open(dir)?;
+        Self::from_weights(config, &weights, device, dtype)
+    }
+
+    /// Builds the model from already opened weights.
+    pub fn from_weights(config: TransformerConfig, w: &WeightFiles, device: &B::Device, dtype: DType) -> Result<Self> {
+        let (h, q, kv, ff) = config.dims();
+        let linear = |name: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear<B>> {
+            Ok(Linear {
+                weight: w.transposed(&format!("{name}.weight"), [d_out, d_in], dtype, device)?,
+                bias: if bias { Some(w.tensor(&format!("{name}.bias"), [d_out], dtype, device)?) } else { None },
+            })
+        };
+        let norm = |name: &str| -> Result<RmsNorm<B>> {
+            Ok(RmsNorm { weight: w.tensor(&format!("{name}.weight"), [h], dtype, device)?, eps: config.rms_norm_eps })
+        };
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let (ab, mb) = (config.attention_bias, config.mlp_bias);
+            layers.push(DecoderLayer {
+                input_layernorm: norm(&format!("{p}.input_layernorm"))?,
+                self_attn: config.attention(
+                    linear(&format!("{p}.self_attn.q_proj"), h, q, ab)?,
+                    linear(&format!("{p}.self_attn.k_proj"), h, kv, ab)?,
+                    linear(&format!("{p}.self_attn.v_proj"), h, kv, ab)?,
+                    linear(&format!("{p}.self_attn.o_proj"), q, h, ab)?,
+                ),
+                post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm"))?,
+                mlp: Mlp {
+                    gate_proj: linear(&format!("{p}.mlp.gate_proj"), h, ff, mb)?,
+                    up_proj: linear(&format!("{p}.mlp.up_proj"), h, ff, mb)?,
+                    down_proj: linear(&format!("{p}.mlp.down_proj"), ff, h, mb)?,
+                },
+            });
+        }
+        let embed_tokens = w.tensor("model.embed_tokens.weight", [config.vocab_size, h], dtype, device)?;
+        let lm_head = if config.tie_word_embeddings {
+            Linear { weight: w.transposed("model.embed_tokens.weight", [config.vocab_size, h], dtype, device)?, bias: None }
+        } else {
+            linear("lm_head", h, config.vocab_size, false)?
+        };
+        let norm = norm("model.norm")?;
+        Ok(Self { config, embed_tokens, layers, norm, lm_head })
+    }
+
+    /// Checks token ids against the vocabulary before they reach the embedding.
+    pub fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
+        let vocab_size = self.config.vocab_size;
+        match tokens.iter().position(|&id| id as usize >= vocab_size) {
+            Some(index) => Err(ModelError::TokenOutOfVocabulary { id: tokens[index], index, vocab_size }),
+            None => Ok(()),
+        }
+    }
+
+    /// The dtype of the weights.
+    pub fn dtype(&self) -> DType {
+        self.embed_tokens.dtype()
+    }
+}
+
+impl<B: Backend> ChunkedModel<B> for Transformer<B> {
+    fn shape(&self) -> ModelShape {
+        let c = &self.config;
+        ModelShape {
+            n_layers: c.num_hidden_layers,
+            n_heads: c.num_attention_heads,
+            n_kv_heads: c.num_key_value_heads,
+            head_dim: c.head_dim,
+            vocab_size: c.vocab_size,
+            max_position_embeddings: c.max_position_embeddings,
+        }
+    }
+
+    fn device(&self) -> B::Device {
+        self.embed_tokens.device()
+    }
+
+    fn forward_chunk(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        positions: ChunkPositions,
+        hook: &mut dyn ChunkHook<B>,
+        logits: Logits,
+    ) -> mss_core::Result<Tensor<B, 3>> {
+        let device = self.device();
+        let c = tokens.dims()[1];
+        let config = &self.config;
+        let last_position = positions.rope_start + c - 1;
+        let inv_freq = inv_freq(config.rope_theta, config.head_dim, config.rope_scaling, last_position);
+        let rope_positions = Tensor::<B, 1, Int>::arange(
+            positions.rope_start as i64..(positions.rope_start + c) as i64,
+            &device,
+        );
+        let (cos, sin) = cos_sin(rope_positions.clone(), &inv_freq, self.dtype());
+        let document = positions.document_start as i64;
+        let document_positions = Tensor::<B, 1, Int>::arange(document..document + c as i64, &device)
+            .reshape([1, c])
+            .repeat_dim(0, config.num_key_value_heads);
+        let step = StepContext {
+            inv_freq,
+            cos: cos.reshape([1, 1, c, config.head_dim]),
+            sin: sin.reshape([1, 1, c, config.head_dim]),
+            rope_positions,
+            document_positions,
+            last_position,
+        };
+        let mut x = embedding(self.embed_tokens.clone(), tokens);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (y, chunk, stats) = layer.forward(x, &step, hook.memory(i), hook.needs(i))?;
+            hook.record(i, chunk, stats);
+            x = y;
+        }
+        let x = match logits {
+            Logits::All => x,
+            Logits::Last => x.narrow(1, c - 1, 1),
+        };
+        Ok(self.lm_head.forward(self.norm.forward(x)).cast(FloatDType::F32))
+    }
+}

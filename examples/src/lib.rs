@@ -1,0 +1,1 @@
+//! Runnable examples of mss live beside this crate as `examples/*.rs`.
