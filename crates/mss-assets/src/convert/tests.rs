@@ -55,7 +55,7 @@ fn q4_0_blocks(n: u64) -> Vec<u8> {
     b
 }
 
-fn tiny() -> GgufWriter {
+pub(crate) fn tiny() -> GgufWriter {
     let h = HIDDEN;
     let mut w = GgufWriter::new();
     w.metadata("general.architecture", "llama")

@@ -8,6 +8,7 @@ mod cursor;
 mod dequant;
 mod file;
 mod ggml_type;
+mod metadata;
 mod value;
 mod writer;
 
