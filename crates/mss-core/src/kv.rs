@@ -27,7 +27,11 @@ pub struct LayerKv<B: Backend> {
 
 impl<B: Backend> LayerKv<B> {
     /// Checks that keys, values and positions agree and wraps them.
-    pub fn new(keys: Tensor<B, 4>, values: Tensor<B, 4>, positions: Tensor<B, 2, Int>) -> Result<Self> {
+    pub fn new(
+        keys: Tensor<B, 4>,
+        values: Tensor<B, 4>,
+        positions: Tensor<B, 2, Int>,
+    ) -> Result<Self> {
         let [kb, kh, kt, _] = keys.dims();
         let [vb, vh, vt, _] = values.dims();
         let [ph, pt] = positions.dims();
@@ -38,7 +42,11 @@ impl<B: Backend> LayerKv<B> {
                 actual: vec![vb, vh, vt, ph, pt],
             });
         }
-        Ok(Self { keys, values, positions })
+        Ok(Self {
+            keys,
+            values,
+            positions,
+        })
     }
 
     /// Number of entries per KV head.
@@ -73,8 +81,14 @@ impl<B: Backend> LayerKv<B> {
         let [h, kept] = indices.dims();
         let d = self.keys.dims()[3];
         let dv = self.values.dims()[3];
-        let key_idx = indices.clone().reshape([1, h, kept, 1]).expand([1, h, kept, d]);
-        let value_idx = indices.clone().reshape([1, h, kept, 1]).expand([1, h, kept, dv]);
+        let key_idx = indices
+            .clone()
+            .reshape([1, h, kept, 1])
+            .expand([1, h, kept, d]);
+        let value_idx = indices
+            .clone()
+            .reshape([1, h, kept, 1])
+            .expand([1, h, kept, dv]);
         Self {
             keys: self.keys.gather(2, key_idx),
             values: self.values.gather(2, value_idx),
@@ -117,7 +131,10 @@ mod tests {
         assert_eq!(kept.len(), 2);
         let keys: Vec<f32> = kept.keys.into_data().to_vec().unwrap();
         // head 0 keeps tokens 0 and 3, head 1 keeps tokens 1 and 2 (head 1 starts at 12).
-        assert_eq!(keys, vec![0., 1., 2., 9., 10., 11., 15., 16., 17., 18., 19., 20.]);
+        assert_eq!(
+            keys,
+            vec![0., 1., 2., 9., 10., 11., 15., 16., 17., 18., 19., 20.]
+        );
         let pos: Vec<i32> = kept.positions.into_data().to_vec().unwrap();
         assert_eq!(pos, vec![0, 3, 1, 2]);
         let values: Vec<f32> = kept.values.into_data().to_vec().unwrap();

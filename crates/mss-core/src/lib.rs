@@ -8,6 +8,7 @@
 //! - [`ChunkHook`]: the narrow per-layer hook through which a chunked forward pass reads each
 //!   layer's memory and hands back the chunk's new keys and values plus attention statistics;
 //! - [`ChunkedModel`]: what a model must offer to be prefilled chunk by chunk;
+//! - [`prune`]: the [`Pruner`] trait, built from a [`Scorer`] and a [`Selector`];
 //! - [`attention`]: scaled dot-product attention over `[memory; chunk]` that computes exactly the
 //!   statistics a pruner declares it needs ([`AttentionNeeds`]), tiled over query blocks.
 //!
@@ -19,11 +20,15 @@ pub mod attention;
 mod error;
 mod hook;
 mod kv;
+pub mod prune;
 
 pub use attention::{AttentionNeeds, AttentionStats};
 pub use error::{CoreError, Result};
-pub use hook::{ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory};
+pub use hook::{
+    ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory,
+};
 pub use kv::LayerKv;
+pub use prune::{PruneInput, Pruner, Scorer, ScoredPruner, Selector};
 
 #[cfg(test)]
 pub(crate) mod tests {

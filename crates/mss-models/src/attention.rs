@@ -62,10 +62,19 @@ impl<B: Backend> Attention<B> {
         let q = heads(self.q_proj.forward(x.clone()), self.n_heads);
         let k = heads(self.k_proj.forward(x.clone()), self.n_kv_heads);
         let v = heads(self.v_proj.forward(x), self.n_kv_heads);
-        let chunk = LayerKv { keys: k.clone(), values: v.clone(), positions: step.document_positions.clone() };
+        let chunk = LayerKv {
+            keys: k.clone(),
+            values: v.clone(),
+            positions: step.document_positions.clone(),
+        };
         let q = apply_rope(q, step.cos.clone(), step.sin.clone());
         let k = apply_rope(k, step.cos.clone(), step.sin.clone());
-        let chunk_rope = || step.rope_positions.clone().reshape([1, c]).repeat_dim(0, self.n_kv_heads);
+        let chunk_rope = || {
+            step.rope_positions
+                .clone()
+                .reshape([1, c])
+                .repeat_dim(0, self.n_kv_heads)
+        };
 
         let memory = memory.filter(|m| !m.kv.is_empty());
         let (keys, values, key_positions) = match memory {
@@ -73,7 +82,11 @@ impl<B: Backend> Attention<B> {
             Some(memory) => {
                 self.check_memory(&memory)?;
                 let [h, m] = memory.rope_positions.dims();
-                let (cos, sin) = cos_sin(memory.rope_positions.clone().reshape([h * m]), &step.inv_freq, k.dtype());
+                let (cos, sin) = cos_sin(
+                    memory.rope_positions.clone().reshape([h * m]),
+                    &step.inv_freq,
+                    k.dtype(),
+                );
                 let cos = cos.reshape([1, h, m, self.head_dim]);
                 let sin = sin.reshape([1, h, m, self.head_dim]);
                 let memory_keys = apply_rope(memory.kv.keys, cos, sin);
@@ -85,15 +98,20 @@ impl<B: Backend> Attention<B> {
             }
         };
         // Keys can fall out of the window only once the step reaches past it.
-        let hidden = self.sliding_window.filter(|w| step.last_position >= *w).map(|window| {
-            let positions = match key_positions {
-                Some(memory) => Tensor::cat(vec![memory, chunk_rope()], 1),
-                None => chunk_rope(),
-            };
-            sliding_window_mask(step.rope_positions.clone(), positions, window)
-        });
+        let hidden = self
+            .sliding_window
+            .filter(|w| step.last_position >= *w)
+            .map(|window| {
+                let positions = match key_positions {
+                    Some(memory) => Tensor::cat(vec![memory, chunk_rope()], 1),
+                    None => chunk_rope(),
+                };
+                sliding_window_mask(step.rope_positions.clone(), positions, window)
+            });
         let (out, stats) = attend(q, keys, values, hidden, needs, DEFAULT_QUERY_BLOCK);
-        let out = out.swap_dims(1, 2).reshape([1, c, self.n_heads * self.head_dim]);
+        let out = out
+            .swap_dims(1, 2)
+            .reshape([1, c, self.n_heads * self.head_dim]);
         Ok((self.o_proj.forward(out), chunk, stats))
     }
 
@@ -105,7 +123,11 @@ impl<B: Backend> Attention<B> {
             ("memory values", memory.kv.values.dims().to_vec()),
         ] {
             if actual != expected {
-                return Err(CoreError::ShapeMismatch { what: what.into(), expected, actual });
+                return Err(CoreError::ShapeMismatch {
+                    what: what.into(),
+                    expected,
+                    actual,
+                });
             }
         }
         let positions = memory.rope_positions.dims().to_vec();

@@ -91,17 +91,25 @@ impl TransformerConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         if !path.is_file() {
-            return Err(ModelError::NotFound { what: "config.json", path: path.to_owned() });
+            return Err(ModelError::NotFound {
+                what: "config.json",
+                path: path.to_owned(),
+            });
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_json(&text, path)
     }
 
     /// Parses and validates the text of a `config.json`; `path` only names it in errors.
     pub fn from_json(text: &str, path: &Path) -> Result<Self> {
-        let hf: HfConfig = serde_json::from_str(text)
-            .map_err(|source| ModelError::ConfigSyntax { path: path.to_owned(), source })?;
+        let hf: HfConfig =
+            serde_json::from_str(text).map_err(|source| ModelError::ConfigSyntax {
+                path: path.to_owned(),
+                source,
+            })?;
         hf.validate(path)
     }
 
@@ -129,18 +137,29 @@ impl TransformerConfig {
             ));
         }
         if self.head_dim == 0 || self.head_dim % 2 != 0 {
-            return Err(("head_dim", format!("{} must be positive and even", self.head_dim)));
+            return Err((
+                "head_dim",
+                format!("{} must be positive and even", self.head_dim),
+            ));
         }
         if self.sliding_window == Some(0) {
             return Err(("sliding_window", "must be positive or null".into()));
         }
         if !(self.rope_theta > 0.0) {
-            return Err(("rope_theta", format!("{} must be positive", self.rope_theta)));
+            return Err((
+                "rope_theta",
+                format!("{} must be positive", self.rope_theta),
+            ));
         }
         if !(self.rms_norm_eps >= 0.0) {
-            return Err(("rms_norm_eps", format!("{} must be non-negative", self.rms_norm_eps)));
+            return Err((
+                "rms_norm_eps",
+                format!("{} must be non-negative", self.rms_norm_eps),
+            ));
         }
-        self.rope_scaling.validate().map_err(|reason| ("rope_scaling", reason))
+        self.rope_scaling
+            .validate()
+            .map_err(|reason| ("rope_scaling", reason))
     }
 }
 
@@ -155,7 +174,10 @@ impl HfConfig {
             Some("llama") | None => Architecture::Llama,
             Some("mistral") => Architecture::Mistral,
             Some(other) => {
-                return Err(invalid("model_type", format!("'{other}'; supported: llama, mistral")));
+                return Err(invalid(
+                    "model_type",
+                    format!("'{other}'; supported: llama, mistral"),
+                ));
             }
         };
         if let Some(act) = self.hidden_act.as_deref().filter(|a| *a != "silu") {
@@ -168,7 +190,11 @@ impl HfConfig {
         let rope_params = self.rope_parameters.as_ref();
         let rope_theta = self
             .rope_theta
-            .or_else(|| rope_params.and_then(|p| p.get("rope_theta")).and_then(Value::as_f64))
+            .or_else(|| {
+                rope_params
+                    .and_then(|p| p.get("rope_theta"))
+                    .and_then(Value::as_f64)
+            })
             .unwrap_or(10_000.0);
         let scaling = self.rope_scaling.as_ref().or(rope_params);
         let rope_scaling = RopeScaling::from_hf(scaling, self.max_position_embeddings)
@@ -176,9 +202,11 @@ impl HfConfig {
         let eos_token_ids = match &self.eos_token_id {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Number(n)) => n.as_u64().map(|id| vec![id as u32]).unwrap_or_default(),
-            Some(Value::Array(ids)) => {
-                ids.iter().filter_map(Value::as_u64).map(|id| id as u32).collect()
-            }
+            Some(Value::Array(ids)) => ids
+                .iter()
+                .filter_map(Value::as_u64)
+                .map(|id| id as u32)
+                .collect(),
             Some(other) => return Err(invalid("eos_token_id", format!("unexpected {other}"))),
         };
         let config = TransformerConfig {
@@ -189,7 +217,9 @@ impl HfConfig {
             num_hidden_layers: self.num_hidden_layers,
             num_attention_heads: self.num_attention_heads,
             num_key_value_heads: self.num_key_value_heads.unwrap_or(self.num_attention_heads),
-            head_dim: self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads),
+            head_dim: self
+                .head_dim
+                .unwrap_or(self.hidden_size / self.num_attention_heads),
             max_position_embeddings: self.max_position_embeddings,
             rope_theta,
             rope_scaling,
@@ -201,7 +231,9 @@ impl HfConfig {
             eos_token_ids,
             bos_token_id: self.bos_token_id,
         };
-        config.validate().map_err(|(field, reason)| invalid(field, reason))?;
+        config
+            .validate()
+            .map_err(|(field, reason)| invalid(field, reason))?;
         Ok(config)
     }
 }
@@ -237,7 +269,10 @@ mod tests {
     fn reads_smollm2() {
         let c = parse(SMOLLM2).unwrap();
         assert_eq!(c.architecture, Architecture::Llama);
-        assert_eq!((c.num_attention_heads, c.num_key_value_heads, c.head_dim), (9, 3, 64));
+        assert_eq!(
+            (c.num_attention_heads, c.num_key_value_heads, c.head_dim),
+            (9, 3, 64)
+        );
         assert_eq!(c.rope_theta, 100_000.0);
         assert_eq!(c.rope_scaling, RopeScaling::None);
         assert!(c.tie_word_embeddings);
@@ -262,7 +297,13 @@ mod tests {
         );
         let c = parse(&text).unwrap();
         assert_eq!(c.rope_theta, 500_000.0);
-        assert_eq!(c.rope_scaling, RopeScaling::Dynamic { factor: 2.0, original_max_position_embeddings: 8192 });
+        assert_eq!(
+            c.rope_scaling,
+            RopeScaling::Dynamic {
+                factor: 2.0,
+                original_max_position_embeddings: 8192
+            }
+        );
     }
 
     #[test]
@@ -290,19 +331,34 @@ mod tests {
 
     #[test]
     fn inconsistent_heads_are_rejected() {
-        let err = parse(&SMOLLM2.replace(r#""num_key_value_heads": 3"#, r#""num_key_value_heads": 4"#)).unwrap_err();
-        assert!(matches!(err, ModelError::ConfigInvalid { field: "num_key_value_heads", .. }), "{err}");
+        let err =
+            parse(&SMOLLM2.replace(r#""num_key_value_heads": 3"#, r#""num_key_value_heads": 4"#))
+                .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ModelError::ConfigInvalid {
+                    field: "num_key_value_heads",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_model_type_lists_the_supported_ones() {
-        let err = parse(&SMOLLM2.replace(r#""model_type": "llama""#, r#""model_type": "gpt2""#)).unwrap_err();
+        let err = parse(&SMOLLM2.replace(r#""model_type": "llama""#, r#""model_type": "gpt2""#))
+            .unwrap_err();
         assert!(err.to_string().contains("llama, mistral"), "{err}");
     }
 
     #[test]
     fn unknown_rope_type_is_rejected() {
-        let text = SMOLLM2.replace(r#""rope_scaling": null"#, r#""rope_scaling": {"rope_type": "yarn", "factor": 4.0}"#);
+        let text = SMOLLM2.replace(
+            r#""rope_scaling": null"#,
+            r#""rope_scaling": {"rope_type": "yarn", "factor": 4.0}"#,
+        );
         let err = parse(&text).unwrap_err();
         assert!(err.to_string().contains("yarn"), "{err}");
     }
@@ -310,6 +366,9 @@ mod tests {
     #[test]
     fn missing_file_names_the_path() {
         let err = TransformerConfig::from_file(Path::new("/nonexistent/config.json")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/config.json"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/config.json"),
+            "{err}"
+        );
     }
 }

@@ -29,9 +29,12 @@ impl<B: Backend> DecoderLayer<B> {
         needs: AttentionNeeds,
     ) -> Result<(Tensor<B, 3>, LayerKv<B>, AttentionStats<B>), CoreError> {
         let (attn, chunk, stats) =
-            self.self_attn.forward(self.input_layernorm.forward(x.clone()), step, memory, needs)?;
+            self.self_attn
+                .forward(self.input_layernorm.forward(x.clone()), step, memory, needs)?;
         let x = x.add(attn);
-        let x = x.clone().add(self.mlp.forward(self.post_attention_layernorm.forward(x)));
+        let x = x
+            .clone()
+            .add(self.mlp.forward(self.post_attention_layernorm.forward(x)));
         Ok((x, chunk, stats))
     }
 }

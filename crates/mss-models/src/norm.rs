@@ -23,7 +23,12 @@ impl<B: Backend> RmsNorm<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let dtype = x.dtype();
         let x32 = x.cast(FloatDType::F32);
-        let rms = x32.clone().powi_scalar(2).mean_dim(2).add_scalar(self.eps).sqrt();
+        let rms = x32
+            .clone()
+            .powi_scalar(2)
+            .mean_dim(2)
+            .add_scalar(self.eps)
+            .sqrt();
         let normed = x32.div(rms).cast(dtype);
         normed.mul(self.weight.clone().unsqueeze::<3>())
     }

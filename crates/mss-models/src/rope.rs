@@ -46,16 +46,25 @@ const SUPPORTED: &str = "default, linear, dynamic, llama3";
 
 impl RopeScaling {
     /// Reads `rope_scaling` (transformers v4) or `rope_parameters` (v5).
-    pub(crate) fn from_hf(value: Option<&Value>, max_position_embeddings: usize) -> Result<Self, String> {
+    pub(crate) fn from_hf(
+        value: Option<&Value>,
+        max_position_embeddings: usize,
+    ) -> Result<Self, String> {
         let Some(Value::Object(map)) = value else {
             return match value {
                 None | Some(Value::Null) => Ok(Self::None),
                 Some(other) => Err(format!("expected an object, got {other}")),
             };
         };
-        let kind = map.get("rope_type").or_else(|| map.get("type")).and_then(Value::as_str).unwrap_or("default");
+        let kind = map
+            .get("rope_type")
+            .or_else(|| map.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("default");
         let number = |key: &str| -> Result<f64, String> {
-            map.get(key).and_then(Value::as_f64).ok_or_else(|| format!("rope_type '{kind}' needs a numeric '{key}'"))
+            map.get(key)
+                .and_then(Value::as_f64)
+                .ok_or_else(|| format!("rope_type '{kind}' needs a numeric '{key}'"))
         };
         let original = map
             .get("original_max_position_embeddings")
@@ -63,15 +72,24 @@ impl RopeScaling {
             .map_or(max_position_embeddings, |v| v as usize);
         let scaling = match kind {
             "default" => Self::None,
-            "linear" => Self::Linear { factor: number("factor")? },
-            "dynamic" => Self::Dynamic { factor: number("factor")?, original_max_position_embeddings: original },
+            "linear" => Self::Linear {
+                factor: number("factor")?,
+            },
+            "dynamic" => Self::Dynamic {
+                factor: number("factor")?,
+                original_max_position_embeddings: original,
+            },
             "llama3" => Self::Llama3 {
                 factor: number("factor")?,
                 low_freq_factor: number("low_freq_factor")?,
                 high_freq_factor: number("high_freq_factor")?,
                 original_max_position_embeddings: original,
             },
-            other => return Err(format!("unsupported rope_type '{other}'; supported: {SUPPORTED}")),
+            other => {
+                return Err(format!(
+                    "unsupported rope_type '{other}'; supported: {SUPPORTED}"
+                ));
+            }
         };
         scaling.validate()?;
         Ok(scaling)
@@ -84,13 +102,22 @@ impl RopeScaling {
             Self::Linear { factor } | Self::Dynamic { factor, .. } if !(factor > 0.0) => {
                 Err(format!("factor {factor} must be positive"))
             }
-            Self::Llama3 { factor, low_freq_factor, high_freq_factor, .. }
-                if !(factor > 0.0 && low_freq_factor > 0.0 && high_freq_factor > low_freq_factor) =>
-            {
+            Self::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                ..
+            } if !(factor > 0.0 && low_freq_factor > 0.0 && high_freq_factor > low_freq_factor) => {
                 Err("llama3 needs factor > 0 and high_freq_factor > low_freq_factor > 0".into())
             }
-            Self::Dynamic { original_max_position_embeddings: 0, .. }
-            | Self::Llama3 { original_max_position_embeddings: 0, .. }
+            Self::Dynamic {
+                original_max_position_embeddings: 0,
+                ..
+            }
+            | Self::Llama3 {
+                original_max_position_embeddings: 0,
+                ..
+            }
             | Self::StepNtk { max_length: 0 } => Err("the original length must be positive".into()),
             _ => Ok(()),
         }
@@ -99,24 +126,42 @@ impl RopeScaling {
 
 /// Inverse frequencies `[head_dim / 2]` for a step whose largest position is `last_position`
 /// (only the dynamic scalings depend on it), computed in f32 as transformers does.
-pub fn inv_freq(theta: f64, head_dim: usize, scaling: RopeScaling, last_position: usize) -> Vec<f32> {
+pub fn inv_freq(
+    theta: f64,
+    head_dim: usize,
+    scaling: RopeScaling,
+    last_position: usize,
+) -> Vec<f32> {
     let d = head_dim as f64;
     let base = match scaling {
-        RopeScaling::Dynamic { factor, original_max_position_embeddings: orig } if last_position + 1 > orig => {
+        RopeScaling::Dynamic {
+            factor,
+            original_max_position_embeddings: orig,
+        } if last_position + 1 > orig => {
             let seq_len = (last_position + 1) as f64;
             theta * ((factor * seq_len / orig as f64) - (factor - 1.0)).powf(d / (d - 2.0))
         }
         RopeScaling::StepNtk { max_length } => {
             let ratio = last_position as f64 / max_length as f64;
-            let s = if ratio > 0.0 { (2f64.powf((ratio.log2() + 1.0).ceil()) - 1.0).max(1.0) } else { 1.0 };
+            let s = if ratio > 0.0 {
+                (2f64.powf((ratio.log2() + 1.0).ceil()) - 1.0).max(1.0)
+            } else {
+                1.0
+            };
             theta * s.powf(d / (d - 2.0))
         }
         _ => theta,
     };
-    let plain = (0..head_dim / 2).map(|i| 1.0 / (base as f32).powf((2 * i) as f32 / head_dim as f32));
+    let plain =
+        (0..head_dim / 2).map(|i| 1.0 / (base as f32).powf((2 * i) as f32 / head_dim as f32));
     match scaling {
         RopeScaling::Linear { factor } => plain.map(|f| f / factor as f32).collect(),
-        RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
             let old = original_max_position_embeddings as f64;
             let (low_wavelen, high_wavelen) = (old / low_freq_factor, old / high_freq_factor);
             plain
@@ -127,7 +172,8 @@ pub fn inv_freq(theta: f64, head_dim: usize, scaling: RopeScaling, last_position
                     } else if wavelen > low_wavelen {
                         f / factor as f32
                     } else {
-                        let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        let smooth = (old / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
                         ((1.0 - smooth) * f as f64 / factor + smooth * f as f64) as f32
                     }
                 })
@@ -150,8 +196,15 @@ pub fn cos_sin<B: Backend>(
     let device = positions.device();
     let [n] = positions.dims();
     let half = inv_freq.len();
-    let freq = Tensor::<B, 1>::from_data(TensorData::new(inv_freq.to_vec(), [half]), (&device, DType::F32));
-    let angles = positions.float().cast(DType::F32).reshape([n, 1]).mul(freq.reshape([1, half]));
+    let freq = Tensor::<B, 1>::from_data(
+        TensorData::new(inv_freq.to_vec(), [half]),
+        (&device, DType::F32),
+    );
+    let angles = positions
+        .float()
+        .cast(DType::F32)
+        .reshape([n, 1])
+        .mul(freq.reshape([1, half]));
     let angles = Tensor::cat(vec![angles.clone(), angles], 1);
     (angles.clone().cos().cast(dtype), angles.sin().cast(dtype))
 }
@@ -161,7 +214,11 @@ pub fn cos_sin<B: Backend>(
 /// # Shapes
 /// - `x`: `[1, heads, len, head_dim]`
 /// - `cos`, `sin`: `[1, heads or 1, len, head_dim]`
-pub fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: Tensor<B, 4>, sin: Tensor<B, 4>) -> Tensor<B, 4> {
+pub fn apply_rope<B: Backend>(
+    x: Tensor<B, 4>,
+    cos: Tensor<B, 4>,
+    sin: Tensor<B, 4>,
+) -> Tensor<B, 4> {
     let [b, h, t, d] = x.dims();
     let x1 = x.clone().narrow(3, 0, d / 2);
     let x2 = x.clone().narrow(3, d / 2, d / 2);
@@ -193,14 +250,26 @@ mod tests {
             // inv_freq[1] = base^(-1/2) and base' = base * s^2 (d = 4): ratio = 1 / s.
             (plain / scaled).round() as i32
         };
-        assert_eq!([s_of(4000), s_of(4096), s_of(8191), s_of(16383), s_of(32767)], [1, 1, 3, 7, 15]);
+        assert_eq!(
+            [s_of(4000), s_of(4096), s_of(8191), s_of(16383), s_of(32767)],
+            [1, 1, 3, 7, 15]
+        );
     }
 
     #[test]
     fn dynamic_ntk_changes_nothing_within_the_window() {
-        let dynamic = RopeScaling::Dynamic { factor: 2.0, original_max_position_embeddings: 64 };
-        assert_eq!(inv_freq(1e4, 16, dynamic, 63), inv_freq(1e4, 16, RopeScaling::None, 63));
-        assert_ne!(inv_freq(1e4, 16, dynamic, 64), inv_freq(1e4, 16, RopeScaling::None, 64));
+        let dynamic = RopeScaling::Dynamic {
+            factor: 2.0,
+            original_max_position_embeddings: 64,
+        };
+        assert_eq!(
+            inv_freq(1e4, 16, dynamic, 63),
+            inv_freq(1e4, 16, RopeScaling::None, 63)
+        );
+        assert_ne!(
+            inv_freq(1e4, 16, dynamic, 64),
+            inv_freq(1e4, 16, RopeScaling::None, 64)
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub struct Tokenizer {
 
 impl std::fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokenizer").field("path", &self.path).finish()
+        f.debug_struct("Tokenizer")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -25,21 +27,32 @@ impl Tokenizer {
     /// Reads a `tokenizer.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         if !path.is_file() {
-            return Err(ModelError::NotFound { what: "tokenizer.json", path: path.to_owned() });
+            return Err(ModelError::NotFound {
+                what: "tokenizer.json",
+                path: path.to_owned(),
+            });
         }
         let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| self::error(path, e))?;
-        Ok(Self { inner, path: path.to_owned() })
+        Ok(Self {
+            inner,
+            path: path.to_owned(),
+        })
     }
 
     /// Token ids of `text`; `special` adds the tokenizer's special tokens (e.g. a BOS).
     pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>> {
-        let encoding = self.inner.encode(text, special).map_err(|e| error(&self.path, e))?;
+        let encoding = self
+            .inner
+            .encode(text, special)
+            .map_err(|e| error(&self.path, e))?;
         Ok(encoding.get_ids().to_vec())
     }
 
     /// Text of `ids`, special tokens skipped.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner.decode(ids, true).map_err(|e| error(&self.path, e))
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| error(&self.path, e))
     }
 
     /// The id of a token string, if the vocabulary has it.
@@ -54,7 +67,11 @@ impl Tokenizer {
 
     /// A decoder that turns ids into text one at a time, for streaming output.
     pub fn stream(&self) -> TextStream<'_> {
-        TextStream { tokenizer: self, ids: Vec::new(), emitted: 0 }
+        TextStream {
+            tokenizer: self,
+            ids: Vec::new(),
+            emitted: 0,
+        }
     }
 }
 
@@ -73,7 +90,10 @@ impl TextStream<'_> {
     pub fn push(&mut self, id: u32) -> Result<String> {
         self.ids.push(id);
         let text = self.tokenizer.decode(&self.ids)?;
-        if text.ends_with('\u{FFFD}') || text.len() < self.emitted || !text.is_char_boundary(self.emitted) {
+        if text.ends_with('\u{FFFD}')
+            || text.len() < self.emitted
+            || !text.is_char_boundary(self.emitted)
+        {
             return Ok(String::new());
         }
         let new = text[self.emitted..].to_owned();
@@ -83,5 +103,8 @@ impl TextStream<'_> {
 }
 
 fn error(path: &Path, e: impl std::fmt::Display) -> ModelError {
-    ModelError::Tokenizer { path: path.to_owned(), reason: e.to_string() }
+    ModelError::Tokenizer {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
 }

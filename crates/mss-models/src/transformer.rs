@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::{DType, Distribution, FloatDType};
 use burn::tensor::module::embedding;
+use burn::tensor::{DType, Distribution, FloatDType};
 use mss_core::{ChunkHook, ChunkPositions, ChunkedModel, Logits, ModelShape};
 
 use crate::attention::{Attention, StepContext};
@@ -43,7 +43,10 @@ impl TransformerConfig {
             weight: normal([d_in, d_out]),
             bias: bias.then(|| normal([1, d_out]).reshape([d_out])),
         };
-        let norm = || RmsNorm { weight: Tensor::ones([self.hidden_size], (device, dtype)), eps: self.rms_norm_eps };
+        let norm = || RmsNorm {
+            weight: Tensor::ones([self.hidden_size], (device, dtype)),
+            eps: self.rms_norm_eps,
+        };
         let (h, q, kv, ff) = self.dims();
         let layers = (0..self.num_hidden_layers)
             .map(|_| DecoderLayer {
@@ -64,11 +67,20 @@ impl TransformerConfig {
             .collect();
         let embed_tokens = normal([self.vocab_size, h]);
         let lm_head = if self.tie_word_embeddings {
-            Linear { weight: embed_tokens.clone().transpose(), bias: None }
+            Linear {
+                weight: embed_tokens.clone().transpose(),
+                bias: None,
+            }
         } else {
             linear(h, self.vocab_size, false)
         };
-        Transformer { config: self.clone(), embed_tokens, layers, norm: norm(), lm_head }
+        Transformer {
+            config: self.clone(),
+            embed_tokens,
+            layers,
+            norm: norm(),
+            lm_head,
+        }
     }
 
     /// `(hidden, query width, key/value width, feed-forward width)`.
@@ -81,7 +93,13 @@ impl TransformerConfig {
         )
     }
 
-    fn attention<B: Backend>(&self, q: Linear<B>, k: Linear<B>, v: Linear<B>, o: Linear<B>) -> Attention<B> {
+    fn attention<B: Backend>(
+        &self,
+        q: Linear<B>,
+        k: Linear<B>,
+        v: Linear<B>,
+        o: Linear<B>,
+    ) -> Attention<B> {
         Attention {
             q_proj: q,
             k_proj: k,
@@ -100,7 +118,10 @@ impl<B: Backend> Transformer<B> {
     /// casting every weight to `dtype` (F32, F16 or BF16).
     pub fn load(dir: &Path, device: &B::Device, dtype: DType) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(ModelError::NotFound { what: "model folder", path: dir.to_owned() });
+            return Err(ModelError::NotFound {
+                what: "model folder",
+                path: dir.to_owned(),
+            });
         }
         let config = TransformerConfig::from_file(&dir.join("config.json"))?;
         let weights = WeightFiles::open(dir)?;
@@ -108,16 +129,28 @@ impl<B: Backend> Transformer<B> {
     }
 
     /// Builds the model from already opened weights.
-    pub fn from_weights(config: TransformerConfig, w: &WeightFiles, device: &B::Device, dtype: DType) -> Result<Self> {
+    pub fn from_weights(
+        config: TransformerConfig,
+        w: &WeightFiles,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let (h, q, kv, ff) = config.dims();
         let linear = |name: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear<B>> {
             Ok(Linear {
                 weight: w.transposed(&format!("{name}.weight"), [d_out, d_in], dtype, device)?,
-                bias: if bias { Some(w.tensor(&format!("{name}.bias"), [d_out], dtype, device)?) } else { None },
+                bias: if bias {
+                    Some(w.tensor(&format!("{name}.bias"), [d_out], dtype, device)?)
+                } else {
+                    None
+                },
             })
         };
         let norm = |name: &str| -> Result<RmsNorm<B>> {
-            Ok(RmsNorm { weight: w.tensor(&format!("{name}.weight"), [h], dtype, device)?, eps: config.rms_norm_eps })
+            Ok(RmsNorm {
+                weight: w.tensor(&format!("{name}.weight"), [h], dtype, device)?,
+                eps: config.rms_norm_eps,
+            })
         };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
@@ -139,21 +172,44 @@ impl<B: Backend> Transformer<B> {
                 },
             });
         }
-        let embed_tokens = w.tensor("model.embed_tokens.weight", [config.vocab_size, h], dtype, device)?;
+        let embed_tokens = w.tensor(
+            "model.embed_tokens.weight",
+            [config.vocab_size, h],
+            dtype,
+            device,
+        )?;
         let lm_head = if config.tie_word_embeddings {
-            Linear { weight: w.transposed("model.embed_tokens.weight", [config.vocab_size, h], dtype, device)?, bias: None }
+            Linear {
+                weight: w.transposed(
+                    "model.embed_tokens.weight",
+                    [config.vocab_size, h],
+                    dtype,
+                    device,
+                )?,
+                bias: None,
+            }
         } else {
             linear("lm_head", h, config.vocab_size, false)?
         };
         let norm = norm("model.norm")?;
-        Ok(Self { config, embed_tokens, layers, norm, lm_head })
+        Ok(Self {
+            config,
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+        })
     }
 
     /// Checks token ids against the vocabulary before they reach the embedding.
     pub fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
         let vocab_size = self.config.vocab_size;
         match tokens.iter().position(|&id| id as usize >= vocab_size) {
-            Some(index) => Err(ModelError::TokenOutOfVocabulary { id: tokens[index], index, vocab_size }),
+            Some(index) => Err(ModelError::TokenOutOfVocabulary {
+                id: tokens[index],
+                index,
+                vocab_size,
+            }),
             None => Ok(()),
         }
     }
@@ -192,16 +248,22 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
         let c = tokens.dims()[1];
         let config = &self.config;
         let last_position = positions.rope_start + c - 1;
-        let inv_freq = inv_freq(config.rope_theta, config.head_dim, config.rope_scaling, last_position);
+        let inv_freq = inv_freq(
+            config.rope_theta,
+            config.head_dim,
+            config.rope_scaling,
+            last_position,
+        );
         let rope_positions = Tensor::<B, 1, Int>::arange(
             positions.rope_start as i64..(positions.rope_start + c) as i64,
             &device,
         );
         let (cos, sin) = cos_sin(rope_positions.clone(), &inv_freq, self.dtype());
         let document = positions.document_start as i64;
-        let document_positions = Tensor::<B, 1, Int>::arange(document..document + c as i64, &device)
-            .reshape([1, c])
-            .repeat_dim(0, config.num_key_value_heads);
+        let document_positions =
+            Tensor::<B, 1, Int>::arange(document..document + c as i64, &device)
+                .reshape([1, c])
+                .repeat_dim(0, config.num_key_value_heads);
         let step = StepContext {
             inv_freq,
             cos: cos.reshape([1, 1, c, config.head_dim]),
@@ -220,6 +282,9 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
             Logits::All => x,
             Logits::Last => x.narrow(1, c - 1, 1),
         };
-        Ok(self.lm_head.forward(self.norm.forward(x)).cast(FloatDType::F32))
+        Ok(self
+            .lm_head
+            .forward(self.norm.forward(x))
+            .cast(FloatDType::F32))
     }
 }

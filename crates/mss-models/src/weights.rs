@@ -44,12 +44,15 @@ impl WeightFiles {
         let names: Vec<PathBuf> = if single.is_file() {
             vec![single]
         } else if index.is_file() {
-            let text = std::fs::read_to_string(&index)
-                .map_err(|source| ModelError::Io { path: index.clone(), source })?;
-            let parsed: ShardIndex = serde_json::from_str(&text).map_err(|e| ModelError::CorruptWeights {
+            let text = std::fs::read_to_string(&index).map_err(|source| ModelError::Io {
                 path: index.clone(),
-                reason: e.to_string(),
+                source,
             })?;
+            let parsed: ShardIndex =
+                serde_json::from_str(&text).map_err(|e| ModelError::CorruptWeights {
+                    path: index.clone(),
+                    reason: e.to_string(),
+                })?;
             let mut shards: Vec<String> = parsed.weight_map.into_values().collect();
             shards.sort();
             shards.dedup();
@@ -64,17 +67,33 @@ impl WeightFiles {
         let mut entries = HashMap::new();
         for (file, path) in names.into_iter().enumerate() {
             let mmap = map(&path)?;
-            let corrupt = |reason: String| ModelError::CorruptWeights { path: path.clone(), reason };
+            let corrupt = |reason: String| ModelError::CorruptWeights {
+                path: path.clone(),
+                reason,
+            };
             let tensors = SafeTensors::deserialize(&mmap).map_err(|e| corrupt(e.to_string()))?;
             let base = mmap.as_ptr() as usize;
             for (name, view) in tensors.tensors() {
                 let start = view.data().as_ptr() as usize - base;
                 let end = start + view.data().len();
-                entries.insert(name, Entry { file, dtype: view.dtype(), shape: view.shape().to_vec(), start, end });
+                entries.insert(
+                    name,
+                    Entry {
+                        file,
+                        dtype: view.dtype(),
+                        shape: view.shape().to_vec(),
+                        start,
+                        end,
+                    },
+                );
             }
             files.push((path, mmap));
         }
-        Ok(Self { dir: dir.to_owned(), files, entries })
+        Ok(Self {
+            dir: dir.to_owned(),
+            files,
+            entries,
+        })
     }
 
     /// Whether the folder holds a tensor of this name.
@@ -91,7 +110,10 @@ impl WeightFiles {
         device: &B::Device,
     ) -> Result<Tensor<B, D>> {
         let (values, _) = self.read_f32(name, &expected)?;
-        Ok(Tensor::from_data(TensorData::new(values, expected), (device, dtype)))
+        Ok(Tensor::from_data(
+            TensorData::new(values, expected),
+            (device, dtype),
+        ))
     }
 
     /// Reads a `[rows, cols]` matrix and creates its transpose `[cols, rows]`: Hugging Face stores
@@ -111,14 +133,20 @@ impl WeightFiles {
                 t[c * rows + r] = *v;
             }
         }
-        Ok(Tensor::from_data(TensorData::new(t, [cols, rows]), (device, dtype)))
+        Ok(Tensor::from_data(
+            TensorData::new(t, [cols, rows]),
+            (device, dtype),
+        ))
     }
 
     fn read_f32(&self, name: &str, expected: &[usize]) -> Result<(Vec<f32>, &Path)> {
         let entry = self
             .entries
             .get(name)
-            .ok_or_else(|| ModelError::MissingTensor { name: name.to_owned(), dir: self.dir.clone() })?;
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: name.to_owned(),
+                dir: self.dir.clone(),
+            })?;
         let (path, mmap) = &self.files[entry.file];
         if entry.shape != expected {
             return Err(ModelError::TensorShape {
@@ -130,9 +158,18 @@ impl WeightFiles {
         }
         let bytes = &mmap[entry.start..entry.end];
         let values = match entry.dtype {
-            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
             other => {
                 return Err(ModelError::TensorDtype {
                     name: name.to_owned(),
@@ -146,11 +183,17 @@ impl WeightFiles {
 }
 
 fn map(path: &Path) -> Result<Mmap> {
-    let file = File::open(path).map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
+    let file = File::open(path).map_err(|source| ModelError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     // SAFETY: the file is opened read-only and only read through this map; a concurrent writer
     // could change what we read, as it could with `read`, but cannot break memory safety of
     // the byte slices we copy out (they are plain bytes, validated by `SafeTensors`).
     #[allow(unsafe_code)]
     let mmap = unsafe { Mmap::map(&file) };
-    mmap.map_err(|source| ModelError::Io { path: path.to_owned(), source })
+    mmap.map_err(|source| ModelError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }

@@ -39,7 +39,9 @@ fn missing_weights_name_the_folder() {
 fn incomplete_config_names_the_field() {
     let dir = copy_fixture("tiny_llama");
     let path = dir.path().join("config.json");
-    let text = std::fs::read_to_string(&path).unwrap().replace("\"num_hidden_layers\": 2,", "");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"num_hidden_layers\": 2,", "");
     std::fs::write(&path, text).unwrap();
     let err = load_dir(dir.path()).unwrap_err();
     assert!(matches!(err, ModelError::ConfigSyntax { .. }), "{err}");
@@ -50,13 +52,18 @@ fn incomplete_config_names_the_field() {
 fn shape_disagreeing_with_the_config_names_tensor_and_shapes() {
     let dir = copy_fixture("tiny_llama");
     let path = dir.path().join("config.json");
-    let text = std::fs::read_to_string(&path).unwrap().replace("\"intermediate_size\": 96", "\"intermediate_size\": 80");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"intermediate_size\": 96", "\"intermediate_size\": 80");
     std::fs::write(&path, text).unwrap();
     let err = load_dir(dir.path()).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, ModelError::TensorShape { .. }), "{msg}");
     assert!(msg.contains("model.layers.0.mlp.gate_proj.weight"), "{msg}");
-    assert!(msg.contains("[96, 64]") && msg.contains("[80, 64]"), "{msg}");
+    assert!(
+        msg.contains("[96, 64]") && msg.contains("[80, 64]"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -72,7 +79,11 @@ fn truncated_weights_are_reported_as_corrupt() {
 #[test]
 fn garbage_weights_are_reported_as_corrupt() {
     let dir = copy_fixture("tiny_llama");
-    std::fs::write(dir.path().join("model.safetensors"), b"\xff\xff\xff\xff\xff\xff\xff\x7fgarbage").unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        b"\xff\xff\xff\xff\xff\xff\xff\x7fgarbage",
+    )
+    .unwrap();
     let err = load_dir(dir.path()).unwrap_err();
     assert!(matches!(err, ModelError::CorruptWeights { .. }), "{err}");
 }
@@ -82,16 +93,32 @@ fn a_missing_tensor_is_named() {
     // An untied config over weights that have no lm_head.
     let dir = copy_fixture("tiny_mistral");
     let path = dir.path().join("config.json");
-    let text = std::fs::read_to_string(&path).unwrap().replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "\"tie_word_embeddings\": true",
+        "\"tie_word_embeddings\": false",
+    );
     std::fs::write(&path, text).unwrap();
     let err = load_dir(dir.path()).unwrap_err();
-    assert!(matches!(err, ModelError::MissingTensor { ref name, .. } if name == "lm_head.weight"), "{err}");
+    assert!(
+        matches!(err, ModelError::MissingTensor { ref name, .. } if name == "lm_head.weight"),
+        "{err}"
+    );
 }
 
 #[test]
 fn out_of_vocabulary_ids_are_rejected_before_the_embedding() {
     let model = load("tiny_llama", DType::F32);
     let err = model.check_tokens(&[3, 5, 128]).unwrap_err();
-    assert!(matches!(err, ModelError::TokenOutOfVocabulary { id: 128, index: 2, vocab_size: 128 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ModelError::TokenOutOfVocabulary {
+                id: 128,
+                index: 2,
+                vocab_size: 128
+            }
+        ),
+        "{err}"
+    );
     assert!(model.check_tokens(&[0, 127]).is_ok());
 }

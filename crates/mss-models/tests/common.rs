@@ -6,14 +6,19 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use mss_core::{AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, ChunkedModel, LayerKv, LayerMemory, Logits};
+use mss_core::{
+    AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, ChunkedModel, LayerKv, LayerMemory,
+    Logits,
+};
 use mss_models::Transformer;
 use safetensors::SafeTensors;
 
 pub type B = burn::backend::Flex;
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// `input_ids` and `logits` `[T, vocab]` computed by transformers.
@@ -21,10 +26,18 @@ pub fn golden(name: &str) -> (Vec<u32>, Vec<f32>, usize) {
     let bytes = std::fs::read(fixture(name).join("golden.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let ids = st.tensor("input_ids").unwrap();
-    let ids: Vec<u32> = ids.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32).collect();
+    let ids: Vec<u32> = ids
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+        .collect();
     let logits = st.tensor("logits").unwrap();
     let vocab = logits.shape()[2];
-    let logits = logits.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let logits = logits
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
     (ids, logits, vocab)
 }
 
@@ -41,7 +54,10 @@ pub fn tokens(ids: &[u32]) -> Tensor<B, 2, Int> {
 pub fn relative_error(actual: &[f32], expected: &[f32]) -> f32 {
     assert_eq!(actual.len(), expected.len());
     let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = actual.iter().zip(expected).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let diff = actual
+        .iter()
+        .zip(expected)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     diff / scale
 }
 
@@ -54,7 +70,11 @@ pub struct FullCache {
 
 impl FullCache {
     pub fn new(n_layers: usize, needs: AttentionNeeds) -> Self {
-        Self { layers: vec![None; n_layers], needs, stats: Vec::new() }
+        Self {
+            layers: vec![None; n_layers],
+            needs,
+            stats: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -64,7 +84,10 @@ impl FullCache {
 
 impl ChunkHook<B> for FullCache {
     fn memory(&mut self, layer: usize) -> Option<LayerMemory<B>> {
-        self.layers[layer].clone().map(|kv| LayerMemory { rope_positions: kv.positions.clone(), kv })
+        self.layers[layer].clone().map(|kv| LayerMemory {
+            rope_positions: kv.positions.clone(),
+            kv,
+        })
     }
 
     fn needs(&self, _layer: usize) -> AttentionNeeds {
@@ -82,13 +105,23 @@ impl ChunkHook<B> for FullCache {
 }
 
 /// Runs `ids` in chunks of `chunk` tokens through a [`FullCache`] and returns all logits.
-pub fn chunked_logits(model: &Transformer<B>, ids: &[u32], chunk: usize, needs: AttentionNeeds) -> Vec<f32> {
+pub fn chunked_logits(
+    model: &Transformer<B>,
+    ids: &[u32],
+    chunk: usize,
+    needs: AttentionNeeds,
+) -> Vec<f32> {
     let mut cache = FullCache::new(model.shape().n_layers, needs);
     let mut out = Vec::new();
     for (i, piece) in ids.chunks(chunk).enumerate() {
         let start = i * chunk;
-        let positions = ChunkPositions { document_start: start, rope_start: start };
-        let logits = model.forward_chunk(tokens(piece), positions, &mut cache, Logits::All).unwrap();
+        let positions = ChunkPositions {
+            document_start: start,
+            rope_start: start,
+        };
+        let logits = model
+            .forward_chunk(tokens(piece), positions, &mut cache, Logits::All)
+            .unwrap();
         out.extend(logits.into_data().to_vec::<f32>().unwrap());
     }
     out

@@ -12,8 +12,13 @@ const TOLERANCE: f32 = 1e-4;
 fn one_shot(name: &str) -> f32 {
     let (ids, expected, _) = golden(name);
     let model = load(name, DType::F32);
-    let positions = ChunkPositions { document_start: 0, rope_start: 0 };
-    let logits = model.forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All).unwrap();
+    let positions = ChunkPositions {
+        document_start: 0,
+        rope_start: 0,
+    };
+    let logits = model
+        .forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All)
+        .unwrap();
     relative_error(&logits.into_data().to_vec::<f32>().unwrap(), &expected)
 }
 
@@ -44,10 +49,20 @@ fn chunked_forward_through_the_hook_matches_transformers() {
         let model = load(name, DType::F32);
         for (chunk, needs) in [
             (7, AttentionNeeds::NONE),
-            (16, AttentionNeeds { column_sums: true, last_query: true, second_moments: true }),
+            (
+                16,
+                AttentionNeeds {
+                    column_sums: true,
+                    last_query: true,
+                    second_moments: true,
+                },
+            ),
         ] {
             let err = relative_error(&chunked_logits(&model, &ids, chunk, needs), &expected);
-            assert!(err <= TOLERANCE, "{name}, chunk {chunk}: relative error {err}");
+            assert!(
+                err <= TOLERANCE,
+                "{name}, chunk {chunk}: relative error {err}"
+            );
         }
     }
 }
@@ -56,10 +71,18 @@ fn chunked_forward_through_the_hook_matches_transformers() {
 fn last_logits_equal_the_last_row_of_all() {
     let (ids, expected, vocab) = golden("tiny_llama");
     let model = load("tiny_llama", DType::F32);
-    let positions = ChunkPositions { document_start: 0, rope_start: 0 };
-    let last = model.forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::Last).unwrap();
+    let positions = ChunkPositions {
+        document_start: 0,
+        rope_start: 0,
+    };
+    let last = model
+        .forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::Last)
+        .unwrap();
     assert_eq!(last.dims(), [1, 1, vocab]);
-    let err = relative_error(&last.into_data().to_vec::<f32>().unwrap(), &expected[expected.len() - vocab..]);
+    let err = relative_error(
+        &last.into_data().to_vec::<f32>().unwrap(),
+        &expected[expected.len() - vocab..],
+    );
     assert!(err <= TOLERANCE, "relative error {err}");
 }
 
@@ -68,9 +91,13 @@ fn bf16_weights_stay_close_to_f32() {
     let (ids, expected, _) = golden("tiny_mistral");
     let model = load("tiny_mistral", DType::BF16);
     assert_eq!(model.dtype(), DType::BF16);
-    let positions = ChunkPositions { document_start: 0, rope_start: 0 };
-    let logits = model.forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All).unwrap();
+    let positions = ChunkPositions {
+        document_start: 0,
+        rope_start: 0,
+    };
+    let logits = model
+        .forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All)
+        .unwrap();
     let err = relative_error(&logits.into_data().to_vec::<f32>().unwrap(), &expected);
     assert!(err < 5e-2, "relative error {err}");
 }
-

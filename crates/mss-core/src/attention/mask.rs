@@ -36,7 +36,9 @@ mod tests {
         let mask: Vec<bool> = sliding_window_mask(q, k, 3).into_data().to_vec().unwrap();
         assert_eq!(
             mask,
-            vec![true, false, false, false, false, true, true, false, false, false]
+            vec![
+                true, false, false, false, false, true, true, false, false, false
+            ]
         );
     }
 }

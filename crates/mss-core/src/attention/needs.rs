@@ -17,7 +17,11 @@ pub struct AttentionNeeds {
 
 impl AttentionNeeds {
     /// Nothing: the fused kernel suffices.
-    pub const NONE: Self = Self { last_query: false, column_sums: false, second_moments: false };
+    pub const NONE: Self = Self {
+        last_query: false,
+        column_sums: false,
+        second_moments: false,
+    };
 
     /// Whether nothing is needed.
     pub fn is_empty(&self) -> bool {
@@ -57,6 +61,11 @@ pub struct AttentionStats<B: Backend> {
 impl<B: Backend> AttentionStats<B> {
     /// No statistics.
     pub fn none() -> Self {
-        Self { last_query: None, column_sums: None, visible_queries: None, second_moments: None }
+        Self {
+            last_query: None,
+            column_sums: None,
+            visible_queries: None,
+            second_moments: None,
+        }
     }
 }

@@ -1,0 +1,119 @@
+//! The three memory types: fixed (FM), incremental (IM) and fixed-history incremental (FI).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{ScheduleError, name};
+
+/// How the memory read by the next chunk is chosen after each chunk (spec §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemoryType {
+    /// Fixed memory (`FM`, formerly `Chunk_Streaming`): after every chunk keep `M` of the
+    /// non-sink entries of `[memory; chunk]`.
+    Fm,
+    /// Incremental memory (`IM`, formerly `Incremental_Chunk_Streaming_Dynamic_History`): keep
+    /// `m_i` entries after chunk `i`, growing to `M` along an
+    /// [`IncrementalType`](crate::IncrementalType); the whole memory is re-selected each step.
+    Im,
+    /// Fixed-history incremental memory (`FI`, formerly
+    /// `Incremental_Chunk_Streaming_Fixed_History`): the old memory is frozen and a slice of
+    /// the new chunk is appended ([`fi_slices`](crate::fi_slices)).
+    Fi,
+}
+
+impl MemoryType {
+    /// Every memory type.
+    pub const ALL: [MemoryType; 3] = [MemoryType::Fm, MemoryType::Im, MemoryType::Fi];
+
+    /// Every accepted name: the short names first, then the paper's old names.
+    pub const NAMES: &'static [&'static str] = &[
+        "FM",
+        "IM",
+        "FI",
+        "Chunk_Streaming",
+        "Incremental_Chunk_Streaming_Dynamic_History",
+        "Incremental_Chunk_Streaming_Fixed_History",
+    ];
+
+    /// The short name: `FM`, `IM` or `FI`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryType::Fm => "FM",
+            MemoryType::Im => "IM",
+            MemoryType::Fi => "FI",
+        }
+    }
+
+    /// The name the paper's scripts use.
+    pub fn legacy_name(self) -> &'static str {
+        match self {
+            MemoryType::Fm => "Chunk_Streaming",
+            MemoryType::Im => "Incremental_Chunk_Streaming_Dynamic_History",
+            MemoryType::Fi => "Incremental_Chunk_Streaming_Fixed_History",
+        }
+    }
+}
+
+impl fmt::Display for MemoryType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for MemoryType {
+    type Err = ScheduleError;
+
+    /// Parses a short or legacy name, ignoring case; `-` and `_` are interchangeable.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MemoryType::ALL
+            .into_iter()
+            .find(|t| name::matches(s, t.name()) || name::matches(s, t.legacy_name()))
+            .ok_or_else(|| ScheduleError::UnknownName {
+                kind: "memory type",
+                given: s.to_owned(),
+                valid: MemoryType::NAMES,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_short_and_legacy_names_in_any_case() {
+        let cases = [
+            ("FM", MemoryType::Fm),
+            ("fm", MemoryType::Fm),
+            ("Chunk_Streaming", MemoryType::Fm),
+            ("chunk-streaming", MemoryType::Fm),
+            ("im", MemoryType::Im),
+            (
+                "INCREMENTAL_CHUNK_STREAMING_DYNAMIC_HISTORY",
+                MemoryType::Im,
+            ),
+            ("Fi", MemoryType::Fi),
+            ("Incremental_Chunk_Streaming_Fixed_History", MemoryType::Fi),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(given.parse::<MemoryType>(), Ok(expected), "{given}");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for t in MemoryType::ALL {
+            assert_eq!(t.to_string().parse::<MemoryType>(), Ok(t));
+            assert_eq!(t.legacy_name().parse::<MemoryType>(), Ok(t));
+        }
+    }
+
+    #[test]
+    fn unknown_names_list_the_choices() {
+        let err = "dual_memory".parse::<MemoryType>().unwrap_err();
+        let message = err.to_string();
+        for name in MemoryType::NAMES {
+            assert!(message.contains(name), "{message}");
+        }
+    }
+}
