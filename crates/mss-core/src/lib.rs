@@ -28,7 +28,7 @@ pub use hook::{
     ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory,
 };
 pub use kv::LayerKv;
-pub use prune::{PruneInput, Pruner, Scorer, ScoredPruner, Selector};
+pub use prune::{PruneInput, Pruner, ScoredPruner, Scorer, Selector};
 
 #[cfg(test)]
 pub(crate) mod tests {

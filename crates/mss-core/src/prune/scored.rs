@@ -18,7 +18,11 @@ pub struct ScoredPruner<S, P> {
 impl<S, P> ScoredPruner<S, P> {
     /// Joins a scorer and a selector under a name.
     pub fn new(name: impl Into<String>, scorer: S, selector: P) -> Self {
-        Self { name: name.into(), scorer, selector }
+        Self {
+            name: name.into(),
+            scorer,
+            selector,
+        }
     }
 }
 
