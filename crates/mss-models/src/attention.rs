@@ -7,6 +7,9 @@ use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory};
 use crate::linear::Linear;
 use crate::rope::{apply_rope, cos_sin};
 
+/// What one layer returns: its output, the chunk's entries and the attention statistics.
+pub(crate) type LayerOutput<B> = (Tensor<B, 3>, LayerKv<B>, AttentionStats<B>);
+
 /// RoPE and window facts shared by every layer during one step.
 #[derive(Debug, Clone)]
 pub(crate) struct StepContext<B: Backend> {
@@ -56,7 +59,7 @@ impl<B: Backend> Attention<B> {
         step: &StepContext<B>,
         memory: Option<LayerMemory<B>>,
         needs: AttentionNeeds,
-    ) -> Result<(Tensor<B, 3>, LayerKv<B>, AttentionStats<B>), CoreError> {
+    ) -> Result<LayerOutput<B>, CoreError> {
         let [_, c, _] = x.dims();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
         let q = heads(self.q_proj.forward(x.clone()), self.n_heads);

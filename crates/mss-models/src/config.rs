@@ -127,7 +127,10 @@ impl TransformerConfig {
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err((field, "must be positive".into()));
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return Err((
                 "num_key_value_heads",
                 format!(
@@ -136,7 +139,7 @@ impl TransformerConfig {
                 ),
             ));
         }
-        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
             return Err((
                 "head_dim",
                 format!("{} must be positive and even", self.head_dim),
@@ -145,13 +148,13 @@ impl TransformerConfig {
         if self.sliding_window == Some(0) {
             return Err(("sliding_window", "must be positive or null".into()));
         }
-        if !(self.rope_theta > 0.0) {
+        if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
             return Err((
                 "rope_theta",
                 format!("{} must be positive", self.rope_theta),
             ));
         }
-        if !(self.rms_norm_eps >= 0.0) {
+        if self.rms_norm_eps.is_nan() || self.rms_norm_eps < 0.0 {
             return Err((
                 "rms_norm_eps",
                 format!("{} must be non-negative", self.rms_norm_eps),

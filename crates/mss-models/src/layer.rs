@@ -1,9 +1,9 @@
 //! One pre-norm decoder layer.
 
 use burn::prelude::*;
-use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory};
+use mss_core::{AttentionNeeds, CoreError, LayerMemory};
 
-use crate::attention::{Attention, StepContext};
+use crate::attention::{Attention, LayerOutput, StepContext};
 use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
 
@@ -27,7 +27,7 @@ impl<B: Backend> DecoderLayer<B> {
         step: &StepContext<B>,
         memory: Option<LayerMemory<B>>,
         needs: AttentionNeeds,
-    ) -> Result<(Tensor<B, 3>, LayerKv<B>, AttentionStats<B>), CoreError> {
+    ) -> Result<LayerOutput<B>, CoreError> {
         let (attn, chunk, stats) =
             self.self_attn
                 .forward(self.input_layernorm.forward(x.clone()), step, memory, needs)?;

@@ -99,7 +99,7 @@ impl RopeScaling {
     pub fn validate(&self) -> Result<(), String> {
         match *self {
             Self::None => Ok(()),
-            Self::Linear { factor } | Self::Dynamic { factor, .. } if !(factor > 0.0) => {
+            Self::Linear { factor } | Self::Dynamic { factor, .. } if !positive(factor) => {
                 Err(format!("factor {factor} must be positive"))
             }
             Self::Llama3 {
@@ -122,6 +122,11 @@ impl RopeScaling {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether `x` is a positive number (false for NaN).
+fn positive(x: f64) -> bool {
+    x > 0.0
 }
 
 /// Inverse frequencies `[head_dim / 2]` for a step whose largest position is `last_position`

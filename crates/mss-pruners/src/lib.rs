@@ -1,1 +1,57 @@
-//! mss-pruners
+//! KV-cache pruners for chunked prefill, each a scorer plus a selection rule.
+//!
+//! | name | keeps | needs |
+//! | --- | --- | --- |
+//! | `streaming_llm` | the most recent entries (plus the sinks) | nothing |
+//! | `chunk_prefix` | the oldest entries | nothing |
+//! | `h2o` | the highest attention accumulated over steps | column sums |
+//! | `tova` | the highest attention from the chunk's last query | last query row |
+//! | `mean_attention` | the highest mean attention from the chunk's queries | column sums |
+//! | `snapkv` (`conv`) | the highest pooled mean attention (kernel 5) | column sums |
+//! | `roco` | the highest mean attention after demoting the lowest-std half of the budget | column sums, second moments |
+//! | `random` | a seeded random subset, the same on every head | nothing |
+//! | `local_window` | nothing: no memory | nothing |
+//! | `no_compress` | everything: full attention | nothing |
+//!
+//! Selection is per layer and per KV head (statistics arrive summed over each KV head's query
+//! heads), kept indices are sorted, and ties go to the more recent entry. The sinks are kept by
+//! the prefill loop and never reach a pruner. Pruners see tensors and statistics only.
+//!
+//! # Feature flags
+//!
+//! None.
+
+mod chunk_prefix;
+mod error;
+mod h2o;
+mod kind;
+mod local_window;
+mod mean_attention;
+mod no_compress;
+mod random;
+mod roco;
+mod snapkv;
+mod stats;
+mod streaming_llm;
+mod top_k;
+mod tova;
+
+pub use chunk_prefix::{Oldest, chunk_prefix};
+pub use error::{PrunerError, Result};
+pub use h2o::{Accumulated, h2o};
+pub use kind::{MemoryPolicy, PrunerKind};
+pub use local_window::LocalWindow;
+pub use mean_attention::{MeanAttention, mean_attention};
+pub use no_compress::NoCompress;
+pub use random::{RandomScores, random};
+pub use roco::{StdFiltered, roco};
+pub use snapkv::{PooledAttention, avg_pool, snapkv};
+pub use streaming_llm::{Recency, streaming_llm};
+pub use top_k::{TopK, top_k};
+pub use tova::{LastQuery, tova};
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// The CPU backend every unit test runs on.
+    pub type TestBackend = burn::backend::Flex;
+}

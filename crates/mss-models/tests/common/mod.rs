@@ -76,10 +76,6 @@ impl FullCache {
             stats: Vec::new(),
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.layers[0].as_ref().map_or(0, LayerKv::len)
-    }
 }
 
 impl ChunkHook<B> for FullCache {
