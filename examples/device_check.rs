@@ -16,7 +16,7 @@ use burn::tensor::DType;
 use burn::tensor::activation::log_softmax;
 use clap::Parser;
 use mss::core::{ChunkPositions, ChunkedModel, Logits, NoMemory};
-use mss::{DenseCache, Tokenizer, Transformer};
+use mss::{PrefillConfig, Prefiller, Tokenizer, Transformer};
 
 #[derive(Parser)]
 struct Args {
@@ -103,26 +103,9 @@ fn main() -> anyhow::Result<()> {
             .unwrap();
         out.into_data();
     });
+    let mut full = Prefiller::<Gpu>::new(PrefillConfig::full_attention(args.chunk))?;
     let chunked = time(args.repeats, || {
-        let mut cache = DenseCache::new(&gpu);
-        let mut last = None;
-        for (i, piece) in prompt.chunks(args.chunk).enumerate() {
-            let start = i * args.chunk;
-            let positions = ChunkPositions {
-                document_start: start,
-                rope_start: start,
-            };
-            last = Some(
-                gpu.forward_chunk(
-                    tokens::<Gpu>(piece, &device),
-                    positions,
-                    &mut cache,
-                    Logits::Last,
-                )
-                .unwrap(),
-            );
-        }
-        last.unwrap().into_data();
+        full.prefill(&gpu, prompt).unwrap().next_logits.into_data();
     });
     let n = args.prefill_tokens as f64;
     report.insert("prefill_tokens".into(), args.prefill_tokens.into());

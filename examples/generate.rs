@@ -1,9 +1,11 @@
-//! Streams a greedy continuation of a prompt from the default model (SmolLM2-135M-Instruct,
-//! fetched and converted on first use) or any Hugging Face Llama/Mistral folder.
+//! Prefills a prompt (as long as you like) with a chosen pruner and memory schedule, then streams
+//! a continuation from the compressed memory. Default model: SmolLM2-135M-Instruct, fetched and
+//! converted on first use; any Hugging Face Llama/Mistral folder works with `--model`.
 //!
 //! ```text
 //! cargo run --release --example generate -- --prompt "Once upon a time"
-//! cargo run --release --example generate -- --model path/to/hf-folder --prompt "..." --dtype bf16
+//! cargo run --release --example generate -- --prompt-file play.txt --pruner snapkv \
+//!     --memory-type im --memory 512 --chunk 512 --decremental --temperature 0.7
 //! ```
 
 use std::io::Write;
@@ -13,16 +15,27 @@ use std::time::Instant;
 use anyhow::Context;
 use burn::tensor::DType;
 use clap::{Parser, ValueEnum};
-use mss::{DenseCache, Generation, Tokenizer, Transformer, generate};
+use mss::pruners::PrunerKind;
+use mss::schedule::{IncrementalType, MemoryType};
+use mss::{
+    Generation, PositionMode, PrefillConfig, Prefiller, Sampling, Tokenizer, Transformer, generate,
+};
 
 #[derive(Parser)]
 #[command(
-    about = "Greedy generation from a Llama/Mistral model on CPU (or CUDA with --features cuda)"
+    about = "Chunked prefill with a pruned memory, then generation (CPU; CUDA with --features cuda)"
 )]
 struct Args {
     /// The prompt to continue.
+    #[arg(
+        long,
+        conflicts_with = "prompt_file",
+        required_unless_present = "prompt_file"
+    )]
+    prompt: Option<String>,
+    /// Read the prompt from a file instead.
     #[arg(long)]
-    prompt: String,
+    prompt_file: Option<PathBuf>,
     /// A Hugging Face model folder; default: SmolLM2-135M-Instruct, fetched on first use.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -32,9 +45,38 @@ struct Args {
     /// Weight and activation dtype.
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     dtype: Precision,
-    /// The prompt is prefilled in chunks of this many tokens.
+    /// Pruner: streaming_llm, chunk_prefix, h2o, tova, mean_attention, snapkv (conv), roco,
+    /// random, local_window, no_compress (full attention).
+    #[arg(long, default_value = "no_compress")]
+    pruner: PrunerKind,
+    /// Memory type: fm, im, fi.
+    #[arg(long, default_value = "fm")]
+    memory_type: MemoryType,
+    /// Memory size M (entries per layer and KV head, sinks excluded) after the prompt.
+    #[arg(long, default_value_t = 1024)]
+    memory: usize,
+    /// Chunk size C.
     #[arg(long, default_value_t = 512)]
     chunk: usize,
+    /// IM growth curve: linear, square, sqrt, inverse_convex, inverse_concave, square_sqrt,
+    /// double_inverse, adaptive.
+    #[arg(long, default_value = "linear")]
+    incremental: IncrementalType,
+    /// Decremental chunks (IMDC; needs --memory-type im).
+    #[arg(long)]
+    decremental: bool,
+    /// RoPE positions: compact (the paper) or original.
+    #[arg(long, default_value = "compact")]
+    positions: PositionMode,
+    /// Sampling temperature; 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus mass for sampling.
+    #[arg(long, default_value_t = 0.9)]
+    top_p: f32,
+    /// Seed of sampling and of the random pruner.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -51,8 +93,8 @@ type Backend = mss::Cuda;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let dir = match args.model {
-        Some(dir) => dir,
+    let dir = match &args.model {
+        Some(dir) => dir.clone(),
         None => mss::assets::ensure_default_model().context("fetching the default model")?,
     };
     let dtype = match args.dtype {
@@ -60,29 +102,62 @@ fn main() -> anyhow::Result<()> {
         Precision::F16 => DType::F16,
         Precision::Bf16 => DType::BF16,
     };
-    let device = Default::default();
-    let model = Transformer::<Backend>::load(&dir, &device, dtype)?;
+    let model = Transformer::<Backend>::load(&dir, &Default::default(), dtype)?;
     let tokenizer = Tokenizer::from_dir(&dir)?;
-    let prompt = tokenizer.encode(&args.prompt, false)?;
+    let text = match (&args.prompt, &args.prompt_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let prompt = tokenizer.encode(&text, false)?;
+    let config = PrefillConfig::new(args.pruner, args.memory_type, args.chunk, args.memory)
+        .with_incremental(args.incremental)
+        .with_decremental(args.decremental)
+        .with_positions(args.positions)
+        .with_seed(args.seed);
+    let mut prefiller = Prefiller::<Backend>::new(config)?;
+    let start = Instant::now();
+    let mut prefill = prefiller.prefill(&model, &prompt)?;
+    let prefill_secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "prefilled {} tokens in {} chunks with {} in {prefill_secs:.2} s; memory per layer: {} entries ({:.1} MiB)",
+        prompt.len(),
+        prefill.steps.len(),
+        args.pruner,
+        prefill.memory.lens().iter().max().unwrap_or(&0),
+        prefill.memory.bytes() as f64 / (1 << 20) as f64,
+    );
+
+    let sampling = if args.temperature > 0.0 {
+        Sampling::Sample {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            seed: args.seed,
+        }
+    } else {
+        Sampling::Greedy
+    };
     let options = Generation {
         max_new_tokens: args.max_new_tokens,
         stop_tokens: model.config.eos_token_ids.clone(),
-        prefill_chunk: args.chunk,
+        sampling,
     };
-    let mut cache = DenseCache::new(&model);
     let mut stream = tokenizer.stream();
     let mut stdout = std::io::stdout().lock();
-    write!(stdout, "{}", args.prompt)?;
+    if args.prompt.is_some() {
+        write!(stdout, "{text}")?;
+    }
     let start = Instant::now();
     let mut failure = None;
     let new = generate(
         &model,
-        &mut cache,
-        &prompt,
+        &mut prefill,
         &options,
         &mut |id| match stream.push(id) {
-            Ok(text) => {
-                let _ = write!(stdout, "{text}");
+            Ok(piece) => {
+                let _ = write!(stdout, "{piece}");
                 let _ = stdout.flush();
             }
             Err(e) => failure = Some(e),
@@ -94,8 +169,7 @@ fn main() -> anyhow::Result<()> {
     let secs = start.elapsed().as_secs_f64();
     writeln!(stdout)?;
     eprintln!(
-        "{} prompt tokens, {} new tokens in {secs:.2} s ({:.1} tokens/s)",
-        prompt.len(),
+        "{} new tokens in {secs:.2} s ({:.1} tokens/s)",
         new.len(),
         new.len() as f64 / secs
     );

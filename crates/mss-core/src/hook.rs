@@ -15,6 +15,9 @@ pub struct LayerMemory<B: Backend> {
     /// The position at which each entry's key is rotated during this step, per KV head.
     /// Compact positions (`0..len`, as in the paper) or the entries' document positions.
     pub rope_positions: Tensor<B, 2, Int>,
+    /// The RoPE position of the chunk's first token in this layer (layers may hold memories of
+    /// different lengths). Layers without memory use [`ChunkPositions::rope_start`].
+    pub chunk_rope_start: usize,
 }
 
 /// Where the chunk's tokens sit. A chunk is always a contiguous run of tokens, so two starts
@@ -23,8 +26,8 @@ pub struct LayerMemory<B: Backend> {
 pub struct ChunkPositions {
     /// Index of the chunk's first token in the whole prompt; recorded with every KV entry.
     pub document_start: usize,
-    /// RoPE position of the chunk's first token in this step (after the memory in compact
-    /// mode, equal to `document_start` in original mode).
+    /// RoPE position of the chunk's first token in layers that have no memory this step; a
+    /// layer with memory takes [`LayerMemory::chunk_rope_start`].
     pub rope_start: usize,
 }
 

@@ -73,6 +73,15 @@ impl<B: Backend> LayerKv<B> {
         }
     }
 
+    /// The entries `start..start + len` of every head.
+    pub fn narrow(self, start: usize, len: usize) -> Self {
+        Self {
+            keys: self.keys.narrow(2, start, len),
+            values: self.values.narrow(2, start, len),
+            positions: self.positions.narrow(1, start, len),
+        }
+    }
+
     /// Keeps, for every KV head, the entries at `indices` (in the given order).
     ///
     /// # Shapes

@@ -22,6 +22,8 @@ pub(crate) struct StepContext<B: Backend> {
     pub rope_positions: Tensor<B, 1, Int>,
     /// `[n_kv_heads, chunk_len]` document positions of the chunk.
     pub document_positions: Tensor<B, 2, Int>,
+    /// The RoPE position of the chunk's first token.
+    pub rope_start: usize,
     /// The largest RoPE position of the step.
     pub last_position: usize,
 }

@@ -220,6 +220,37 @@ impl<B: Backend> Transformer<B> {
     }
 }
 
+impl<B: Backend> Transformer<B> {
+    /// RoPE tables of a chunk of `c` tokens starting at RoPE position `rope_start`.
+    fn step_context(
+        &self,
+        rope_start: usize,
+        c: usize,
+        document_positions: Tensor<B, 2, Int>,
+    ) -> StepContext<B> {
+        let config = &self.config;
+        let last_position = rope_start + c - 1;
+        let inv_freq = inv_freq(
+            config.rope_theta,
+            config.head_dim,
+            config.rope_scaling,
+            last_position,
+        );
+        let rope_positions =
+            Tensor::<B, 1, Int>::arange(rope_start as i64..(rope_start + c) as i64, &self.device());
+        let (cos, sin) = cos_sin(rope_positions.clone(), &inv_freq, self.dtype());
+        StepContext {
+            inv_freq,
+            cos: cos.reshape([1, 1, c, config.head_dim]),
+            sin: sin.reshape([1, 1, c, config.head_dim]),
+            rope_positions,
+            document_positions,
+            rope_start,
+            last_position,
+        }
+    }
+}
+
 impl<B: Backend> ChunkedModel<B> for Transformer<B> {
     fn shape(&self) -> ModelShape {
         let c = &self.config;
@@ -244,37 +275,29 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
         hook: &mut dyn ChunkHook<B>,
         logits: Logits,
     ) -> mss_core::Result<Tensor<B, 3>> {
-        let device = self.device();
         let c = tokens.dims()[1];
-        let config = &self.config;
-        let last_position = positions.rope_start + c - 1;
-        let inv_freq = inv_freq(
-            config.rope_theta,
-            config.head_dim,
-            config.rope_scaling,
-            last_position,
-        );
-        let rope_positions = Tensor::<B, 1, Int>::arange(
-            positions.rope_start as i64..(positions.rope_start + c) as i64,
-            &device,
-        );
-        let (cos, sin) = cos_sin(rope_positions.clone(), &inv_freq, self.dtype());
         let document = positions.document_start as i64;
         let document_positions =
-            Tensor::<B, 1, Int>::arange(document..document + c as i64, &device)
+            Tensor::<B, 1, Int>::arange(document..document + c as i64, &self.device())
                 .reshape([1, c])
-                .repeat_dim(0, config.num_key_value_heads);
-        let step = StepContext {
-            inv_freq,
-            cos: cos.reshape([1, 1, c, config.head_dim]),
-            sin: sin.reshape([1, 1, c, config.head_dim]),
-            rope_positions,
-            document_positions,
-            last_position,
-        };
+                .repeat_dim(0, self.config.num_key_value_heads);
+        // Layers may hold memories of different lengths and so start the chunk at different
+        // RoPE positions; each distinct start gets its tables once.
+        let mut steps: Vec<StepContext<B>> = Vec::new();
         let mut x = embedding(self.embed_tokens.clone(), tokens);
         for (i, layer) in self.layers.iter().enumerate() {
-            let (y, chunk, stats) = layer.forward(x, &step, hook.memory(i), hook.needs(i))?;
+            let memory = hook.memory(i);
+            let rope_start = memory
+                .as_ref()
+                .map_or(positions.rope_start, |m| m.chunk_rope_start);
+            let index = match steps.iter().position(|s| s.rope_start == rope_start) {
+                Some(index) => index,
+                None => {
+                    steps.push(self.step_context(rope_start, c, document_positions.clone()));
+                    steps.len() - 1
+                }
+            };
+            let (y, chunk, stats) = layer.forward(x, &steps[index], memory, hook.needs(i))?;
             hook.record(i, chunk, stats);
             x = y;
         }

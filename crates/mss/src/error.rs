@@ -1,4 +1,4 @@
-//! The facade's error: any error of the composed crates.
+//! The facade's error: any error of the composed crates, plus bad arguments.
 
 /// Errors of `mss`.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,22 @@ pub enum Error {
     /// From fetching or converting assets.
     #[error(transparent)]
     Assets(#[from] mss_assets::AssetError),
+    /// From the memory and chunk schedule.
+    #[error(transparent)]
+    Schedule(#[from] mss_schedule::ScheduleError),
+    /// From choosing a pruner.
+    #[error(transparent)]
+    Pruner(#[from] mss_pruners::PrunerError),
+    /// A token id is outside the model's vocabulary.
+    #[error("token id {id} at index {index} is outside the vocabulary (size {vocab_size})")]
+    TokenOutOfVocabulary {
+        /// The offending id.
+        id: u32,
+        /// Its index in the input.
+        index: usize,
+        /// The model's vocabulary size.
+        vocab_size: usize,
+    },
     /// An argument is out of range.
     #[error("invalid argument {name}: {reason}")]
     InvalidArgument {

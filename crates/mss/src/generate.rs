@@ -1,20 +1,20 @@
-//! Greedy continuation of a prompt, streaming each new token.
+//! Continuing a prefilled prompt, one new token at a time, streaming each.
 
 use burn::prelude::*;
-use mss_core::{ChunkPositions, Logits};
+use mss_core::{ChunkedModel, Logits};
 
-use crate::{DenseCache, Error, Result, Transformer};
+use crate::sampling::Sampler;
+use crate::{Error, Prefill, Result, Sampling};
 
 /// How to continue a prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
     /// At most this many new tokens.
     pub max_new_tokens: usize,
-    /// Tokens that end generation (not emitted). Defaults to none; use the model's
-    /// `eos_token_ids`.
+    /// Tokens that end generation (not emitted); typically the model's `eos_token_ids`.
     pub stop_tokens: Vec<u32>,
-    /// The prompt is fed in chunks of this many tokens.
-    pub prefill_chunk: usize,
+    /// Greedy or sampled.
+    pub sampling: Sampling,
 }
 
 impl Default for Generation {
@@ -22,71 +22,47 @@ impl Default for Generation {
         Self {
             max_new_tokens: 64,
             stop_tokens: Vec::new(),
-            prefill_chunk: 512,
+            sampling: Sampling::Greedy,
         }
     }
 }
 
-/// Feeds `prompt` into `cache` (chunk by chunk), then picks the most likely next token until
-/// `max_new_tokens` or a stop token, calling `on_token` for each new token. Only new tokens are
-/// fed after the prompt, each at its own document position. Returns the new tokens.
+/// Continues from `prefill`'s memory: picks a token from `next_logits`, streams it to `on_token`,
+/// feeds only that token (at the next document position; its RoPE position follows the memory's
+/// position mode) and repeats, until `max_new_tokens` or a stop token. The memory grows by one
+/// entry per token and is not pruned while decoding. `prefill` is left ready to continue.
 pub fn generate<B: Backend>(
-    model: &Transformer<B>,
-    cache: &mut DenseCache<B>,
-    prompt: &[u32],
+    model: &impl ChunkedModel<B>,
+    prefill: &mut Prefill<B>,
     options: &Generation,
     on_token: &mut dyn FnMut(u32),
 ) -> Result<Vec<u32>> {
-    if prompt.is_empty() {
-        return Err(Error::InvalidArgument {
-            name: "prompt",
-            reason: "is empty".into(),
-        });
-    }
-    if options.prefill_chunk == 0 {
-        return Err(Error::InvalidArgument {
-            name: "prefill_chunk",
-            reason: "must be positive".into(),
-        });
-    }
-    model.check_tokens(prompt)?;
-    let device = model.embed_tokens.device();
-    let mut logits = None;
-    for piece in prompt.chunks(options.prefill_chunk) {
-        logits = Some(feed(model, cache, piece, &device)?);
-    }
-    let mut next = argmax(logits.expect("the prompt is not empty"));
+    let mut sampler = Sampler::new(options.sampling)?;
+    let device = model.device();
+    let vocab = model.shape().vocab_size;
     let mut out = Vec::new();
-    while out.len() < options.max_new_tokens && !options.stop_tokens.contains(&next) {
-        on_token(next);
-        out.push(next);
-        if out.len() == options.max_new_tokens {
+    while out.len() < options.max_new_tokens {
+        let logits: Vec<f32> = prefill
+            .next_logits
+            .to_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| Error::InvalidArgument {
+                name: "next_logits",
+                reason: format!("{e:?}"),
+            })?;
+        let next = sampler.next(&logits);
+        if options.stop_tokens.contains(&next) {
             break;
         }
-        next = argmax(feed(model, cache, &[next], &device)?);
+        on_token(next);
+        out.push(next);
+        let input =
+            Tensor::<B, 2, Int>::from_data(TensorData::new(vec![next as i32], [1, 1]), &device);
+        let positions = prefill.memory.next_chunk();
+        let logits = model.forward_chunk(input, positions, &mut prefill.memory, Logits::Last)?;
+        prefill.memory.advance(1);
+        prefill.next_logits = logits.reshape([vocab]);
     }
     Ok(out)
-}
-
-fn feed<B: Backend>(
-    model: &Transformer<B>,
-    cache: &mut DenseCache<B>,
-    ids: &[u32],
-    device: &B::Device,
-) -> Result<Tensor<B, 1>> {
-    let start = cache.consumed();
-    let data: Vec<i32> = ids.iter().map(|&id| id as i32).collect();
-    let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, ids.len()]), device);
-    let positions = ChunkPositions {
-        document_start: start,
-        rope_start: start,
-    };
-    let logits =
-        mss_core::ChunkedModel::forward_chunk(model, tokens, positions, cache, Logits::Last)?;
-    cache.advance(ids.len());
-    Ok(logits.flatten(0, 2))
-}
-
-fn argmax<B: Backend>(logits: Tensor<B, 1>) -> u32 {
-    logits.argmax(0).into_scalar().elem::<i64>() as u32
 }

@@ -1,32 +1,40 @@
 //! `mss` — Memorize Step by Step: long-context prefill with bounded memory, in Rust on Burn.
 //!
-//! The facade re-exports the workspace's crates so that a user can depend on `mss` alone:
-//!
-//! - [`core`] (`mss-core`): KV memory, the per-layer chunk hook, attention statistics;
-//! - [`models`] (`mss-models`): Llama and Mistral in Burn, Hugging Face loading, tokenizer;
-//! - [`assets`] (`mss-assets`): the default model (SmolLM2-135M-Instruct) and texts, fetched
-//!   with pip and converted from GGUF in Rust;
-//! - [`schedule`], [`pruners`], [`probe`]: memory schedules, KV pruners and memory probing.
-//!
-//! It also composes them: [`DenseCache`] keeps every KV entry (full attention, chunk by chunk)
-//! and [`generate`] continues a prompt greedily with streaming.
+//! The prompt is cut into chunks; after each chunk every layer's KV cache (old memory + new
+//! chunk) is pruned into a memory that the next chunk attends to (Zeng et al., *Memorize Step
+//! by Step: Efficient Long-Context Prefilling with Incremental Memory and Decremental Chunk*,
+//! EMNLP 2024). Three calls: load a model, configure a [`Prefiller`], prefill and generate.
 //!
 //! ```no_run
-//! use mss::{Cpu, DenseCache, Generation, Tokenizer, Transformer, generate};
 //! use burn::tensor::DType;
+//! use mss::pruners::PrunerKind;
+//! use mss::schedule::MemoryType;
+//! use mss::{Cpu, Generation, PrefillConfig, Prefiller, Tokenizer, Transformer, generate};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dir = mss::assets::ensure_default_model()?;                      // 1. load
-//! let device = Default::default();
-//! let model = Transformer::<Cpu>::load(&dir, &device, DType::F32)?;
+//! // 1. Load the default model (fetched and converted on first use).
+//! let dir = mss::assets::ensure_default_model()?;
+//! let model = Transformer::<Cpu>::load(&dir, &Default::default(), DType::F32)?;
 //! let tokenizer = Tokenizer::from_dir(&dir)?;
-//! let prompt = tokenizer.encode("Once upon a time", false)?;
-//! let options = Generation { max_new_tokens: 32, ..Generation::default() }; // 2. configure
-//! let mut cache = DenseCache::new(&model);
-//! let ids = generate(&model, &mut cache, &prompt, &options, &mut |_id| {})?; // 3. run
-//! println!("{}", tokenizer.decode(&ids)?);
+//!
+//! // 2. Configure: SnapKV, incremental memory growing to 256 entries, chunks of 512, IMDC.
+//! let config = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Im, 512, 256)
+//!     .with_decremental(true);
+//! let mut prefiller = Prefiller::new(config)?.with_nll(true);
+//!
+//! // 3. Prefill a long prompt, then continue it from the compressed memory.
+//! let prompt = tokenizer.encode(&std::fs::read_to_string("long.txt")?, false)?;
+//! let mut prefill = prefiller.prefill(&model, &prompt)?;
+//! println!("perplexity {:?}, memory {:?}", prefill.perplexity(), prefill.memory.lens());
+//! let new = generate(&model, &mut prefill, &Generation::default(), &mut |_id| {})?;
+//! println!("{}", tokenizer.decode(&new)?);
 //! # Ok(()) }
 //! ```
+//!
+//! The facade re-exports the workspace's crates, so a user can depend on `mss` alone:
+//! [`core`] (KV memory, chunk hook, attention statistics, pruning traits), [`models`] (Llama
+//! and Mistral in Burn), [`assets`] (the default model and texts), [`schedule`] (FM / IM / FI /
+//! IMDC), [`pruners`] and [`probe`].
 //!
 //! # Feature flags
 //!
@@ -34,13 +42,21 @@
 //! - `cuda`: NVIDIA GPUs through burn-cuda, exported as [`Cuda`] (NVRTC compiles kernels at run
 //!   time; building needs no CUDA toolkit).
 
-mod dense;
+mod config;
 mod error;
 mod generate;
+mod memory;
+mod nll;
+mod prefill;
+mod sampling;
+mod step;
 
-pub use dense::DenseCache;
+pub use config::{PositionMode, PrefillConfig};
 pub use error::{Error, Result};
 pub use generate::{Generation, generate};
+pub use memory::Memory;
+pub use prefill::{Prefill, Prefiller, StepReport};
+pub use sampling::Sampling;
 
 pub use mss_assets as assets;
 pub use mss_core as core;

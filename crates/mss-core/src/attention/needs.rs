@@ -68,4 +68,15 @@ impl<B: Backend> AttentionStats<B> {
             second_moments: None,
         }
     }
+
+    /// The statistics of the keys `start..start + len` only.
+    pub fn narrow(&self, start: usize, len: usize) -> Self {
+        let cut = |t: &Option<Tensor<B, 2>>| t.clone().map(|t| t.narrow(1, start, len));
+        Self {
+            last_query: cut(&self.last_query),
+            column_sums: cut(&self.column_sums),
+            visible_queries: cut(&self.visible_queries),
+            second_moments: cut(&self.second_moments),
+        }
+    }
 }

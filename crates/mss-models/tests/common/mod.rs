@@ -63,6 +63,7 @@ pub fn relative_error(actual: &[f32], expected: &[f32]) -> f32 {
 
 /// Keeps every entry of every chunk: chunked prefill without pruning.
 pub struct FullCache {
+    pub consumed: usize,
     pub layers: Vec<Option<LayerKv<B>>>,
     pub needs: AttentionNeeds,
     pub stats: Vec<AttentionStats<B>>,
@@ -118,6 +119,7 @@ pub fn chunked_logits(
         let logits = model
             .forward_chunk(tokens(piece), positions, &mut cache, Logits::All)
             .unwrap();
+        cache.consumed += piece.len();
         out.extend(logits.into_data().to_vec::<f32>().unwrap());
     }
     out

@@ -1,0 +1,138 @@
+//! How a prompt is prefilled: pruner, memory type, chunk and memory sizes, positions.
+
+use std::fmt;
+use std::str::FromStr;
+
+use mss_pruners::PrunerKind;
+use mss_schedule::{IncrementalType, MemoryType, ScheduleConfig};
+
+use crate::{Error, Result};
+
+/// Which RoPE positions memory entries and chunk tokens get at each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PositionMode {
+    /// As the paper: every step rotates `[sinks; memory; chunk]` at positions `0..T`, so a memory
+    /// entry's position is its index in the compacted cache.
+    #[default]
+    Compact,
+    /// Every entry keeps its position in the document.
+    Original,
+}
+
+impl PositionMode {
+    /// The names users type.
+    pub const NAMES: &'static str = "compact, original";
+}
+
+impl FromStr for PositionMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "compact" => Ok(Self::Compact),
+            "original" => Ok(Self::Original),
+            _ => Err(Error::InvalidArgument {
+                name: "positions",
+                reason: format!("'{s}'; valid: {}", Self::NAMES),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for PositionMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Compact => "compact",
+            Self::Original => "original",
+        })
+    }
+}
+
+/// Everything that decides how a prompt is prefilled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrefillConfig {
+    /// The pruner that selects each layer's memory.
+    pub pruner: PrunerKind,
+    /// FM (fixed), IM (incremental) or FI (fixed history, append-only).
+    pub memory_type: MemoryType,
+    /// Reference chunk size `C`.
+    pub chunk_size: usize,
+    /// Memory size `M` (sinks excluded) after the last chunk.
+    pub memory_limit: usize,
+    /// Sink tokens never evicted (the prompt's first tokens).
+    pub sinks: usize,
+    /// IM growth curve (ignored by FM and FI).
+    pub incremental: IncrementalType,
+    /// Decremental chunks (IMDC; IM only).
+    pub decremental: bool,
+    /// RoPE positions of memory and chunk.
+    pub positions: PositionMode,
+    /// Seed of the `random` pruner.
+    pub seed: u64,
+}
+
+impl PrefillConfig {
+    /// FM-free defaults: 4 sinks, linear IM curve, no DC, compact positions, seed 0.
+    pub fn new(
+        pruner: PrunerKind,
+        memory_type: MemoryType,
+        chunk_size: usize,
+        memory_limit: usize,
+    ) -> Self {
+        Self {
+            pruner,
+            memory_type,
+            chunk_size,
+            memory_limit,
+            sinks: mss_schedule::DEFAULT_SINKS,
+            incremental: IncrementalType::default(),
+            decremental: false,
+            positions: PositionMode::Compact,
+            seed: 0,
+        }
+    }
+
+    /// Full attention, fed in chunks of `chunk_size` (the `no_compress` baseline).
+    pub fn full_attention(chunk_size: usize) -> Self {
+        Self::new(PrunerKind::NoCompress, MemoryType::Fm, chunk_size, 0)
+    }
+
+    /// Sets the number of sinks.
+    pub fn with_sinks(mut self, sinks: usize) -> Self {
+        self.sinks = sinks;
+        self
+    }
+
+    /// Sets the IM growth curve.
+    pub fn with_incremental(mut self, incremental: IncrementalType) -> Self {
+        self.incremental = incremental;
+        self
+    }
+
+    /// Turns decremental chunks (IMDC) on or off.
+    pub fn with_decremental(mut self, decremental: bool) -> Self {
+        self.decremental = decremental;
+        self
+    }
+
+    /// Sets the position mode.
+    pub fn with_positions(mut self, positions: PositionMode) -> Self {
+        self.positions = positions;
+        self
+    }
+
+    /// Sets the seed of the `random` pruner.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The schedule configuration for a model of `num_layers` layers.
+    pub fn schedule(&self, num_layers: usize) -> ScheduleConfig {
+        ScheduleConfig::new(self.memory_type, self.chunk_size, self.memory_limit)
+            .with_sinks(self.sinks)
+            .with_incremental(self.incremental)
+            .with_decremental(self.decremental)
+            .with_num_layers(num_layers)
+    }
+}

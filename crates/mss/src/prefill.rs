@@ -1,0 +1,258 @@
+//! The chunked prefill loop: chunk by chunk, every layer's `[memory; chunk]` is pruned into the
+//! memory the next chunk attends to.
+
+use std::ops::Range;
+
+use burn::prelude::*;
+use mss_core::{ChunkedModel, Logits, Pruner};
+use mss_pruners::MemoryPolicy;
+use mss_schedule::{IncrementalType, LayerwiseCurve, MemoryType, Plan};
+
+use crate::nll::next_token_nll;
+use crate::step::{Retention, StepHook};
+use crate::{Error, Memory, PrefillConfig, Result};
+
+/// What one step did, for progress display and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// Step index.
+    pub step: usize,
+    /// Number of steps.
+    pub steps: usize,
+    /// The chunk's tokens.
+    pub tokens: Range<usize>,
+    /// Entries per KV head kept in each layer after the step (sinks included).
+    pub memory: Vec<usize>,
+}
+
+/// The outcome of a prefill.
+#[derive(Debug, Clone)]
+pub struct Prefill<B: Backend> {
+    /// The memory after the last chunk, ready for generation.
+    pub memory: Memory<B>,
+    /// Logits (f32) of the prompt's last token: the distribution of the first new token.
+    ///
+    /// # Shapes
+    /// `[vocab]`
+    pub next_logits: Tensor<B, 1>,
+    /// `-log p(token_{i+1} | prefix)` for every `i < L - 1`, when asked for.
+    pub nll: Option<Vec<f32>>,
+    /// The schedule used (`None` for `no_compress` and `local_window`, which need none).
+    pub plan: Option<Plan>,
+    /// One report per step.
+    pub steps: Vec<StepReport>,
+}
+
+impl<B: Backend> Prefill<B> {
+    /// `exp` of the mean NLL, when the NLL was asked for and the prompt has two tokens or more.
+    pub fn perplexity(&self) -> Option<f64> {
+        let nll = self.nll.as_ref().filter(|n| !n.is_empty())?;
+        Some((nll.iter().map(|&x| x as f64).sum::<f64>() / nll.len() as f64).exp())
+    }
+}
+
+/// Called after every step.
+type StepCallback = Box<dyn FnMut(&StepReport)>;
+
+/// Prefills prompts under one [`PrefillConfig`].
+pub struct Prefiller<B: Backend> {
+    config: PrefillConfig,
+    pruner: Box<dyn Pruner<B>>,
+    policy: MemoryPolicy,
+    nll: bool,
+    on_step: Option<StepCallback>,
+}
+
+impl<B: Backend> std::fmt::Debug for Prefiller<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prefiller")
+            .field("config", &self.config)
+            .field("pruner", &self.pruner.name())
+            .finish()
+    }
+}
+
+impl<B: Backend> Prefiller<B> {
+    /// A prefiller with the configured pruner.
+    pub fn new(config: PrefillConfig) -> Result<Self> {
+        let pruner = config.pruner.build::<B>(config.seed);
+        let policy = config.pruner.memory_policy();
+        Self::with_pruner(config, pruner, policy)
+    }
+
+    /// A prefiller with a pruner of your own (its memory is pruned within the schedule).
+    pub fn with_pruner(
+        config: PrefillConfig,
+        pruner: Box<dyn Pruner<B>>,
+        policy: MemoryPolicy,
+    ) -> Result<Self> {
+        if config.chunk_size == 0 {
+            return Err(Error::InvalidArgument {
+                name: "chunk_size",
+                reason: "must be positive".into(),
+            });
+        }
+        if policy == MemoryPolicy::Pruned {
+            config.schedule(1).validate()?;
+        }
+        Ok(Self {
+            config,
+            pruner,
+            policy,
+            nll: false,
+            on_step: None,
+        })
+    }
+
+    /// Also computes the negative log-likelihood of every prompt token after the first
+    /// (logits of every chunk, boundaries included).
+    pub fn with_nll(mut self, nll: bool) -> Self {
+        self.nll = nll;
+        self
+    }
+
+    /// Calls `f` after every step (progress bars).
+    pub fn on_step(mut self, f: impl FnMut(&StepReport) + 'static) -> Self {
+        self.on_step = Some(Box::new(f));
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PrefillConfig {
+        &self.config
+    }
+
+    /// Prefills `tokens` chunk by chunk.
+    ///
+    /// # Errors
+    /// An empty prompt, token ids outside the vocabulary, a schedule that cannot be formed.
+    pub fn prefill(&mut self, model: &impl ChunkedModel<B>, tokens: &[u32]) -> Result<Prefill<B>> {
+        let shape = model.shape();
+        if tokens.is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "tokens",
+                reason: "the prompt is empty".into(),
+            });
+        }
+        if let Some((index, &id)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, id)| **id as usize >= shape.vocab_size)
+        {
+            return Err(Error::TokenOutOfVocabulary {
+                id,
+                index,
+                vocab_size: shape.vocab_size,
+            });
+        }
+        let plan = match self.policy {
+            MemoryPolicy::Pruned => Some(mss_schedule::plan(
+                &self.config.schedule(shape.n_layers),
+                tokens.len(),
+            )?),
+            _ => None,
+        };
+        let chunks: Vec<Range<usize>> = match &plan {
+            Some(plan) => plan.steps().iter().map(|s| s.tokens.clone()).collect(),
+            None => mss_schedule::standard_chunks(tokens.len(), self.config.chunk_size)?
+                .into_iter()
+                .scan(0, |start, len| {
+                    let range = *start..*start + len;
+                    *start += len;
+                    Some(range)
+                })
+                .collect(),
+        };
+        let adaptive = matches!(
+            self.config.incremental,
+            IncrementalType::Layerwise(LayerwiseCurve::Adaptive)
+        ) && self.config.memory_type == MemoryType::Im;
+        let mut retention = Retention::new(shape.n_layers);
+        let mut memory = Memory::new(shape.n_layers, self.config.positions);
+        let mut nll = self.nll.then(Vec::new);
+        let mut reports = Vec::with_capacity(chunks.len());
+        let mut next_logits = None;
+        let device = model.device();
+        let needs = self.pruner.needs();
+        self.pruner.reset();
+        for (step, range) in chunks.iter().enumerate() {
+            let budgets = match &plan {
+                Some(plan) => self.budgets(plan, step, shape.n_layers, &retention)?,
+                None => vec![0; shape.n_layers],
+            };
+            let positions = memory.next_chunk();
+            let ids = &tokens[range.clone()];
+            let data: Vec<i32> = ids.iter().map(|&id| id as i32).collect();
+            let input =
+                Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device);
+            let mut hook = StepHook {
+                memory: &mut memory,
+                pruner: self.pruner.as_mut(),
+                policy: self.policy,
+                needs,
+                sinks: self.config.sinks,
+                fixed_history: self.config.memory_type == MemoryType::Fi,
+                budgets,
+                step,
+                retention: adaptive.then_some(&mut retention),
+            };
+            let wanted = if nll.is_some() {
+                Logits::All
+            } else {
+                Logits::Last
+            };
+            let logits = model.forward_chunk(input, positions, &mut hook, wanted)?;
+            memory.advance(ids.len());
+            let rows = logits.dims()[1];
+            if let Some(nll) = nll.as_mut() {
+                let targets = &tokens[range.start + 1..(range.end + 1).min(tokens.len())];
+                nll.extend(next_token_nll(logits.clone(), targets));
+            }
+            next_logits = Some(logits.narrow(1, rows - 1, 1));
+            let report = StepReport {
+                step,
+                steps: chunks.len(),
+                tokens: range.clone(),
+                memory: memory.lens(),
+            };
+            if let Some(f) = self.on_step.as_mut() {
+                f(&report);
+            }
+            reports.push(report);
+        }
+        let vocab = shape.vocab_size;
+        let next_logits = next_logits
+            .expect("the prompt is not empty")
+            .reshape([vocab]);
+        Ok(Prefill {
+            memory,
+            next_logits,
+            nll,
+            plan,
+            steps: reports,
+        })
+    }
+
+    fn budgets(
+        &self,
+        plan: &Plan,
+        step: usize,
+        n_layers: usize,
+        retention: &Retention,
+    ) -> Result<Vec<usize>> {
+        if self.config.memory_type == MemoryType::Fi {
+            let slice = plan.step(step)?.fi_slice.unwrap_or(0);
+            return Ok(vec![slice; n_layers]);
+        }
+        let means = retention.means();
+        let budget = plan.resolve_budget(step, &means)?;
+        (0..n_layers)
+            .map(|layer| {
+                budget.layer(layer).ok_or(Error::InvalidArgument {
+                    name: "incremental",
+                    reason: format!("the schedule has no budget for layer {layer}"),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,132 @@
+//! The hook of one prefill step: it feeds each layer its memory and prunes `[memory; chunk]`
+//! back into memory as soon as the layer is done, so no layer's full cache outlives its layer.
+
+use burn::prelude::*;
+use mss_core::{
+    AttentionNeeds, AttentionStats, ChunkHook, LayerKv, LayerMemory, PruneInput, Pruner,
+};
+use mss_pruners::MemoryPolicy;
+
+use crate::Memory;
+
+/// Per-layer running mean of the memory retention ratio: the share of the kept entries that
+/// were already in memory.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Retention {
+    sum: Vec<f64>,
+    count: Vec<usize>,
+}
+
+impl Retention {
+    pub(crate) fn new(n_layers: usize) -> Self {
+        Self {
+            sum: vec![0.0; n_layers],
+            count: vec![0; n_layers],
+        }
+    }
+
+    fn add(&mut self, layer: usize, ratio: f64) {
+        self.sum[layer] += ratio;
+        self.count[layer] += 1;
+    }
+
+    /// Running means per layer (0 where nothing was measured yet).
+    pub(crate) fn means(&self) -> Vec<f64> {
+        self.sum
+            .iter()
+            .zip(&self.count)
+            .map(|(s, &c)| if c == 0 { 0.0 } else { s / c as f64 })
+            .collect()
+    }
+}
+
+/// What one step asks of every layer.
+pub(crate) struct StepHook<'a, B: Backend> {
+    pub memory: &'a mut Memory<B>,
+    pub pruner: &'a mut dyn Pruner<B>,
+    pub policy: MemoryPolicy,
+    pub needs: AttentionNeeds,
+    pub sinks: usize,
+    /// FI: the old memory is frozen; only the chunk's entries are candidates.
+    pub fixed_history: bool,
+    /// Entries (sinks excluded) to keep per layer after this step.
+    pub budgets: Vec<usize>,
+    pub step: usize,
+    /// Measured only when a schedule needs it (`adaptive`): it costs a sync per layer.
+    pub retention: Option<&'a mut Retention>,
+}
+
+impl<B: Backend> ChunkHook<B> for StepHook<'_, B> {
+    fn memory(&mut self, layer: usize) -> Option<LayerMemory<B>> {
+        self.memory.view(layer)
+    }
+
+    fn needs(&self, _layer: usize) -> AttentionNeeds {
+        self.needs
+    }
+
+    fn record(&mut self, layer: usize, chunk: LayerKv<B>, stats: AttentionStats<B>) {
+        match self.policy {
+            MemoryPolicy::Nothing => {}
+            MemoryPolicy::Everything => self.memory.append(layer, chunk),
+            MemoryPolicy::Pruned => {
+                let kept = self.prune(layer, chunk, &stats);
+                self.memory.set(layer, Some(kept));
+            }
+        }
+    }
+}
+
+impl<B: Backend> StepHook<'_, B> {
+    /// `[sinks; memory; chunk]` pruned to `[sinks; kept]` (FI: `[sinks; memory; kept of chunk]`).
+    fn prune(&mut self, layer: usize, chunk: LayerKv<B>, stats: &AttentionStats<B>) -> LayerKv<B> {
+        let old = self.memory.take(layer);
+        let old_len = old.as_ref().map_or(0, LayerKv::len);
+        let full = match old {
+            Some(old) => old.cat(chunk),
+            None => chunk,
+        };
+        // Memory stays in document order, so the first entries are the prompt's first tokens.
+        let sinks = self.sinks.min(full.len());
+        let start = if self.fixed_history {
+            sinks.max(old_len)
+        } else {
+            sinks
+        };
+        let candidates = full.len() - start;
+        if candidates == 0 {
+            return full;
+        }
+        let from_memory = if self.fixed_history {
+            0
+        } else {
+            old_len.saturating_sub(sinks)
+        };
+        let budget = self.budgets[layer].min(candidates);
+        let pool = full.clone().narrow(start, candidates);
+        let stats = stats.narrow(start, candidates);
+        let input = PruneInput {
+            layer,
+            step: self.step,
+            candidates: &pool,
+            from_memory,
+            stats: &stats,
+            budget,
+        };
+        let kept = self.pruner.prune(input);
+        if let Some(retention) = self.retention.as_deref_mut()
+            && from_memory > 0
+            && budget > 0
+        {
+            let ratio = kept
+                .clone()
+                .lower_elem(from_memory as i64)
+                .float()
+                .mean()
+                .into_scalar()
+                .elem::<f64>();
+            retention.add(layer, ratio);
+        }
+        full.narrow(0, start).cat(pool.gather(kept))
+    }
+}
