@@ -3,7 +3,6 @@
 
 mod common;
 
-use burn::prelude::*;
 use common::*;
 use mss::pruners::{MemoryPolicy, PrunerKind};
 use mss::schedule::MemoryType;
