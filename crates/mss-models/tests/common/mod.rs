@@ -72,6 +72,7 @@ pub struct FullCache {
 impl FullCache {
     pub fn new(n_layers: usize, needs: AttentionNeeds) -> Self {
         Self {
+            consumed: 0,
             layers: vec![None; n_layers],
             needs,
             stats: Vec::new(),
@@ -83,6 +84,7 @@ impl ChunkHook<B> for FullCache {
     fn memory(&mut self, layer: usize) -> Option<LayerMemory<B>> {
         self.layers[layer].clone().map(|kv| LayerMemory {
             rope_positions: kv.positions.clone(),
+            chunk_rope_start: self.consumed,
             kv,
         })
     }
