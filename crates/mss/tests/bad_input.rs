@@ -1,0 +1,129 @@
+//! Bad input to the prefill loop: typed errors or documented behaviour, never a panic.
+
+mod common;
+
+use common::*;
+use mss::pruners::PrunerKind;
+use mss::schedule::MemoryType;
+use mss::{Error, PrefillConfig, Prefiller};
+
+#[test]
+fn an_empty_prompt_is_an_error() {
+    let model = tiny("tiny_llama");
+    let err = Prefiller::new(PrefillConfig::new(
+        PrunerKind::SnapKv,
+        MemoryType::Fm,
+        8,
+        16,
+    ))
+    .unwrap()
+    .prefill(&model, &[])
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { name: "tokens", .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_prompt_shorter_than_the_sinks_is_kept_whole() {
+    let model = tiny("tiny_llama");
+    let prompt = ids(3, 128, 1);
+    for kind in [PrunerKind::StreamingLlm, PrunerKind::H2o, PrunerKind::Roco] {
+        let config = PrefillConfig::new(kind, MemoryType::Fm, 8, 16);
+        let prefill = Prefiller::new(config)
+            .unwrap()
+            .with_nll(true)
+            .prefill(&model, &prompt)
+            .unwrap();
+        assert_eq!(prefill.memory.lens(), vec![3, 3], "{kind}");
+        assert_eq!(prefill.nll.unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn a_memory_larger_than_the_prompt_prunes_nothing() {
+    let model = tiny("tiny_mistral");
+    let prompt = ids(40, 128, 2);
+    for (memory_type, decremental) in [
+        (MemoryType::Fm, false),
+        (MemoryType::Im, false),
+        (MemoryType::Fi, false),
+    ] {
+        let config = PrefillConfig::new(PrunerKind::SnapKv, memory_type, 8, 1000)
+            .with_decremental(decremental);
+        let prefill = Prefiller::new(config)
+            .unwrap()
+            .prefill(&model, &prompt)
+            .unwrap();
+        let kept = prefill.memory.lens();
+        assert!(kept.iter().all(|&n| n <= 40), "{memory_type}: {kept:?}");
+        if memory_type == MemoryType::Fm {
+            assert_eq!(kept, vec![40, 40]);
+        }
+    }
+}
+
+#[test]
+fn unknown_pruners_and_types_list_the_valid_choices() {
+    let err = "perceiver".parse::<PrunerKind>().unwrap_err().to_string();
+    assert!(
+        err.contains("streaming_llm") && err.contains("no_compress"),
+        "{err}"
+    );
+    let err = "XM".parse::<MemoryType>().unwrap_err().to_string();
+    assert!(
+        err.contains("FM") && err.contains("IM") && err.contains("FI"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_ids_outside_the_vocabulary_are_rejected() {
+    let model = tiny("tiny_llama");
+    let err = Prefiller::new(PrefillConfig::full_attention(8))
+        .unwrap()
+        .prefill(&model, &[1, 2, 128, 3])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TokenOutOfVocabulary {
+                id: 128,
+                index: 2,
+                vocab_size: 128
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_zero_chunk_or_a_decremental_fm_is_refused_up_front() {
+    let err = Prefiller::<B>::new(PrefillConfig::new(
+        PrunerKind::SnapKv,
+        MemoryType::Fm,
+        0,
+        16,
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("chunk"), "{err}");
+    let config =
+        PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 8, 16).with_decremental(true);
+    let err = Prefiller::<B>::new(config).unwrap_err();
+    assert!(matches!(err, Error::Schedule(_)), "{err}");
+}
+
+#[test]
+fn a_schedule_that_cannot_form_decremental_chunks_is_a_typed_error() {
+    // M close to L leaves no room for decremental chunks (mss-schedule: NonPositiveChunk).
+    let model = tiny("tiny_llama");
+    let prompt = ids(64, 128, 3);
+    let config =
+        PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Im, 8, 60).with_decremental(true);
+    let err = Prefiller::new(config)
+        .unwrap()
+        .prefill(&model, &prompt)
+        .unwrap_err();
+    assert!(matches!(err, Error::Schedule(_)), "{err}");
+}
