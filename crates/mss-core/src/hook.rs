@@ -84,6 +84,10 @@ pub struct ModelShape {
     pub vocab_size: usize,
     /// Context length the model was trained for.
     pub max_position_embeddings: usize,
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Bytes per element of activations and KV entries (4 for f32, 2 for f16/bf16).
+    pub dtype_bytes: usize,
 }
 
 impl ModelShape {

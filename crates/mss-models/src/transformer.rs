@@ -261,6 +261,8 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
             head_dim: c.head_dim,
             vocab_size: c.vocab_size,
             max_position_embeddings: c.max_position_embeddings,
+            hidden_size: c.hidden_size,
+            dtype_bytes: self.dtype().size(),
         }
     }
 

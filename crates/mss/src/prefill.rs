@@ -60,6 +60,7 @@ pub struct Prefiller<B: Backend> {
     pruner: Box<dyn Pruner<B>>,
     policy: MemoryPolicy,
     nll: bool,
+    memory_cap: Option<u64>,
     on_step: Option<StepCallback>,
 }
 
@@ -100,6 +101,7 @@ impl<B: Backend> Prefiller<B> {
             pruner,
             policy,
             nll: false,
+            memory_cap: None,
             on_step: None,
         })
     }
@@ -108,6 +110,14 @@ impl<B: Backend> Prefiller<B> {
     /// (logits of every chunk, boundaries included).
     pub fn with_nll(mut self, nll: bool) -> Self {
         self.nll = nll;
+        self
+    }
+
+    /// Refuses, before running, a schedule whose predicted peak working set (KV of sinks,
+    /// memory and chunk over all layers, attention scratch, activations, logits; weights not
+    /// counted) exceeds `bytes`. See [`mss_schedule::check_fits`].
+    pub fn with_memory_cap(mut self, bytes: u64) -> Self {
+        self.memory_cap = Some(bytes);
         self
     }
 
@@ -152,6 +162,9 @@ impl<B: Backend> Prefiller<B> {
             )?),
             _ => None,
         };
+        if let (Some(cap), Some(plan)) = (self.memory_cap, &plan) {
+            mss_schedule::check_fits(plan, &self.cost_model(&shape), cap)?;
+        }
         let chunks: Vec<Range<usize>> = match &plan {
             Some(plan) => plan.steps().iter().map(|s| s.tokens.clone()).collect(),
             None => mss_schedule::standard_chunks(tokens.len(), self.config.chunk_size)?
@@ -231,6 +244,28 @@ impl<B: Backend> Prefiller<B> {
             plan,
             steps: reports,
         })
+    }
+
+    fn cost_model(&self, shape: &mss_core::ModelShape) -> mss_schedule::CostModel {
+        let dims = mss_schedule::ModelDims {
+            n_layers: shape.n_layers,
+            n_heads: shape.n_heads,
+            n_kv_heads: shape.n_kv_heads,
+            head_dim: shape.head_dim,
+            hidden_size: shape.hidden_size,
+            vocab_size: shape.vocab_size,
+        };
+        let mut cost = mss_schedule::CostModel::new(dims, shape.dtype_bytes);
+        if !self.pruner.needs().is_empty() {
+            let query_block = mss_core::attention::DEFAULT_QUERY_BLOCK;
+            cost.attention = mss_schedule::AttentionMode::Statistics { query_block };
+        }
+        cost.logits = if self.nll {
+            mss_schedule::LogitRows::All
+        } else {
+            mss_schedule::LogitRows::Last
+        };
+        cost
     }
 
     fn budgets(

@@ -127,3 +127,24 @@ fn a_schedule_that_cannot_form_decremental_chunks_is_a_typed_error() {
         .unwrap_err();
     assert!(matches!(err, Error::Schedule(_)), "{err}");
 }
+
+#[test]
+fn a_schedule_over_the_memory_cap_is_refused_with_the_numbers() {
+    let model = tiny("tiny_llama");
+    let prompt = ids(64, 128, 4);
+    let config = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 16, 16);
+    let err = Prefiller::new(config.clone())
+        .unwrap()
+        .with_memory_cap(10_000)
+        .prefill(&model, &prompt)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Schedule(_)), "{msg}");
+    assert!(msg.contains("10000"), "the cap is named: {msg}");
+    // A cap above the prediction lets the prefill run.
+    Prefiller::new(config)
+        .unwrap()
+        .with_memory_cap(1 << 30)
+        .prefill(&model, &prompt)
+        .unwrap();
+}
