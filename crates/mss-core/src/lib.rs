@@ -9,6 +9,7 @@
 //!   layer's memory and hands back the chunk's new keys and values plus attention statistics;
 //! - [`ChunkedModel`]: what a model must offer to be prefilled chunk by chunk;
 //! - [`prune`]: the [`Pruner`] trait, built from a [`Scorer`] and a [`Selector`];
+//! - [`MemoryObserver`]: how a probe watches each layer's memory being rewritten;
 //! - [`attention`]: scaled dot-product attention over `[memory; chunk]` that computes exactly the
 //!   statistics a pruner declares it needs ([`AttentionNeeds`]), tiled over query blocks.
 //!
@@ -20,6 +21,7 @@ pub mod attention;
 mod error;
 mod hook;
 mod kv;
+mod observe;
 pub mod prune;
 
 pub use attention::{AttentionNeeds, AttentionStats};
@@ -28,6 +30,7 @@ pub use hook::{
     ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory,
 };
 pub use kv::LayerKv;
+pub use observe::{MemoryEvent, MemoryObserver};
 pub use prune::{PruneInput, Pruner, ScoredPruner, Scorer, Selector};
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use burn::prelude::*;
-use mss_core::{ChunkedModel, Logits, Pruner};
+use mss_core::{ChunkedModel, Logits, MemoryObserver, Pruner};
 use mss_pruners::MemoryPolicy;
 use mss_schedule::{IncrementalType, LayerwiseCurve, MemoryType, Plan};
 
@@ -137,6 +137,26 @@ impl<B: Backend> Prefiller<B> {
     /// # Errors
     /// An empty prompt, token ids outside the vocabulary, a schedule that cannot be formed.
     pub fn prefill(&mut self, model: &impl ChunkedModel<B>, tokens: &[u32]) -> Result<Prefill<B>> {
+        self.run(model, tokens, None)
+    }
+
+    /// [`prefill`](Prefiller::prefill), reporting every layer's memory rewrite to `observer`
+    /// (memory probes). The observer's statistics are computed in addition to the pruner's.
+    pub fn prefill_observed(
+        &mut self,
+        model: &impl ChunkedModel<B>,
+        tokens: &[u32],
+        observer: &mut dyn MemoryObserver<B>,
+    ) -> Result<Prefill<B>> {
+        self.run(model, tokens, Some(observer))
+    }
+
+    fn run(
+        &mut self,
+        model: &impl ChunkedModel<B>,
+        tokens: &[u32],
+        mut observer: Option<&mut dyn MemoryObserver<B>>,
+    ) -> Result<Prefill<B>> {
         let shape = model.shape();
         if tokens.is_empty() {
             return Err(Error::InvalidArgument {
@@ -186,7 +206,13 @@ impl<B: Backend> Prefiller<B> {
         let mut reports = Vec::with_capacity(chunks.len());
         let mut next_logits = None;
         let device = model.device();
-        let needs = self.pruner.needs();
+        let needs = match observer.as_deref() {
+            Some(observer) => self.pruner.needs().union(observer.needs()),
+            None => self.pruner.needs(),
+        };
+        if let Some(observer) = observer.as_deref_mut() {
+            observer.start(tokens.len(), shape.n_layers);
+        }
         self.pruner.reset();
         for (step, range) in chunks.iter().enumerate() {
             let budgets = match &plan {
@@ -208,6 +234,8 @@ impl<B: Backend> Prefiller<B> {
                 budgets,
                 step,
                 retention: adaptive.then_some(&mut retention),
+                chunk: range.clone(),
+                observer: observer.as_deref_mut(),
             };
             let wanted = if nll.is_some() {
                 Logits::All

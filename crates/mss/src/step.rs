@@ -1,9 +1,12 @@
 //! The hook of one prefill step: it feeds each layer its memory and prunes `[memory; chunk]`
 //! back into memory as soon as the layer is done, so no layer's full cache outlives its layer.
 
+use std::ops::Range;
+
 use burn::prelude::*;
 use mss_core::{
-    AttentionNeeds, AttentionStats, ChunkHook, LayerKv, LayerMemory, PruneInput, Pruner,
+    AttentionNeeds, AttentionStats, ChunkHook, LayerKv, LayerMemory, MemoryEvent, MemoryObserver,
+    PruneInput, Pruner,
 };
 use mss_pruners::MemoryPolicy;
 
@@ -41,7 +44,7 @@ impl Retention {
 }
 
 /// What one step asks of every layer.
-pub(crate) struct StepHook<'a, B: Backend> {
+pub(crate) struct StepHook<'a, 'o, B: Backend> {
     pub memory: &'a mut Memory<B>,
     pub pruner: &'a mut dyn Pruner<B>,
     pub policy: MemoryPolicy,
@@ -54,9 +57,13 @@ pub(crate) struct StepHook<'a, B: Backend> {
     pub step: usize,
     /// Measured only when a schedule needs it (`adaptive`): it costs a sync per layer.
     pub retention: Option<&'a mut Retention>,
+    /// The chunk's tokens in the prompt.
+    pub chunk: Range<usize>,
+    /// Told about every memory rewrite, when present.
+    pub observer: Option<&'a mut (dyn MemoryObserver<B> + 'o)>,
 }
 
-impl<B: Backend> ChunkHook<B> for StepHook<'_, B> {
+impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
     fn memory(&mut self, layer: usize) -> Option<LayerMemory<B>> {
         self.memory.view(layer)
     }
@@ -66,18 +73,39 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, B> {
     }
 
     fn record(&mut self, layer: usize, chunk: LayerKv<B>, stats: AttentionStats<B>) {
+        let heads = chunk.n_kv_heads();
+        let before = self
+            .observer
+            .is_some()
+            .then(|| positions(self.memory.layer(layer), heads, &chunk));
         match self.policy {
             MemoryPolicy::Nothing => {}
-            MemoryPolicy::Everything => self.memory.append(layer, chunk),
+            MemoryPolicy::Everything => self.memory.append(layer, chunk.clone()),
             MemoryPolicy::Pruned => {
-                let kept = self.prune(layer, chunk, &stats);
+                let kept = self.prune(layer, chunk.clone(), &stats);
                 self.memory.set(layer, Some(kept));
             }
+        }
+        if let (Some(observer), Some(before)) = (self.observer.as_deref_mut(), before) {
+            let event = MemoryEvent {
+                step: self.step,
+                layer,
+                chunk: self.chunk.clone(),
+                sinks: if self.policy == MemoryPolicy::Nothing {
+                    0
+                } else {
+                    self.sinks.min(self.chunk.end)
+                },
+                before,
+                after: positions(self.memory.layer(layer), heads, &chunk),
+                stats: &stats,
+            };
+            observer.on_memory(&event);
         }
     }
 }
 
-impl<B: Backend> StepHook<'_, B> {
+impl<B: Backend> StepHook<'_, '_, B> {
     /// `[sinks; memory; chunk]` pruned to `[sinks; kept]` (FI: `[sinks; memory; kept of chunk]`).
     fn prune(&mut self, layer: usize, chunk: LayerKv<B>, stats: &AttentionStats<B>) -> LayerKv<B> {
         let old = self.memory.take(layer);
@@ -128,5 +156,17 @@ impl<B: Backend> StepHook<'_, B> {
             retention.add(layer, ratio);
         }
         full.narrow(0, start).cat(pool.gather(kept))
+    }
+}
+
+/// The document positions of a layer's memory, `[heads, 0]` when it has none.
+fn positions<B: Backend>(
+    memory: Option<&LayerKv<B>>,
+    heads: usize,
+    like: &LayerKv<B>,
+) -> Tensor<B, 2, Int> {
+    match memory {
+        Some(kv) => kv.positions.clone(),
+        None => Tensor::zeros([heads, 0], &like.positions.device()),
     }
 }

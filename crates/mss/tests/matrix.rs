@@ -187,12 +187,24 @@ fn layerwise_curves_give_layers_their_own_budgets() {
     use mss::schedule::{IncrementalType, LayerwiseCurve};
     let model = tiny("tiny_llama");
     let prompt = ids(L, 128, 9);
-    for curve in [LayerwiseCurve::SquareSqrt, LayerwiseCurve::DoubleInverse, LayerwiseCurve::Adaptive] {
+    for curve in [
+        LayerwiseCurve::SquareSqrt,
+        LayerwiseCurve::DoubleInverse,
+        LayerwiseCurve::Adaptive,
+    ] {
         let config = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Im, C, M)
             .with_incremental(IncrementalType::Layerwise(curve));
-        let prefill = Prefiller::new(config).unwrap().with_nll(true).prefill(&model, &prompt).unwrap();
+        let prefill = Prefiller::new(config)
+            .unwrap()
+            .with_nll(true)
+            .prefill(&model, &prompt)
+            .unwrap();
         let last = prefill.steps.last().unwrap();
-        assert_eq!(last.memory, vec![S + M, S + M], "{curve:?}: every layer ends at M");
+        assert_eq!(
+            last.memory,
+            vec![S + M, S + M],
+            "{curve:?}: every layer ends at M"
+        );
         assert!(prefill.nll.unwrap().iter().all(|x| x.is_finite()));
         if curve != LayerwiseCurve::Adaptive {
             // Layer 0 (lower half) grows as square / inverse_convex, layer 1 as sqrt /

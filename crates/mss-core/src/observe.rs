@@ -1,0 +1,48 @@
+//! Watching a prefill from outside: what a probe sees each time a layer's memory is rewritten.
+
+use std::ops::Range;
+
+use burn::prelude::*;
+
+use crate::{AttentionNeeds, AttentionStats};
+
+/// One layer's memory rewrite at one step, as a probe sees it. Positions are document positions
+/// (exact under every schedule, decremental chunks included).
+///
+/// # Shapes
+/// - `before`: `[n_kv_heads, m_before]`, the memory the chunk attended to (sinks included)
+/// - `after`: `[n_kv_heads, m_after]`, the memory kept for the next chunk (sinks included)
+/// - statistics: `[n_kv_heads, m_before + chunk_len]`, over the keys `[before; chunk]`
+#[derive(Debug)]
+pub struct MemoryEvent<'a, B: Backend> {
+    /// Chunk step.
+    pub step: usize,
+    /// Layer.
+    pub layer: usize,
+    /// The chunk's tokens in the prompt.
+    pub chunk: Range<usize>,
+    /// Number of sink entries (at the front of both memories).
+    pub sinks: usize,
+    /// Positions of the memory before the step.
+    pub before: Tensor<B, 2, Int>,
+    /// Positions of the memory after the step.
+    pub after: Tensor<B, 2, Int>,
+    /// The chunk's attention statistics over `[before; chunk]` (what the observer and the
+    /// pruner asked for).
+    pub stats: &'a AttentionStats<B>,
+}
+
+/// Observes a prefill. Installed in the facade's `Prefiller`; models and pruners never see it,
+/// and without an observer nothing is computed for it.
+pub trait MemoryObserver<B: Backend> {
+    /// The attention statistics the observer needs (computed in addition to the pruner's).
+    fn needs(&self) -> AttentionNeeds {
+        AttentionNeeds::NONE
+    }
+
+    /// A new prefill begins.
+    fn start(&mut self, _prompt_len: usize, _n_layers: usize) {}
+
+    /// A layer's memory was rewritten.
+    fn on_memory(&mut self, event: &MemoryEvent<'_, B>);
+}

@@ -1,0 +1,78 @@
+//! A memory observer sees every layer's memory rewrite with exact positions and the statistics
+//! it asked for.
+
+mod common;
+
+use burn::prelude::*;
+use common::*;
+use mss::core::{AttentionNeeds, MemoryEvent, MemoryObserver};
+use mss::pruners::PrunerKind;
+use mss::schedule::MemoryType;
+use mss::{PrefillConfig, Prefiller};
+
+#[derive(Default)]
+struct Recorder {
+    events: Vec<(usize, usize, Vec<i64>, Vec<i64>, usize)>,
+}
+
+fn row(t: &Tensor<B, 2, Int>) -> Vec<i64> {
+    let [_, len] = t.dims();
+    let all: Vec<i64> = t.to_data().convert::<i64>().to_vec().unwrap();
+    all[..len].to_vec()
+}
+
+impl MemoryObserver<B> for Recorder {
+    fn needs(&self) -> AttentionNeeds {
+        AttentionNeeds {
+            column_sums: true,
+            ..AttentionNeeds::NONE
+        }
+    }
+
+    fn on_memory(&mut self, event: &MemoryEvent<'_, B>) {
+        let sums = event
+            .stats
+            .column_sums
+            .as_ref()
+            .expect("the observer's needs are computed");
+        let keys = sums.dims()[1];
+        assert_eq!(keys, event.before.dims()[1] + event.chunk.len());
+        self.events.push((
+            event.step,
+            event.layer,
+            row(&event.before),
+            row(&event.after),
+            event.chunk.start,
+        ));
+    }
+}
+
+#[test]
+fn the_observer_sees_every_rewrite_with_document_positions() {
+    let model = tiny("tiny_llama");
+    let prompt = ids(64, 128, 11);
+    // streaming_llm needs no statistics itself: the observer's are computed anyway.
+    let config =
+        PrefillConfig::new(PrunerKind::StreamingLlm, MemoryType::Im, 16, 12).with_decremental(true);
+    let mut recorder = Recorder::default();
+    let prefill = Prefiller::new(config)
+        .unwrap()
+        .prefill_observed(&model, &prompt, &mut recorder)
+        .unwrap();
+    assert_eq!(recorder.events.len(), prefill.steps.len() * 2);
+    for (i, (step, layer, before, after, start)) in recorder.events.iter().enumerate() {
+        assert_eq!((*step, *layer), (i / 2, i % 2));
+        let chunk = &prefill.steps[*step].tokens;
+        assert_eq!(*start, chunk.start);
+        // Everything kept was in memory or in the chunk, and the sinks stay.
+        assert!(
+            after
+                .iter()
+                .all(|p| before.contains(p) || chunk.contains(&(*p as usize))),
+            "{after:?}"
+        );
+        assert_eq!(&after[..4], &[0, 1, 2, 3]);
+        let expected = prefill.steps[*step].memory[*layer];
+        assert_eq!(after.len(), expected);
+    }
+}
