@@ -10,9 +10,12 @@ use mss::pruners::PrunerKind;
 use mss::schedule::MemoryType;
 use mss::{PrefillConfig, Prefiller};
 
+/// `(step, layer, positions before, positions after, chunk start)` of head 0.
+type Event = (usize, usize, Vec<i64>, Vec<i64>, usize);
+
 #[derive(Default)]
 struct Recorder {
-    events: Vec<(usize, usize, Vec<i64>, Vec<i64>, usize)>,
+    events: Vec<Event>,
 }
 
 fn row(t: &Tensor<B, 2, Int>) -> Vec<i64> {
