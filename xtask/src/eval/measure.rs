@@ -1,0 +1,112 @@
+//! One run: perplexity from a prefill that keeps every chunk's logits, then time to first token
+//! and peak memory from a second prefill that keeps only the last logits (as a user would run).
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use burn::prelude::*;
+use mss::{Prefiller, Transformer};
+
+use super::corpus::Document;
+use super::grid::RunSpec;
+use super::peak_memory;
+use super::record::Record;
+
+/// Measures `spec` on `doc`. A configuration the library refuses becomes an `error` record.
+pub fn run<B: Backend>(
+    model: &Transformer<B>,
+    spec: &RunSpec,
+    doc: &Document,
+    timing: bool,
+    backend: &str,
+) -> Record {
+    let key = spec.key(&doc.name, doc.ids.len());
+    let mut record = Record {
+        key,
+        status: "ok".into(),
+        error: None,
+        doc: doc.name.clone(),
+        doc_tokens: doc.ids.len(),
+        pruner: spec.pruner.to_string(),
+        method: spec.method.to_string(),
+        incremental: spec.incremental.to_string(),
+        chunk: spec.chunk,
+        memory: spec.memory,
+        sinks: spec.config().sinks,
+        perplexity: None,
+        mean_nll: None,
+        ttft_s: None,
+        tokens_per_s: None,
+        peak_bytes: None,
+        peak_growth_bytes: None,
+        memory_measure: memory_measure(backend),
+        chunks: Vec::new(),
+        memory_sizes: Vec::new(),
+        backend: backend.to_owned(),
+        finished_at: 0,
+    };
+    if let Err(e) = measure(model, spec, doc, timing, &mut record) {
+        record.status = "error".into();
+        record.error = Some(e.to_string());
+    }
+    record.finished_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    record
+}
+
+fn measure<B: Backend>(
+    model: &Transformer<B>,
+    spec: &RunSpec,
+    doc: &Document,
+    timing: bool,
+    record: &mut Record,
+) -> mss::Result<()> {
+    let prefill = Prefiller::new(spec.config())?
+        .with_nll(true)
+        .prefill(model, &doc.ids)?;
+    let nll = prefill.nll.as_deref().unwrap_or_default();
+    let mean = nll.iter().map(|&x| x as f64).sum::<f64>() / nll.len().max(1) as f64;
+    record.mean_nll = Some(mean);
+    record.perplexity = Some(mean.exp());
+    record.chunks = prefill.steps.iter().map(|s| s.tokens.len()).collect();
+    record.memory_sizes = prefill
+        .steps
+        .iter()
+        .map(|s| s.memory.iter().copied().max().unwrap_or(0))
+        .collect();
+    drop(prefill);
+    if !timing {
+        return Ok(());
+    }
+    let mut prefiller = Prefiller::new(spec.config())?;
+    let before = peak_memory::reset_peak()
+        .then(peak_memory::resident)
+        .flatten();
+    let start = Instant::now();
+    let prefill = prefiller.prefill(model, &doc.ids)?;
+    // The first token: reading its logits back also waits for the device to finish.
+    let _first = prefill.next_logits.clone().argmax(0).into_scalar();
+    let secs = start.elapsed().as_secs_f64();
+    let after = peak_memory::resident();
+    record.ttft_s = Some(secs);
+    record.tokens_per_s = Some(doc.ids.len() as f64 / secs);
+    if let (Some(before), Some(after)) = (before, after)
+        && backend_is_cpu(&record.backend)
+    {
+        record.peak_bytes = Some(after.peak);
+        record.peak_growth_bytes = Some(after.peak.saturating_sub(before.current));
+    }
+    Ok(())
+}
+
+fn backend_is_cpu(backend: &str) -> bool {
+    backend.starts_with("flex")
+}
+
+fn memory_measure(backend: &str) -> String {
+    if backend_is_cpu(backend) {
+        "process peak resident set (VmHWM, reset before the timed prefill); growth = peak - resident set before".into()
+    } else {
+        "not measured on this backend".into()
+    }
+}

