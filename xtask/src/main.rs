@@ -7,10 +7,15 @@
 //! ```
 //! Everything lands in `$MSS_CACHE_DIR` (the checkout's git-ignored `.cache` by default).
 
+mod alloc;
 mod eval;
 mod fetch;
+mod probe;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Build and experiment runner of mss")]
@@ -27,6 +32,8 @@ enum Command {
     FetchCorpus,
     /// Perplexity, time to first token and peak memory over pruners x memory types.
     Eval(Box<eval::EvalArgs>),
+    /// Memory probing: retention, forgetting curves, attention to memory, composition; SVG charts.
+    Probe(Box<probe::ProbeArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Command::FetchModel => fetch::model(),
         Command::FetchCorpus => fetch::corpus(),
         Command::Eval(args) => eval::run(*args),
+        Command::Probe(args) => probe::run(*args),
     }
 }

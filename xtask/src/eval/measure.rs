@@ -79,9 +79,8 @@ fn measure<B: Backend>(
         return Ok(());
     }
     let mut prefiller = Prefiller::new(spec.config())?;
-    let before = peak_memory::reset_peak()
-        .then(peak_memory::resident)
-        .flatten();
+    let heap_before = crate::alloc::reset_peak();
+    peak_memory::reset_peak();
     let start = Instant::now();
     let prefill = prefiller.prefill(model, &doc.ids)?;
     // The first token: reading its logits back also waits for the device to finish.
@@ -90,11 +89,9 @@ fn measure<B: Backend>(
     let after = peak_memory::resident();
     record.ttft_s = Some(secs);
     record.tokens_per_s = Some(doc.ids.len() as f64 / secs);
-    if let (Some(before), Some(after)) = (before, after)
-        && backend_is_cpu(&record.backend)
-    {
-        record.peak_bytes = Some(after.peak);
-        record.peak_growth_bytes = Some(after.peak.saturating_sub(before.current));
+    if backend_is_cpu(&record.backend) {
+        record.peak_growth_bytes = Some(crate::alloc::peak().saturating_sub(heap_before) as u64);
+        record.peak_bytes = after.map(|a| a.peak);
     }
     Ok(())
 }
@@ -105,7 +102,7 @@ fn backend_is_cpu(backend: &str) -> bool {
 
 fn memory_measure(backend: &str) -> String {
     if backend_is_cpu(backend) {
-        "process peak resident set (VmHWM, reset before the timed prefill); growth = peak - resident set before".into()
+        "growth = peak of live heap bytes during the timed prefill over those live before it (counting allocator); peak = process peak resident set (VmHWM, reset before the prefill)".into()
     } else {
         "not measured on this backend".into()
     }

@@ -43,7 +43,8 @@ pub struct Record {
     pub tokens_per_s: Option<f64>,
     /// Peak memory during the timed prefill, bytes (see `memory_measure`).
     pub peak_bytes: Option<u64>,
-    /// Peak memory over what was held before the prefill (weights, corpus), bytes.
+    /// Peak of live heap bytes during the timed prefill over those live before it (weights and
+    /// corpus excluded), bytes: the prefill's working set.
     pub peak_growth_bytes: Option<u64>,
     /// How memory was measured.
     pub memory_measure: String,
