@@ -10,6 +10,7 @@ mod grid;
 mod measure;
 mod needle;
 mod peak_memory;
+mod plots;
 mod record;
 mod summary;
 
@@ -192,6 +193,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let needles = record::read_lines::<needle::NeedleRecord>(&out.join("needle.jsonl"))?;
     let mut markdown = summary::markdown(&records, &title);
     markdown.push_str(&summary::needle_markdown(&needles));
+    let plots = plots::write_all(&out, &records, &needles)?;
+    if !plots.is_empty() {
+        markdown.push_str("## Plots\n\n");
+        for plot in &plots {
+            if let Some(name) = plot.file_name() {
+                let name = name.to_string_lossy();
+                markdown.push_str(&format!("![{name}]({name})\n\n"));
+            }
+        }
+    }
     std::fs::write(out.join("summary.md"), markdown)?;
     std::fs::write(out.join("summary.csv"), summary::csv(&records))?;
     eprintln!("report: {}", out.join("summary.md").display());

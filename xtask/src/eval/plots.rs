@@ -1,0 +1,387 @@
+//! SVG plots of an evaluation: perplexity against memory size per pruner (with the
+//! full-attention line), FM vs IM vs IMDC bars of perplexity, time to first token and peak
+//! memory, and the passkey accuracy as a heatmap. Text is laid out by estimate (no font files).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::needle::NeedleRecord;
+use super::record::Record;
+use super::summary::{Cell, CellKey, cells};
+
+const METHOD_COLORS: [(&str, RGBColor); 4] = [
+    ("FM", RGBColor(220, 50, 47)),
+    ("IM", RGBColor(38, 139, 210)),
+    ("IMDC", RGBColor(133, 153, 0)),
+    ("FI", RGBColor(108, 113, 196)),
+];
+
+/// Writes every plot into `dir`; returns the files written.
+pub fn write_all(
+    dir: &Path,
+    records: &[Record],
+    needles: &[NeedleRecord],
+) -> anyhow::Result<Vec<PathBuf>> {
+    let cells = cells(records);
+    let blocks: Vec<(usize, usize)> = {
+        let mut b: Vec<_> = cells.keys().map(|k| (k.0, k.1)).collect();
+        b.dedup();
+        b
+    };
+    let mut written = Vec::new();
+    for (l, c) in blocks {
+        let block: BTreeMap<&CellKey, &Cell> =
+            cells.iter().filter(|(k, _)| k.0 == l && k.1 == c).collect();
+        let path = dir.join(format!("perplexity_vs_memory_L{l}_C{c}.svg"));
+        perplexity_vs_memory(&path, &block, l, c)?;
+        written.push(path);
+        for (name, what, value) in [
+            (
+                "perplexity",
+                "perplexity",
+                (|c: &Cell| c.perplexity) as fn(&Cell) -> Option<f64>,
+            ),
+            ("ttft", "time to first token (s)", |c: &Cell| c.ttft_s),
+            ("peak_memory", "peak memory growth (MiB)", |c: &Cell| {
+                c.peak_growth_bytes.map(|b| b / 1048576.0)
+            }),
+        ] {
+            let path = dir.join(format!("{name}_bars_L{l}_C{c}.svg"));
+            if method_bars(&path, &block, what, value, l, c)? {
+                written.push(path);
+            }
+        }
+    }
+    if needles.iter().any(|r| r.status == "ok") {
+        let path = dir.join("passkey_heatmap.svg");
+        passkey_heatmap(&path, needles)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// One panel per pruner: perplexity against M, a line per method, the full-attention line dashed.
+fn perplexity_vs_memory(
+    path: &Path,
+    block: &BTreeMap<&CellKey, &Cell>,
+    l: usize,
+    c: usize,
+) -> anyhow::Result<()> {
+    let full = block
+        .iter()
+        .find(|(k, _)| k.4 == "full")
+        .and_then(|(_, c)| c.perplexity);
+    let pruners: Vec<&str> = {
+        let mut p: Vec<&str> = block
+            .keys()
+            .filter(|k| k.4 != "full")
+            .map(|k| k.2.as_str())
+            .collect();
+        p.dedup();
+        p
+    };
+    if pruners.is_empty() {
+        return Ok(());
+    }
+    let memories: Vec<usize> = {
+        let mut m: Vec<usize> = block
+            .keys()
+            .filter(|k| k.4 != "full")
+            .map(|k| k.3)
+            .collect();
+        m.sort_unstable();
+        m.dedup();
+        m
+    };
+    let values: Vec<f64> = block
+        .values()
+        .filter_map(|c| c.perplexity)
+        .chain(full)
+        .collect();
+    let (lo, hi) = bounds(&values);
+    let root = SVGBackend::new(path, (420 * pruners.len() as u32, 380)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(
+        &format!("Perplexity vs memory size (L = {l}, C = {c})"),
+        ("sans-serif", 18),
+    )?;
+    for (area, pruner) in root.split_evenly((1, pruners.len())).iter().zip(&pruners) {
+        let mut chart = ChartBuilder::on(area)
+            .caption(*pruner, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0f64..(memories.len() as f64 - 1.0).max(1.0), lo..hi)?;
+        let mem_labels = memories.clone();
+        chart
+            .configure_mesh()
+            .x_desc("memory size M")
+            .y_desc("perplexity")
+            .x_labels(memories.len().max(2))
+            .x_label_formatter(&|x| {
+                mem_labels
+                    .get(x.round() as usize)
+                    .map_or_else(String::new, |m| m.to_string())
+            })
+            .draw()?;
+        if let Some(full) = full {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, full), ((memories.len() as f64 - 1.0).max(1.0), full)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))?
+                .label("full attention")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+        }
+        for (method, color) in METHOD_COLORS {
+            let points: Vec<(f64, f64)> = memories
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    block
+                        .iter()
+                        .find(|(k, _)| k.2 == *pruner && k.3 == *m && k.4 == method)
+                        .and_then(|(_, c)| c.perplexity)
+                        .map(|p| (i as f64, p))
+                })
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(method)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Grouped bars: per pruner (at the largest M), one bar per method. Returns false when there
+/// is nothing to draw.
+fn method_bars(
+    path: &Path,
+    block: &BTreeMap<&CellKey, &Cell>,
+    what: &str,
+    value: fn(&Cell) -> Option<f64>,
+    l: usize,
+    c: usize,
+) -> anyhow::Result<bool> {
+    let largest = block.keys().filter(|k| k.4 != "full").map(|k| k.3).max();
+    let Some(m) = largest else { return Ok(false) };
+    let mut groups: Vec<(String, Vec<(&str, RGBColor, f64)>)> = Vec::new();
+    if let Some(v) = block
+        .iter()
+        .find(|(k, _)| k.4 == "full")
+        .and_then(|(_, c)| value(c))
+    {
+        groups.push((
+            "full attention".into(),
+            vec![("full", RGBColor(88, 88, 88), v)],
+        ));
+    }
+    let mut pruners: Vec<&str> = block
+        .keys()
+        .filter(|k| k.4 != "full")
+        .map(|k| k.2.as_str())
+        .collect();
+    pruners.dedup();
+    for pruner in pruners {
+        let bars: Vec<(&str, RGBColor, f64)> = METHOD_COLORS
+            .iter()
+            .filter_map(|(method, color)| {
+                block
+                    .iter()
+                    .find(|(k, _)| k.2 == pruner && k.3 == m && k.4 == *method)
+                    .and_then(|(_, c)| value(c))
+                    .map(|v| (*method, *color, v))
+            })
+            .collect();
+        if !bars.is_empty() {
+            groups.push((pruner.to_owned(), bars));
+        }
+    }
+    let top = groups
+        .iter()
+        .flat_map(|(_, b)| b.iter().map(|x| x.2))
+        .fold(0.0, f64::max);
+    if groups.is_empty() || top <= 0.0 {
+        return Ok(false);
+    }
+    let slots: usize = groups.iter().map(|(_, b)| b.len() + 1).sum();
+    let root = SVGBackend::new(path, (140 + 44 * slots as u32, 380)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{what} (L = {l}, C = {c}, M = {m})"),
+            ("sans-serif", 16),
+        )
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..slots as f64, 0f64..top * 1.15)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_x_axis()
+        .y_desc(what)
+        .draw()?;
+    let mut x = 0.5;
+    for (name, bars) in &groups {
+        let start = x;
+        for (method, color, v) in bars {
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x, 0.0), (x + 0.9, *v)],
+                color.filled(),
+            )))?;
+            chart.draw_series(std::iter::once(Text::new(
+                method.to_string(),
+                (x + 0.45, *v),
+                ("sans-serif", 10)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+            )))?;
+            x += 1.0;
+        }
+        chart.draw_series(std::iter::once(Text::new(
+            name.clone(),
+            ((start + x) / 2.0, 0.0),
+            ("sans-serif", 12)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top)),
+        )))?;
+        x += 1.0;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(true)
+}
+
+/// Rows: pruner / method; columns: prompt length and depth; colour: accuracy.
+fn passkey_heatmap(path: &Path, needles: &[NeedleRecord]) -> anyhow::Result<()> {
+    let ok: Vec<&NeedleRecord> = needles.iter().filter(|r| r.status == "ok").collect();
+    let mut cols: Vec<(usize, u64)> = ok
+        .iter()
+        .map(|r| (r.context_tokens, (r.depth * 1000.0) as u64))
+        .collect();
+    cols.sort_unstable();
+    cols.dedup();
+    let mut rows: Vec<(String, String, usize)> = ok
+        .iter()
+        .map(|r| (r.pruner.clone(), r.method.clone(), r.memory))
+        .collect();
+    rows.sort();
+    rows.dedup();
+    let (cell_w, cell_h, left, top) = (64, 26, 200, 56);
+    let width = left + cell_w * cols.len() as i32 + 30;
+    let height = top + cell_h * rows.len() as i32 + 60;
+    let root = SVGBackend::new(path, (width as u32, height as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let style = |size: f64, h: HPos| {
+        ("sans-serif", size)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(h, VPos::Center))
+    };
+    root.draw(&Text::new(
+        "Passkey retrieval accuracy".to_string(),
+        (width / 2, 20),
+        style(16.0, HPos::Center),
+    ))?;
+    for (r, (pruner, method, memory)) in rows.iter().enumerate() {
+        let y = top + r as i32 * cell_h;
+        let label = if method == "full" {
+            "full attention".to_string()
+        } else {
+            format!("{pruner} {method} M={memory}")
+        };
+        root.draw(&Text::new(
+            label,
+            (left - 8, y + cell_h / 2),
+            style(11.0, HPos::Right),
+        ))?;
+        for (c, (n, d)) in cols.iter().enumerate() {
+            let hits: Vec<bool> = ok
+                .iter()
+                .filter(|x| {
+                    x.pruner == *pruner
+                        && x.method == *method
+                        && x.memory == *memory
+                        && x.context_tokens == *n
+                        && (x.depth * 1000.0) as u64 == *d
+                })
+                .map(|x| x.correct)
+                .collect();
+            let x = left + c as i32 * cell_w;
+            let (fill, text) = if hits.is_empty() {
+                (RGBColor(235, 235, 235), String::new())
+            } else {
+                let acc = hits.iter().filter(|h| **h).count() as f64 / hits.len() as f64;
+                let shade = (255.0 * (1.0 - acc)) as u8;
+                (
+                    RGBColor(shade, 200 - (acc * 60.0) as u8, 255 - shade / 2),
+                    format!("{:.0}%", acc * 100.0),
+                )
+            };
+            root.draw(&Rectangle::new(
+                [(x, y), (x + cell_w - 2, y + cell_h - 2)],
+                fill.filled(),
+            ))?;
+            root.draw(&Text::new(
+                text,
+                (x + cell_w / 2, y + cell_h / 2),
+                style(10.0, HPos::Center),
+            ))?;
+        }
+    }
+    let base = top + cell_h * rows.len() as i32;
+    for (c, (n, d)) in cols.iter().enumerate() {
+        let x = left + c as i32 * cell_w + cell_w / 2;
+        root.draw(&Text::new(
+            format!("N={n}"),
+            (x, base + 10),
+            style(10.0, HPos::Center),
+        ))?;
+        root.draw(&Text::new(
+            format!("d={:.1}", *d as f64 / 1000.0),
+            (x, base + 24),
+            style(10.0, HPos::Center),
+        ))?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// A y range around the values with some margin.
+fn bounds(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-6);
+    (lo - pad, hi + pad)
+}
