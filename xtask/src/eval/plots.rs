@@ -177,6 +177,9 @@ fn perplexity_vs_memory(
     Ok(())
 }
 
+/// One bar: its label, colour and height.
+type Bar = (&'static str, RGBColor, f64);
+
 /// Grouped bars: per pruner (at the largest M), one bar per method. Returns false when there
 /// is nothing to draw.
 fn method_bars(
@@ -189,7 +192,7 @@ fn method_bars(
 ) -> anyhow::Result<bool> {
     let largest = block.keys().filter(|k| k.4 != "full").map(|k| k.3).max();
     let Some(m) = largest else { return Ok(false) };
-    let mut groups: Vec<(String, Vec<(&str, RGBColor, f64)>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<Bar>)> = Vec::new();
     if let Some(v) = block
         .iter()
         .find(|(k, _)| k.4 == "full")
@@ -207,7 +210,7 @@ fn method_bars(
         .collect();
     pruners.dedup();
     for pruner in pruners {
-        let bars: Vec<(&str, RGBColor, f64)> = METHOD_COLORS
+        let bars: Vec<Bar> = METHOD_COLORS
             .iter()
             .filter_map(|(method, color)| {
                 block
