@@ -8,8 +8,8 @@ use mss::{Prefiller, Transformer};
 
 use super::corpus::Document;
 use super::grid::RunSpec;
-use super::peak_memory;
 use super::record::Record;
+use super::{device_memory, peak_memory};
 
 /// Measures `spec` on `doc`. A configuration the library refuses becomes an `error` record.
 pub fn run<B: Backend>(
@@ -80,6 +80,7 @@ fn measure<B: Backend>(
     }
     let mut prefiller = Prefiller::new(spec.config())?;
     let heap_before = crate::alloc::reset_peak();
+    let device_before = device_memory::clean();
     peak_memory::reset_peak();
     let start = Instant::now();
     let prefill = prefiller.prefill(model, &doc.ids)?;
@@ -89,6 +90,14 @@ fn measure<B: Backend>(
     let after = peak_memory::resident();
     record.ttft_s = Some(secs);
     record.tokens_per_s = Some(doc.ids.len() as f64 / secs);
+    if let (false, Some(before), Some(after)) = (
+        backend_is_cpu(&record.backend),
+        device_before,
+        device_memory::reserved(),
+    ) {
+        record.peak_bytes = Some(after);
+        record.peak_growth_bytes = Some(after.saturating_sub(before));
+    }
     if backend_is_cpu(&record.backend) {
         record.peak_growth_bytes = Some(crate::alloc::peak().saturating_sub(heap_before) as u64);
         record.peak_bytes = after.map(|a| a.peak);
@@ -104,6 +113,6 @@ fn memory_measure(backend: &str) -> String {
     if backend_is_cpu(backend) {
         "growth = peak of live heap bytes during the timed prefill over those live before it (counting allocator); peak = process peak resident set (VmHWM, reset before the prefill)".into()
     } else {
-        "not measured on this backend".into()
+        "GPU: bytes reserved by CubeCL's memory pool after the prefill (cleaned before it; the pool keeps its high-water mark); growth = that minus the bytes reserved before".into()
     }
 }

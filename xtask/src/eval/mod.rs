@@ -6,6 +6,7 @@
 //! flight. A configuration the library refuses is recorded as an error and the grid goes on.
 
 mod corpus;
+mod device_memory;
 mod grid;
 mod measure;
 mod needle;
