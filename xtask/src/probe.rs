@@ -250,6 +250,20 @@ fn write_outputs(
     let all: Vec<&ProbeReport> = reports.iter().collect();
     chart(plot::forgetting_curves(&out.join("forgetting.svg"), &all))?;
     chart(plot::retention_curves(&out.join("retention.svg"), &all))?;
+    if args.review.len() > 1 && args.pruners.len() > 1 {
+        // One chart per pruner too: its review schedules side by side.
+        for pruner in &args.pruners {
+            let prefix = format!("{pruner}+");
+            let own: Vec<&ProbeReport> = reports
+                .iter()
+                .filter(|r| r.label.starts_with(&prefix))
+                .collect();
+            chart(plot::forgetting_curves(
+                &out.join(format!("forgetting-{pruner}.svg")),
+                &own,
+            ))?;
+        }
+    }
     for report in reports {
         let file = report.label.replace('+', "-");
         chart(plot::retention_heatmap(

@@ -116,7 +116,7 @@ mod tests {
             &[&[0, 1, 9, 11, 12, 13]],
             &none,
         ));
-        assert_eq!(probe.tracked(), &[0..6]);
+        assert_eq!(probe.tracked(), std::slice::from_ref(&(0..6)));
         assert_eq!(probe.share().get(0, 0, 0), Some(1.0));
         assert_eq!(probe.share().get(1, 0, 0), Some(0.25));
         assert_eq!(probe.share().get(2, 0, 0), Some(0.0));

@@ -18,13 +18,15 @@ pub fn forgetting_curves(path: &Path, reports: &[&ProbeReport]) -> Result<()> {
         .iter()
         .filter_map(|r| Some((r.label.clone(), r.forgetting.as_ref()?.by_step.clone())))
         .collect();
-    let title = match reports.iter().find_map(|r| r.forgetting.as_ref()) {
-        Some(f) if f.tracked.len() == 1 => {
-            format!(
-                "Forgetting curve: share of memory from tokens {}..{}",
-                f.tracked[0].start, f.tracked[0].end
-            )
-        }
+    let tracked: Vec<_> = reports
+        .iter()
+        .filter_map(|r| r.forgetting.as_ref().map(|f| &f.tracked))
+        .collect();
+    let title = match tracked.first() {
+        Some(first) if first.len() == 1 && tracked.iter().all(|t| t == first) => format!(
+            "Forgetting curve: share of memory from tokens {}..{}",
+            first[0].start, first[0].end
+        ),
         _ => "Forgetting curve: share of memory from the tracked tokens".to_string(),
     };
     line_chart(path, &title, "share of memory (sinks excluded)", &series)
