@@ -85,6 +85,10 @@ pub struct EvalArgs {
     /// Skip the passkey task.
     #[arg(long)]
     no_needle: bool,
+    /// Only rewrite `summary.md`, `summary.csv` and the plots from the run folder's results
+    /// (e.g. after merging runs made on several machines); runs nothing.
+    #[arg(long)]
+    report_only: bool,
     /// The run folder (default: `target/eval/<preset>`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -130,6 +134,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| PathBuf::from("target/eval").join(&args.preset));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let results = out.join("results.jsonl");
+    if args.report_only {
+        return report(&args, &out);
+    }
     let dir = match &args.model {
         Some(dir) => dir.clone(),
         None => mss::assets::ensure_default_model().context("fetching the default model")?,
@@ -189,12 +196,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         run_needles(&args, &grids, &model, &tokenizer, &texts, &out)?;
     }
 
-    let records = record::read(&results)?;
+    report(&args, &out)
+}
+
+/// Writes `summary.md`, `summary.csv` and the plots from the run folder's results.
+fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
+    let records = record::read(&out.join("results.jsonl"))?;
     let title = format!("mss eval, preset {} ({} runs)", args.preset, records.len());
     let needles = record::read_lines::<needle::NeedleRecord>(&out.join("needle.jsonl"))?;
     let mut markdown = summary::markdown(&records, &title);
     markdown.push_str(&summary::needle_markdown(&needles));
-    let plots = plots::write_all(&out, &records, &needles)?;
+    let plots = plots::write_all(out, &records, &needles)?;
     if !plots.is_empty() {
         markdown.push_str("## Plots\n\n");
         for plot in &plots {
