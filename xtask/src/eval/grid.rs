@@ -69,6 +69,9 @@ pub struct RunSpec {
     pub chunk: usize,
     /// Memory size M (0 for full attention).
     pub memory: usize,
+    /// RoPE with the paper's step-wise dynamic NTK (`RopeScaling::StepNtk`) instead of the
+    /// model's own scaling.
+    pub step_ntk: bool,
 }
 
 impl RunSpec {
@@ -89,9 +92,19 @@ impl RunSpec {
     /// A key that names the run on `doc` (stable across reruns of the same command).
     pub fn key(&self, doc: &str, doc_tokens: usize) -> String {
         format!(
-            "{doc}|L={doc_tokens}|{}|{}|{}|C={}|M={}",
-            self.pruner, self.method, self.incremental, self.chunk, self.memory
+            "{doc}|L={doc_tokens}|{}|{}|{}|C={}|M={}{}",
+            self.pruner,
+            self.method,
+            self.incremental,
+            self.chunk,
+            self.memory,
+            self.rope_suffix()
         )
+    }
+
+    /// `|rope=step-ntk` when the paper's NTK is on (so that keys of plain runs stay as they were).
+    pub fn rope_suffix(&self) -> &'static str {
+        if self.step_ntk { "|rope=step-ntk" } else { "" }
     }
 }
 
@@ -114,6 +127,8 @@ pub struct Grid {
     pub incremental: IncrementalType,
     /// Whether to run the full-attention line.
     pub full_line: bool,
+    /// RoPE with the paper's step-wise dynamic NTK.
+    pub step_ntk: bool,
 }
 
 impl Grid {
@@ -128,6 +143,7 @@ impl Grid {
                     incremental: self.incremental,
                     chunk,
                     memory: 0,
+                    step_ntk: self.step_ntk,
                 });
             }
             for &pruner in &self.pruners {
@@ -139,6 +155,7 @@ impl Grid {
                             incremental: self.incremental,
                             chunk,
                             memory,
+                            step_ntk: self.step_ntk,
                         });
                     }
                 }
@@ -176,6 +193,7 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
             memories: vec![256],
             incremental: linear,
             full_line: true,
+            step_ntk: false,
         }]),
         "paper" => Ok(vec![
             Grid {
@@ -187,6 +205,7 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
                 memories: vec![256, 512, 1024],
                 incremental: linear,
                 full_line: true,
+                step_ntk: false,
             },
             Grid {
                 doc_tokens: 32768,
@@ -197,6 +216,7 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
                 memories: vec![2048, 4096, 8192],
                 incremental: linear,
                 full_line: true,
+                step_ntk: false,
             },
         ]),
         other => anyhow::bail!("unknown preset '{other}'; valid: {PRESETS}"),
@@ -245,6 +265,16 @@ mod tests {
                 && key.contains("C=256")
                 && key.contains("M=256")
         );
+    }
+
+    #[test]
+    fn the_step_ntk_flag_changes_the_keys_of_every_run() {
+        let mut grid = preset("default").unwrap().remove(0);
+        let plain: Vec<String> = grid.runs().iter().map(|r| r.key("d#0", 2048)).collect();
+        grid.step_ntk = true;
+        let ntk: Vec<String> = grid.runs().iter().map(|r| r.key("d#0", 2048)).collect();
+        assert!(plain.iter().all(|k| !k.contains("rope")));
+        assert!(ntk.iter().all(|k| k.ends_with("|rope=step-ntk")));
     }
 
     #[test]

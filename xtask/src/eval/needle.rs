@@ -82,6 +82,18 @@ pub fn prompt(
     Ok(ids)
 }
 
+/// The key of a cell in `needle.jsonl`.
+pub fn key(spec: &RunSpec, context_tokens: usize, depth: f64) -> String {
+    format!(
+        "needle|N={context_tokens}|depth={depth}|{}|{}|C={}|M={}{}",
+        spec.pruner,
+        spec.method,
+        spec.chunk,
+        spec.memory,
+        spec.rope_suffix()
+    )
+}
+
 /// Runs one cell.
 #[allow(clippy::too_many_arguments)]
 pub fn run<B: Backend>(
@@ -92,10 +104,7 @@ pub fn run<B: Backend>(
     context_tokens: usize,
     depth: f64,
 ) -> NeedleRecord {
-    let key = format!(
-        "needle|N={context_tokens}|depth={depth}|{}|{}|C={}|M={}",
-        spec.pruner, spec.method, spec.chunk, spec.memory
-    );
+    let key = key(spec, context_tokens, depth);
     let passkey = passkey(context_tokens, depth);
     let mut record = NeedleRecord {
         key,
