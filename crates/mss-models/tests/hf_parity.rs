@@ -11,15 +11,7 @@ const TOLERANCE: f32 = 1e-4;
 
 fn one_shot(name: &str) -> f32 {
     let (ids, expected, _) = golden(name);
-    let model = load(name, DType::F32);
-    let positions = ChunkPositions {
-        document_start: 0,
-        rope_start: 0,
-    };
-    let logits = model
-        .forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All)
-        .unwrap();
-    relative_error(&logits.into_data().to_vec::<f32>().unwrap(), &expected)
+    relative_error(&logits(&load(name, DType::F32), &ids), &expected)
 }
 
 #[test]
@@ -91,13 +83,6 @@ fn bf16_weights_stay_close_to_f32() {
     let (ids, expected, _) = golden("tiny_mistral");
     let model = load("tiny_mistral", DType::BF16);
     assert_eq!(model.dtype(), DType::BF16);
-    let positions = ChunkPositions {
-        document_start: 0,
-        rope_start: 0,
-    };
-    let logits = model
-        .forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All)
-        .unwrap();
-    let err = relative_error(&logits.into_data().to_vec::<f32>().unwrap(), &expected);
+    let err = relative_error(&logits(&model, &ids), &expected);
     assert!(err < 5e-2, "relative error {err}");
 }

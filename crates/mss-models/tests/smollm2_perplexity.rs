@@ -9,7 +9,6 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::activation::log_softmax;
 use common::*;
-use mss_core::{ChunkPositions, ChunkedModel, Logits, NoMemory};
 use mss_models::{Tokenizer, Transformer};
 
 #[test]
@@ -43,13 +42,7 @@ fn perplexity_of_hamlet_matches_transformers() {
     );
 
     let model = Transformer::<B>::load(&dir, &Default::default(), DType::F32).unwrap();
-    let positions = ChunkPositions {
-        document_start: 0,
-        rope_start: 0,
-    };
-    let logits = model
-        .forward_chunk(tokens(&ids), positions, &mut NoMemory, Logits::All)
-        .unwrap();
+    let logits = forward_all(&model, &ids);
     let log_probs = log_softmax(logits.narrow(1, 0, n - 1), 2);
     let targets = tokens(&ids[1..]).reshape([1, n - 1, 1]);
     let nll = -log_probs

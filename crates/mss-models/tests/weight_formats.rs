@@ -8,7 +8,6 @@ use std::path::Path;
 
 use burn::tensor::DType;
 use common::*;
-use mss_core::{ChunkPositions, ChunkedModel, Logits, NoMemory};
 use mss_models::Transformer;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -59,19 +58,6 @@ fn write(path: &Path, tensors: &[(String, Vec<usize>, Vec<u8>)], dtype: Dtype) {
         })
         .collect();
     safetensors::serialize_to_file(views, None, path).unwrap();
-}
-
-fn logits(model: &Transformer<B>, ids: &[u32]) -> Vec<f32> {
-    let positions = ChunkPositions {
-        document_start: 0,
-        rope_start: 0,
-    };
-    model
-        .forward_chunk(tokens(ids), positions, &mut NoMemory, Logits::All)
-        .unwrap()
-        .into_data()
-        .to_vec()
-        .unwrap()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, ChunkedModel, LayerKv, LayerMemory,
-    Logits,
+    Logits, NoMemory,
 };
 use mss_models::Transformer;
 use safetensors::SafeTensors;
@@ -48,6 +48,22 @@ pub fn load(name: &str, dtype: DType) -> Transformer<B> {
 pub fn tokens(ids: &[u32]) -> Tensor<B, 2, Int> {
     let data: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
     Tensor::from_data(TensorData::new(data, [1, ids.len()]), &Default::default())
+}
+
+/// Logits `[1, T, vocab]` of one forward pass over the whole of `ids`, without memory.
+pub fn forward_all(model: &Transformer<B>, ids: &[u32]) -> Tensor<B, 3> {
+    let positions = ChunkPositions {
+        document_start: 0,
+        rope_start: 0,
+    };
+    model
+        .forward_chunk(tokens(ids), positions, &mut NoMemory, Logits::All)
+        .unwrap()
+}
+
+/// [`forward_all`] as a flat vector.
+pub fn logits(model: &Transformer<B>, ids: &[u32]) -> Vec<f32> {
+    forward_all(model, ids).into_data().to_vec().unwrap()
 }
 
 /// max |a - b| / max |b|.
