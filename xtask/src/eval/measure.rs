@@ -1,7 +1,7 @@
 //! One run: perplexity from a prefill that keeps every chunk's logits, then time to first token
 //! and peak memory from a second prefill that keeps only the last logits (as a user would run).
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use burn::prelude::*;
 use mss::{Prefiller, Transformer};
@@ -48,9 +48,7 @@ pub fn run<B: Backend>(
         record.status = "error".into();
         record.error = Some(e.to_string());
     }
-    record.finished_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    record.finished_at = super::record::now();
     record
 }
 

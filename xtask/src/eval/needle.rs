@@ -3,8 +3,6 @@
 //! the greedy continuation contains the passkey. Perplexity alone hides a memory that forgot the
 //! one thing that mattered.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use burn::prelude::*;
 use mss::{Generation, Prefiller, Tokenizer, Transformer, generate};
 use serde::{Deserialize, Serialize};
@@ -141,9 +139,7 @@ pub fn run<B: Backend>(
             record.error = Some(e.to_string());
         }
     }
-    record.finished_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    record.finished_at = super::record::now();
     record
 }
 

@@ -58,6 +58,14 @@ pub struct Record {
     pub finished_at: u64,
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it): when a run finished.
+pub fn now() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Keys of the runs already in `path` (a missing file holds none).
 pub fn done_keys(path: &Path) -> anyhow::Result<HashSet<String>> {
     Ok(read(path)?.into_iter().map(|r| r.key).collect())
