@@ -175,13 +175,7 @@ impl<B: Backend> Prefiller<B> {
                 vocab_size: shape.vocab_size,
             });
         }
-        let plan = match self.policy {
-            MemoryPolicy::Pruned => Some(mss_schedule::plan(
-                &self.config.schedule(shape.n_layers),
-                tokens.len(),
-            )?),
-            _ => None,
-        };
+        let plan = self.plan(&shape, tokens.len())?;
         if let (Some(cap), Some(plan)) = (self.memory_cap, &plan) {
             mss_schedule::check_fits(plan, &self.cost_model(&shape), cap)?;
         }
@@ -271,6 +265,38 @@ impl<B: Backend> Prefiller<B> {
             nll,
             plan,
             steps: reports,
+        })
+    }
+
+    /// The predicted peak working set of a prefill of `n_tokens` tokens on `model` (weights
+    /// excluded; see [`mss_schedule::predict`] for what is counted), without running it.
+    /// `None` for the policies that need no schedule (`no_compress`, `local_window`).
+    ///
+    /// # Errors
+    /// Those of the schedule for this prompt length (e.g. an empty prompt).
+    pub fn predict(
+        &self,
+        model: &impl ChunkedModel<B>,
+        n_tokens: usize,
+    ) -> Result<Option<mss_schedule::Prediction>> {
+        let shape = model.shape();
+        let Some(plan) = self.plan(&shape, n_tokens)? else {
+            return Ok(None);
+        };
+        Ok(Some(mss_schedule::predict(
+            &plan,
+            &self.cost_model(&shape),
+        )?))
+    }
+
+    /// The schedule of an `n_tokens` prompt; `None` for the policies that need none.
+    fn plan(&self, shape: &mss_core::ModelShape, n_tokens: usize) -> Result<Option<Plan>> {
+        Ok(match self.policy {
+            MemoryPolicy::Pruned => Some(mss_schedule::plan(
+                &self.config.schedule(shape.n_layers),
+                n_tokens,
+            )?),
+            _ => None,
         })
     }
 

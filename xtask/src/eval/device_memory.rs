@@ -1,6 +1,36 @@
 //! Peak memory on the GPU: CubeCL's memory pool statistics. The pool keeps the pages it
 //! reserved until it is cleaned, so after cleaning before a run, the bytes it reserves after the
-//! run are the run's high-water mark (in pool pages, so slightly above the bytes in use).
+//! run are the run's high-water mark — in whole pool pages, too coarse to tell FM from IMDC.
+//! The finer figure is the bytes *in use* (live tensors), which CubeCL reports only as a
+//! snapshot: [`InUsePeak`] samples it at every layer's memory rewrite.
+
+use burn::prelude::Backend;
+use mss::core::{MemoryEvent, MemoryObserver};
+
+/// The largest in-use byte count seen at the layers' memory rewrites of a prefill. A
+/// snapshot is taken when a layer's `[memory; chunk]` and its pruned memory are both live,
+/// which is where the KV working set peaks; the attention and MLP blocks' temporaries are
+/// freed by then, so the true peak is higher by about one layer's activations.
+#[derive(Debug, Default)]
+pub struct InUsePeak {
+    /// The largest sample, bytes (0 before the first).
+    pub peak: u64,
+}
+
+impl InUsePeak {
+    /// Takes one sample.
+    pub fn sample(&mut self) {
+        if let Some(bytes) = in_use() {
+            self.peak = self.peak.max(bytes);
+        }
+    }
+}
+
+impl<B: Backend> MemoryObserver<B> for InUsePeak {
+    fn on_memory(&mut self, _event: &MemoryEvent<'_, B>) {
+        self.sample();
+    }
+}
 
 /// Releases the pool's unused pages; returns the bytes still reserved, if known.
 #[cfg(feature = "cuda")]
@@ -17,6 +47,22 @@ pub fn reserved() -> Option<u64> {
     use cubecl::Runtime;
     let client = cubecl::cuda::CudaRuntime::client(&Default::default());
     client.memory_usage().ok().map(|u| u.bytes_reserved)
+}
+
+/// Bytes of live tensors on the device now (allocations the pool has handed out and not got
+/// back; no padding), if known. Allocation happens when an operation is queued, so this counts
+/// the tensors of every operation queued so far, finished or not.
+#[cfg(feature = "cuda")]
+pub fn in_use() -> Option<u64> {
+    use cubecl::Runtime;
+    let client = cubecl::cuda::CudaRuntime::client(&Default::default());
+    client.memory_usage().ok().map(|u| u.bytes_in_use)
+}
+
+/// No GPU in this build.
+#[cfg(not(feature = "cuda"))]
+pub fn in_use() -> Option<u64> {
+    None
 }
 
 /// No GPU in this build.

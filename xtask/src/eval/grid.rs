@@ -175,7 +175,8 @@ pub const PRESETS: &str = "default, paper";
 /// - `paper`: the paper's two experiments scaled to SmolLM2's 8K window: small chunks
 ///   (L = 8192, C ∈ {512, 1024}, M ∈ {256, 512, 1024}, `snapkv` and `streaming_llm`) and big
 ///   chunks where C + M exceeds the window (L = 32768, C = 8192, M ∈ {2048, 4096, 8192},
-///   `streaming_llm`). The 32K part wants a GPU.
+///   `streaming_llm`), the latter twice: with the model's own RoPE and with the paper's
+///   step-wise dynamic NTK, which the paper used for it. The 32K part wants a GPU.
 pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
     let methods = vec![Method::Fm, Method::Im, Method::Imdc];
     let linear = IncrementalType::default();
@@ -195,39 +196,67 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
             full_line: true,
             step_ntk: false,
         }]),
-        "paper" => Ok(vec![
-            Grid {
-                doc_tokens: 8192,
-                docs: 2,
-                pruners: vec![PrunerKind::SnapKv, PrunerKind::StreamingLlm],
-                methods: methods.clone(),
-                chunks: vec![512, 1024],
-                memories: vec![256, 512, 1024],
-                incremental: linear,
-                full_line: true,
-                step_ntk: false,
-            },
-            Grid {
+        "paper" => {
+            let big_chunks = Grid {
                 doc_tokens: 32768,
                 docs: 2,
                 pruners: vec![PrunerKind::StreamingLlm],
-                methods,
+                methods: methods.clone(),
                 chunks: vec![8192],
                 memories: vec![2048, 4096, 8192],
                 incremental: linear,
                 full_line: true,
                 step_ntk: false,
-            },
-        ]),
+            };
+            Ok(vec![
+                Grid {
+                    doc_tokens: 8192,
+                    docs: 2,
+                    pruners: vec![PrunerKind::SnapKv, PrunerKind::StreamingLlm],
+                    methods: methods.clone(),
+                    chunks: vec![512, 1024],
+                    memories: vec![256, 512, 1024],
+                    incremental: linear,
+                    full_line: true,
+                    step_ntk: false,
+                },
+                big_chunks.clone(),
+                Grid {
+                    step_ntk: true,
+                    ..big_chunks
+                },
+            ])
+        }
         other => anyhow::bail!("unknown preset '{other}'; valid: {PRESETS}"),
     }
 }
 
-/// Prompt lengths and passkey depths of a preset's passkey task.
-pub fn needle_axes(preset: &str) -> (Vec<usize>, Vec<f64>) {
+/// The axes of a preset's passkey task. Its cells are the first grid's runs (pruners, methods,
+/// memory sizes) at these chunk sizes, prompt lengths and depths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeedleAxes {
+    /// Prompt lengths, tokens.
+    pub contexts: Vec<usize>,
+    /// Depths of the passkey in the haystack, fractions.
+    pub depths: Vec<f64>,
+    /// Chunk sizes of the first grid to run the task at (all when `None`).
+    pub chunks: Option<Vec<usize>>,
+}
+
+/// The passkey axes of a preset. The paper preset runs the task at C = 1024 only: every cell
+/// is a prefill, and five depths at two lengths already make 190 of them.
+pub fn needle_axes(preset: &str) -> NeedleAxes {
     match preset {
-        "paper" => (vec![4096, 8192], vec![0.1, 0.3, 0.5, 0.7, 0.9]),
-        _ => (vec![2048], vec![0.1, 0.5, 0.9]),
+        "paper" => NeedleAxes {
+            contexts: vec![4096, 8192],
+            depths: vec![0.1, 0.3, 0.5, 0.7, 0.9],
+            chunks: Some(vec![1024]),
+        },
+        _ => NeedleAxes {
+            contexts: vec![2048],
+            depths: vec![0.1, 0.5, 0.9],
+            chunks: None,
+        },
     }
 }
 
@@ -253,6 +282,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_paper_preset_runs_big_chunks_with_and_without_step_ntk() {
+        let grids = preset("paper").unwrap();
+        assert_eq!(grids.len(), 3);
+        let big: Vec<&Grid> = grids.iter().filter(|g| g.doc_tokens == 32768).collect();
+        assert_eq!(big.len(), 2);
+        assert!(!big[0].step_ntk && big[1].step_ntk);
+        assert_eq!(big[0].runs().len(), big[1].runs().len());
+        let axes = needle_axes("paper");
+        let cells = grids[0]
+            .runs()
+            .iter()
+            .filter(|r| axes.chunks.as_ref().unwrap().contains(&r.chunk))
+            .count()
+            * axes.contexts.len()
+            * axes.depths.len();
+        assert_eq!(cells, 190);
     }
 
     #[test]

@@ -7,9 +7,10 @@ use burn::prelude::*;
 use mss::{Prefiller, Transformer};
 
 use super::corpus::Document;
+use super::device_memory::{self, InUsePeak};
 use super::grid::RunSpec;
+use super::peak_memory;
 use super::record::Record;
-use super::{device_memory, peak_memory};
 
 /// Measures `spec` on `doc`. A configuration the library refuses becomes an `error` record.
 pub fn run<B: Backend>(
@@ -30,6 +31,7 @@ pub fn run<B: Backend>(
         method: spec.method.to_string(),
         incremental: spec.incremental.to_string(),
         chunk: spec.chunk,
+        step_ntk: spec.step_ntk,
         memory: spec.memory,
         sinks: spec.config().sinks,
         perplexity: None,
@@ -39,6 +41,7 @@ pub fn run<B: Backend>(
         peak_bytes: None,
         peak_growth_bytes: None,
         memory_measure: memory_measure(backend),
+        predicted_peak_bytes: None,
         chunks: Vec::new(),
         memory_sizes: Vec::new(),
         backend: backend.to_owned(),
@@ -77,28 +80,35 @@ fn measure<B: Backend>(
         return Ok(());
     }
     let mut prefiller = Prefiller::new(spec.config())?;
+    record.predicted_peak_bytes = prefiller
+        .predict(model, doc.ids.len())?
+        .map(|p| p.peak_bytes());
+    let cpu = backend_is_cpu(&record.backend);
+    let mut in_use = InUsePeak::default();
     let heap_before = crate::alloc::reset_peak();
     let device_before = device_memory::clean();
+    in_use.sample();
+    let in_use_before = in_use.peak;
     peak_memory::reset_peak();
     let start = Instant::now();
-    let prefill = prefiller.prefill(model, &doc.ids)?;
+    // The sampler runs only on the GPU: on the CPU the counting allocator sees every byte.
+    let prefill = if cpu {
+        prefiller.prefill(model, &doc.ids)?
+    } else {
+        prefiller.prefill_observed(model, &doc.ids, &mut in_use)?
+    };
     // The first token: reading its logits back also waits for the device to finish.
     let _first = prefill.next_logits.clone().argmax(0).into_scalar();
     let secs = start.elapsed().as_secs_f64();
     let after = peak_memory::resident();
     record.ttft_s = Some(secs);
     record.tokens_per_s = Some(doc.ids.len() as f64 / secs);
-    if let (false, Some(before), Some(after)) = (
-        backend_is_cpu(&record.backend),
-        device_before,
-        device_memory::reserved(),
-    ) {
-        record.peak_bytes = Some(after);
-        record.peak_growth_bytes = Some(after.saturating_sub(before));
-    }
-    if backend_is_cpu(&record.backend) {
+    if cpu {
         record.peak_growth_bytes = Some(crate::alloc::peak().saturating_sub(heap_before) as u64);
         record.peak_bytes = after.map(|a| a.peak);
+    } else if device_before.is_some() {
+        record.peak_bytes = device_memory::reserved();
+        record.peak_growth_bytes = Some(in_use.peak.saturating_sub(in_use_before));
     }
     Ok(())
 }
@@ -111,6 +121,6 @@ fn memory_measure(backend: &str) -> String {
     if backend_is_cpu(backend) {
         "growth = peak of live heap bytes during the timed prefill over those live before it (counting allocator); peak = process peak resident set (VmHWM, reset before the prefill)".into()
     } else {
-        "GPU: bytes reserved by CubeCL's memory pool after the prefill (cleaned before it; the pool keeps its high-water mark); growth = that minus the bytes reserved before".into()
+        "GPU: growth = peak of CubeCL's in-use bytes, sampled at every layer's memory rewrite of the timed prefill, over those in use before it; peak = bytes reserved by the memory pool after the prefill (cleaned before it; whole pages)".into()
     }
 }

@@ -86,6 +86,9 @@ pub struct EvalArgs {
     /// Depths of the passkey in the haystack, comma-separated fractions.
     #[arg(long, value_delimiter = ',')]
     needle_depths: Option<Vec<f64>>,
+    /// Chunk sizes of the passkey task, comma-separated (default: the preset's).
+    #[arg(long, value_delimiter = ',')]
+    needle_chunks: Option<Vec<usize>>,
     /// Skip the passkey task.
     #[arg(long)]
     no_needle: bool,
@@ -124,7 +127,7 @@ impl EvalArgs {
                 g.docs = v;
             }
             g.full_line &= !self.no_full;
-            g.step_ntk = self.step_ntk;
+            g.step_ntk |= self.step_ntk;
         }
         Ok(grids)
     }
@@ -154,10 +157,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     );
     let device = Default::default();
     let mut model = Transformer::<Backend>::load(&dir, &device, dtype)?;
-    if args.step_ntk {
-        let max_length = model.config.max_position_embeddings;
-        model.config.rope_scaling = mss::models::RopeScaling::StepNtk { max_length };
-    }
+    let own_rope = model.config.rope_scaling;
+    let step_ntk = mss::models::RopeScaling::StepNtk {
+        max_length: model.config.max_position_embeddings,
+    };
     let tokenizer = Tokenizer::from_dir(&dir)?;
     let texts = corpus::texts(args.data.as_deref())?;
 
@@ -192,6 +195,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "{} {} C={} M={} on {}",
             spec.pruner, spec.method, spec.chunk, spec.memory, doc.name
         ));
+        model.config.rope_scaling = if spec.step_ntk { step_ntk } else { own_rope };
         let record = measure::run(&model, spec, doc, !args.no_timing, &backend);
         if let Some(e) = &record.error {
             bar.println(format!("refused: {}: {e}", record.key));
@@ -200,6 +204,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    model.config.rope_scaling = own_rope;
 
     if !args.no_needle {
         run_needles(&args, &grids, &model, &tokenizer, &texts, &out)?;
@@ -254,16 +259,21 @@ fn run_needles(
             .into_iter()
             .map(|r| r.key)
             .collect();
-    let (contexts, depths) = grid::needle_axes(&args.preset);
-    let contexts = args.needle_contexts.clone().unwrap_or(contexts);
-    let depths = args.needle_depths.clone().unwrap_or(depths);
+    let axes = grid::needle_axes(&args.preset);
+    let contexts = args.needle_contexts.clone().unwrap_or(axes.contexts);
+    let depths = args.needle_depths.clone().unwrap_or(axes.depths);
+    let chunks = args.needle_chunks.clone().or(axes.chunks);
     let longest = contexts.iter().copied().max().unwrap_or(0);
     let haystack: Vec<u32> = corpus::documents(texts, tokenizer, longest, 1)?
         .remove(0)
         .ids;
     // The first grid's methods and sizes (the paper preset's small-chunk experiment).
     let mut cells = Vec::new();
-    for spec in grids.first().map(Grid::runs).unwrap_or_default() {
+    let runs = grids.first().map(Grid::runs).unwrap_or_default();
+    for spec in runs
+        .into_iter()
+        .filter(|s| chunks.as_ref().is_none_or(|c| c.contains(&s.chunk)))
+    {
         for &context in &contexts {
             for &depth in &depths {
                 cells.push((spec.clone(), context, depth));

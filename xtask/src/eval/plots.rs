@@ -2,7 +2,7 @@
 //! full-attention line), FM vs IM vs IMDC bars of perplexity, time to first token and peak
 //! memory, and the passkey accuracy as a heatmap. Text is laid out by estimate (no font files).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -11,7 +11,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::needle::NeedleRecord;
 use super::record::Record;
-use super::summary::{Cell, CellKey, cells};
+use super::summary::{Block, Cell, CellKey, cells};
 
 const METHOD_COLORS: [(&str, RGBColor); 4] = [
     ("FM", RGBColor(220, 50, 47)),
@@ -27,17 +27,14 @@ pub fn write_all(
     needles: &[NeedleRecord],
 ) -> anyhow::Result<Vec<PathBuf>> {
     let cells = cells(records);
-    let blocks: Vec<(usize, usize)> = {
-        let mut b: Vec<_> = cells.keys().map(|k| (k.0, k.1)).collect();
-        b.dedup();
-        b
-    };
+    let blocks: BTreeSet<Block> = cells.keys().map(|k| k.block).collect();
     let mut written = Vec::new();
-    for (l, c) in blocks {
-        let block: BTreeMap<&CellKey, &Cell> =
-            cells.iter().filter(|(k, _)| k.0 == l && k.1 == c).collect();
-        let path = dir.join(format!("perplexity_vs_memory_L{l}_C{c}.svg"));
-        perplexity_vs_memory(&path, &block, l, c)?;
+    for block in blocks {
+        let cells_of_block: BTreeMap<&CellKey, &Cell> =
+            cells.iter().filter(|(k, _)| k.block == block).collect();
+        let tag = block.file_tag();
+        let path = dir.join(format!("perplexity_vs_memory_{tag}.svg"));
+        perplexity_vs_memory(&path, &cells_of_block, &block)?;
         written.push(path);
         for (name, what, value) in [
             (
@@ -50,8 +47,8 @@ pub fn write_all(
                 c.peak_growth_bytes.map(|b| b / 1048576.0)
             }),
         ] {
-            let path = dir.join(format!("{name}_bars_L{l}_C{c}.svg"));
-            if method_bars(&path, &block, what, value, l, c)? {
+            let path = dir.join(format!("{name}_bars_{tag}.svg"));
+            if method_bars(&path, &cells_of_block, what, value, &block)? {
                 written.push(path);
             }
         }
@@ -68,18 +65,17 @@ pub fn write_all(
 fn perplexity_vs_memory(
     path: &Path,
     block: &BTreeMap<&CellKey, &Cell>,
-    l: usize,
-    c: usize,
+    names: &Block,
 ) -> anyhow::Result<()> {
     let full = block
         .iter()
-        .find(|(k, _)| k.4 == "full")
+        .find(|(k, _)| k.is_full())
         .and_then(|(_, c)| c.perplexity);
     let pruners: Vec<&str> = {
         let mut p: Vec<&str> = block
             .keys()
-            .filter(|k| k.4 != "full")
-            .map(|k| k.2.as_str())
+            .filter(|k| !k.is_full())
+            .map(|k| k.pruner.as_str())
             .collect();
         p.dedup();
         p
@@ -90,8 +86,8 @@ fn perplexity_vs_memory(
     let memories: Vec<usize> = {
         let mut m: Vec<usize> = block
             .keys()
-            .filter(|k| k.4 != "full")
-            .map(|k| k.3)
+            .filter(|k| !k.is_full())
+            .map(|k| k.memory)
             .collect();
         m.sort_unstable();
         m.dedup();
@@ -106,7 +102,7 @@ fn perplexity_vs_memory(
     let root = SVGBackend::new(path, (420 * pruners.len() as u32, 380)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(
-        &format!("Perplexity vs memory size (L = {l}, C = {c})"),
+        &format!("Perplexity vs memory size ({})", names.title()),
         ("sans-serif", 18),
     )?;
     for (area, pruner) in root.split_evenly((1, pruners.len())).iter().zip(&pruners) {
@@ -146,7 +142,7 @@ fn perplexity_vs_memory(
                 .filter_map(|(i, m)| {
                     block
                         .iter()
-                        .find(|(k, _)| k.2 == *pruner && k.3 == *m && k.4 == method)
+                        .find(|(k, _)| k.pruner == *pruner && k.memory == *m && k.method == method)
                         .and_then(|(_, c)| c.perplexity)
                         .map(|p| (i as f64, p))
                 })
@@ -187,15 +183,18 @@ fn method_bars(
     block: &BTreeMap<&CellKey, &Cell>,
     what: &str,
     value: fn(&Cell) -> Option<f64>,
-    l: usize,
-    c: usize,
+    names: &Block,
 ) -> anyhow::Result<bool> {
-    let largest = block.keys().filter(|k| k.4 != "full").map(|k| k.3).max();
+    let largest = block
+        .keys()
+        .filter(|k| !k.is_full())
+        .map(|k| k.memory)
+        .max();
     let Some(m) = largest else { return Ok(false) };
     let mut groups: Vec<(String, Vec<Bar>)> = Vec::new();
     if let Some(v) = block
         .iter()
-        .find(|(k, _)| k.4 == "full")
+        .find(|(k, _)| k.is_full())
         .and_then(|(_, c)| value(c))
     {
         groups.push((
@@ -205,8 +204,8 @@ fn method_bars(
     }
     let mut pruners: Vec<&str> = block
         .keys()
-        .filter(|k| k.4 != "full")
-        .map(|k| k.2.as_str())
+        .filter(|k| !k.is_full())
+        .map(|k| k.pruner.as_str())
         .collect();
     pruners.dedup();
     for pruner in pruners {
@@ -215,7 +214,7 @@ fn method_bars(
             .filter_map(|(method, color)| {
                 block
                     .iter()
-                    .find(|(k, _)| k.2 == pruner && k.3 == m && k.4 == *method)
+                    .find(|(k, _)| k.pruner == pruner && k.memory == m && k.method == *method)
                     .and_then(|(_, c)| value(c))
                     .map(|v| (*method, *color, v))
             })
@@ -236,7 +235,7 @@ fn method_bars(
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("{what} (L = {l}, C = {c}, M = {m})"),
+            format!("{what} ({}, M = {m})", names.title()),
             ("sans-serif", 16),
         )
         .margin(14)

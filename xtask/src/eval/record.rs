@@ -29,6 +29,9 @@ pub struct Record {
     pub incremental: String,
     /// Reference chunk size.
     pub chunk: usize,
+    /// RoPE with the paper's step-wise dynamic NTK (absent in older records: false).
+    #[serde(default)]
+    pub step_ntk: bool,
     /// Memory size M.
     pub memory: usize,
     /// Sinks.
@@ -48,6 +51,10 @@ pub struct Record {
     pub peak_growth_bytes: Option<u64>,
     /// How memory was measured.
     pub memory_measure: String,
+    /// The cost model's peak working set of the timed prefill (`Prefiller::predict`: KV,
+    /// attention block, activations, logits; weights excluded), bytes; none for full attention.
+    #[serde(default)]
+    pub predicted_peak_bytes: Option<u64>,
     /// Chunk lengths actually used.
     pub chunks: Vec<usize>,
     /// Memory entries per KV head after each step (largest layer, sinks included).
@@ -126,42 +133,58 @@ fn ends_with_newline(path: &Path) -> anyhow::Result<bool> {
     Ok(last[0] == b'\n')
 }
 
+/// A finished run with made-up figures, for tests.
+#[cfg(test)]
+pub fn example(key: &str) -> Record {
+    Record {
+        key: key.into(),
+        status: "ok".into(),
+        error: None,
+        doc: "a.txt#0".into(),
+        doc_tokens: 10,
+        pruner: "snapkv".into(),
+        method: "FM".into(),
+        incremental: "linear".into(),
+        chunk: 4,
+        step_ntk: false,
+        memory: 4,
+        sinks: 4,
+        perplexity: Some(3.0),
+        mean_nll: Some(1.1),
+        ttft_s: Some(0.5),
+        tokens_per_s: Some(20.0),
+        peak_bytes: Some(1),
+        peak_growth_bytes: Some(1),
+        memory_measure: "test".into(),
+        predicted_peak_bytes: Some(2),
+        chunks: vec![4, 4, 2],
+        memory_sizes: vec![8, 8, 8],
+        backend: "flex f32".into(),
+        finished_at: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(key: &str) -> Record {
-        Record {
-            key: key.into(),
-            status: "ok".into(),
-            error: None,
-            doc: "a.txt#0".into(),
-            doc_tokens: 10,
-            pruner: "snapkv".into(),
-            method: "FM".into(),
-            incremental: "linear".into(),
-            chunk: 4,
-            memory: 4,
-            sinks: 4,
-            perplexity: Some(3.0),
-            mean_nll: Some(1.1),
-            ttft_s: Some(0.5),
-            tokens_per_s: Some(20.0),
-            peak_bytes: Some(1),
-            peak_growth_bytes: Some(1),
-            memory_measure: "test".into(),
-            chunks: vec![4, 4, 2],
-            memory_sizes: vec![8, 8, 8],
-            backend: "flex f32".into(),
-            finished_at: 0,
-        }
+    #[test]
+    fn records_written_before_the_prediction_existed_still_read() {
+        let mut line = serde_json::to_value(example("old")).unwrap();
+        let fields = line.as_object_mut().unwrap();
+        fields.remove("predicted_peak_bytes");
+        fields.remove("step_ntk");
+        let old: Record = serde_json::from_value(line).unwrap();
+        assert_eq!(old.predicted_peak_bytes, None);
+        assert!(!old.step_ntk);
+        assert_eq!(old.key, "old");
     }
 
     #[test]
     fn appended_records_survive_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.jsonl");
-        append(&path, &record("a")).unwrap();
+        append(&path, &example("a")).unwrap();
         // A crash mid-write leaves half a line.
         std::fs::OpenOptions::new()
             .append(true)
@@ -169,7 +192,7 @@ mod tests {
             .unwrap()
             .write_all(b"{\"key\": \"b\", \"sta")
             .unwrap();
-        append(&path, &record("c")).unwrap();
+        append(&path, &example("c")).unwrap();
         let keys: Vec<String> = read(&path).unwrap().into_iter().map(|r| r.key).collect();
         assert_eq!(keys, vec!["a", "c"]);
         assert!(done_keys(&path).unwrap().contains("c"));

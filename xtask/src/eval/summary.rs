@@ -1,7 +1,7 @@
 //! `summary.md` and `summary.csv`: the results averaged over documents, laid out as the paper's
 //! tables (rows M, columns FM / IM / IMDC / FI, one table per pruner and chunk size).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::record::Record;
@@ -15,24 +15,71 @@ pub struct Cell {
     pub ttft_s: Option<f64>,
     /// Mean peak memory growth, bytes.
     pub peak_growth_bytes: Option<f64>,
+    /// The cost model's peak working set, bytes.
+    pub predicted_peak_bytes: Option<f64>,
     /// Documents averaged.
     pub docs: usize,
 }
 
-/// `(doc_tokens, chunk, pruner, memory, method)`.
-pub type CellKey = (usize, usize, String, usize, String);
+/// The runs reported together: one table per pruner, one set of plots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Block {
+    /// Tokens per document.
+    pub doc_tokens: usize,
+    /// Reference chunk size.
+    pub chunk: usize,
+    /// Whether RoPE used the paper's step-wise dynamic NTK.
+    pub step_ntk: bool,
+}
+
+impl Block {
+    /// `L = 32768, C = 8192` (and `, step-wise NTK`).
+    pub fn title(&self) -> String {
+        let ntk = if self.step_ntk { ", step-wise NTK" } else { "" };
+        format!("L = {}, C = {}{ntk}", self.doc_tokens, self.chunk)
+    }
+
+    /// `L32768_C8192` (and `_ntk`), for file names.
+    pub fn file_tag(&self) -> String {
+        let ntk = if self.step_ntk { "_ntk" } else { "" };
+        format!("L{}_C{}{ntk}", self.doc_tokens, self.chunk)
+    }
+}
+
+/// One configuration: a block, a pruner, a memory size and a method.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellKey {
+    /// Document length, chunk size, RoPE.
+    pub block: Block,
+    /// Pruner name.
+    pub pruner: String,
+    /// Memory size M.
+    pub memory: usize,
+    /// `full`, `FM`, `IM`, `IMDC` or `FI`.
+    pub method: String,
+}
+
+impl CellKey {
+    /// Whether this is the full-attention line.
+    pub fn is_full(&self) -> bool {
+        self.method == "full"
+    }
+}
 
 /// Averages the successful records per configuration.
 pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
     let mut groups: BTreeMap<CellKey, Vec<&Record>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.status == "ok") {
-        let key = (
-            r.doc_tokens,
-            r.chunk,
-            r.pruner.clone(),
-            r.memory,
-            r.method.clone(),
-        );
+        let key = CellKey {
+            block: Block {
+                doc_tokens: r.doc_tokens,
+                chunk: r.chunk,
+                step_ntk: r.step_ntk,
+            },
+            pruner: r.pruner.clone(),
+            memory: r.memory,
+            method: r.method.clone(),
+        };
         groups.entry(key).or_default().push(r);
     }
     groups
@@ -46,6 +93,7 @@ pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
                 perplexity: mean(&|r| r.perplexity),
                 ttft_s: mean(&|r| r.ttft_s),
                 peak_growth_bytes: mean(&|r| r.peak_growth_bytes.map(|b| b as f64)),
+                predicted_peak_bytes: mean(&|r| r.predicted_peak_bytes.map(|b| b as f64)),
                 docs: rs.len(),
             };
             (key, cell)
@@ -59,13 +107,14 @@ const METHODS: [&str; 4] = ["FM", "IM", "IMDC", "FI"];
 pub fn markdown(records: &[Record], title: &str) -> String {
     let cells = cells(records);
     let mut out = format!("# {title}\n\n");
-    let blocks: BTreeMap<(usize, usize), ()> = cells.keys().map(|k| ((k.0, k.1), ())).collect();
-    for (doc_tokens, chunk) in blocks.keys() {
+    let blocks: BTreeSet<Block> = cells.keys().map(|k| k.block).collect();
+    for block in &blocks {
+        let in_block = |k: &&CellKey| k.block == *block;
         let full = cells
             .iter()
-            .find(|(k, _)| k.0 == *doc_tokens && k.1 == *chunk && k.4 == "full")
+            .find(|(k, _)| in_block(k) && k.is_full())
             .map(|(_, c)| c);
-        let _ = writeln!(out, "## L = {doc_tokens}, C = {chunk}\n");
+        let _ = writeln!(out, "## {}\n", block.title());
         if let Some(full) = full {
             let _ = writeln!(
                 out,
@@ -76,16 +125,16 @@ pub fn markdown(records: &[Record], title: &str) -> String {
                 full.docs
             );
         }
-        let pruners: BTreeMap<&str, ()> = cells
+        let pruners: BTreeSet<&str> = cells
             .keys()
-            .filter(|k| k.0 == *doc_tokens && k.1 == *chunk && k.4 != "full")
-            .map(|k| (k.2.as_str(), ()))
+            .filter(|k| in_block(k) && !k.is_full())
+            .map(|k| k.pruner.as_str())
             .collect();
-        for pruner in pruners.keys() {
-            let rows: BTreeMap<usize, ()> = cells
+        for pruner in pruners {
+            let rows: BTreeSet<usize> = cells
                 .keys()
-                .filter(|k| k.0 == *doc_tokens && k.1 == *chunk && k.2 == *pruner)
-                .map(|k| (k.3, ()))
+                .filter(|k| in_block(k) && k.pruner == pruner)
+                .map(|k| k.memory)
                 .collect();
             let methods: Vec<&str> = METHODS
                 .iter()
@@ -93,7 +142,7 @@ pub fn markdown(records: &[Record], title: &str) -> String {
                 .filter(|m| {
                     cells
                         .keys()
-                        .any(|k| k.0 == *doc_tokens && k.1 == *chunk && k.2 == *pruner && k.4 == *m)
+                        .any(|k| in_block(&k) && k.pruner == pruner && k.method == *m)
                 })
                 .collect();
             for (what, fmt) in [
@@ -103,25 +152,27 @@ pub fn markdown(records: &[Record], title: &str) -> String {
                 ),
                 ("time to first token", |c: &Cell| secs(c.ttft_s)),
                 ("peak memory growth", |c: &Cell| mib(c.peak_growth_bytes)),
+                ("predicted working set", |c: &Cell| {
+                    mib(c.predicted_peak_bytes)
+                }),
             ] {
                 let _ = writeln!(out, "**{pruner}: {what}**\n");
                 let _ = writeln!(out, "| M | {} |", methods.join(" | "));
                 let _ = writeln!(out, "|---|{}", "---|".repeat(methods.len()));
-                for m in rows.keys() {
+                for &memory in &rows {
                     let values: Vec<String> = methods
                         .iter()
                         .map(|method| {
-                            let key = (
-                                *doc_tokens,
-                                *chunk,
-                                pruner.to_string(),
-                                *m,
-                                method.to_string(),
-                            );
+                            let key = CellKey {
+                                block: *block,
+                                pruner: pruner.to_owned(),
+                                memory,
+                                method: (*method).to_owned(),
+                            };
                             cells.get(&key).map_or_else(|| "—".into(), fmt)
                         })
                         .collect();
-                    let _ = writeln!(out, "| {m} | {} |", values.join(" | "));
+                    let _ = writeln!(out, "| {memory} | {} |", values.join(" | "));
                 }
                 out.push('\n');
             }
@@ -148,17 +199,24 @@ pub fn markdown(records: &[Record], title: &str) -> String {
 /// The CSV report: one row per configuration.
 pub fn csv(records: &[Record]) -> String {
     let mut out = String::from(
-        "doc_tokens,chunk,pruner,memory,method,docs,perplexity,ttft_s,peak_growth_bytes\n",
+        "doc_tokens,chunk,step_ntk,pruner,memory,method,docs,perplexity,ttft_s,peak_growth_bytes,predicted_peak_bytes\n",
     );
-    for ((l, c, pruner, m, method), cell) in cells(records) {
+    for (key, cell) in cells(records) {
         let opt = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v}"));
         let _ = writeln!(
             out,
-            "{l},{c},{pruner},{m},{method},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            key.block.doc_tokens,
+            key.block.chunk,
+            key.block.step_ntk,
+            key.pruner,
+            key.memory,
+            key.method,
             cell.docs,
             opt(cell.perplexity),
             opt(cell.ttft_s),
-            opt(cell.peak_growth_bytes)
+            opt(cell.peak_growth_bytes),
+            opt(cell.predicted_peak_bytes)
         );
     }
     out
@@ -238,4 +296,58 @@ pub fn needle_markdown(records: &[super::needle::NeedleRecord]) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::record::example;
+
+    fn run(doc: &str, method: &str, step_ntk: bool, perplexity: f64) -> Record {
+        Record {
+            doc: doc.into(),
+            method: method.into(),
+            step_ntk,
+            perplexity: Some(perplexity),
+            ..example(&format!("{doc}|{method}|{step_ntk}"))
+        }
+    }
+
+    #[test]
+    fn documents_are_averaged_and_step_ntk_runs_are_a_block_of_their_own() {
+        let records = [
+            run("a#0", "FM", false, 10.0),
+            run("a#1", "FM", false, 20.0),
+            run("a#0", "FM", true, 7.0),
+            run("a#0", "IMDC", false, 12.0),
+        ];
+        let cells = cells(&records);
+        assert_eq!(cells.len(), 3);
+        let plain_fm = cells
+            .iter()
+            .find(|(k, _)| !k.block.step_ntk && k.method == "FM")
+            .unwrap()
+            .1;
+        assert_eq!((plain_fm.perplexity, plain_fm.docs), (Some(15.0), 2));
+        let ntk_fm = cells.iter().find(|(k, _)| k.block.step_ntk).unwrap().1;
+        assert_eq!(ntk_fm.perplexity, Some(7.0));
+
+        let markdown = markdown(&records, "t");
+        assert!(markdown.contains("## L = 10, C = 4\n"), "{markdown}");
+        assert!(markdown.contains("## L = 10, C = 4, step-wise NTK\n"));
+        assert!(markdown.contains("| 4 | 15.000 | 12.000 |"), "{markdown}");
+        let csv = csv(&records);
+        assert_eq!(csv.lines().count(), 1 + 3);
+        assert!(csv.contains("10,4,true,snapkv,4,FM,1,7,"), "{csv}");
+    }
+
+    #[test]
+    fn failed_runs_are_listed_not_averaged() {
+        let mut failed = run("a#0", "IM", false, 99.0);
+        failed.status = "error".into();
+        failed.error = Some("memory larger than the chunk".into());
+        let records = [run("a#0", "FM", false, 10.0), failed];
+        assert_eq!(cells(&records).len(), 1);
+        assert!(markdown(&records, "t").contains("memory larger than the chunk"));
+    }
 }
