@@ -44,8 +44,8 @@ impl HostEvent {
             layer: event.layer,
             chunk: event.chunk.clone(),
             sinks: event.sinks,
-            before: int_rows(&event.before),
-            after: int_rows(&event.after),
+            before: int_rows(event.before.as_ref(), event.n_kv_heads),
+            after: int_rows(event.after.as_ref(), event.n_kv_heads),
             column_sums: stats(&event.stats.column_sums),
             visible_queries: stats(&event.stats.visible_queries),
         }
@@ -76,7 +76,11 @@ fn without_sinks(row: &[i64], sinks: usize) -> &[i64] {
     &row[sinks.min(row.len())..]
 }
 
-fn int_rows<B: Backend>(t: &Tensor<B, 2, Int>) -> Vec<Vec<i64>> {
+/// Rows of positions per head; an absent (empty) memory has `heads` empty rows.
+fn int_rows<B: Backend>(t: Option<&Tensor<B, 2, Int>>, heads: usize) -> Vec<Vec<i64>> {
+    let Some(t) = t else {
+        return vec![Vec::new(); heads];
+    };
     let [heads, len] = t.dims();
     let flat: Vec<i64> = t
         .to_data()
@@ -159,6 +163,11 @@ pub(crate) mod fixtures {
         )
     }
 
+    /// Whether rows hold any entry (an empty memory is `None` in an event).
+    fn present(rows: &[&[i64]]) -> bool {
+        rows.iter().any(|r| !r.is_empty())
+    }
+
     /// Floats `[heads, len]` from rows of equal length.
     pub fn floats(rows: &[&[f32]]) -> Tensor<B, 2> {
         let len = rows.first().map_or(0, |r| r.len());
@@ -192,8 +201,9 @@ pub(crate) mod fixtures {
             layer,
             chunk,
             sinks: 2,
-            before: positions(before),
-            after: positions(after),
+            n_kv_heads: before.len().max(after.len()),
+            before: present(before).then(|| positions(before)),
+            after: present(after).then(|| positions(after)),
             stats,
         }
     }

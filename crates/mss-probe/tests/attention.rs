@@ -92,8 +92,9 @@ fn memory_attention_matches_hand_computed_probabilities() {
         layer: 1,
         chunk: 40..45,
         sinks,
-        before: positions(memory, 20..25),
-        after: positions(memory, 38..43),
+        n_kv_heads: kv_heads,
+        before: Some(positions(memory, 20..25)),
+        after: Some(positions(memory, 38..43)),
         stats: &stats,
     };
     let mut probe = MemoryAttention::new();

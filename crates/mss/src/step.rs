@@ -77,13 +77,13 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
         let before = self
             .observer
             .is_some()
-            .then(|| positions(self.memory.layer(layer), heads, &chunk));
+            .then(|| positions(self.memory.layer(layer)));
         match self.policy {
             MemoryPolicy::Nothing => {}
             MemoryPolicy::Everything => self.memory.append(layer, chunk.clone()),
             MemoryPolicy::Pruned => {
                 let kept = self.prune(layer, chunk.clone(), &stats);
-                self.memory.set(layer, Some(kept));
+                self.memory.set(layer, kept);
             }
         }
         if let (Some(observer), Some(before)) = (self.observer.as_deref_mut(), before) {
@@ -96,8 +96,9 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
                 } else {
                     self.sinks.min(self.chunk.end)
                 },
+                n_kv_heads: heads,
                 before,
-                after: positions(self.memory.layer(layer), heads, &chunk),
+                after: positions(self.memory.layer(layer)),
                 stats: &stats,
             };
             observer.on_memory(&event);
@@ -106,8 +107,15 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
 }
 
 impl<B: Backend> StepHook<'_, '_, B> {
-    /// `[sinks; memory; chunk]` pruned to `[sinks; kept]` (FI: `[sinks; memory; kept of chunk]`).
-    fn prune(&mut self, layer: usize, chunk: LayerKv<B>, stats: &AttentionStats<B>) -> LayerKv<B> {
+    /// `[sinks; memory; chunk]` pruned to `[sinks; kept]` (FI: `[sinks; memory; kept of chunk]`);
+    /// `None` when nothing is kept. Empty parts are never built: CUDA refuses to launch the
+    /// kernels of zero-size tensors.
+    fn prune(
+        &mut self,
+        layer: usize,
+        chunk: LayerKv<B>,
+        stats: &AttentionStats<B>,
+    ) -> Option<LayerKv<B>> {
         let old = self.memory.take(layer);
         let old_len = old.as_ref().map_or(0, LayerKv::len);
         let full = match old {
@@ -123,7 +131,7 @@ impl<B: Backend> StepHook<'_, '_, B> {
         };
         let candidates = full.len() - start;
         if candidates == 0 {
-            return full;
+            return Some(full);
         }
         let from_memory = if self.fixed_history {
             0
@@ -131,7 +139,11 @@ impl<B: Backend> StepHook<'_, '_, B> {
             old_len.saturating_sub(sinks)
         };
         let budget = self.budgets[layer].min(candidates);
-        let pool = full.clone().narrow(start, candidates);
+        let head = (start > 0).then(|| full.clone().narrow(0, start));
+        if budget == 0 {
+            return head;
+        }
+        let pool = full.narrow(start, candidates);
         let stats = stats.narrow(start, candidates);
         let input = PruneInput {
             layer,
@@ -155,18 +167,17 @@ impl<B: Backend> StepHook<'_, '_, B> {
                 .elem::<f64>();
             retention.add(layer, ratio);
         }
-        full.narrow(0, start).cat(pool.gather(kept))
+        let kept = pool.gather(kept);
+        Some(match head {
+            Some(head) => head.cat(kept),
+            None => kept,
+        })
     }
 }
 
-/// The document positions of a layer's memory, `[heads, 0]` when it has none.
-fn positions<B: Backend>(
-    memory: Option<&LayerKv<B>>,
-    heads: usize,
-    like: &LayerKv<B>,
-) -> Tensor<B, 2, Int> {
-    match memory {
-        Some(kv) => kv.positions.clone(),
-        None => Tensor::zeros([heads, 0], &like.positions.device()),
-    }
+/// The document positions of a layer's memory, `None` when it has none.
+fn positions<B: Backend>(memory: Option<&LayerKv<B>>) -> Option<Tensor<B, 2, Int>> {
+    memory
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.positions.clone())
 }

@@ -18,7 +18,10 @@ struct Recorder {
     events: Vec<Event>,
 }
 
-fn row(t: &Tensor<B, 2, Int>) -> Vec<i64> {
+fn row(t: Option<&Tensor<B, 2, Int>>) -> Vec<i64> {
+    let Some(t) = t else {
+        return Vec::new();
+    };
     let [_, len] = t.dims();
     let all: Vec<i64> = t.to_data().convert::<i64>().to_vec().unwrap();
     all[..len].to_vec()
@@ -39,12 +42,12 @@ impl MemoryObserver<B> for Recorder {
             .as_ref()
             .expect("the observer's needs are computed");
         let keys = sums.dims()[1];
-        assert_eq!(keys, event.before.dims()[1] + event.chunk.len());
+        assert_eq!(keys, event.before_len() + event.chunk.len());
         self.events.push((
             event.step,
             event.layer,
-            row(&event.before),
-            row(&event.after),
+            row(event.before.as_ref()),
+            row(event.after.as_ref()),
             event.chunk.start,
         ));
     }
