@@ -82,7 +82,7 @@ fn main() -> anyhow::Result<()> {
         let got = logits(&gpu, &ids[..args.compare_tokens]);
         report.insert(
             format!("max_rel_err_vs_cpu_{name}"),
-            relative_error(&got, &reference).into(),
+            mss_testkit::relative_error(&got, &reference).into(),
         );
         report.insert(
             format!("perplexity_{name}"),
@@ -159,16 +159,6 @@ fn perplexity<B: Backend>(model: &Transformer<B>, ids: &[u32]) -> f64 {
         .into_scalar()
         .elem::<f64>())
     .exp()
-}
-
-/// max |a - b| / max |b|.
-fn relative_error(actual: &[f32], expected: &[f32]) -> f64 {
-    let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = actual
-        .iter()
-        .zip(expected)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    (diff / scale) as f64
 }
 
 /// Median seconds of `repeats` runs after one warm-up.

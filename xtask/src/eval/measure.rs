@@ -23,7 +23,7 @@ pub fn run<B: Backend>(
     let key = spec.key(&doc.name, doc.ids.len());
     let mut record = Record {
         key,
-        status: "ok".into(),
+        status: super::guard::OK.into(),
         error: None,
         doc: doc.name.clone(),
         doc_tokens: doc.ids.len(),
@@ -47,9 +47,13 @@ pub fn run<B: Backend>(
         backend: backend.to_owned(),
         finished_at: 0,
     };
-    if let Err(e) = measure(model, spec, doc, timing, &mut record) {
-        record.status = "error".into();
-        record.error = Some(e.to_string());
+    let mut measured = record.clone();
+    match super::guard::run_guarded(|| measure(model, spec, doc, timing, &mut measured)) {
+        Ok(()) => record = measured,
+        Err((status, message)) => {
+            record.status = status.into();
+            record.error = Some(message);
+        }
     }
     record.finished_at = super::record::now();
     record

@@ -8,6 +8,7 @@
 mod corpus;
 mod device_memory;
 mod grid;
+mod guard;
 mod measure;
 mod needle;
 mod peak_memory;
@@ -257,6 +258,7 @@ fn run_needles(
     let done: std::collections::HashSet<String> =
         record::read_lines::<needle::NeedleRecord>(&path)?
             .into_iter()
+            .filter(|r| guard::is_done(&r.status))
             .map(|r| r.key)
             .collect();
     let axes = grid::needle_axes(&args.preset);

@@ -1,5 +1,5 @@
 //! A passkey retrieval task beside perplexity: a five-digit passkey is planted at a chosen depth
-//! of a long Shakespeare haystack, the prompt ends with a question, and the run is correct when
+//! of a long haystack (the corpus' first document), the prompt ends with a question, and the run is correct when
 //! the greedy continuation contains the passkey. Perplexity alone hides a memory that forgot the
 //! one thing that mattered.
 
@@ -14,7 +14,7 @@ use super::grid::RunSpec;
 pub struct NeedleRecord {
     /// Identifies the run.
     pub key: String,
-    /// `ok` or `error`.
+    /// `ok`, `error` (refused) or `panic` (retried next time).
     pub status: String,
     /// Why the run failed.
     pub error: Option<String>,
@@ -106,7 +106,7 @@ pub fn run<B: Backend>(
     let passkey = passkey(context_tokens, depth);
     let mut record = NeedleRecord {
         key,
-        status: "ok".into(),
+        status: super::guard::OK.into(),
         error: None,
         pruner: spec.pruner.to_string(),
         method: spec.method.to_string(),
@@ -119,7 +119,7 @@ pub fn run<B: Backend>(
         correct: false,
         finished_at: 0,
     };
-    let outcome = (|| -> mss::Result<String> {
+    let outcome = super::guard::run_guarded(|| -> mss::Result<String> {
         let ids = prompt(tokenizer, haystack, context_tokens, depth)?;
         let mut prefill = Prefiller::new(spec.config())?.prefill(model, &ids)?;
         let options = Generation {
@@ -128,15 +128,15 @@ pub fn run<B: Backend>(
         };
         let new = generate(model, &mut prefill, &options, &mut |_| {})?;
         Ok(tokenizer.decode(&new)?)
-    })();
+    });
     match outcome {
         Ok(answer) => {
             record.correct = answer.contains(&passkey);
             record.answer = answer;
         }
-        Err(e) => {
-            record.status = "error".into();
-            record.error = Some(e.to_string());
+        Err((status, message)) => {
+            record.status = status.into();
+            record.error = Some(message);
         }
     }
     record.finished_at = super::record::now();

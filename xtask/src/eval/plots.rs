@@ -53,7 +53,7 @@ pub fn write_all(
             }
         }
     }
-    if needles.iter().any(|r| r.status == "ok") {
+    if needles.iter().any(|r| r.status == super::guard::OK) {
         let path = dir.join("passkey_heatmap.svg");
         passkey_heatmap(&path, needles)?;
         written.push(path);
@@ -99,12 +99,11 @@ fn perplexity_vs_memory(
         .chain(full)
         .collect();
     let (lo, hi) = bounds(&values);
-    let root = SVGBackend::new(path, (420 * pruners.len() as u32, 380)).into_drawing_area();
+    let title = format!("Perplexity vs memory size ({})", names.title());
+    let width = (420 * pruners.len() as u32).max(text_width(&title, 18) + 40);
+    let root = SVGBackend::new(path, (width, 380)).into_drawing_area();
     root.fill(&WHITE)?;
-    let root = root.titled(
-        &format!("Perplexity vs memory size ({})", names.title()),
-        ("sans-serif", 18),
-    )?;
+    let root = root.titled(&title, ("sans-serif", 18))?;
     for (area, pruner) in root.split_evenly((1, pruners.len())).iter().zip(&pruners) {
         let mut chart = ChartBuilder::on(area)
             .caption(*pruner, ("sans-serif", 15))
@@ -231,13 +230,12 @@ fn method_bars(
         return Ok(false);
     }
     let slots: usize = groups.iter().map(|(_, b)| b.len() + 1).sum();
-    let root = SVGBackend::new(path, (140 + 44 * slots as u32, 380)).into_drawing_area();
+    let title = format!("{what} ({}, M = {m})", names.title());
+    let width = (140 + 44 * slots as u32).max(text_width(&title, 16) + 40);
+    let root = SVGBackend::new(path, (width, 380)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{what} ({}, M = {m})", names.title()),
-            ("sans-serif", 16),
-        )
+        .caption(title, ("sans-serif", 16))
         .margin(14)
         .x_label_area_size(40)
         .y_label_area_size(56)
@@ -283,7 +281,10 @@ fn method_bars(
 
 /// Rows: pruner / method; columns: prompt length and depth; colour: accuracy.
 fn passkey_heatmap(path: &Path, needles: &[NeedleRecord]) -> anyhow::Result<()> {
-    let ok: Vec<&NeedleRecord> = needles.iter().filter(|r| r.status == "ok").collect();
+    let ok: Vec<&NeedleRecord> = needles
+        .iter()
+        .filter(|r| r.status == super::guard::OK)
+        .collect();
     let mut cols: Vec<(usize, u64)> = ok
         .iter()
         .map(|r| (r.context_tokens, (r.depth * 1000.0) as u64))
@@ -386,4 +387,10 @@ fn bounds(values: &[f64]) -> (f64, f64) {
     }
     let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-6);
     (lo - pad, hi + pad)
+}
+
+/// Estimated width in pixels of `text` in a sans-serif font of `size` pixels (no font files
+/// are read: about 0.55 em per character).
+fn text_width(text: &str, size: u32) -> u32 {
+    (text.chars().count() as f64 * size as f64 * 0.55).ceil() as u32
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub struct Record {
     /// Identifies the run; a rerun skips keys already present.
     pub key: String,
-    /// `ok` or `error`.
+    /// `ok`, `error` (the library refused the configuration) or `panic` (retried next time).
     pub status: String,
     /// Why the run failed (bad configuration, ...).
     pub error: Option<String>,
@@ -73,9 +73,14 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Keys of the runs already in `path` (a missing file holds none).
+/// Keys of the runs in `path` not to be run again: finished or refused, not panicked (a
+/// missing file holds none).
 pub fn done_keys(path: &Path) -> anyhow::Result<HashSet<String>> {
-    Ok(read(path)?.into_iter().map(|r| r.key).collect())
+    Ok(read(path)?
+        .into_iter()
+        .filter(|r| super::guard::is_done(&r.status))
+        .map(|r| r.key)
+        .collect())
 }
 
 /// Every record in `path`; a torn last line (a crash mid-write) is skipped.
@@ -178,6 +183,26 @@ mod tests {
         assert_eq!(old.predicted_peak_bytes, None);
         assert!(!old.step_ntk);
         assert_eq!(old.key, "old");
+    }
+
+    #[test]
+    fn finished_and_refused_runs_are_done_panicked_ones_are_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        assert!(
+            done_keys(&path).unwrap().is_empty(),
+            "no file, nothing done"
+        );
+        for (key, status) in [("a", "ok"), ("b", "error"), ("c", "panic")] {
+            let record = Record {
+                status: status.into(),
+                ..example(key)
+            };
+            append(&path, &record).unwrap();
+        }
+        let mut done: Vec<String> = done_keys(&path).unwrap().into_iter().collect();
+        done.sort();
+        assert_eq!(done, ["a", "b"]);
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl CellKey {
 /// Averages the successful records per configuration.
 pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
     let mut groups: BTreeMap<CellKey, Vec<&Record>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.status == "ok") {
+    for r in records.iter().filter(|r| r.status == super::guard::OK) {
         let key = CellKey {
             block: Block {
                 doc_tokens: r.doc_tokens,
@@ -178,7 +178,16 @@ pub fn markdown(records: &[Record], title: &str) -> String {
             }
         }
     }
-    let errors: Vec<&Record> = records.iter().filter(|r| r.status != "ok").collect();
+    // A run that panicked and then finished on a later invocation is not a failure.
+    let finished: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r.status == super::guard::OK)
+        .map(|r| r.key.as_str())
+        .collect();
+    let errors: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.status != super::guard::OK && !finished.contains(r.key.as_str()))
+        .collect();
     if !errors.is_empty() {
         let _ = writeln!(out, "## Runs refused or failed\n");
         for r in errors {
@@ -189,7 +198,7 @@ pub fn markdown(records: &[Record], title: &str) -> String {
     if let Some(r) = records.first() {
         let _ = writeln!(
             out,
-            "Backend: {}. Peak memory: {}.",
+            "Backend: {}. Peak memory: {}.\n",
             r.backend, r.memory_measure
         );
     }
@@ -239,7 +248,10 @@ fn mib(v: Option<f64>) -> String {
 
 /// The passkey task's accuracy per pruner and method, by prompt length and depth.
 pub fn needle_markdown(records: &[super::needle::NeedleRecord]) -> String {
-    let ok: Vec<_> = records.iter().filter(|r| r.status == "ok").collect();
+    let ok: Vec<_> = records
+        .iter()
+        .filter(|r| r.status == super::guard::OK)
+        .collect();
     if ok.is_empty() {
         return String::new();
     }
@@ -346,8 +358,21 @@ mod tests {
         let mut failed = run("a#0", "IM", false, 99.0);
         failed.status = "error".into();
         failed.error = Some("memory larger than the chunk".into());
-        let records = [run("a#0", "FM", false, 10.0), failed];
-        assert_eq!(cells(&records).len(), 1);
-        assert!(markdown(&records, "t").contains("memory larger than the chunk"));
+        let mut retried = run("a#0", "IMDC", false, 99.0);
+        retried.status = "panic".into();
+        retried.error = Some("device lost".into());
+        let records = [
+            run("a#0", "FM", false, 10.0),
+            failed,
+            retried,
+            run("a#0", "IMDC", false, 12.0),
+        ];
+        assert_eq!(cells(&records).len(), 2);
+        let markdown = markdown(&records, "t");
+        assert!(markdown.contains("memory larger than the chunk"));
+        assert!(
+            !markdown.contains("device lost"),
+            "finished later: {markdown}"
+        );
     }
 }

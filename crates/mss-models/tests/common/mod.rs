@@ -1,25 +1,16 @@
-//! Helpers shared by the integration tests: fixtures, a full-cache hook, error measures.
+//! Helpers shared by the integration tests: golden logits and a full-cache hook (fixtures,
+//! one-shot forward pass and error measure: `mss-testkit`).
 
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, unused_imports)]
 
-use std::path::{Path, PathBuf};
-
-use burn::prelude::*;
-use burn::tensor::DType;
 use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, ChunkedModel, LayerKv, LayerMemory,
-    Logits, NoMemory,
+    Logits,
 };
 use mss_models::Transformer;
 use safetensors::SafeTensors;
 
-pub type B = burn::backend::Flex;
-
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+pub use mss_testkit::{B, fixture, forward_all, load, logits, relative_error, tokens};
 
 /// `input_ids` and `logits` `[T, vocab]` computed by transformers.
 pub fn golden(name: &str) -> (Vec<u32>, Vec<f32>, usize) {
@@ -39,42 +30,6 @@ pub fn golden(name: &str) -> (Vec<u32>, Vec<f32>, usize) {
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
         .collect();
     (ids, logits, vocab)
-}
-
-pub fn load(name: &str, dtype: DType) -> Transformer<B> {
-    Transformer::load(&fixture(name), &Default::default(), dtype).unwrap()
-}
-
-pub fn tokens(ids: &[u32]) -> Tensor<B, 2, Int> {
-    let data: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
-    Tensor::from_data(TensorData::new(data, [1, ids.len()]), &Default::default())
-}
-
-/// Logits `[1, T, vocab]` of one forward pass over the whole of `ids`, without memory.
-pub fn forward_all(model: &Transformer<B>, ids: &[u32]) -> Tensor<B, 3> {
-    let positions = ChunkPositions {
-        document_start: 0,
-        rope_start: 0,
-    };
-    model
-        .forward_chunk(tokens(ids), positions, &mut NoMemory, Logits::All)
-        .unwrap()
-}
-
-/// [`forward_all`] as a flat vector.
-pub fn logits(model: &Transformer<B>, ids: &[u32]) -> Vec<f32> {
-    forward_all(model, ids).into_data().to_vec().unwrap()
-}
-
-/// max |a - b| / max |b|.
-pub fn relative_error(actual: &[f32], expected: &[f32]) -> f32 {
-    assert_eq!(actual.len(), expected.len());
-    let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = actual
-        .iter()
-        .zip(expected)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    diff / scale
 }
 
 /// Keeps every entry of every chunk: chunked prefill without pruning.

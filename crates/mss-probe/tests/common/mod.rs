@@ -1,38 +1,11 @@
-//! Helpers shared by the probes' integration tests: the tiny fixture models of `mss-models`.
+//! Helpers shared by the probes' integration tests (the fixtures and ids: `mss-testkit`).
 
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, unused_imports)]
 
-use std::path::PathBuf;
-
-use burn::tensor::DType;
 use mss::{PrefillConfig, Prefiller, Transformer};
 use mss_probe::Probes;
 
-pub type B = burn::backend::Flex;
-
-/// A tiny random-weight model of `mss-models`' fixtures: `tiny_llama` (2 layers, 4 heads, 2 KV
-/// heads) or `tiny_mistral`.
-pub fn tiny(name: &str) -> Transformer<B> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../mss-models/tests/fixtures")
-        .join(name);
-    Transformer::load(&dir, &Default::default(), DType::F32).unwrap()
-}
-
-/// Deterministic pseudo-random token ids below `vocab`.
-pub fn ids(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((x >> 33) % vocab as u64) as u32
-        })
-        .collect()
-}
+pub use mss_testkit::{B, ids, tiny};
 
 /// Prefills `tokens` under `config` with `probes` watching; returns the prefill too.
 pub fn probe(

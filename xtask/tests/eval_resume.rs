@@ -1,0 +1,121 @@
+//! `xtask eval` end to end on the tiny fixture model: every run lands in `results.jsonl`, a
+//! rerun repeats nothing, a widened grid runs only what is new, a torn line left by a crash is
+//! tolerated, and the report is written.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A model folder: the `tiny_llama` fixture plus a word-level tokenizer over its 128 ids.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/mss-models/tests/fixtures/tiny_llama");
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture.join(file), model.join(file)).unwrap();
+    }
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        std::iter::once(("[UNK]".into(), 0.into()))
+            .chain((1..128).map(|i| (format!("w{i}"), i.into())))
+            .collect();
+    let tokenizer = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    });
+    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    model
+}
+
+/// A folder with one text of 400 words.
+fn texts(dir: &Path) -> PathBuf {
+    let data = dir.join("texts");
+    std::fs::create_dir_all(&data).unwrap();
+    let words: Vec<String> = (0..400)
+        .map(|i| format!("w{}", 1 + (i * 7) % 127))
+        .collect();
+    std::fs::write(data.join("a.txt"), words.join(" ")).unwrap();
+    data
+}
+
+fn eval(model: &Path, data: &Path, out: &Path, pruners: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "eval",
+            "--doc-tokens",
+            "96",
+            "--chunks",
+            "32",
+            "--memories",
+            "16",
+        ])
+        .args(["--methods", "FM,IMDC", "--no-needle", "--pruners", pruners])
+        .arg("--model")
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "xtask eval failed:\n{stderr}");
+    stderr
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_rerun_repeats_nothing_and_a_wider_grid_runs_only_the_new_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, data) = (tiny_model(dir.path()), texts(dir.path()));
+    let out = dir.path().join("run");
+    let results = out.join("results.jsonl");
+
+    let first = eval(&model, &data, &out, "streaming_llm");
+    assert!(first.contains("3 runs in the grid, 0 already"), "{first}");
+    let done = lines(&results);
+    assert_eq!(done.len(), 3, "full attention, FM and IMDC");
+    assert!(
+        done.iter().all(|l| l.contains("\"status\":\"ok\"")),
+        "{done:?}"
+    );
+
+    let again = eval(&model, &data, &out, "streaming_llm");
+    assert!(
+        again.contains("3 already") && again.contains("0 to do"),
+        "{again}"
+    );
+    assert_eq!(lines(&results), done, "nothing is run twice");
+
+    // A crash mid-write leaves half a line; the next invocation goes on after it.
+    let mut torn = std::fs::read_to_string(&results).unwrap();
+    torn.push_str("{\"key\": \"half a rec");
+    std::fs::write(&results, torn).unwrap();
+    let wider = eval(&model, &data, &out, "streaming_llm,snapkv");
+    assert!(wider.contains("5 runs in the grid, 3 already"), "{wider}");
+    let after = lines(&results);
+    assert_eq!(after[..3], done[..], "finished runs are kept as written");
+    assert_eq!(
+        after.len(),
+        3 + 1 + 2,
+        "the torn line, then snapkv FM and IMDC"
+    );
+    assert!(after[4..].iter().all(|l| l.contains("snapkv")));
+
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("**snapkv: perplexity**"), "{summary}");
+    assert!(out.join("summary.csv").exists());
+}
