@@ -29,6 +29,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     // The bench runs in its package's folder: a relative cache folder must not move with it.
     if let Some(dir) = std::env::var_os("MSS_CACHE_DIR").map(std::path::PathBuf::from)
         && dir.is_relative()
+        && !dir.as_os_str().is_empty()
     {
         command.env("MSS_CACHE_DIR", std::env::current_dir()?.join(dir));
     }

@@ -82,3 +82,47 @@ fn the_observer_sees_every_rewrite_with_document_positions() {
         assert_eq!(after.len(), expected);
     }
 }
+
+/// Counts zero-length position tensors in events, and the memory kept at each event.
+#[derive(Default)]
+struct Shapes {
+    empty_tensors: usize,
+    kept: Vec<usize>,
+}
+
+impl MemoryObserver<B> for Shapes {
+    fn on_memory(&mut self, event: &MemoryEvent<'_, B>) {
+        let tensors = [event.before.as_ref(), event.after.as_ref()];
+        self.empty_tensors += tensors
+            .into_iter()
+            .flatten()
+            .filter(|t| t.dims()[1] == 0)
+            .count();
+        self.kept.push(event.after_len());
+    }
+}
+
+#[test]
+fn an_empty_memory_is_never_a_zero_length_tensor() {
+    // No sinks, and IM growing to M = 4 over 8 steps: the first step's budget is 0, so the
+    // memory is empty after it (CUDA refuses kernels over zero elements; Flex would not notice).
+    let model = tiny("tiny_llama");
+    let prompt = ids(64, 128, 5);
+    for pruner in [PrunerKind::StreamingLlm, PrunerKind::SnapKv] {
+        let config = PrefillConfig::new(pruner, MemoryType::Im, 8, 4).with_sinks(0);
+        let mut shapes = Shapes::default();
+        let prefill = Prefiller::new(config)
+            .unwrap()
+            .prefill_observed(&model, &prompt, &mut shapes)
+            .unwrap();
+        assert_eq!(shapes.empty_tensors, 0, "{pruner}");
+        let reported: Vec<usize> = prefill
+            .steps
+            .iter()
+            .flat_map(|s| s.memory.clone())
+            .collect();
+        assert_eq!(shapes.kept, reported, "{pruner}");
+        assert_eq!(shapes.kept[..2], [0, 0], "{pruner}: step 0 keeps nothing");
+        assert_eq!(prefill.memory.lens(), [4, 4], "{pruner}");
+    }
+}

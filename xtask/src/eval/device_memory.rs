@@ -10,7 +10,8 @@ use mss::core::{MemoryEvent, MemoryObserver};
 /// The largest in-use byte count seen at the layers' memory rewrites of a prefill. A
 /// snapshot is taken when a layer's `[memory; chunk]` and its pruned memory are both live,
 /// which is where the KV working set peaks; the attention and MLP blocks' temporaries are
-/// freed by then, so the true peak is higher by about one layer's activations.
+/// freed by then, so the true peak is higher by about one layer's activations. Under Burn's
+/// operation fusion, operations still queued have not allocated yet: a lower bound.
 #[derive(Debug, Default)]
 pub struct InUsePeak {
     /// The largest sample, bytes (0 before the first).
@@ -50,8 +51,8 @@ pub fn reserved() -> Option<u64> {
 }
 
 /// Bytes of live tensors on the device now (allocations the pool has handed out and not got
-/// back; no padding), if known. Allocation happens when an operation is queued, so this counts
-/// the tensors of every operation queued so far, finished or not.
+/// back; no padding), if known. Operations the fusion stream still holds have not allocated,
+/// so this can miss some of the latest ones.
 #[cfg(feature = "cuda")]
 pub fn in_use() -> Option<u64> {
     use cubecl::Runtime;

@@ -158,19 +158,20 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     );
     let device = Default::default();
     let mut model = Transformer::<Backend>::load(&dir, &device, dtype)?;
-    let own_rope = model.config.rope_scaling;
-    let step_ntk = mss::models::RopeScaling::StepNtk {
-        max_length: model.config.max_position_embeddings,
-    };
+    let ropes = Ropes::of(&model);
     let tokenizer = Tokenizer::from_dir(&dir)?;
     let texts = corpus::texts(args.data.as_deref())?;
 
     let mut plan = Vec::new();
+    // Flags can make two grids alike (`--preset paper --step-ntk`): each run once.
+    let mut planned = std::collections::HashSet::new();
     for g in &grids {
         let docs = corpus::documents(&texts, &tokenizer, g.doc_tokens, g.docs)?;
         for doc in docs {
             for spec in g.runs() {
-                plan.push((spec, doc.clone()));
+                if planned.insert(spec.key(&doc.name, doc.ids.len())) {
+                    plan.push((spec, doc.clone()));
+                }
             }
         }
     }
@@ -196,19 +197,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "{} {} C={} M={} on {}",
             spec.pruner, spec.method, spec.chunk, spec.memory, doc.name
         ));
-        model.config.rope_scaling = if spec.step_ntk { step_ntk } else { own_rope };
+        ropes.apply(&mut model, spec);
         let record = measure::run(&model, spec, doc, !args.no_timing, &backend);
         if let Some(e) = &record.error {
-            bar.println(format!("refused: {}: {e}", record.key));
+            let what = if record.status == guard::PANICKED {
+                "failed (retried next time)"
+            } else {
+                "refused"
+            };
+            bar.println(format!("{what}: {}: {e}", record.key));
         }
         record::append(&results, &record)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    model.config.rope_scaling = own_rope;
 
     if !args.no_needle {
-        run_needles(&args, &grids, &model, &tokenizer, &texts, &out)?;
+        run_needles(&args, &grids, &mut model, &ropes, &tokenizer, &texts, &out)?;
     }
 
     report(&args, &out)
@@ -245,11 +250,38 @@ fn backend_name() -> &'static str {
     }
 }
 
+/// The RoPE of a run: the model's own scaling, or the paper's step-wise NTK.
+struct Ropes {
+    own: mss::models::RopeScaling,
+    step_ntk: mss::models::RopeScaling,
+}
+
+impl Ropes {
+    fn of(model: &Transformer<Backend>) -> Self {
+        Self {
+            own: model.config.rope_scaling,
+            step_ntk: mss::models::RopeScaling::StepNtk {
+                max_length: model.config.max_position_embeddings,
+            },
+        }
+    }
+
+    /// Sets the model's RoPE for `spec` (the model reads it at every step).
+    fn apply(&self, model: &mut Transformer<Backend>, spec: &grid::RunSpec) {
+        model.config.rope_scaling = if spec.step_ntk {
+            self.step_ntk
+        } else {
+            self.own
+        };
+    }
+}
+
 /// The passkey task over the grids' pruners, methods, chunk and memory sizes.
 fn run_needles(
     args: &EvalArgs,
     grids: &[Grid],
-    model: &Transformer<Backend>,
+    model: &mut Transformer<Backend>,
+    ropes: &Ropes,
     tokenizer: &Tokenizer,
     texts: &[(String, String)],
     out: &std::path::Path,
@@ -267,15 +299,25 @@ fn run_needles(
     let chunks = args.needle_chunks.clone().or(axes.chunks);
     let longest = contexts.iter().copied().max().unwrap_or(0);
     let haystack: Vec<u32> = corpus::documents(texts, tokenizer, longest, 1)?
-        .remove(0)
+        .into_iter()
+        .next()
+        .with_context(|| format!("no text has the {longest} tokens of the passkey haystack"))?
         .ids;
     // The first grid's methods and sizes (the paper preset's small-chunk experiment).
     let mut cells = Vec::new();
     let runs = grids.first().map(Grid::runs).unwrap_or_default();
-    for spec in runs
+    let runs: Vec<_> = runs
         .into_iter()
         .filter(|s| chunks.as_ref().is_none_or(|c| c.contains(&s.chunk)))
-    {
+        .collect();
+    if runs.is_empty() {
+        let grid_chunks: Vec<usize> = grids.first().map(|g| g.chunks.clone()).unwrap_or_default();
+        anyhow::bail!(
+            "the passkey task's chunk sizes {chunks:?} are not in the grid's {grid_chunks:?}; \
+             pass --needle-chunks with one of them, or --no-needle"
+        );
+    }
+    for spec in runs {
         for &context in &contexts {
             for &depth in &depths {
                 cells.push((spec.clone(), context, depth));
@@ -297,6 +339,7 @@ fn run_needles(
             "passkey: {} {} N={context} depth={depth}",
             spec.pruner, spec.method
         ));
+        ropes.apply(model, spec);
         let record = needle::run(model, tokenizer, &haystack, spec, *context, *depth);
         record::append_line(&path, &record)?;
         bar.inc(1);

@@ -66,10 +66,16 @@ impl CellKey {
     }
 }
 
-/// Averages the successful records per configuration.
+/// Averages the successful records per configuration. A run recorded twice (folders merged
+/// by hand, or an older copy) counts once: its last successful record.
 pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
+    let latest: BTreeMap<&str, &Record> = records
+        .iter()
+        .filter(|r| r.status == super::guard::OK)
+        .map(|r| (r.key.as_str(), r))
+        .collect();
     let mut groups: BTreeMap<CellKey, Vec<&Record>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.status == super::guard::OK) {
+    for r in latest.into_values() {
         let key = CellKey {
             block: Block {
                 doc_tokens: r.doc_tokens,
@@ -351,6 +357,18 @@ mod tests {
         let csv = csv(&records);
         assert_eq!(csv.lines().count(), 1 + 3);
         assert!(csv.contains("10,4,true,snapkv,4,FM,1,7,"), "{csv}");
+    }
+
+    #[test]
+    fn a_run_recorded_twice_counts_once_with_its_last_figures() {
+        let records = [
+            run("a#0", "FM", false, 10.0),
+            run("a#1", "FM", false, 20.0),
+            run("a#1", "FM", false, 40.0),
+        ];
+        let cells = cells(&records);
+        let fm = cells.values().next().unwrap();
+        assert_eq!((fm.perplexity, fm.docs), (Some(25.0), 2));
     }
 
     #[test]
