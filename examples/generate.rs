@@ -86,10 +86,7 @@ enum Precision {
     Bf16,
 }
 
-#[cfg(not(feature = "cuda"))]
-type Backend = mss::Cpu;
-#[cfg(feature = "cuda")]
-type Backend = mss::Cuda;
+type Backend = mss::DefaultBackend;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();

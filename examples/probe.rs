@@ -38,10 +38,7 @@ struct Args {
     json: bool,
 }
 
-#[cfg(not(feature = "cuda"))]
-type Backend = mss::Cpu;
-#[cfg(feature = "cuda")]
-type Backend = mss::Cuda;
+type Backend = mss::DefaultBackend;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -23,10 +23,7 @@ use mss::schedule::{IncrementalType, MemoryType};
 use mss::{PrefillConfig, Prefiller, Tokenizer, Transformer};
 use serde_json::json;
 
-#[cfg(not(feature = "cuda"))]
-type Backend = mss::Cpu;
-#[cfg(feature = "cuda")]
-type Backend = mss::Cuda;
+type Backend = mss::DefaultBackend;
 
 /// Options of `cargo xtask probe`.
 #[derive(Debug, Args)]

@@ -7,8 +7,7 @@ use std::process::Command;
 
 /// A model folder: the `tiny_llama` fixture plus a word-level tokenizer over its 128 ids.
 fn tiny_model(dir: &Path) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/mss-models/tests/fixtures/tiny_llama");
+    let fixture = mss_testkit::fixture("tiny_llama");
     let model = dir.join("model");
     std::fs::create_dir_all(&model).unwrap();
     for file in ["config.json", "model.safetensors"] {

@@ -74,3 +74,11 @@ pub type Cpu = burn::backend::Flex;
 /// The CUDA backend (burn-cuda, with fusion and autotune).
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda;
+
+/// The backend a build runs on: CUDA when the `cuda` feature is on, else the CPU.
+#[cfg(feature = "cuda")]
+pub type DefaultBackend = Cuda;
+
+/// The backend a build runs on: CUDA when the `cuda` feature is on, else the CPU.
+#[cfg(all(feature = "flex", not(feature = "cuda")))]
+pub type DefaultBackend = Cpu;

@@ -33,47 +33,45 @@ impl<B: Backend> MemoryObserver<B> for InUsePeak {
     }
 }
 
-/// Releases the pool's unused pages; returns the bytes still reserved, if known.
-#[cfg(feature = "cuda")]
-pub fn clean() -> Option<u64> {
-    use cubecl::Runtime;
-    let client = cubecl::cuda::CudaRuntime::client(&Default::default());
-    client.memory_cleanup();
-    reserved()
+/// Releases the pool's unused pages (no GPU in this build: nothing to do).
+pub fn clean() {
+    #[cfg(feature = "cuda")]
+    cuda_client().memory_cleanup();
 }
 
 /// Bytes the pool reserves on the device now, if known.
-#[cfg(feature = "cuda")]
 pub fn reserved() -> Option<u64> {
-    use cubecl::Runtime;
-    let client = cubecl::cuda::CudaRuntime::client(&Default::default());
-    client.memory_usage().ok().map(|u| u.bytes_reserved)
+    usage().map(|u| u.bytes_reserved)
 }
 
 /// Bytes of live tensors on the device now (allocations the pool has handed out and not got
 /// back; no padding), if known. Operations the fusion stream still holds have not allocated,
 /// so this can miss some of the latest ones.
+pub fn in_use() -> Option<u64> {
+    usage().map(|u| u.bytes_in_use)
+}
+
 #[cfg(feature = "cuda")]
-pub fn in_use() -> Option<u64> {
+fn cuda_client() -> cubecl::client::ComputeClient<cubecl::cuda::CudaRuntime> {
     use cubecl::Runtime;
-    let client = cubecl::cuda::CudaRuntime::client(&Default::default());
-    client.memory_usage().ok().map(|u| u.bytes_in_use)
+    cubecl::cuda::CudaRuntime::client(&Default::default())
+}
+
+/// The pool's statistics.
+#[cfg(feature = "cuda")]
+fn usage() -> Option<cubecl::MemoryUsage> {
+    cuda_client().memory_usage().ok()
 }
 
 /// No GPU in this build.
 #[cfg(not(feature = "cuda"))]
-pub fn in_use() -> Option<u64> {
+fn usage() -> Option<Usage> {
     None
 }
 
-/// No GPU in this build.
+/// The fields read from CubeCL's statistics, for builds without it.
 #[cfg(not(feature = "cuda"))]
-pub fn clean() -> Option<u64> {
-    None
-}
-
-/// No GPU in this build.
-#[cfg(not(feature = "cuda"))]
-pub fn reserved() -> Option<u64> {
-    None
+struct Usage {
+    bytes_reserved: u64,
+    bytes_in_use: u64,
 }

@@ -90,7 +90,7 @@ fn measure<B: Backend>(
     let cpu = backend_is_cpu(&record.backend);
     let mut in_use = InUsePeak::default();
     let heap_before = crate::alloc::reset_peak();
-    let device_before = device_memory::clean();
+    device_memory::clean();
     in_use.sample();
     let in_use_before = in_use.peak;
     peak_memory::reset_peak();
@@ -110,8 +110,8 @@ fn measure<B: Backend>(
     if cpu {
         record.peak_growth_bytes = Some(crate::alloc::peak().saturating_sub(heap_before) as u64);
         record.peak_bytes = after.map(|a| a.peak);
-    } else if device_before.is_some() {
-        record.peak_bytes = device_memory::reserved();
+    } else if let Some(reserved) = device_memory::reserved() {
+        record.peak_bytes = Some(reserved);
         record.peak_growth_bytes = Some(in_use.peak.saturating_sub(in_use_before));
     }
     Ok(())

@@ -29,10 +29,7 @@ use mss::{Tokenizer, Transformer};
 
 use grid::{Grid, Method};
 
-#[cfg(not(feature = "cuda"))]
-type Backend = mss::Cpu;
-#[cfg(feature = "cuda")]
-type Backend = mss::Cuda;
+type Backend = mss::DefaultBackend;
 
 /// Options of `cargo xtask eval`. Axis flags replace the preset's axis in every grid.
 #[derive(Debug, Args)]
@@ -175,7 +172,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let done = record::done_keys(&results)?;
+    let done = record::done_keys::<record::Record>(&results)?;
     let todo: Vec<_> = plan
         .iter()
         .filter(|(s, d)| !done.contains(&s.key(&d.name, d.ids.len())))
@@ -287,12 +284,7 @@ fn run_needles(
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
     let path = out.join("needle.jsonl");
-    let done: std::collections::HashSet<String> =
-        record::read_lines::<needle::NeedleRecord>(&path)?
-            .into_iter()
-            .filter(|r| guard::is_done(&r.status))
-            .map(|r| r.key)
-            .collect();
+    let done = record::done_keys::<needle::NeedleRecord>(&path)?;
     let axes = grid::needle_axes(&args.preset);
     let contexts = args.needle_contexts.clone().unwrap_or(axes.contexts);
     let depths = args.needle_depths.clone().unwrap_or(axes.depths);

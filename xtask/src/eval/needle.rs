@@ -1,7 +1,7 @@
 //! A passkey retrieval task beside perplexity: a five-digit passkey is planted at a chosen depth
-//! of a long haystack (the corpus' first document), the prompt ends with a question, and the run is correct when
-//! the greedy continuation contains the passkey. Perplexity alone hides a memory that forgot the
-//! one thing that mattered.
+//! of a long haystack (the corpus' first document), the prompt ends with a question, and the
+//! run is correct when the greedy continuation contains the passkey. Perplexity alone hides a
+//! memory that forgot the one thing that mattered.
 
 use burn::prelude::*;
 use mss::{Generation, Prefiller, Tokenizer, Transformer, generate};
@@ -92,8 +92,17 @@ pub fn key(spec: &RunSpec, context_tokens: usize, depth: f64) -> String {
     )
 }
 
+impl super::record::RunLine for NeedleRecord {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+
 /// Runs one cell.
-#[allow(clippy::too_many_arguments)]
 pub fn run<B: Backend>(
     model: &Transformer<B>,
     tokenizer: &Tokenizer,

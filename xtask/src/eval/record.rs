@@ -73,13 +73,31 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A line of a results file (`results.jsonl`, `needle.jsonl`): what resuming needs of it.
+pub trait RunLine: serde::de::DeserializeOwned {
+    /// The run's key.
+    fn key(&self) -> &str;
+    /// `ok`, `error` or `panic`.
+    fn status(&self) -> &str;
+}
+
+impl RunLine for Record {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+
 /// Keys of the runs in `path` not to be run again: finished or refused, not panicked (a
 /// missing file holds none).
-pub fn done_keys(path: &Path) -> anyhow::Result<HashSet<String>> {
-    Ok(read(path)?
-        .into_iter()
-        .filter(|r| super::guard::is_done(&r.status))
-        .map(|r| r.key)
+pub fn done_keys<T: RunLine>(path: &Path) -> anyhow::Result<HashSet<String>> {
+    Ok(read_lines::<T>(path)?
+        .iter()
+        .filter(|r| super::guard::is_done(r.status()))
+        .map(|r| r.key().to_owned())
         .collect())
 }
 
@@ -190,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.jsonl");
         assert!(
-            done_keys(&path).unwrap().is_empty(),
+            done_keys::<Record>(&path).unwrap().is_empty(),
             "no file, nothing done"
         );
         for (key, status) in [("a", "ok"), ("b", "error"), ("c", "panic")] {
@@ -200,7 +218,7 @@ mod tests {
             };
             append(&path, &record).unwrap();
         }
-        let mut done: Vec<String> = done_keys(&path).unwrap().into_iter().collect();
+        let mut done: Vec<String> = done_keys::<Record>(&path).unwrap().into_iter().collect();
         done.sort();
         assert_eq!(done, ["a", "b"]);
     }
@@ -220,6 +238,6 @@ mod tests {
         append(&path, &example("c")).unwrap();
         let keys: Vec<String> = read(&path).unwrap().into_iter().map(|r| r.key).collect();
         assert_eq!(keys, vec!["a", "c"]);
-        assert!(done_keys(&path).unwrap().contains("c"));
+        assert!(done_keys::<Record>(&path).unwrap().contains("c"));
     }
 }
