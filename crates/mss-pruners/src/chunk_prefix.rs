@@ -2,26 +2,29 @@
 //! The seed's `chunk_prefix`, which crashed in the original code; here it works.
 
 use burn::prelude::*;
-use mss_core::{AttentionNeeds, PruneInput, ScoredPruner, Scorer};
+use mss_core::{AttentionNeeds, PruneInput, Pruner};
 
-use crate::TopK;
-use crate::stats::recency;
+use crate::positional::{End, keep_end};
 
-/// Scores each candidate by minus its index: earlier is better.
+/// The chunk-prefix pruner: keeps the oldest candidates.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Oldest;
+pub struct ChunkPrefix;
 
-impl<B: Backend> Scorer<B> for Oldest {
+impl<B: Backend> Pruner<B> for ChunkPrefix {
+    fn name(&self) -> &str {
+        "chunk_prefix"
+    }
+
     fn needs(&self) -> AttentionNeeds {
         AttentionNeeds::NONE
     }
 
-    fn score(&mut self, input: &PruneInput<'_, B>) -> Tensor<B, 2> {
-        recency(input).neg()
+    fn prune(&mut self, input: PruneInput<'_, B>) -> Tensor<B, 2, Int> {
+        keep_end(&input, End::Oldest)
     }
 }
 
 /// The chunk-prefix pruner.
-pub fn chunk_prefix() -> ScoredPruner<Oldest, TopK> {
-    ScoredPruner::new("chunk_prefix", Oldest, TopK)
+pub fn chunk_prefix() -> ChunkPrefix {
+    ChunkPrefix
 }

@@ -1,4 +1,5 @@
-//! KV-cache pruners for chunked prefill, each a scorer plus a selection rule.
+//! KV-cache pruners for chunked prefill: a scorer plus a selection rule, or (for the pruners that
+//! look at positions only) a choice of the newest or oldest candidates made on the device.
 //!
 //! | name | keeps | needs |
 //! | --- | --- | --- |
@@ -28,6 +29,7 @@ mod kind;
 mod local_window;
 mod mean_attention;
 mod no_compress;
+mod positional;
 mod random;
 mod roco;
 mod snapkv;
@@ -36,17 +38,18 @@ mod streaming_llm;
 mod top_k;
 mod tova;
 
-pub use chunk_prefix::{Oldest, chunk_prefix};
+pub use chunk_prefix::{ChunkPrefix, chunk_prefix};
 pub use error::{PrunerError, Result};
 pub use h2o::{Accumulated, h2o};
 pub use kind::{MemoryPolicy, PrunerKind};
 pub use local_window::LocalWindow;
 pub use mean_attention::{MeanAttention, mean_attention};
 pub use no_compress::NoCompress;
+pub use positional::{End, keep_end};
 pub use random::{RandomScores, random};
 pub use roco::{StdFiltered, roco};
 pub use snapkv::{PooledAttention, avg_pool, snapkv};
-pub use streaming_llm::{Recency, streaming_llm};
+pub use streaming_llm::{StreamingLlm, streaming_llm};
 pub use top_k::{TopK, top_k};
 pub use tova::{LastQuery, tova};
 

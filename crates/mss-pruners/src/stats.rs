@@ -25,12 +25,3 @@ pub(crate) fn visible<B: Backend>(stats: &AttentionStats<B>, pruner: &str) -> Te
 pub(crate) fn mean_attention<B: Backend>(input: &PruneInput<'_, B>, pruner: &str) -> Tensor<B, 2> {
     required(&input.stats.column_sums, pruner, "column sums").div(visible(input.stats, pruner))
 }
-
-/// Candidate index `0..K` as a score, on every head.
-pub(crate) fn recency<B: Backend>(input: &PruneInput<'_, B>) -> Tensor<B, 2> {
-    let device = input.candidates.keys.device();
-    Tensor::<B, 1, Int>::arange(0..input.len() as i64, &device)
-        .float()
-        .reshape([1, input.len()])
-        .repeat_dim(0, input.n_kv_heads())
-}

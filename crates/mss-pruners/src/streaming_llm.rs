@@ -5,26 +5,29 @@
 //! candidates the latest `budget` survive, the same on every head. Needs no attention scores.
 
 use burn::prelude::*;
-use mss_core::{AttentionNeeds, PruneInput, ScoredPruner, Scorer};
+use mss_core::{AttentionNeeds, PruneInput, Pruner};
 
-use crate::TopK;
-use crate::stats::recency;
+use crate::positional::{End, keep_end};
 
-/// Scores each candidate by its index: later is better.
+/// The StreamingLLM pruner: keeps the newest candidates.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Recency;
+pub struct StreamingLlm;
 
-impl<B: Backend> Scorer<B> for Recency {
+impl<B: Backend> Pruner<B> for StreamingLlm {
+    fn name(&self) -> &str {
+        "streaming_llm"
+    }
+
     fn needs(&self) -> AttentionNeeds {
         AttentionNeeds::NONE
     }
 
-    fn score(&mut self, input: &PruneInput<'_, B>) -> Tensor<B, 2> {
-        recency(input)
+    fn prune(&mut self, input: PruneInput<'_, B>) -> Tensor<B, 2, Int> {
+        keep_end(&input, End::Newest)
     }
 }
 
 /// The StreamingLLM pruner.
-pub fn streaming_llm() -> ScoredPruner<Recency, TopK> {
-    ScoredPruner::new("streaming_llm", Recency, TopK)
+pub fn streaming_llm() -> StreamingLlm {
+    StreamingLlm
 }
