@@ -48,9 +48,11 @@ pub trait ChunkHook<B: Backend> {
     /// attention kernel.
     fn needs(&self, layer: usize) -> AttentionNeeds;
 
-    /// Receives the chunk's own entries (keys before RoPE, values, document positions) and the
-    /// statistics over the keys `[memory; chunk]`.
-    fn record(&mut self, layer: usize, chunk: LayerKv<B>, stats: AttentionStats<B>);
+    /// Receives the entries the chunk attended to: the memory given by
+    /// [`memory`](ChunkHook::memory) followed by the chunk's own entries (keys before RoPE,
+    /// values, document positions), and the statistics over those keys. The model joins them
+    /// once for attention, so a hook that keeps or prunes them need not join them again.
+    fn record(&mut self, layer: usize, entries: LayerKv<B>, stats: AttentionStats<B>);
 }
 
 /// A hook with no memory that keeps nothing: a plain forward pass over one sequence.
@@ -66,7 +68,7 @@ impl<B: Backend> ChunkHook<B> for NoMemory {
         AttentionNeeds::NONE
     }
 
-    fn record(&mut self, _layer: usize, _chunk: LayerKv<B>, _stats: AttentionStats<B>) {}
+    fn record(&mut self, _layer: usize, _entries: LayerKv<B>, _stats: AttentionStats<B>) {}
 }
 
 /// The dimensions of a decoder that matter to memory management.

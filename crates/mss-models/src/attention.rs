@@ -5,17 +5,19 @@ use mss_core::attention::{DEFAULT_QUERY_BLOCK, attend, sliding_window_mask};
 use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory};
 
 use crate::linear::Linear;
-use crate::rope::{apply_rope, cos_sin};
+use crate::rope::{RopeTable, apply_rope};
 
-/// What one layer returns: its output, the chunk's entries and the attention statistics.
+/// What one layer returns: its output, the entries `[memory; chunk]` it attended to (keys
+/// before RoPE) and the attention statistics over them.
 pub(crate) type LayerOutput<B> = (Tensor<B, 3>, LayerKv<B>, AttentionStats<B>);
 
 /// RoPE and window facts shared by every layer during one step.
 #[derive(Debug, Clone)]
 pub(crate) struct StepContext<B: Backend> {
-    /// Inverse frequencies for this step (dynamic scalings depend on the step's last position).
-    pub inv_freq: Vec<f32>,
-    /// `[1, 1, chunk_len, head_dim]` cosines and sines of the chunk's RoPE positions.
+    /// Cosines and sines of RoPE positions `0..=last_position` for this step (dynamic scalings
+    /// depend on the step's last position).
+    pub table: RopeTable<B>,
+    /// `[1, 1, chunk_len, head_dim]` rows of the chunk's RoPE positions in `table`.
     pub cos: Tensor<B, 4>,
     pub sin: Tensor<B, 4>,
     /// `[chunk_len]` RoPE positions of the chunk.
@@ -53,8 +55,9 @@ impl<B: Backend> Attention<B> {
     /// Attends the chunk over `memory` followed by itself.
     ///
     /// # Shapes
-    /// - `x`: `[1, chunk_len, hidden]`; returns `[1, chunk_len, hidden]`, the chunk's entries
-    ///   (keys before RoPE) and the statistics over `memory_len + chunk_len` keys.
+    /// - `x`: `[1, chunk_len, hidden]`; returns `[1, chunk_len, hidden]`, the entries
+    ///   `[memory; chunk]` (keys before RoPE) and the statistics over those
+    ///   `memory_len + chunk_len` keys.
     pub(crate) fn forward(
         &self,
         x: Tensor<B, 3>,
@@ -65,59 +68,59 @@ impl<B: Backend> Attention<B> {
         let [_, c, _] = x.dims();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
         let q = heads(self.q_proj.forward(x.clone()), self.n_heads);
-        let k = heads(self.k_proj.forward(x.clone()), self.n_kv_heads);
-        let v = heads(self.v_proj.forward(x), self.n_kv_heads);
         let chunk = LayerKv {
-            keys: k.clone(),
-            values: v.clone(),
+            keys: heads(self.k_proj.forward(x.clone()), self.n_kv_heads),
+            values: heads(self.v_proj.forward(x), self.n_kv_heads),
             positions: step.document_positions.clone(),
         };
         let q = apply_rope(q, step.cos.clone(), step.sin.clone());
-        let k = apply_rope(k, step.cos.clone(), step.sin.clone());
-        let chunk_rope = || {
-            step.rope_positions
-                .clone()
-                .reshape([1, c])
-                .repeat_dim(0, self.n_kv_heads)
-        };
 
+        // The keys are rotated together, at their positions of this step; the entries stay
+        // unrotated for the hook (a later step rotates them to other positions).
         let memory = memory.filter(|m| !m.kv.is_empty());
-        let (keys, values, key_positions) = match memory {
-            None => (k, v, None),
+        let (entries, key_positions) = match memory {
+            None => (chunk, None),
             Some(memory) => {
                 self.check_memory(&memory)?;
-                let [h, m] = memory.rope_positions.dims();
-                let (cos, sin) = cos_sin(
-                    memory.rope_positions.clone().reshape([h * m]),
-                    &step.inv_freq,
-                    k.dtype(),
-                );
-                let cos = cos.reshape([1, h, m, self.head_dim]);
-                let sin = sin.reshape([1, h, m, self.head_dim]);
-                let memory_keys = apply_rope(memory.kv.keys, cos, sin);
-                (
-                    Tensor::cat(vec![memory_keys, k], 2),
-                    Tensor::cat(vec![memory.kv.values, v], 2),
-                    Some(memory.rope_positions),
-                )
+                let chunk_rope = step
+                    .rope_positions
+                    .clone()
+                    .reshape([1, c])
+                    .repeat_dim(0, self.n_kv_heads);
+                let positions = Tensor::cat(vec![memory.rope_positions, chunk_rope], 1);
+                (memory.kv.cat(chunk), Some(positions))
             }
         };
+        let (cos, sin) = match &key_positions {
+            None => (step.cos.clone(), step.sin.clone()),
+            Some(positions) => step.table.select(positions.clone()),
+        };
+        let keys = apply_rope(entries.keys.clone(), cos, sin);
         // Keys can fall out of the window only once the step reaches past it.
         let hidden = self
             .sliding_window
             .filter(|w| step.last_position >= *w)
             .map(|window| {
-                let positions = match key_positions {
-                    Some(memory) => Tensor::cat(vec![memory, chunk_rope()], 1),
-                    None => chunk_rope(),
-                };
+                let positions = key_positions.unwrap_or_else(|| {
+                    step.rope_positions
+                        .clone()
+                        .reshape([1, c])
+                        .repeat_dim(0, self.n_kv_heads)
+                });
                 sliding_window_mask(step.rope_positions.clone(), positions, window)
             });
-        let (out, stats) = attend(q, keys, values, hidden, needs, DEFAULT_QUERY_BLOCK);
+        let (out, stats) = attend(
+            q,
+            keys,
+            entries.values.clone(),
+            hidden,
+            needs,
+            DEFAULT_QUERY_BLOCK,
+        );
         let out = out
             .swap_dims(1, 2)
             .reshape([1, c, self.n_heads * self.head_dim]);
-        Ok((self.o_proj.forward(out), chunk, stats))
+        Ok((self.o_proj.forward(out), entries, stats))
     }
 
     fn check_memory(&self, memory: &LayerMemory<B>) -> Result<(), CoreError> {

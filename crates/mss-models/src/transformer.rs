@@ -13,7 +13,7 @@ use crate::layer::DecoderLayer;
 use crate::linear::Linear;
 use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
-use crate::rope::{cos_sin, inv_freq};
+use crate::rope::{RopeTable, inv_freq};
 use crate::weights::WeightFiles;
 use crate::{ModelError, Result};
 
@@ -236,13 +236,15 @@ impl<B: Backend> Transformer<B> {
             config.rope_scaling,
             last_position,
         );
+        let device = self.device();
         let rope_positions =
-            Tensor::<B, 1, Int>::arange(rope_start as i64..(rope_start + c) as i64, &self.device());
-        let (cos, sin) = cos_sin(rope_positions.clone(), &inv_freq, self.dtype());
+            Tensor::<B, 1, Int>::arange(rope_start as i64..(rope_start + c) as i64, &device);
+        let table = RopeTable::new(last_position + 1, &inv_freq, self.dtype(), &device);
+        let (cos, sin) = table.range(rope_start, c);
         StepContext {
-            inv_freq,
-            cos: cos.reshape([1, 1, c, config.head_dim]),
-            sin: sin.reshape([1, 1, c, config.head_dim]),
+            table,
+            cos,
+            sin,
             rope_positions,
             document_positions,
             rope_start,
@@ -299,8 +301,8 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
                     steps.len() - 1
                 }
             };
-            let (y, chunk, stats) = layer.forward(x, &steps[index], memory, hook.needs(i))?;
-            hook.record(i, chunk, stats);
+            let (y, entries, stats) = layer.forward(x, &steps[index], memory, hook.needs(i))?;
+            hook.record(i, entries, stats);
             x = y;
         }
         let x = match logits {

@@ -77,14 +77,6 @@ impl<B: Backend> Memory<B> {
         self.layers[layer] = kv;
     }
 
-    pub(crate) fn append(&mut self, layer: usize, chunk: LayerKv<B>) {
-        let slot = &mut self.layers[layer];
-        *slot = Some(match slot.take() {
-            Some(kv) => kv.cat(chunk),
-            None => chunk,
-        });
-    }
-
     /// What the next chunk attends to in `layer`, rotated as the position mode says.
     pub(crate) fn view(&self, layer: usize) -> Option<LayerMemory<B>> {
         let kv = self.layer(layer)?.clone();
@@ -116,7 +108,7 @@ impl<B: Backend> ChunkHook<B> for Memory<B> {
         AttentionNeeds::NONE
     }
 
-    fn record(&mut self, layer: usize, chunk: LayerKv<B>, _stats: AttentionStats<B>) {
-        self.append(layer, chunk);
+    fn record(&mut self, layer: usize, entries: LayerKv<B>, _stats: AttentionStats<B>) {
+        self.set(layer, Some(entries));
     }
 }

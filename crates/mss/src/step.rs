@@ -72,17 +72,19 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
         self.needs
     }
 
-    fn record(&mut self, layer: usize, chunk: LayerKv<B>, stats: AttentionStats<B>) {
-        let heads = chunk.n_kv_heads();
+    fn record(&mut self, layer: usize, entries: LayerKv<B>, stats: AttentionStats<B>) {
+        let heads = entries.n_kv_heads();
         let before = self
             .observer
             .is_some()
             .then(|| positions(self.memory.layer(layer)));
+        // `entries` holds a copy of the old memory: let the old one go before pruning.
+        let old_len = self.memory.take(layer).as_ref().map_or(0, LayerKv::len);
         match self.policy {
             MemoryPolicy::Nothing => {}
-            MemoryPolicy::Everything => self.memory.append(layer, chunk.clone()),
+            MemoryPolicy::Everything => self.memory.set(layer, Some(entries)),
             MemoryPolicy::Pruned => {
-                let kept = self.prune(layer, chunk.clone(), &stats);
+                let kept = self.prune(layer, entries, old_len, &stats);
                 self.memory.set(layer, kept);
             }
         }
@@ -107,21 +109,16 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
 }
 
 impl<B: Backend> StepHook<'_, '_, B> {
-    /// `[sinks; memory; chunk]` pruned to `[sinks; kept]` (FI: `[sinks; memory; kept of chunk]`);
-    /// `None` when nothing is kept. Empty parts are never built: CUDA refuses to launch the
-    /// kernels of zero-size tensors.
+    /// `full` = `[sinks; memory; chunk]` (`old_len` entries of old memory) pruned to
+    /// `[sinks; kept]` (FI: `[sinks; memory; kept of chunk]`); `None` when nothing is kept.
+    /// Empty parts are never built: CUDA refuses to launch the kernels of zero-size tensors.
     fn prune(
         &mut self,
         layer: usize,
-        chunk: LayerKv<B>,
+        full: LayerKv<B>,
+        old_len: usize,
         stats: &AttentionStats<B>,
     ) -> Option<LayerKv<B>> {
-        let old = self.memory.take(layer);
-        let old_len = old.as_ref().map_or(0, LayerKv::len);
-        let full = match old {
-            Some(old) => old.cat(chunk),
-            None => chunk,
-        };
         // Memory stays in document order, so the first entries are the prompt's first tokens.
         let sinks = self.sinks.min(full.len());
         let start = if self.fixed_history {
@@ -139,11 +136,10 @@ impl<B: Backend> StepHook<'_, '_, B> {
             old_len.saturating_sub(sinks)
         };
         let budget = self.budgets[layer].min(candidates);
-        let head = (start > 0).then(|| full.clone().narrow(0, start));
         if budget == 0 {
-            return head;
+            return (start > 0).then(|| full.narrow(0, start));
         }
-        let pool = full.narrow(start, candidates);
+        let pool = full.clone().narrow(start, candidates);
         let stats = stats.narrow(start, candidates);
         let input = PruneInput {
             layer,
@@ -156,7 +152,6 @@ impl<B: Backend> StepHook<'_, '_, B> {
         let kept = self.pruner.prune(input);
         if let Some(retention) = self.retention.as_deref_mut()
             && from_memory > 0
-            && budget > 0
         {
             let ratio = kept
                 .clone()
@@ -167,11 +162,18 @@ impl<B: Backend> StepHook<'_, '_, B> {
                 .elem::<f64>();
             retention.add(layer, ratio);
         }
-        let kept = pool.gather(kept);
-        Some(match head {
-            Some(head) => head.cat(kept),
-            None => kept,
-        })
+        // One gather from the full entries keeps the head (sinks, frozen history) and the
+        // chosen candidates together.
+        let indices = if start == 0 {
+            kept
+        } else {
+            let heads = full.n_kv_heads();
+            let head = Tensor::<B, 1, Int>::arange(0..start as i64, &kept.device())
+                .reshape([1, start])
+                .repeat_dim(0, heads);
+            Tensor::cat(vec![head, kept.add_scalar(start as i64)], 1)
+        };
+        Some(full.gather(indices))
     }
 }
 

@@ -60,10 +60,10 @@ pub fn attend<B: Backend>(
         assert_eq!([mc, mt], [chunk_len, keys], "attend: mask shape");
     }
     let n_rep = n_heads / n_kv_heads;
-    let k = repeat_kv(k, n_rep);
-    let v = repeat_kv(v, n_rep);
 
     if needs.is_empty() {
+        let k = repeat_kv(k, n_rep);
+        let v = repeat_kv(v, n_rep);
         let device = q.device();
         let options = |is_causal| AttentionModuleOptions {
             scale: None,
@@ -79,9 +79,12 @@ pub fn attend<B: Backend>(
         };
         return (out, AttentionStats::none());
     }
-    attend_blocked(q, k, v, hidden, needs, query_block, n_kv_heads)
+    attend_blocked(q, k, v, hidden, needs, query_block)
 }
 
+/// Attention block by block of queries, with the statistics. The query heads of each KV head
+/// are stacked as one group of rows (`[1, n_kv_heads, n_rep · rows, dim]`), so keys and values
+/// are never repeated and column statistics come out summed per KV head.
 fn attend_blocked<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -89,12 +92,13 @@ fn attend_blocked<B: Backend>(
     hidden: Option<Tensor<B, 4, Bool>>,
     needs: AttentionNeeds,
     query_block: usize,
-    n_kv_heads: usize,
 ) -> (Tensor<B, 4>, AttentionStats<B>) {
     let device = q.device();
     let dtype = q.dtype();
     let [_, n_heads, chunk_len, head_dim] = q.dims();
-    let keys = k.dims()[2];
+    let [_, n_kv_heads, keys, _] = k.dims();
+    let value_dim = v.dims()[3];
+    let n_rep = n_heads / n_kv_heads;
     let scale = 1.0 / (head_dim as f64).sqrt();
     let k_t = k.swap_dims(2, 3);
     let column_sums = needs.column_sums || needs.second_moments;
@@ -107,18 +111,26 @@ fn attend_blocked<B: Backend>(
     for start in (0..chunk_len).step_by(query_block) {
         let rows = query_block.min(chunk_len - start);
         let hidden_rows = hidden.clone().map(|m| m.narrow(2, start, rows));
-        // Visibility per KV head, before the query heads are expanded.
+        // Visibility per KV head, before the query heads are stacked.
         let mask = block_mask_kv(hidden_rows, start, rows, keys, chunk_len, &device);
         let scores = q
             .clone()
             .narrow(2, start, rows)
+            .reshape([1, n_kv_heads, n_rep * rows, head_dim])
             .matmul(k_t.clone())
             .mul_scalar(scale);
-        let scores = scores
-            .cast(FloatDType::F32)
-            .mask_fill(expand_heads(mask.clone(), n_heads), f32::NEG_INFINITY);
+        let scores = scores.cast(FloatDType::F32).mask_fill(
+            stack_heads(mask.clone(), n_kv_heads, n_rep),
+            f32::NEG_INFINITY,
+        );
         let probs = softmax(scores, 3);
-        outputs.push(probs.clone().cast(float_dtype(dtype)).matmul(v.clone()));
+        outputs.push(
+            probs
+                .clone()
+                .cast(float_dtype(dtype))
+                .matmul(v.clone())
+                .reshape([1, n_heads, rows, value_dim]),
+        );
         if column_sums {
             accumulate(&mut sums, probs.clone().sum_dim(2));
             let seen = mask.bool_not().float().sum_dim(2);
@@ -128,14 +140,20 @@ fn attend_blocked<B: Backend>(
             accumulate(&mut squares, probs.clone().powi_scalar(2).sum_dim(2));
         }
         if needs.last_query && start + rows == chunk_len {
-            last = Some(probs.narrow(2, rows - 1, 1));
+            let per_head = probs.reshape([1, n_kv_heads, n_rep, rows, keys]);
+            last = Some(
+                per_head
+                    .narrow(3, rows - 1, 1)
+                    .sum_dim(2)
+                    .reshape([1, n_kv_heads, 1, keys]),
+            );
         }
     }
-    let group = |t: Tensor<B, 4>| sum_groups(t, n_kv_heads);
+    let per_kv_head = |t: Tensor<B, 4>| t.reshape([n_kv_heads, keys]);
     let stats = AttentionStats {
-        last_query: last.map(group),
+        last_query: last.map(per_kv_head),
         column_sums: if needs.column_sums {
-            sums.map(group)
+            sums.map(per_kv_head)
         } else {
             None
         },
@@ -147,7 +165,7 @@ fn attend_blocked<B: Backend>(
         } else {
             None
         },
-        second_moments: squares.map(group),
+        second_moments: squares.map(per_kv_head),
     };
     (Tensor::cat(outputs, 2), stats)
 }
@@ -217,12 +235,18 @@ fn expand_heads<B: Backend>(mask: Tensor<B, 4, Bool>, n_heads: usize) -> Tensor<
     }
 }
 
-/// `[1, n_heads, 1, keys]` → `[n_kv_heads, keys]`, summing the query heads of each group.
-fn sum_groups<B: Backend>(t: Tensor<B, 4>, n_kv_heads: usize) -> Tensor<B, 2> {
-    let [_, n_heads, _, keys] = t.dims();
-    t.reshape([n_kv_heads, n_heads / n_kv_heads, keys])
-        .sum_dim(1)
-        .reshape([n_kv_heads, keys])
+/// A per-KV-head (or shared) mask `[1, 1 or n_kv_heads, rows, keys]` for the stacked query
+/// heads: `[1, n_kv_heads, n_rep · rows, keys]`.
+fn stack_heads<B: Backend>(
+    mask: Tensor<B, 4, Bool>,
+    n_kv_heads: usize,
+    n_rep: usize,
+) -> Tensor<B, 4, Bool> {
+    let [_, _, rows, keys] = mask.dims();
+    mask.expand([1, n_kv_heads, rows, keys])
+        .unsqueeze_dim::<5>(2)
+        .expand([1, n_kv_heads, n_rep, rows, keys])
+        .reshape([1, n_kv_heads, n_rep * rows, keys])
 }
 
 fn accumulate<B: Backend>(acc: &mut Option<Tensor<B, 4>>, x: Tensor<B, 4>) {

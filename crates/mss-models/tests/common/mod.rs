@@ -64,12 +64,8 @@ impl ChunkHook<B> for FullCache {
         self.needs
     }
 
-    fn record(&mut self, layer: usize, chunk: LayerKv<B>, stats: AttentionStats<B>) {
-        let slot = &mut self.layers[layer];
-        *slot = Some(match slot.take() {
-            Some(kv) => kv.cat(chunk),
-            None => chunk,
-        });
+    fn record(&mut self, layer: usize, entries: LayerKv<B>, stats: AttentionStats<B>) {
+        self.layers[layer] = Some(entries);
         self.stats.push(stats);
     }
 }

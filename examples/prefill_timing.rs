@@ -1,0 +1,146 @@
+//! Times whole prefills of a long prompt on the build's backend (CPU, or CUDA with `--features
+//! cuda`): full attention and FM / IMDC for `streaming_llm` and `snapkv`, median of a few runs
+//! after a warm-up, each ended by reading the first token back (the eval's time to first token).
+//!
+//! The model has SmolLM2-135M's shape with random weights unless `--model DIR` names a Hugging
+//! Face folder: the work done does not depend on the weights, and nothing has to be carried to
+//! a GPU machine.
+//!
+//! ```text
+//! cargo run --release --example prefill_timing -- --tokens 2048 --chunk 256 --memory 256
+//! cargo build --release --example prefill_timing --features cuda   # then run it on the GPU
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use clap::Parser;
+use mss::models::{Architecture, RopeScaling};
+use mss::pruners::PrunerKind;
+use mss::schedule::MemoryType;
+use mss::{DefaultBackend as B, PrefillConfig, Prefiller, Transformer, TransformerConfig};
+
+#[derive(Parser)]
+struct Args {
+    /// A Hugging Face model folder; SmolLM2-135M's shape with random weights if not given.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Prompt length.
+    #[arg(long, default_value_t = 8192)]
+    tokens: usize,
+    /// Chunk size.
+    #[arg(long, default_value_t = 1024)]
+    chunk: usize,
+    /// Memory size of the pruned runs.
+    #[arg(long, default_value_t = 1024)]
+    memory: usize,
+    /// Timed runs per configuration (after one warm-up).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Weights and activations in f32 instead of bf16 (bf16 needs a GPU).
+    #[arg(long)]
+    f32: bool,
+    /// Only the configurations whose label contains this text.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let device = Default::default();
+    let dtype = if args.f32 { DType::F32 } else { DType::BF16 };
+    let model = match &args.model {
+        Some(dir) => Transformer::<B>::load(dir, &device, dtype)?,
+        None => {
+            B::seed(&device, 0);
+            smollm2_135m_shape().init::<B>(&device, dtype)
+        }
+    };
+    let ids = mss_testkit::ids(args.tokens, model.config.vocab_size, 1);
+    println!(
+        "| configuration | L | C | M | median s | tokens/s | runs (s) |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for (label, config) in configs(args.chunk, args.memory) {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|o| !label.contains(o.as_str()))
+        {
+            continue;
+        }
+        let mut prefiller = Prefiller::<B>::new(config)?;
+        let mut run = || -> anyhow::Result<f64> {
+            let start = Instant::now();
+            let prefill = prefiller.prefill(&model, &ids)?;
+            let _first: i64 = prefill.next_logits.argmax(0).into_scalar().elem();
+            Ok(start.elapsed().as_secs_f64())
+        };
+        run()?;
+        let mut runs = (0..args.repeats.max(1))
+            .map(|_| run())
+            .collect::<anyhow::Result<Vec<f64>>>()?;
+        let shown: Vec<String> = runs.iter().map(|s| format!("{s:.3}")).collect();
+        runs.sort_by(f64::total_cmp);
+        let median = runs[runs.len() / 2];
+        let memory = if label == "full attention" {
+            "-".to_string()
+        } else {
+            args.memory.to_string()
+        };
+        println!(
+            "| {label} | {} | {} | {memory} | {median:.3} | {:.0} | {} |",
+            args.tokens,
+            args.chunk,
+            args.tokens as f64 / median,
+            shown.join(", ")
+        );
+        // Ends CubeCL's per-kernel profile of this configuration, when one is being taken.
+        B::sync(&device)?;
+    }
+    Ok(())
+}
+
+/// Full attention, then FM and IMDC for a pruner without statistics and one with them.
+fn configs(chunk: usize, memory: usize) -> Vec<(String, PrefillConfig)> {
+    let mut configs = vec![(
+        "full attention".to_string(),
+        PrefillConfig::full_attention(chunk),
+    )];
+    for pruner in [PrunerKind::StreamingLlm, PrunerKind::SnapKv] {
+        for (method, memory_type, decremental) in [
+            ("FM", MemoryType::Fm, false),
+            ("IMDC", MemoryType::Im, true),
+        ] {
+            let config = PrefillConfig::new(pruner, memory_type, chunk, memory)
+                .with_decremental(decremental);
+            configs.push((format!("{pruner} {method}"), config));
+        }
+    }
+    configs
+}
+
+/// SmolLM2-135M-Instruct's configuration (`../shared/spec/assets.md`).
+fn smollm2_135m_shape() -> TransformerConfig {
+    TransformerConfig {
+        architecture: Architecture::Llama,
+        vocab_size: 49152,
+        hidden_size: 576,
+        intermediate_size: 1536,
+        num_hidden_layers: 30,
+        num_attention_heads: 9,
+        num_key_value_heads: 3,
+        head_dim: 64,
+        max_position_embeddings: 8192,
+        rope_theta: 100_000.0,
+        rope_scaling: RopeScaling::None,
+        rms_norm_eps: 1e-5,
+        tie_word_embeddings: true,
+        sliding_window: None,
+        attention_bias: false,
+        mlp_bias: false,
+        eos_token_ids: vec![2],
+        bos_token_id: Some(1),
+    }
+}
