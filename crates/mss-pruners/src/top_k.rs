@@ -1,18 +1,24 @@
 //! The top-k selection rule: keep the highest scores, ties to the more recent entry.
 
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use mss_core::Selector;
 
 /// Keeps, per KV head, the `budget` highest-scoring candidates, returned in ascending order.
 ///
-/// Selection runs on the host so that it is exact and identical on every backend: among equal
-/// scores the later candidate (the more recent token) wins; NaN scores rank lowest.
+/// Exact and identical on every backend: among equal scores the later candidate (the more
+/// recent token) wins; NaN scores rank lowest. Backends that keep tensors in host memory
+/// select on the host ([`top_k`]); the others rank on the device ([`rank_top_k`]), because
+/// reading the scores back would wait for the device at every layer of every step.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TopK;
 
 impl<B: Backend> Selector<B> for TopK {
     fn select(&self, scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 2, Int> {
         let device = scores.device();
+        if !host_memory::<B>(&device) {
+            return rank_top_k(scores, budget);
+        }
         let [heads, len] = scores.dims();
         let values: Vec<f32> = scores
             .into_data()
@@ -25,6 +31,75 @@ impl<B: Backend> Selector<B> for TopK {
         }
         Tensor::from_data(TensorData::new(kept, [heads, budget]), &device)
     }
+}
+
+/// Whether `B` keeps tensors in host memory, where reading scores back costs nothing.
+fn host_memory<B: Backend>(device: &B::Device) -> bool {
+    let name = B::name(device);
+    name == "flex" || name == "ndarray" || name.contains("cpu")
+}
+
+/// Elements of the largest comparison block [`rank_top_k`] builds at once.
+const RANK_BLOCK_ELEMENTS: usize = 1 << 24;
+
+/// [`top_k`] on the device, for every row of `scores` `[heads, len]`: returns `[heads, k]`
+/// ascending indices, `k = min(budget, len)`.
+///
+/// Each candidate's rank is the number of candidates that beat it (a higher score, or an
+/// equal score and a larger index), counted in blocks of rows; the `k` of rank below `k` are
+/// scattered to their slots in index order. `O(len²)` comparisons, no read-back.
+pub fn rank_top_k<B: Backend>(scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 2, Int> {
+    rank_top_k_in_blocks(scores, budget, RANK_BLOCK_ELEMENTS)
+}
+
+fn rank_top_k_in_blocks<B: Backend>(
+    scores: Tensor<B, 2>,
+    budget: usize,
+    block_elements: usize,
+) -> Tensor<B, 2, Int> {
+    let device = scores.device();
+    let [heads, len] = scores.dims();
+    let k = budget.min(len);
+    let scores = scores.cast(burn::tensor::FloatDType::F32);
+    let scores = scores.clone().mask_fill(scores.is_nan(), f32::NEG_INFINITY);
+    let index = Tensor::<B, 1, Int>::arange(0..len as i64, &device);
+    let rows_per_block = (block_elements / (heads * len).max(1)).clamp(1, len);
+    let mut ranks = Vec::with_capacity(len.div_ceil(rows_per_block));
+    for start in (0..len).step_by(rows_per_block) {
+        let rows = rows_per_block.min(len - start);
+        let shape = [heads, rows, len];
+        let mine = scores
+            .clone()
+            .narrow(1, start, rows)
+            .reshape([heads, rows, 1])
+            .expand(shape);
+        let theirs = scores.clone().reshape([heads, 1, len]).expand(shape);
+        let my_index = index
+            .clone()
+            .narrow(0, start, rows)
+            .reshape([1, rows, 1])
+            .expand(shape);
+        let their_index = index.clone().reshape([1, 1, len]).expand(shape);
+        let beaten = theirs
+            .clone()
+            .greater(mine.clone())
+            .bool_or(theirs.equal(mine).bool_and(their_index.greater(my_index)));
+        ranks.push(beaten.int().sum_dim(2).reshape([heads, rows]));
+    }
+    let ranks = Tensor::cat(ranks, 1);
+    let kept = ranks.lower_elem(k as i64);
+    // Slot of a kept candidate among the kept, in index order; the others go to slot `k`,
+    // which is dropped.
+    let slots = kept
+        .clone()
+        .int()
+        .cumsum(1)
+        .sub_scalar(1)
+        .mask_fill(kept.bool_not(), k as i64);
+    let indices = index.reshape([1, len]).expand([heads, len]);
+    Tensor::<B, 2, Int>::zeros([heads, k + 1], &device)
+        .scatter(1, slots, indices, IndexingUpdateOp::Add)
+        .narrow(1, 0, k)
 }
 
 /// The indices of the `k` largest values of `row` (ties: larger index first), ascending.
@@ -44,7 +119,10 @@ pub fn top_k(row: &[f32], k: usize) -> Vec<usize> {
     let better = |a: &usize, b: &usize| {
         let (va, ia) = key(*a);
         let (vb, ib) = key(*b);
-        vb.total_cmp(&va).then(ib.cmp(&ia))
+        // NaN is gone, so the order is total; -0.0 and 0.0 tie, as on the device.
+        vb.partial_cmp(&va)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(ib.cmp(&ia))
     };
     if k < order.len() && k > 0 {
         order.select_nth_unstable_by(k - 1, better);
@@ -85,5 +163,48 @@ mod tests {
         );
         let kept: Vec<i32> = TopK.select(scores, 2).into_data().to_vec().unwrap();
         assert_eq!(kept, vec![1, 3, 0, 2]);
+    }
+
+    #[test]
+    fn device_ranking_equals_host_selection() {
+        // Scores on a coarse grid so that ties are common, plus NaN, infinities and signed zeros.
+        let specials = [f32::NAN, f32::NEG_INFINITY, f32::INFINITY, -0.0, 0.0];
+        let mut state = 17u64;
+        for case in 0..24 {
+            let (heads, len) = (1 + case % 3, 1 + (case * 7) % 23);
+            let values: Vec<f32> = (0..heads * len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let r = (state >> 33) as usize;
+                    if r.is_multiple_of(9) {
+                        specials[r % specials.len()]
+                    } else {
+                        (r % 5) as f32 * 0.25
+                    }
+                })
+                .collect();
+            let scores = Tensor::<B, 2>::from_data(
+                TensorData::new(values.clone(), [heads, len]),
+                &Default::default(),
+            );
+            for budget in 1..=len {
+                let expected: Vec<i64> = values
+                    .chunks_exact(len)
+                    .flat_map(|row| top_k(row, budget))
+                    .map(|i| i as i64)
+                    .collect();
+                // Whole-matrix and one-row-at-a-time comparison blocks.
+                for block in [RANK_BLOCK_ELEMENTS, len] {
+                    let got: Vec<i64> = rank_top_k_in_blocks(scores.clone(), budget, block)
+                        .into_data()
+                        .convert::<i64>()
+                        .to_vec()
+                        .unwrap();
+                    assert_eq!(got, expected, "{values:?}, budget {budget}, block {block}");
+                }
+            }
+        }
     }
 }
