@@ -19,10 +19,11 @@ use burn::tensor::DType;
 use clap::Parser;
 use mss::models::{Architecture, RopeScaling};
 use mss::pruners::{PrunerKind, rank_top_k, top_k};
-use mss::schedule::MemoryType;
+use mss::schedule::{MemoryType, QueryBlocks};
 use mss::{DefaultBackend as B, PrefillConfig, Prefiller, Transformer, TransformerConfig};
 
 #[derive(Parser)]
+#[command(args_override_self = true)]
 struct Args {
     /// A Hugging Face model folder; SmolLM2-135M's shape with random weights if not given.
     #[arg(long)]
@@ -45,6 +46,10 @@ struct Args {
     /// Only the configurations whose label contains this text.
     #[arg(long)]
     only: Option<String>,
+    /// Blocks of exactly this many queries in the attention that computes statistics, instead
+    /// of the default rule (to compare against the fixed 256 of earlier versions).
+    #[arg(long)]
+    fixed_query_block: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +76,10 @@ fn main() -> anyhow::Result<()> {
         {
             continue;
         }
+        let config = match args.fixed_query_block {
+            Some(rows) => config.with_query_blocks(QueryBlocks::fixed(rows)),
+            None => config,
+        };
         let mut prefiller = Prefiller::<B>::new(config)?;
         let mut run = || -> anyhow::Result<f64> {
             let start = Instant::now();

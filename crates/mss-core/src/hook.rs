@@ -2,6 +2,7 @@
 
 use burn::prelude::*;
 
+use crate::attention::DEFAULT_QUERY_BLOCK;
 use crate::{AttentionNeeds, AttentionStats, LayerKv, Result};
 
 /// What one layer's chunk attends to in front of the chunk itself.
@@ -47,6 +48,13 @@ pub trait ChunkHook<B: Backend> {
     /// The attention statistics `layer` must report. Empty needs let the model use the fused
     /// attention kernel.
     fn needs(&self, layer: usize) -> AttentionNeeds;
+
+    /// Queries per block when `layer` computes statistics over `keys` keys: the largest
+    /// probability block held is `[n_heads, rows, keys]` f32 (see
+    /// [`attend`](crate::attention::attend)). Larger blocks launch fewer kernels.
+    fn query_block(&self, _layer: usize, _keys: usize) -> usize {
+        DEFAULT_QUERY_BLOCK
+    }
 
     /// Receives the entries the chunk attended to: the memory given by
     /// [`memory`](ChunkHook::memory) followed by the chunk's own entries (keys before RoPE,

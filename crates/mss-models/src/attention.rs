@@ -1,7 +1,7 @@
 //! Self-attention of one layer over `[memory; chunk]`.
 
 use burn::prelude::*;
-use mss_core::attention::{DEFAULT_QUERY_BLOCK, attend, sliding_window_mask};
+use mss_core::attention::{attend, sliding_window_mask};
 use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory};
 
 use crate::linear::Linear;
@@ -52,7 +52,8 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    /// Attends the chunk over `memory` followed by itself.
+    /// Attends the chunk over `memory` followed by itself (statistics, if any are needed,
+    /// `query_block` queries at a time).
     ///
     /// # Shapes
     /// - `x`: `[1, chunk_len, hidden]`; returns `[1, chunk_len, hidden]`, the entries
@@ -64,6 +65,7 @@ impl<B: Backend> Attention<B> {
         step: &StepContext<B>,
         memory: Option<LayerMemory<B>>,
         needs: AttentionNeeds,
+        query_block: usize,
     ) -> Result<LayerOutput<B>, CoreError> {
         let [_, c, _] = x.dims();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
@@ -109,14 +111,7 @@ impl<B: Backend> Attention<B> {
                 });
                 sliding_window_mask(step.rope_positions.clone(), positions, window)
             });
-        let (out, stats) = attend(
-            q,
-            keys,
-            entries.values.clone(),
-            hidden,
-            needs,
-            DEFAULT_QUERY_BLOCK,
-        );
+        let (out, stats) = attend(q, keys, entries.values.clone(), hidden, needs, query_block);
         let out = out
             .swap_dims(1, 2)
             .reshape([1, c, self.n_heads * self.head_dim]);

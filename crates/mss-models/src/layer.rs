@@ -27,14 +27,19 @@ impl<B: Backend> DecoderLayer<B> {
         step: &StepContext<B>,
         memory: Option<LayerMemory<B>>,
         needs: AttentionNeeds,
+        query_block: usize,
     ) -> Result<LayerOutput<B>, CoreError> {
-        let (attn, chunk, stats) =
-            self.self_attn
-                .forward(self.input_layernorm.forward(x.clone()), step, memory, needs)?;
+        let (attn, entries, stats) = self.self_attn.forward(
+            self.input_layernorm.forward(x.clone()),
+            step,
+            memory,
+            needs,
+            query_block,
+        )?;
         let x = x.add(attn);
         let x = x
             .clone()
             .add(self.mlp.forward(self.post_attention_layernorm.forward(x)));
-        Ok((x, chunk, stats))
+        Ok((x, entries, stats))
     }
 }

@@ -301,7 +301,10 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
                     steps.len() - 1
                 }
             };
-            let (y, entries, stats) = layer.forward(x, &steps[index], memory, hook.needs(i))?;
+            let keys = memory.as_ref().map_or(0, |m| m.kv.len()) + c;
+            let query_block = hook.query_block(i, keys);
+            let (y, entries, stats) =
+                layer.forward(x, &steps[index], memory, hook.needs(i), query_block)?;
             hook.record(i, entries, stats);
             x = y;
         }

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! kv          = 2 · n_kv_heads · head_dim · bytes · Σ_l keys_l       K and V of every layer
-//! attention   = n_heads · min(query_block, c) · max_l keys_l · 4    statistics only; 0 fused
+//! attention   = n_heads · rows · max_l keys_l · 4                  statistics only; 0 fused
+//!               (rows = QueryBlocks::rows(n_heads, c, max_l keys_l): the largest block)
 //! activations = c · hidden · activation_factor · bytes
 //! logits      = rows · vocab · 4                                   rows = c, 1 or 0
 //! total       = kv + attention + activations + logits
@@ -100,8 +101,9 @@ pub fn step_cost(step: &Step, model: &CostModel) -> Result<StepCost> {
     let kv_bytes = product(&[2, d.n_kv_heads as u64, d.head_dim as u64, bytes, keys_total])?;
     let attention_bytes = match model.attention {
         AttentionMode::Fused => 0,
-        AttentionMode::Statistics { query_block } => {
-            let rows = chunk.min(query_block as u64);
+        AttentionMode::Statistics { blocks } => {
+            let keys = usize::try_from(keys_max).map_err(|_| overflow())?;
+            let rows = blocks.rows(d.n_heads, step.chunk_len(), keys) as u64;
             product(&[d.n_heads as u64, rows, keys_max, F32_BYTES as u64])?
         }
     };
@@ -182,6 +184,7 @@ pub fn check_fits(plan: &Plan, model: &CostModel, cap_bytes: u64) -> Result<Pred
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::QueryBlocks;
     use crate::{MemoryType, ModelDims, ScheduleConfig, plan};
 
     fn model() -> CostModel {
@@ -194,7 +197,9 @@ mod tests {
             vocab_size: 100,
         };
         CostModel::new(dims, 2)
-            .with_attention(AttentionMode::Statistics { query_block: 2 })
+            .with_attention(AttentionMode::Statistics {
+                blocks: QueryBlocks::fixed(2),
+            })
             .with_logits(LogitRows::All)
     }
 

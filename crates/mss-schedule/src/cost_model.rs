@@ -32,12 +32,56 @@ pub struct ModelDims {
 pub enum AttentionMode {
     /// The fused kernel: no probability matrix is held (its scratch is counted as 0).
     Fused,
-    /// Probabilities are computed for statistics, `query_block` queries at a time: a block of
-    /// `[n_heads, query_block, keys]` f32 is held at once.
+    /// Probabilities are computed for statistics, a block of queries at a time: a block of
+    /// `[n_heads, rows, keys]` f32 is held at once.
     Statistics {
-        /// Queries per block.
-        query_block: usize,
+        /// How many queries a block holds.
+        blocks: QueryBlocks,
     },
+}
+
+/// How the attention that computes statistics cuts a chunk's queries into blocks: as many
+/// rows as keep the f32 probabilities `[n_heads, rows, keys]` within `max_elements`, never
+/// fewer than `min_rows`, never more than the chunk.
+///
+/// Fewer, larger blocks mean fewer kernels (a GPU's prefill time is mostly their launches);
+/// smaller blocks bound memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryBlocks {
+    /// Rows of a block however many keys there are.
+    pub min_rows: usize,
+    /// Probabilities a block may hold when it has more than `min_rows` rows.
+    pub max_elements: usize,
+}
+
+impl QueryBlocks {
+    /// 256 rows at least, up to 2²⁵ probabilities (128 MiB of f32) per block.
+    pub const DEFAULT: Self = Self {
+        min_rows: 256,
+        max_elements: 1 << 25,
+    };
+
+    /// Always `rows` queries per block.
+    pub fn fixed(rows: usize) -> Self {
+        Self {
+            min_rows: rows,
+            max_elements: 0,
+        }
+    }
+
+    /// Queries per block for a chunk of `chunk_len` queries over `keys` keys (at least 1).
+    pub fn rows(&self, n_heads: usize, chunk_len: usize, keys: usize) -> usize {
+        (self.max_elements / n_heads.saturating_mul(keys).max(1))
+            .max(self.min_rows)
+            .min(chunk_len)
+            .max(1)
+    }
+}
+
+impl Default for QueryBlocks {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Which logits a chunk step returns (f32).
@@ -110,8 +154,8 @@ impl CostModel {
             ("hidden size", d.hidden_size),
             ("bytes per element", self.bytes_per_element),
         ];
-        if let AttentionMode::Statistics { query_block } = self.attention {
-            sizes.push(("query block", query_block));
+        if let AttentionMode::Statistics { blocks } = self.attention {
+            sizes.push(("query block", blocks.min_rows));
         }
         if self.logits != LogitRows::None {
             sizes.push(("vocabulary size", d.vocab_size));
@@ -148,8 +192,9 @@ mod tests {
                 what: "vocabulary size"
             })
         );
-        let block =
-            CostModel::new(dims(), 2).with_attention(AttentionMode::Statistics { query_block: 0 });
+        let block = CostModel::new(dims(), 2).with_attention(AttentionMode::Statistics {
+            blocks: QueryBlocks::fixed(0),
+        });
         assert_eq!(
             block.validate(),
             Err(ScheduleError::Zero {
@@ -157,5 +202,23 @@ mod tests {
             })
         );
         assert!(CostModel::new(dims(), 0).validate().is_err());
+    }
+
+    #[test]
+    fn query_blocks_fill_the_element_budget_between_their_bounds() {
+        let blocks = QueryBlocks {
+            min_rows: 4,
+            max_elements: 1000,
+        };
+        // 2 heads × 50 keys: 10 rows fit; a chunk of 6 caps them; 2 × 500 keys: 1 row fits,
+        // the minimum raises it to 4.
+        assert_eq!(blocks.rows(2, 64, 50), 10);
+        assert_eq!(blocks.rows(2, 6, 50), 6);
+        assert_eq!(blocks.rows(2, 64, 500), 4);
+        assert_eq!(QueryBlocks::fixed(3).rows(9, 100, 10), 3);
+        assert_eq!(QueryBlocks::fixed(0).rows(9, 100, 10), 1);
+        // The default: SmolLM2 (9 heads) at C = 1024 over 2052 keys is one block.
+        assert_eq!(QueryBlocks::DEFAULT.rows(9, 1024, 2052), 1024);
+        assert_eq!(QueryBlocks::DEFAULT.rows(9, 8192, 16388), 256);
     }
 }

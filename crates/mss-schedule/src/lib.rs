@@ -72,6 +72,7 @@ pub use config::{DEFAULT_SINKS, ScheduleConfig};
 pub use cost::{Prediction, StepCost, check_fits, predict, step_cost};
 pub use cost_model::{
     AttentionMode, CostModel, DEFAULT_ACTIVATION_FACTOR, F32_BYTES, LogitRows, ModelDims,
+    QueryBlocks,
 };
 pub use error::{Result, ScheduleError};
 pub use fixed_history::fi_slices;

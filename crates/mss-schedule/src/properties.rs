@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 
-use crate::{AttentionMode, CostModel, LogitRows, ModelDims};
+use crate::{AttentionMode, CostModel, LogitRows, ModelDims, QueryBlocks};
 use crate::{
     Budget, Curve, IncrementalType, MemoryType, Plan, ScheduleConfig, ScheduleError,
     adaptive_budgets, check_fits, fi_slices, plan, predict,
@@ -194,7 +194,9 @@ proptest! {
             vocab_size: 1000,
         };
         let attention = match statistics {
-            true => AttentionMode::Statistics { query_block: 256 },
+            true => AttentionMode::Statistics {
+                blocks: QueryBlocks::fixed(256),
+            },
             false => AttentionMode::Fused,
         };
         let model = CostModel::new(dims, 2).with_attention(attention).with_logits(LogitRows::All);

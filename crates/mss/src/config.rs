@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use mss_pruners::PrunerKind;
-use mss_schedule::{IncrementalType, MemoryType, ScheduleConfig};
+use mss_schedule::{IncrementalType, MemoryType, QueryBlocks, ScheduleConfig};
 
 use crate::{Error, Result};
 
@@ -69,10 +69,14 @@ pub struct PrefillConfig {
     pub positions: PositionMode,
     /// Seed of the `random` pruner.
     pub seed: u64,
+    /// How many queries a block of the attention that computes statistics holds (memory
+    /// against kernel launches; see [`QueryBlocks`]).
+    pub query_blocks: QueryBlocks,
 }
 
 impl PrefillConfig {
-    /// FM-free defaults: 4 sinks, linear IM curve, no DC, compact positions, seed 0.
+    /// FM-free defaults: 4 sinks, linear IM curve, no DC, compact positions, seed 0, default
+    /// query blocks.
     pub fn new(
         pruner: PrunerKind,
         memory_type: MemoryType,
@@ -89,6 +93,7 @@ impl PrefillConfig {
             decremental: false,
             positions: PositionMode::Compact,
             seed: 0,
+            query_blocks: QueryBlocks::DEFAULT,
         }
     }
 
@@ -124,6 +129,12 @@ impl PrefillConfig {
     /// Sets the seed of the `random` pruner.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Sets the query blocks of the attention that computes statistics.
+    pub fn with_query_blocks(mut self, query_blocks: QueryBlocks) -> Self {
+        self.query_blocks = query_blocks;
         self
     }
 

@@ -219,6 +219,8 @@ impl<B: Backend> Prefiller<B> {
             let input =
                 Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device);
             let mut hook = StepHook {
+                n_heads: shape.n_heads,
+                query_blocks: self.config.query_blocks,
                 memory: &mut memory,
                 pruner: self.pruner.as_mut(),
                 policy: self.policy,
@@ -311,8 +313,9 @@ impl<B: Backend> Prefiller<B> {
         };
         let mut cost = mss_schedule::CostModel::new(dims, shape.dtype_bytes);
         if !self.pruner.needs().is_empty() {
-            let query_block = mss_core::attention::DEFAULT_QUERY_BLOCK;
-            cost.attention = mss_schedule::AttentionMode::Statistics { query_block };
+            cost.attention = mss_schedule::AttentionMode::Statistics {
+                blocks: self.config.query_blocks,
+            };
         }
         cost.logits = if self.nll {
             mss_schedule::LogitRows::All

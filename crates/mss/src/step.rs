@@ -9,6 +9,7 @@ use mss_core::{
     PruneInput, Pruner,
 };
 use mss_pruners::MemoryPolicy;
+use mss_schedule::QueryBlocks;
 
 use crate::Memory;
 
@@ -45,6 +46,9 @@ impl Retention {
 
 /// What one step asks of every layer.
 pub(crate) struct StepHook<'a, 'o, B: Backend> {
+    /// Query heads of the model (sizes the statistics' query blocks).
+    pub n_heads: usize,
+    pub query_blocks: QueryBlocks,
     pub memory: &'a mut Memory<B>,
     pub pruner: &'a mut dyn Pruner<B>,
     pub policy: MemoryPolicy,
@@ -70,6 +74,10 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
 
     fn needs(&self, _layer: usize) -> AttentionNeeds {
         self.needs
+    }
+
+    fn query_block(&self, _layer: usize, keys: usize) -> usize {
+        self.query_blocks.rows(self.n_heads, self.chunk.len(), keys)
     }
 
     fn record(&mut self, layer: usize, entries: LayerKv<B>, stats: AttentionStats<B>) {

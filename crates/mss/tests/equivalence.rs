@@ -88,3 +88,46 @@ fn generation_feeds_only_new_tokens_at_the_right_positions() {
         }
     }
 }
+
+#[test]
+fn query_block_size_changes_no_choice() {
+    // Statistics computed one query at a time, three at a time, or the whole chunk at once give
+    // the same memory and (within rounding) the same NLL.
+    use mss::schedule::QueryBlocks;
+    let model = tiny("tiny_llama");
+    let prompt = ids(60, 128, 4);
+    for pruner in [PrunerKind::SnapKv, PrunerKind::H2o, PrunerKind::Tova] {
+        let run = |blocks: QueryBlocks| {
+            let config = PrefillConfig::new(pruner, MemoryType::Im, 16, 12)
+                .with_decremental(true)
+                .with_query_blocks(blocks);
+            let prefill = Prefiller::new(config)
+                .unwrap()
+                .with_nll(true)
+                .prefill(&model, &prompt)
+                .unwrap();
+            let positions: Vec<Vec<i64>> = (0..model.config.num_hidden_layers)
+                .map(|layer| {
+                    let kv = prefill.memory.layer(layer).expect("a memory");
+                    kv.positions
+                        .clone()
+                        .into_data()
+                        .convert::<i64>()
+                        .to_vec()
+                        .unwrap()
+                })
+                .collect();
+            (positions, prefill.nll.unwrap())
+        };
+        let (whole, whole_nll) = run(QueryBlocks::DEFAULT);
+        for rows in [1, 3] {
+            let (blocked, blocked_nll) = run(QueryBlocks::fixed(rows));
+            assert_eq!(blocked, whole, "{pruner}, blocks of {rows}");
+            let err = relative_error(&blocked_nll, &whole_nll);
+            assert!(
+                err <= TOLERANCE,
+                "{pruner}, blocks of {rows}: relative error {err}"
+            );
+        }
+    }
+}

@@ -167,7 +167,13 @@ fn attend_blocked<B: Backend>(
         },
         second_moments: squares.map(per_kv_head),
     };
-    (Tensor::cat(outputs, 2), stats)
+    // One block (the usual case) needs no concatenation, which would copy it.
+    let out = if outputs.len() == 1 {
+        outputs.remove(0)
+    } else {
+        Tensor::cat(outputs, 2)
+    };
+    (out, stats)
 }
 
 /// Repeats each KV head `n_rep` times so that query head `i` reads KV head `i / n_rep`.
