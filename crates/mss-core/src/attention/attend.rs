@@ -82,9 +82,10 @@ pub fn attend<B: Backend>(
     attend_blocked(q, k, v, hidden, needs, query_block)
 }
 
-/// Attention block by block of queries, with the statistics. The query heads of each KV head
-/// are stacked as one group of rows (`[1, n_kv_heads, n_rep · rows, dim]`), so keys and values
-/// are never repeated and column statistics come out summed per KV head.
+/// Attention block by block of queries, with the statistics. Queries are viewed as
+/// `[1, n_kv_heads, n_rep, rows, dim]` against keys and values `[1, n_kv_heads, 1, keys, dim]`
+/// (a broadcast, not a copy), so keys and values are never repeated and the statistics come
+/// out summed per KV head.
 fn attend_blocked<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -100,30 +101,32 @@ fn attend_blocked<B: Backend>(
     let value_dim = v.dims()[3];
     let n_rep = n_heads / n_kv_heads;
     let scale = 1.0 / (head_dim as f64).sqrt();
-    let k_t = k.swap_dims(2, 3);
+    let k_t = k.swap_dims(2, 3).unsqueeze_dim::<5>(2);
+    let v = v.unsqueeze_dim::<5>(2);
     let column_sums = needs.column_sums || needs.second_moments;
 
     let mut outputs = Vec::with_capacity(chunk_len.div_ceil(query_block));
-    let mut sums: Option<Tensor<B, 4>> = None;
-    let mut squares: Option<Tensor<B, 4>> = None;
+    let mut sums: Option<Tensor<B, 5>> = None;
+    let mut squares: Option<Tensor<B, 5>> = None;
     let mut visible: Option<Tensor<B, 4>> = None;
-    let mut last: Option<Tensor<B, 4>> = None;
+    let mut last: Option<Tensor<B, 5>> = None;
     for start in (0..chunk_len).step_by(query_block) {
         let rows = query_block.min(chunk_len - start);
         let hidden_rows = hidden.clone().map(|m| m.narrow(2, start, rows));
-        // Visibility per KV head, before the query heads are stacked.
+        // Visibility per KV head (or shared), the same for each query head of a group.
         let mask = block_mask_kv(hidden_rows, start, rows, keys, chunk_len, &device);
+        let shape = [1, n_kv_heads, n_rep, rows, keys];
         let scores = q
             .clone()
             .narrow(2, start, rows)
-            .reshape([1, n_kv_heads, n_rep * rows, head_dim])
+            .reshape([1, n_kv_heads, n_rep, rows, head_dim])
             .matmul(k_t.clone())
             .mul_scalar(scale);
         let scores = scores.cast(FloatDType::F32).mask_fill(
-            stack_heads(mask.clone(), n_kv_heads, n_rep),
+            mask.clone().unsqueeze_dim::<5>(2).expand(shape),
             f32::NEG_INFINITY,
         );
-        let probs = softmax(scores, 3);
+        let probs = softmax(scores, 4);
         outputs.push(
             probs
                 .clone()
@@ -131,25 +134,21 @@ fn attend_blocked<B: Backend>(
                 .matmul(v.clone())
                 .reshape([1, n_heads, rows, value_dim]),
         );
+        // Sums over the block's queries and the group's heads: `[1, n_kv_heads, 1, 1, keys]`.
+        let over_group = |t: Tensor<B, 5>| t.sum_dim(3).sum_dim(2);
         if column_sums {
-            accumulate(&mut sums, probs.clone().sum_dim(2));
+            accumulate(&mut sums, over_group(probs.clone()));
             let seen = mask.bool_not().float().sum_dim(2);
             accumulate(&mut visible, seen);
         }
         if needs.second_moments {
-            accumulate(&mut squares, probs.clone().powi_scalar(2).sum_dim(2));
+            accumulate(&mut squares, over_group(probs.clone().powi_scalar(2)));
         }
         if needs.last_query && start + rows == chunk_len {
-            let per_head = probs.reshape([1, n_kv_heads, n_rep, rows, keys]);
-            last = Some(
-                per_head
-                    .narrow(3, rows - 1, 1)
-                    .sum_dim(2)
-                    .reshape([1, n_kv_heads, 1, keys]),
-            );
+            last = Some(over_group(probs.narrow(3, rows - 1, 1)));
         }
     }
-    let per_kv_head = |t: Tensor<B, 4>| t.reshape([n_kv_heads, keys]);
+    let per_kv_head = |t: Tensor<B, 5>| t.reshape([n_kv_heads, keys]);
     let stats = AttentionStats {
         last_query: last.map(per_kv_head),
         column_sums: if needs.column_sums {
@@ -241,21 +240,7 @@ fn expand_heads<B: Backend>(mask: Tensor<B, 4, Bool>, n_heads: usize) -> Tensor<
     }
 }
 
-/// A per-KV-head (or shared) mask `[1, 1 or n_kv_heads, rows, keys]` for the stacked query
-/// heads: `[1, n_kv_heads, n_rep · rows, keys]`.
-fn stack_heads<B: Backend>(
-    mask: Tensor<B, 4, Bool>,
-    n_kv_heads: usize,
-    n_rep: usize,
-) -> Tensor<B, 4, Bool> {
-    let [_, _, rows, keys] = mask.dims();
-    mask.expand([1, n_kv_heads, rows, keys])
-        .unsqueeze_dim::<5>(2)
-        .expand([1, n_kv_heads, n_rep, rows, keys])
-        .reshape([1, n_kv_heads, n_rep * rows, keys])
-}
-
-fn accumulate<B: Backend>(acc: &mut Option<Tensor<B, 4>>, x: Tensor<B, 4>) {
+fn accumulate<B: Backend, const D: usize>(acc: &mut Option<Tensor<B, D>>, x: Tensor<B, D>) {
     *acc = Some(match acc.take() {
         None => x,
         Some(a) => a.add(x),
