@@ -14,7 +14,9 @@ pub struct LayerMemory<B: Backend> {
     /// Cached entries; keys are stored before RoPE.
     pub kv: LayerKv<B>,
     /// The position at which each entry's key is rotated during this step, per KV head.
-    /// Compact positions (`0..len`, as in the paper) or the entries' document positions.
+    /// Compact positions (`0..len`, as in the paper) or the entries' document positions; every
+    /// one lies below [`chunk_rope_start`](Self::chunk_rope_start) (the memory precedes the
+    /// chunk), which the model relies on to read RoPE tables built up to the chunk's end.
     pub rope_positions: Tensor<B, 2, Int>,
     /// The RoPE position of the chunk's first token in this layer (layers may hold memories of
     /// different lengths). Layers without memory use [`ChunkPositions::rope_start`].
@@ -36,7 +38,7 @@ pub struct ChunkPositions {
 ///
 /// For every layer, in order, the model asks [`memory`](ChunkHook::memory) for the entries the
 /// chunk attends to, computes the chunk's keys and values and the attention over
-/// `[memory; chunk]`, and hands the chunk's entries plus the statistics asked for by
+/// `[memory; chunk]`, and hands those entries (memory first) plus the statistics asked for by
 /// [`needs`](ChunkHook::needs) to [`record`](ChunkHook::record). Visibility is structural:
 /// every memory entry is visible to every chunk token, and chunk tokens see earlier chunk tokens
 /// (causal). A model with a sliding window additionally hides entries whose RoPE position lies a

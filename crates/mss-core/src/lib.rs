@@ -6,9 +6,11 @@
 //!
 //! - [`LayerKv`]: one layer's cached keys (before RoPE), values and document positions;
 //! - [`ChunkHook`]: the narrow per-layer hook through which a chunked forward pass reads each
-//!   layer's memory and hands back the chunk's new keys and values plus attention statistics;
+//!   layer's memory and hands back `[memory; chunk]` (the chunk's new keys and values after the
+//!   memory's) plus attention statistics;
 //! - [`ChunkedModel`]: what a model must offer to be prefilled chunk by chunk;
-//! - [`prune`]: the [`Pruner`] trait, built from a [`Scorer`] and a [`Selector`];
+//! - [`prune`]: the [`Pruner`] trait, and [`ScoredPruner`], one built from a [`Scorer`] and a
+//!   [`Selector`];
 //! - [`MemoryObserver`]: how a probe watches each layer's memory being rewritten;
 //! - [`attention`]: scaled dot-product attention over `[memory; chunk]` that computes exactly the
 //!   statistics a pruner declares it needs ([`AttentionNeeds`]), tiled over query blocks.

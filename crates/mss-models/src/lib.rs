@@ -6,7 +6,8 @@
 //!
 //! The forward pass runs one chunk at a time through [`mss_core::ChunkHook`]: for every layer it
 //! asks the hook for the memory to attend to (keys before RoPE, values, RoPE positions) and hands
-//! back the chunk's new keys and values plus the attention statistics the hook asked for. The
+//! back `[memory; chunk]` (the chunk's new keys and values after the memory's) plus the
+//! attention statistics the hook asked for. The
 //! models know nothing about pruners, schedules or probes.
 //!
 //! Supported: GQA, RMSNorm, SwiGLU, rotate-half RoPE (plain, linear, dynamic NTK, Llama 3),

@@ -193,7 +193,9 @@ pub fn inv_freq(
 /// Built once per forward pass (the dynamic scalings depend on the step's last position) and
 /// read by every layer: queries take a contiguous range of rows, memory keys select theirs.
 /// The sines carry `rotate_half`'s sign (`[-sin, sin]`), so a rotation is two products of the
-/// halves-swapped input, with no concatenation.
+/// halves-swapped input, with no concatenation. Under compact positions the table spans
+/// memory and chunk; under original positions the document so far (at 32K positions and
+/// head dim 64, 8 MiB in bf16).
 ///
 /// # Shapes
 /// - `cos`, `signed_sin`: `[len, head_dim]`

@@ -43,7 +43,8 @@ fn host_memory<B: Backend>(device: &B::Device) -> bool {
 const RANK_BLOCK_ELEMENTS: usize = 1 << 24;
 
 /// [`top_k`] on the device, for every row of `scores` `[heads, len]`: returns `[heads, k]`
-/// ascending indices, `k = min(budget, len)`.
+/// ascending indices, `k = min(budget, len)` (an empty tensor when `k` is 0, which some
+/// devices cannot hold).
 ///
 /// Each candidate's rank is the number of candidates that beat it (a higher score, or an
 /// equal score and a larger index), counted in blocks of rows; the `k` of rank below `k` are
@@ -60,6 +61,9 @@ fn rank_top_k_in_blocks<B: Backend>(
     let device = scores.device();
     let [heads, len] = scores.dims();
     let k = budget.min(len);
+    if k == 0 {
+        return Tensor::empty([heads, 0], &device);
+    }
     let scores = scores.cast(burn::tensor::FloatDType::F32);
     let scores = scores.clone().mask_fill(scores.is_nan(), f32::NEG_INFINITY);
     let index = Tensor::<B, 1, Int>::arange(0..len as i64, &device);
@@ -210,5 +214,11 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn device_ranking_of_nothing_is_empty() {
+        let scores = Tensor::<B, 2>::from_data([[0.5, 0.1], [0.2, 0.3]], &Default::default());
+        assert_eq!(rank_top_k(scores, 0).dims(), [2, 0]);
     }
 }

@@ -8,8 +8,9 @@ use burn::tensor::{DType, FloatDType};
 
 use super::{AttentionNeeds, AttentionStats};
 
-/// Queries per block when statistics are computed: the largest probability tensor held at once
-/// is `[n_heads, DEFAULT_QUERY_BLOCK, keys]` (f32).
+/// Queries per block when statistics are computed and the hook does not say otherwise
+/// ([`ChunkHook::query_block`](crate::ChunkHook::query_block)); the prefill sizes its blocks by
+/// `mss_schedule::QueryBlocks` instead.
 pub const DEFAULT_QUERY_BLOCK: usize = 256;
 
 /// Attention of the chunk's queries over `[memory; chunk]`, plus the statistics in `needs`.
