@@ -1,8 +1,26 @@
 //! One layer's cached keys, values and document positions.
 
+use std::ops::Range;
+
 use burn::prelude::*;
 
 use crate::{CoreError, Result};
+
+/// The same run `range` on every one of `heads` rows: positions or indices that do not differ
+/// between KV heads.
+///
+/// # Shapes
+/// Returns `[heads, range.len()]`.
+pub fn per_head_range<B: Backend>(
+    range: Range<usize>,
+    heads: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    let len = range.len();
+    Tensor::<B, 1, Int>::arange(range.start as i64..range.end as i64, device)
+        .reshape([1, len])
+        .repeat_dim(0, heads)
+}
 
 /// The KV entries one layer keeps: keys **before RoPE**, values, and the document position of
 /// every entry, per KV head.
@@ -165,5 +183,13 @@ mod tests {
         let bad = Tensor::<TestBackend, 2, Int>::zeros([2, 4], &device);
         let err = LayerKv::new(good.keys, good.values, bad).unwrap_err();
         assert!(err.to_string().contains("positions"), "{err}");
+    }
+
+    #[test]
+    fn per_head_range_repeats_the_run_on_every_head() {
+        let t = per_head_range::<TestBackend>(3..6, 2, &Default::default());
+        assert_eq!(t.dims(), [2, 3]);
+        let v: Vec<i64> = t.into_data().convert::<i64>().to_vec().unwrap();
+        assert_eq!(v, vec![3, 4, 5, 3, 4, 5]);
     }
 }

@@ -20,6 +20,7 @@
 //! None: this crate enables no Burn backend. Pick one in the binary (`mss/flex`, `mss/cuda`).
 
 pub mod attention;
+mod blocks;
 mod error;
 mod hook;
 mod kv;
@@ -27,11 +28,12 @@ mod observe;
 pub mod prune;
 
 pub use attention::{AttentionNeeds, AttentionStats};
+pub use blocks::cat_blocks;
 pub use error::{CoreError, Result};
 pub use hook::{
     ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory,
 };
-pub use kv::LayerKv;
+pub use kv::{LayerKv, per_head_range};
 pub use observe::{MemoryEvent, MemoryObserver};
 pub use prune::{PruneInput, Pruner, ScoredPruner, Scorer, Selector};
 

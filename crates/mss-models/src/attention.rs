@@ -76,6 +76,12 @@ impl<B: Backend> Attention<B> {
             positions: step.document_positions.clone(),
         };
         let q = apply_rope(q, step.cos.clone(), step.sin.clone());
+        let chunk_rope = || {
+            step.rope_positions
+                .clone()
+                .reshape([1, c])
+                .repeat_dim(0, self.n_kv_heads)
+        };
 
         // The keys are rotated together, at their positions of this step; the entries stay
         // unrotated for the hook (a later step rotates them to other positions).
@@ -84,12 +90,7 @@ impl<B: Backend> Attention<B> {
             None => (chunk, None),
             Some(memory) => {
                 self.check_memory(&memory)?;
-                let chunk_rope = step
-                    .rope_positions
-                    .clone()
-                    .reshape([1, c])
-                    .repeat_dim(0, self.n_kv_heads);
-                let positions = Tensor::cat(vec![memory.rope_positions, chunk_rope], 1);
+                let positions = Tensor::cat(vec![memory.rope_positions, chunk_rope()], 1);
                 (memory.kv.cat(chunk), Some(positions))
             }
         };
@@ -103,12 +104,7 @@ impl<B: Backend> Attention<B> {
             .sliding_window
             .filter(|w| step.last_position >= *w)
             .map(|window| {
-                let positions = key_positions.unwrap_or_else(|| {
-                    step.rope_positions
-                        .clone()
-                        .reshape([1, c])
-                        .repeat_dim(0, self.n_kv_heads)
-                });
+                let positions = key_positions.unwrap_or_else(chunk_rope);
                 sliding_window_mask(step.rope_positions.clone(), positions, window)
             });
         let (out, stats) = attend(q, keys, entries.values.clone(), hidden, needs, query_block);

@@ -227,16 +227,6 @@ impl<B: Backend> RopeTable<B> {
         }
     }
 
-    /// Number of positions in the table.
-    pub fn len(&self) -> usize {
-        self.cos.dims()[0]
-    }
-
-    /// Whether the table holds no position.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The rows of positions `start..start + n`, shared by every head: `[1, 1, n, head_dim]`.
     pub fn range(&self, start: usize, n: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let d = self.cos.dims()[1];
@@ -244,7 +234,7 @@ impl<B: Backend> RopeTable<B> {
         (rows(&self.cos), rows(&self.signed_sin))
     }
 
-    /// The rows of explicit per-head positions `[heads, n]` (each below [`len`](Self::len)):
+    /// The rows of explicit per-head positions `[heads, n]` (each below the table's length):
     /// `[1, heads, n, head_dim]`.
     pub fn select(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let [heads, n] = positions.dims();

@@ -5,7 +5,7 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::tensor::module::embedding;
 use burn::tensor::{DType, Distribution, FloatDType};
-use mss_core::{ChunkHook, ChunkPositions, ChunkedModel, Logits, ModelShape};
+use mss_core::{ChunkHook, ChunkPositions, ChunkedModel, Logits, ModelShape, per_head_range};
 
 use crate::attention::{Attention, StepContext};
 use crate::config::TransformerConfig;
@@ -280,11 +280,12 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
         logits: Logits,
     ) -> mss_core::Result<Tensor<B, 3>> {
         let c = tokens.dims()[1];
-        let document = positions.document_start as i64;
-        let document_positions =
-            Tensor::<B, 1, Int>::arange(document..document + c as i64, &self.device())
-                .reshape([1, c])
-                .repeat_dim(0, self.config.num_key_value_heads);
+        let document = positions.document_start;
+        let document_positions = per_head_range(
+            document..document + c,
+            self.config.num_key_value_heads,
+            &self.device(),
+        );
         // Layers may hold memories of different lengths and so start the chunk at different
         // RoPE positions; each distinct start gets its tables once.
         let mut steps: Vec<StepContext<B>> = Vec::new();

@@ -6,7 +6,7 @@
 //! (`docs/results/gpu-prefill.md`).
 
 use burn::prelude::*;
-use mss_core::PruneInput;
+use mss_core::{PruneInput, per_head_range};
 
 /// Which end of the candidates survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +25,7 @@ pub fn keep_end<B: Backend>(input: &PruneInput<'_, B>, end: End) -> Tensor<B, 2,
         End::Newest => input.len() - budget,
         End::Oldest => 0,
     };
-    Tensor::<B, 1, Int>::arange(start as i64..(start + budget) as i64, &device)
-        .reshape([1, budget])
-        .repeat_dim(0, input.n_kv_heads())
+    per_head_range(start..start + budget, input.n_kv_heads(), &device)
 }
 
 #[cfg(test)]

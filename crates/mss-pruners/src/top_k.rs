@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
-use mss_core::Selector;
+use mss_core::{Selector, cat_blocks};
 
 /// Keeps, per KV head, the `budget` highest-scoring candidates, returned in ascending order.
 ///
@@ -90,12 +90,7 @@ fn rank_top_k_in_blocks<B: Backend>(
             .bool_or(theirs.equal(mine).bool_and(their_index.greater(my_index)));
         ranks.push(beaten.int().sum_dim(2).reshape([heads, rows]));
     }
-    let ranks = if ranks.len() == 1 {
-        ranks.remove(0)
-    } else {
-        Tensor::cat(ranks, 1)
-    };
-    let kept = ranks.lower_elem(k as i64);
+    let kept = cat_blocks(ranks, 1).lower_elem(k as i64);
     // Slot of a kept candidate among the kept, in index order; the others go to slot `k`,
     // which is dropped.
     let slots = kept

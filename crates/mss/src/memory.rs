@@ -1,7 +1,9 @@
 //! The memory a prefill leaves behind, and how generation extends it.
 
 use burn::prelude::*;
-use mss_core::{AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, LayerKv, LayerMemory};
+use mss_core::{
+    AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, LayerKv, LayerMemory, per_head_range,
+};
 
 use crate::PositionMode;
 
@@ -83,9 +85,7 @@ impl<B: Backend> Memory<B> {
         let (rope_positions, chunk_rope_start) = match self.positions {
             PositionMode::Compact => {
                 let [heads, len] = kv.positions.dims();
-                let compact = Tensor::<B, 1, Int>::arange(0..len as i64, &kv.positions.device())
-                    .reshape([1, len])
-                    .repeat_dim(0, heads);
+                let compact = per_head_range(0..len, heads, &kv.positions.device());
                 (compact, len)
             }
             PositionMode::Original => (kv.positions.clone(), self.consumed),

@@ -6,7 +6,7 @@ use std::ops::Range;
 use burn::prelude::*;
 use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, LayerKv, LayerMemory, MemoryEvent, MemoryObserver,
-    PruneInput, Pruner,
+    PruneInput, Pruner, per_head_range,
 };
 use mss_pruners::MemoryPolicy;
 use mss_schedule::QueryBlocks;
@@ -175,10 +175,7 @@ impl<B: Backend> StepHook<'_, '_, B> {
         let indices = if start == 0 {
             kept
         } else {
-            let heads = full.n_kv_heads();
-            let head = Tensor::<B, 1, Int>::arange(0..start as i64, &kept.device())
-                .reshape([1, start])
-                .repeat_dim(0, heads);
+            let head = per_head_range(0..start, full.n_kv_heads(), &kept.device());
             Tensor::cat(vec![head, kept.add_scalar(start as i64)], 1)
         };
         Some(full.gather(indices))

@@ -167,13 +167,7 @@ fn attend_blocked<B: Backend>(
         },
         second_moments: squares.map(per_kv_head),
     };
-    // One block (the usual case) needs no concatenation, which would copy it.
-    let out = if outputs.len() == 1 {
-        outputs.remove(0)
-    } else {
-        Tensor::cat(outputs, 2)
-    };
-    (out, stats)
+    (crate::cat_blocks(outputs, 2), stats)
 }
 
 /// Repeats each KV head `n_rep` times so that query head `i` reads KV head `i / n_rep`.

@@ -54,7 +54,5 @@ impl<B: Backend, S: Scorer<B>, P: Selector<B>> Pruner<B> for ScoredPruner<S, P> 
 /// `[n_kv_heads, K]` indices `0..K` on every head.
 pub fn keep_all<B: Backend>(input: &PruneInput<'_, B>) -> Tensor<B, 2, Int> {
     let device = input.candidates.keys.device();
-    Tensor::<B, 1, Int>::arange(0..input.len() as i64, &device)
-        .reshape([1, input.len()])
-        .repeat_dim(0, input.n_kv_heads())
+    crate::per_head_range(0..input.len(), input.n_kv_heads(), &device)
 }
