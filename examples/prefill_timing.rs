@@ -1,6 +1,7 @@
 //! Times whole prefills of a long prompt on the build's backend (CPU, or CUDA with `--features
-//! cuda`): full attention and FM / IMDC for `streaming_llm` and `snapkv`, median of a few runs
-//! after a warm-up, each ended by reading the first token back (the eval's time to first token).
+//! cuda`): full attention and FM / IMDC for `streaming_llm` and `snapkv` (or `--pruners`, with
+//! `--adaptive` also IM under the adaptive curve), median of a few runs after a warm-up, each
+//! ended by reading the first token back (the eval's time to first token).
 //!
 //! The model has SmolLM2-135M's shape with random weights unless `--model DIR` names a Hugging
 //! Face folder: the work done does not depend on the weights, and nothing has to be carried to
@@ -19,7 +20,7 @@ use burn::tensor::DType;
 use clap::Parser;
 use mss::models::{Architecture, RopeScaling};
 use mss::pruners::{PrunerKind, rank_top_k, top_k};
-use mss::schedule::{MemoryType, QueryBlocks};
+use mss::schedule::{LayerwiseCurve, MemoryType, QueryBlocks};
 use mss::{DefaultBackend as B, PrefillConfig, Prefiller, Transformer, TransformerConfig};
 
 #[derive(Parser)]
@@ -43,6 +44,12 @@ struct Args {
     /// Weights and activations in f32 instead of bf16 (bf16 needs a GPU).
     #[arg(long)]
     f32: bool,
+    /// Pruned runs of these pruners, each under FM and IMDC.
+    #[arg(long, value_delimiter = ',', default_value = "streaming_llm,snapkv")]
+    pruners: Vec<PrunerKind>,
+    /// Also IM with the adaptive layer-wise curve, for each pruner.
+    #[arg(long)]
+    adaptive: bool,
     /// Only the configurations whose label contains this text.
     #[arg(long)]
     only: Option<String>,
@@ -69,7 +76,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "| configuration | L | C | M | median s | tokens/s | runs (s) |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
-    for (label, config) in configs(args.chunk, args.memory) {
+    for (label, config) in configs(&args.pruners, args.adaptive, args.chunk, args.memory) {
         if args
             .only
             .as_ref()
@@ -201,13 +208,18 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
     Ok(())
 }
 
-/// Full attention, then FM and IMDC for a pruner without statistics and one with them.
-fn configs(chunk: usize, memory: usize) -> Vec<(String, PrefillConfig)> {
+/// Full attention, then FM and IMDC (and IM with the adaptive curve) for each pruner.
+fn configs(
+    pruners: &[PrunerKind],
+    adaptive: bool,
+    chunk: usize,
+    memory: usize,
+) -> Vec<(String, PrefillConfig)> {
     let mut configs = vec![(
         "full attention".to_string(),
         PrefillConfig::full_attention(chunk),
     )];
-    for pruner in [PrunerKind::StreamingLlm, PrunerKind::SnapKv] {
+    for &pruner in pruners {
         for (method, memory_type, decremental) in [
             ("FM", MemoryType::Fm, false),
             ("IMDC", MemoryType::Im, true),
@@ -215,6 +227,11 @@ fn configs(chunk: usize, memory: usize) -> Vec<(String, PrefillConfig)> {
             let config = PrefillConfig::new(pruner, memory_type, chunk, memory)
                 .with_decremental(decremental);
             configs.push((format!("{pruner} {method}"), config));
+        }
+        if adaptive {
+            let config = PrefillConfig::new(pruner, MemoryType::Im, chunk, memory)
+                .with_incremental(LayerwiseCurve::Adaptive.into());
+            configs.push((format!("{pruner} IM adaptive"), config));
         }
     }
     configs

@@ -50,7 +50,7 @@ pub use random::{RandomScores, random};
 pub use roco::{StdFiltered, roco};
 pub use snapkv::{PooledAttention, avg_pool, snapkv};
 pub use streaming_llm::{StreamingLlm, streaming_llm};
-pub use top_k::{TopK, rank_top_k, top_k};
+pub use top_k::{TopK, rank_top_k, top_k, top_k_mask};
 pub use tova::{LastQuery, tova};
 
 #[cfg(test)]

@@ -10,9 +10,8 @@
 use burn::prelude::*;
 use mss_core::{AttentionNeeds, PruneInput, ScoredPruner, Scorer};
 
-use crate::TopK;
 use crate::stats::{mean_attention, required, visible};
-use crate::top_k::top_k;
+use crate::{TopK, top_k_mask};
 
 /// Mean attention with the lowest-std half of the budget zeroed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,25 +38,9 @@ impl<B: Backend> Scorer<B> for StdFiltered {
             .sub(mean.clone().powi_scalar(2))
             .clamp_min(0.0)
             .sqrt();
-        let device = mean.device();
-        let [heads, len] = mean.dims();
-        let mut means: Vec<f32> = mean
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32 scores");
-        let stds: Vec<f32> = std
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32 scores");
-        for (mean_row, std_row) in means.chunks_exact_mut(len).zip(stds.chunks_exact(len)) {
-            let negated: Vec<f32> = std_row.iter().map(|s| -s).collect();
-            for i in top_k(&negated, demoted) {
-                mean_row[i] = 0.0;
-            }
-        }
-        Tensor::from_data(TensorData::new(means, [heads, len]), &device)
+        // The demoted are the top `demoted` of -std, chosen by the kept's rule (ties to the
+        // more recent entry), on the device where the selector ranks there.
+        mean.mask_fill(top_k_mask(std.neg(), demoted), 0.0)
     }
 }
 

@@ -1,7 +1,6 @@
 //! The top-k selection rule: keep the highest scores, ties to the more recent entry.
 
 use burn::prelude::*;
-use burn::tensor::IndexingUpdateOp;
 use mss_core::{Selector, cat_blocks};
 
 /// Keeps, per KV head, the `budget` highest-scoring candidates, returned in ascending order.
@@ -39,16 +38,35 @@ fn host_memory<B: Backend>(device: &B::Device) -> bool {
     name == "flex" || name == "ndarray" || name.contains("cpu")
 }
 
+/// [`TopK`]'s choice as a mask: `true` where a candidate of `scores` `[heads, len]` is among
+/// its row's `budget` best. Read back and chosen on the host where that is free, else ranked
+/// on the device.
+pub fn top_k_mask<B: Backend>(scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 2, Bool> {
+    let device = scores.device();
+    if !host_memory::<B>(&device) {
+        return rank_mask(scores, budget, RANK_BLOCK_ELEMENTS);
+    }
+    let [heads, len] = scores.dims();
+    let values: Vec<f32> = scores
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32 scores");
+    let mut mask = vec![false; heads * len];
+    for (row, mask_row) in values.chunks_exact(len.max(1)).zip(mask.chunks_mut(len)) {
+        for i in top_k(row, budget) {
+            mask_row[i] = true;
+        }
+    }
+    Tensor::from_data(TensorData::new(mask, [heads, len]), &device)
+}
+
 /// Elements of the largest comparison block [`rank_top_k`] builds at once.
 const RANK_BLOCK_ELEMENTS: usize = 1 << 24;
 
 /// [`top_k`] on the device, for every row of `scores` `[heads, len]`: returns `[heads, k]`
 /// ascending indices, `k = min(budget, len)` (an empty tensor when `k` is 0, which some
-/// devices cannot hold).
-///
-/// Each candidate's rank is the number of candidates that beat it (a higher score, or an
-/// equal score and a larger index), counted in blocks of rows; the `k` of rank below `k` are
-/// scattered to their slots in index order. `O(len²)` comparisons, no read-back.
+/// devices cannot hold). `O(len²)` comparisons, no read-back, no scatter.
 pub fn rank_top_k<B: Backend>(scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 2, Int> {
     rank_top_k_in_blocks(scores, budget, RANK_BLOCK_ELEMENTS)
 }
@@ -58,11 +76,28 @@ fn rank_top_k_in_blocks<B: Backend>(
     budget: usize,
     block_elements: usize,
 ) -> Tensor<B, 2, Int> {
-    let device = scores.device();
     let [heads, len] = scores.dims();
     let k = budget.min(len);
     if k == 0 {
-        return Tensor::empty([heads, 0], &device);
+        return Tensor::empty([heads, 0], &scores.device());
+    }
+    let kept = rank_mask(scores, k, block_elements);
+    compact(kept, k, block_elements)
+}
+
+/// Whether each candidate of `scores` `[heads, len]` ranks among its row's `budget` best, on
+/// the device: its rank is the number of candidates that beat it (a higher score, or an equal
+/// score and a larger index; NaN ranks lowest), counted in blocks of rows of at most
+/// `block_elements` comparisons.
+fn rank_mask<B: Backend>(
+    scores: Tensor<B, 2>,
+    budget: usize,
+    block_elements: usize,
+) -> Tensor<B, 2, Bool> {
+    let device = scores.device();
+    let [heads, len] = scores.dims();
+    if budget == 0 || len == 0 {
+        return Tensor::<B, 2, Int>::zeros([heads, len], &device).equal_elem(1);
     }
     let scores = scores.cast(burn::tensor::FloatDType::F32);
     let scores = scores.clone().mask_fill(scores.is_nan(), f32::NEG_INFINITY);
@@ -90,19 +125,37 @@ fn rank_top_k_in_blocks<B: Backend>(
             .bool_or(theirs.equal(mine).bool_and(their_index.greater(my_index)));
         ranks.push(beaten.int().sum_dim(2).reshape([heads, rows]));
     }
-    let kept = cat_blocks(ranks, 1).lower_elem(k as i64);
-    // Slot of a kept candidate among the kept, in index order; the others go to slot `k`,
-    // which is dropped.
-    let slots = kept
-        .clone()
-        .int()
-        .cumsum(1)
-        .sub_scalar(1)
-        .mask_fill(kept.bool_not(), k as i64);
-    let indices = index.reshape([1, len]).expand([heads, len]);
-    Tensor::<B, 2, Int>::zeros([heads, k + 1], &device)
-        .scatter(1, slots, indices, IndexingUpdateOp::Add)
-        .narrow(1, 0, k)
+    cat_blocks(ranks, 1).lower_elem(budget as i64)
+}
+
+/// The indices of the `k` (at least 1) `true` entries of each row of `mask` `[heads, len]`,
+/// ascending, as `[heads, k]`: the `j`-th is the number of entries before it, that is of the
+/// positions where fewer than `j + 1` entries have been kept so far. Counted in blocks of
+/// slots of at most `block_elements` comparisons; a scatter would do it in one pass, but
+/// CubeCL's runs one thread per row.
+fn compact<B: Backend>(
+    mask: Tensor<B, 2, Bool>,
+    k: usize,
+    block_elements: usize,
+) -> Tensor<B, 2, Int> {
+    let device = mask.device();
+    let [heads, len] = mask.dims();
+    let kept_so_far = mask.int().cumsum(1).reshape([heads, 1, len]);
+    let slot = Tensor::<B, 1, Int>::arange(0..k as i64, &device);
+    let slots_per_block = (block_elements / (heads * len).max(1)).clamp(1, k);
+    let mut indices = Vec::with_capacity(k.div_ceil(slots_per_block));
+    for start in (0..k).step_by(slots_per_block) {
+        let slots = slots_per_block.min(k - start);
+        let shape = [heads, slots, len];
+        let before = kept_so_far.clone().expand(shape).lower_equal(
+            slot.clone()
+                .narrow(0, start, slots)
+                .reshape([1, slots, 1])
+                .expand(shape),
+        );
+        indices.push(before.int().sum_dim(2).reshape([heads, slots]));
+    }
+    cat_blocks(indices, 1)
 }
 
 /// The indices of the `k` largest values of `row` (ties: larger index first), ascending.
@@ -206,7 +259,25 @@ mod tests {
                         .to_vec()
                         .unwrap();
                     assert_eq!(got, expected, "{values:?}, budget {budget}, block {block}");
+                    let mask: Vec<bool> = rank_mask(scores.clone(), budget, block)
+                        .into_data()
+                        .to_vec()
+                        .unwrap();
+                    let masked: Vec<i64> = mask
+                        .chunks_exact(len)
+                        .flat_map(|row| (0..len).filter(|&i| row[i]).map(|i| i as i64))
+                        .collect();
+                    assert_eq!(masked, expected, "mask of {values:?}, budget {budget}");
                 }
+                let host: Vec<bool> = top_k_mask(scores.clone(), budget)
+                    .into_data()
+                    .to_vec()
+                    .unwrap();
+                let masked: Vec<i64> = host
+                    .chunks_exact(len)
+                    .flat_map(|row| (0..len).filter(|&i| row[i]).map(|i| i as i64))
+                    .collect();
+                assert_eq!(masked, expected, "host mask of {values:?}, budget {budget}");
             }
         }
     }

@@ -210,7 +210,7 @@ impl<B: Backend> Prefiller<B> {
         self.pruner.reset();
         for (step, range) in chunks.iter().enumerate() {
             let budgets = match &plan {
-                Some(plan) => self.budgets(plan, step, shape.n_layers, &retention)?,
+                Some(plan) => self.budgets(plan, step, shape.n_layers, &mut retention)?,
                 None => vec![0; shape.n_layers],
             };
             let positions = memory.next_chunk();
@@ -330,7 +330,7 @@ impl<B: Backend> Prefiller<B> {
         plan: &Plan,
         step: usize,
         n_layers: usize,
-        retention: &Retention,
+        retention: &mut Retention<B>,
     ) -> Result<Vec<usize>> {
         if self.config.memory_type == MemoryType::Fi {
             let slice = plan.step(step)?.fi_slice.unwrap_or(0);

@@ -15,27 +15,44 @@ use crate::Memory;
 
 /// Per-layer running mean of the memory retention ratio: the share of the kept entries that
 /// were already in memory.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Retention {
+///
+/// Each layer's ratio stays on the device until [`means`](Self::means) reads the step's ratios
+/// back together: one wait for the device per step rather than one per layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Retention<B: Backend> {
     sum: Vec<f64>,
     count: Vec<usize>,
+    pending: Vec<(usize, Tensor<B, 1>)>,
 }
 
-impl Retention {
+impl<B: Backend> Retention<B> {
     pub(crate) fn new(n_layers: usize) -> Self {
         Self {
             sum: vec![0.0; n_layers],
             count: vec![0; n_layers],
+            pending: Vec::new(),
         }
     }
 
-    fn add(&mut self, layer: usize, ratio: f64) {
-        self.sum[layer] += ratio;
-        self.count[layer] += 1;
+    /// Records `ratio`, a one-element tensor, for `layer`.
+    fn add(&mut self, layer: usize, ratio: Tensor<B, 1>) {
+        self.pending.push((layer, ratio));
     }
 
     /// Running means per layer (0 where nothing was measured yet).
-    pub(crate) fn means(&self) -> Vec<f64> {
+    pub(crate) fn means(&mut self) -> Vec<f64> {
+        if !self.pending.is_empty() {
+            let (layers, ratios): (Vec<usize>, Vec<Tensor<B, 1>>) = self.pending.drain(..).unzip();
+            let ratios = Tensor::cat(ratios, 0)
+                .into_data()
+                .convert::<f64>()
+                .to_vec::<f64>()
+                .expect("f64 ratios");
+            for (layer, ratio) in layers.into_iter().zip(ratios) {
+                self.sum[layer] += ratio;
+                self.count[layer] += 1;
+            }
+        }
         self.sum
             .iter()
             .zip(&self.count)
@@ -59,8 +76,8 @@ pub(crate) struct StepHook<'a, 'o, B: Backend> {
     /// Entries (sinks excluded) to keep per layer after this step.
     pub budgets: Vec<usize>,
     pub step: usize,
-    /// Measured only when a schedule needs it (`adaptive`): it costs a sync per layer.
-    pub retention: Option<&'a mut Retention>,
+    /// Measured only when a schedule needs it (`adaptive`).
+    pub retention: Option<&'a mut Retention<B>>,
     /// The chunk's tokens in the prompt.
     pub chunk: Range<usize>,
     /// Told about every memory rewrite, when present.
@@ -161,13 +178,7 @@ impl<B: Backend> StepHook<'_, '_, B> {
         if let Some(retention) = self.retention.as_deref_mut()
             && from_memory > 0
         {
-            let ratio = kept
-                .clone()
-                .lower_elem(from_memory as i64)
-                .float()
-                .mean()
-                .into_scalar()
-                .elem::<f64>();
+            let ratio = kept.clone().lower_elem(from_memory as i64).float().mean();
             retention.add(layer, ratio);
         }
         // One gather from the full entries keeps the head (sinks, frozen history) and the
@@ -187,4 +198,28 @@ fn positions<B: Backend>(memory: Option<&LayerKv<B>>) -> Option<Tensor<B, 2, Int
     memory
         .filter(|kv| !kv.is_empty())
         .map(|kv| kv.positions.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DefaultBackend as B;
+
+    fn ratio(value: f32) -> Tensor<B, 1> {
+        Tensor::from_data([value], &Default::default())
+    }
+
+    #[test]
+    fn retention_means_are_running_means_per_layer() {
+        let mut retention = Retention::<B>::new(3);
+        assert_eq!(retention.means(), [0.0; 3], "nothing measured yet");
+        retention.add(0, ratio(0.5));
+        retention.add(1, ratio(1.0));
+        retention.add(0, ratio(0.25));
+        assert_eq!(retention.means(), [0.375, 1.0, 0.0]);
+        // Read-back ratios are not counted twice; later ones join the running means.
+        assert_eq!(retention.means(), [0.375, 1.0, 0.0]);
+        retention.add(1, ratio(0.0));
+        assert_eq!(retention.means(), [0.375, 0.5, 0.0]);
+    }
 }
