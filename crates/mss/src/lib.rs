@@ -39,7 +39,7 @@
 //! # Feature flags
 //!
 //! - `flex` (default): the pure-Rust CPU backend, exported as [`Cpu`].
-//! - `cuda`: NVIDIA GPUs through burn-cuda, exported as [`Cuda`] (NVRTC compiles kernels at run
+//! - `cuda`: NVIDIA GPUs through burn-cuda, exported as `Cuda` (NVRTC compiles kernels at run
 //!   time; building needs no CUDA toolkit).
 
 mod config;
