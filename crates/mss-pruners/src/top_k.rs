@@ -221,6 +221,16 @@ mod tests {
         assert_eq!(kept, vec![1, 3, 0, 2]);
     }
 
+    /// The marked indices of each row of `mask`, rows one after another.
+    fn marked(mask: Tensor<B, 2, Bool>) -> Vec<i64> {
+        let [_, len] = mask.dims();
+        let flags: Vec<bool> = mask.into_data().to_vec().unwrap();
+        flags
+            .chunks_exact(len)
+            .flat_map(|row| (0..len).filter(|&i| row[i]).map(|i| i as i64))
+            .collect()
+    }
+
     #[test]
     fn device_ranking_equals_host_selection() {
         // Scores on a coarse grid so that ties are common, plus NaN, infinities and signed zeros.
@@ -259,25 +269,19 @@ mod tests {
                         .to_vec()
                         .unwrap();
                     assert_eq!(got, expected, "{values:?}, budget {budget}, block {block}");
-                    let mask: Vec<bool> = rank_mask(scores.clone(), budget, block)
-                        .into_data()
-                        .to_vec()
-                        .unwrap();
-                    let masked: Vec<i64> = mask
-                        .chunks_exact(len)
-                        .flat_map(|row| (0..len).filter(|&i| row[i]).map(|i| i as i64))
-                        .collect();
-                    assert_eq!(masked, expected, "mask of {values:?}, budget {budget}");
+                    let mask = rank_mask(scores.clone(), budget, block);
+                    assert_eq!(
+                        marked(mask),
+                        expected,
+                        "mask of {values:?}, budget {budget}"
+                    );
                 }
-                let host: Vec<bool> = top_k_mask(scores.clone(), budget)
-                    .into_data()
-                    .to_vec()
-                    .unwrap();
-                let masked: Vec<i64> = host
-                    .chunks_exact(len)
-                    .flat_map(|row| (0..len).filter(|&i| row[i]).map(|i| i as i64))
-                    .collect();
-                assert_eq!(masked, expected, "host mask of {values:?}, budget {budget}");
+                let host = top_k_mask(scores.clone(), budget);
+                assert_eq!(
+                    marked(host),
+                    expected,
+                    "host mask of {values:?}, budget {budget}"
+                );
             }
         }
     }
