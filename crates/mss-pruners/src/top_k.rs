@@ -18,18 +18,29 @@ impl<B: Backend> Selector<B> for TopK {
         if !host_memory::<B>(&device) {
             return rank_top_k(scores, budget);
         }
-        let [heads, len] = scores.dims();
-        let values: Vec<f32> = scores
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32 scores");
-        let mut kept = Vec::with_capacity(heads * budget);
-        for row in values.chunks_exact(len.max(1)).take(heads) {
-            kept.extend(top_k(row, budget).into_iter().map(|i| i as i32));
-        }
+        let [heads, _] = scores.dims();
+        let kept: Vec<i32> = top_k_on_host(scores, budget)
+            .into_iter()
+            .flatten()
+            .map(|i| i as i32)
+            .collect();
         Tensor::from_data(TensorData::new(kept, [heads, budget]), &device)
     }
+}
+
+/// [`top_k`] of every row of `scores` `[heads, len]`, read back to the host.
+fn top_k_on_host<B: Backend>(scores: Tensor<B, 2>, budget: usize) -> Vec<Vec<usize>> {
+    let [heads, len] = scores.dims();
+    let values: Vec<f32> = scores
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32 scores");
+    values
+        .chunks_exact(len.max(1))
+        .take(heads)
+        .map(|row| top_k(row, budget))
+        .collect()
 }
 
 /// Whether `B` keeps tensors in host memory, where reading scores back costs nothing.
@@ -47,15 +58,10 @@ pub fn top_k_mask<B: Backend>(scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 
         return rank_mask(scores, budget, RANK_BLOCK_ELEMENTS);
     }
     let [heads, len] = scores.dims();
-    let values: Vec<f32> = scores
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32 scores");
     let mut mask = vec![false; heads * len];
-    for (row, mask_row) in values.chunks_exact(len.max(1)).zip(mask.chunks_mut(len)) {
-        for i in top_k(row, budget) {
-            mask_row[i] = true;
+    for (head, kept) in top_k_on_host(scores, budget).into_iter().enumerate() {
+        for i in kept {
+            mask[head * len + i] = true;
         }
     }
     Tensor::from_data(TensorData::new(mask, [heads, len]), &device)
