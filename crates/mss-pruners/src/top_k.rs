@@ -18,13 +18,13 @@ impl<B: Backend> Selector<B> for TopK {
         if !host_memory::<B>(&device) {
             return rank_top_k(scores, budget);
         }
-        let [heads, _] = scores.dims();
+        let [heads, len] = scores.dims();
         let kept: Vec<i32> = top_k_on_host(scores, budget)
             .into_iter()
             .flatten()
             .map(|i| i as i32)
             .collect();
-        Tensor::from_data(TensorData::new(kept, [heads, budget]), &device)
+        Tensor::from_data(TensorData::new(kept, [heads, budget.min(len)]), &device)
     }
 }
 
@@ -215,6 +215,19 @@ mod tests {
     #[test]
     fn nan_ranks_lowest() {
         assert_eq!(top_k(&[f32::NAN, 0.1, f32::NAN, 0.2], 2), vec![1, 3]);
+    }
+
+    #[test]
+    fn a_budget_beyond_the_candidates_keeps_them_all() {
+        let scores =
+            Tensor::<B, 2>::from_data([[0.1, 0.9, 0.3], [0.7, 0.1, 0.6]], &Default::default());
+        let kept = TopK.select(scores.clone(), 5);
+        assert_eq!(kept.dims(), [2, 3]);
+        assert_eq!(
+            kept.into_data().to_vec::<i32>().unwrap(),
+            [0, 1, 2, 0, 1, 2]
+        );
+        assert_eq!(rank_top_k(scores, 5).dims(), [2, 3], "the device agrees");
     }
 
     #[test]

@@ -41,6 +41,6 @@ pub trait Scorer<B: Backend>: Send {
 
 /// Which candidates to keep, given their scores.
 pub trait Selector<B: Backend>: Send {
-    /// Indices `[n_kv_heads, budget]`, ascending per head.
+    /// Indices `[n_kv_heads, min(budget, candidates)]`, ascending per head.
     fn select(&self, scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 2, Int>;
 }
