@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use mss_core::attention::{attend, sliding_window_mask};
-use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory};
+use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, per_head_range};
 
 use crate::linear::Linear;
 use crate::rope::{RopeTable, apply_rope};
@@ -68,6 +68,7 @@ impl<B: Backend> Attention<B> {
         query_block: usize,
     ) -> Result<LayerOutput<B>, CoreError> {
         let [_, c, _] = x.dims();
+        let device = x.device();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
         let q = heads(self.q_proj.forward(x.clone()), self.n_heads);
         let chunk = LayerKv {
@@ -77,10 +78,8 @@ impl<B: Backend> Attention<B> {
         };
         let q = apply_rope(q, step.cos.clone(), step.sin.clone());
         let chunk_rope = || {
-            step.rope_positions
-                .clone()
-                .reshape([1, c])
-                .repeat_dim(0, self.n_kv_heads)
+            let start = step.rope_start;
+            per_head_range(start..start + c, self.n_kv_heads, &device)
         };
 
         // The keys are rotated together, at their positions of this step; the entries stay

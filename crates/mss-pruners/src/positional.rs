@@ -40,9 +40,7 @@ mod tests {
         let device = Default::default();
         let (heads, len) = (3, 9);
         let keys = Tensor::<B, 4>::zeros([1, heads, len, 2], &device);
-        let positions = Tensor::<B, 1, Int>::arange(0..len as i64, &device)
-            .reshape([1, len])
-            .repeat_dim(0, heads);
+        let positions = per_head_range(0..len, heads, &device);
         let candidates = LayerKv::new(keys.clone(), keys, positions).unwrap();
         let stats = AttentionStats::none();
         let index: Vec<f32> = (0..len).map(|i| i as f32).collect();

@@ -108,10 +108,7 @@ fn rank_mask<B: Backend>(
     let scores = scores.cast(burn::tensor::FloatDType::F32);
     let scores = scores.clone().mask_fill(scores.is_nan(), f32::NEG_INFINITY);
     let index = Tensor::<B, 1, Int>::arange(0..len as i64, &device);
-    let rows_per_block = (block_elements / (heads * len).max(1)).clamp(1, len);
-    let mut ranks = Vec::with_capacity(len.div_ceil(rows_per_block));
-    for start in (0..len).step_by(rows_per_block) {
-        let rows = rows_per_block.min(len - start);
+    let ranks = count_in_blocks([heads, len, len], block_elements, |start, rows| {
         let shape = [heads, rows, len];
         let mine = scores
             .clone()
@@ -125,13 +122,12 @@ fn rank_mask<B: Backend>(
             .reshape([1, rows, 1])
             .expand(shape);
         let their_index = index.clone().reshape([1, 1, len]).expand(shape);
-        let beaten = theirs
+        theirs
             .clone()
             .greater(mine.clone())
-            .bool_or(theirs.equal(mine).bool_and(their_index.greater(my_index)));
-        ranks.push(beaten.int().sum_dim(2).reshape([heads, rows]));
-    }
-    cat_blocks(ranks, 1).lower_elem(budget as i64)
+            .bool_or(theirs.equal(mine).bool_and(their_index.greater(my_index)))
+    });
+    ranks.lower_elem(budget as i64)
 }
 
 /// The indices of the `k` (at least 1) `true` entries of each row of `mask` `[heads, len]`,
@@ -148,20 +144,37 @@ fn compact<B: Backend>(
     let [heads, len] = mask.dims();
     let kept_so_far = mask.int().cumsum(1).reshape([heads, 1, len]);
     let slot = Tensor::<B, 1, Int>::arange(0..k as i64, &device);
-    let slots_per_block = (block_elements / (heads * len).max(1)).clamp(1, k);
-    let mut indices = Vec::with_capacity(k.div_ceil(slots_per_block));
-    for start in (0..k).step_by(slots_per_block) {
-        let slots = slots_per_block.min(k - start);
+    count_in_blocks([heads, k, len], block_elements, |start, slots| {
         let shape = [heads, slots, len];
-        let before = kept_so_far.clone().expand(shape).lower_equal(
+        kept_so_far.clone().expand(shape).lower_equal(
             slot.clone()
                 .narrow(0, start, slots)
                 .reshape([1, slots, 1])
                 .expand(shape),
-        );
-        indices.push(before.int().sum_dim(2).reshape([heads, slots]));
-    }
-    cat_blocks(indices, 1)
+        )
+    })
+}
+
+/// `[heads, rows]` counts of the `true` entries along the last axis of `[heads, rows, len]`
+/// comparisons, `rows` (at least 1) built a block at a time by `compare(start, block_rows)`,
+/// each block at most `block_elements` comparisons.
+fn count_in_blocks<B: Backend>(
+    [heads, rows, len]: [usize; 3],
+    block_elements: usize,
+    compare: impl Fn(usize, usize) -> Tensor<B, 3, Bool>,
+) -> Tensor<B, 2, Int> {
+    let rows_per_block = (block_elements / (heads * len).max(1)).clamp(1, rows);
+    let counts = (0..rows)
+        .step_by(rows_per_block)
+        .map(|start| {
+            let block_rows = rows_per_block.min(rows - start);
+            compare(start, block_rows)
+                .int()
+                .sum_dim(2)
+                .reshape([heads, block_rows])
+        })
+        .collect();
+    cat_blocks(counts, 1)
 }
 
 /// The indices of the `k` largest values of `row` (ties: larger index first), ascending.
