@@ -130,11 +130,7 @@ fn check_selection(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
         let scores =
             Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [heads, len]), device);
         for budget in [1, 1024, 2047] {
-            let got: Vec<i64> = rank_top_k(scores.clone(), budget)
-                .into_data()
-                .convert::<i64>()
-                .to_vec()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let got: Vec<i64> = host_values(rank_top_k(scores.clone(), budget).into_data())?;
             let want: Vec<i64> = values
                 .chunks_exact(len)
                 .flat_map(|row| top_k(row, budget))
@@ -177,18 +173,10 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
         AttentionNeeds::NONE,
         1024,
     );
-    let fused: Vec<f32> = fused
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let fused: Vec<f32> = host_values(fused.into_data())?;
     for block in [1024, 256] {
         let (blocked, stats) = attend(q.clone(), k.clone(), v.clone(), None, needs, block);
-        let blocked: Vec<f32> = blocked
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let blocked: Vec<f32> = host_values(blocked.into_data())?;
         let error = mss_testkit::relative_error(&blocked, &fused);
         anyhow::ensure!(
             error < 1e-2,
@@ -206,6 +194,13 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
         "statistics attention equals the fused kernel on this device (blocks of 1024 and 256)\n"
     );
     Ok(())
+}
+
+/// A tensor's values read back as `E`.
+fn host_values<E: burn::tensor::Element>(data: TensorData) -> anyhow::Result<Vec<E>> {
+    data.convert::<E>()
+        .to_vec()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 /// Full attention, then FM and IMDC (and IM with the adaptive curve) for each pruner.
