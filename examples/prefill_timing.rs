@@ -57,6 +57,17 @@ struct Args {
     /// of the default rule (to compare against the fixed 256 of earlier versions).
     #[arg(long)]
     fixed_query_block: Option<usize>,
+    /// Run the model through Burn's generic operations even where the host kernels apply (f32
+    /// on the CPU), to compare the two paths.
+    #[arg(long)]
+    burn_kernels: bool,
+    /// Chunk size of the full-attention line (default: `--chunk`; the prompt length gives one
+    /// forward pass over the whole prompt, as PyTorch's full prefill).
+    #[arg(long)]
+    full_chunk: Option<usize>,
+    /// Skip the device checks of top-k and the statistics attention.
+    #[arg(long)]
+    no_checks: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,13 +81,25 @@ fn main() -> anyhow::Result<()> {
             smollm2_135m_shape().init::<B>(&device, dtype)
         }
     };
+    let model = model.with_host_kernels(!args.burn_kernels);
     let ids = mss_testkit::ids(args.tokens, model.config.vocab_size, 1);
-    check_selection(&device)?;
-    check_statistics_attention(&device)?;
+    if !args.no_checks {
+        check_selection(&device)?;
+        check_statistics_attention(&device)?;
+    }
+    println!(
+        "forward pass: {}\n",
+        if model.uses_host_kernels() {
+            "host kernels"
+        } else {
+            "Burn operations"
+        }
+    );
     println!(
         "| configuration | L | C | M | median s | tokens/s | runs (s) |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
-    for (label, config) in configs(&args.pruners, args.adaptive, args.chunk, args.memory) {
+    let full_chunk = args.full_chunk.unwrap_or(args.chunk);
+    for (label, config) in configs(&args.pruners, args.adaptive, args.chunk, args.memory, full_chunk) {
         if args
             .only
             .as_ref()
@@ -209,10 +232,11 @@ fn configs(
     adaptive: bool,
     chunk: usize,
     memory: usize,
+    full_chunk: usize,
 ) -> Vec<(String, PrefillConfig)> {
     let mut configs = vec![(
         "full attention".to_string(),
-        PrefillConfig::full_attention(chunk),
+        PrefillConfig::full_attention(full_chunk),
     )];
     for &pruner in pruners {
         for (method, memory_type, decremental) in [

@@ -14,6 +14,14 @@ pub enum CoreError {
         /// The shape that was given.
         actual: Vec<usize>,
     },
+    /// A value outside what it may hold (a negative position, say).
+    #[error("{what}: {reason}")]
+    InvalidValue {
+        /// What was being checked.
+        what: String,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 /// Result with [`CoreError`].

@@ -113,7 +113,7 @@ impl<B: Backend> Attention<B> {
         Ok((self.o_proj.forward(out), entries, stats))
     }
 
-    fn check_memory(&self, memory: &LayerMemory<B>) -> Result<(), CoreError> {
+    pub(crate) fn check_memory(&self, memory: &LayerMemory<B>) -> Result<(), CoreError> {
         let m = memory.kv.len();
         let expected = vec![1, self.n_kv_heads, m, self.head_dim];
         for (what, actual) in [

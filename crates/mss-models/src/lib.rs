@@ -13,6 +13,11 @@
 //! Supported: GQA, RMSNorm, SwiGLU, rotate-half RoPE (plain, linear, dynamic NTK, Llama 3),
 //! tied embeddings, Mistral's sliding window, optional attention/MLP biases.
 //!
+//! On the Flex (CPU) backend an f32 model runs its forward pass through the crate's own host
+//! kernels (fused element-wise loops, `gemm` products, a blocked attention that also yields the
+//! statistics); every other backend and dtype runs the generic Burn operations
+//! ([`Transformer::with_host_kernels`]).
+//!
 //! # Feature flags
 //!
 //! None: the crate is generic over `B: Backend`; pick a backend in the binary.
@@ -20,6 +25,7 @@
 mod attention;
 mod config;
 mod error;
+mod host;
 mod layer;
 mod linear;
 mod mlp;

@@ -1,6 +1,7 @@
 //! The Llama / Mistral decoder: construction, loading and the chunked forward pass.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::prelude::*;
 use burn::tensor::module::embedding;
@@ -9,6 +10,7 @@ use mss_core::{ChunkHook, ChunkPositions, ChunkedModel, Logits, ModelShape, per_
 
 use crate::attention::{Attention, StepContext};
 use crate::config::TransformerConfig;
+use crate::host::{self, HostWeights, RopeCache};
 use crate::layer::DecoderLayer;
 use crate::linear::Linear;
 use crate::mlp::Mlp;
@@ -30,6 +32,10 @@ pub struct Transformer<B: Backend> {
     pub norm: RmsNorm<B>,
     /// LM head (the transposed embedding when tied).
     pub lm_head: Linear<B>,
+    /// Whether an f32 model on the Flex backend runs the host path (on by default).
+    pub(crate) host_kernels: bool,
+    /// RoPE tables of the host path, shared by every chunk.
+    pub(crate) host_rope: Arc<RopeCache>,
 }
 
 impl TransformerConfig {
@@ -80,6 +86,8 @@ impl TransformerConfig {
             layers,
             norm: norm(),
             lm_head,
+            host_kernels: true,
+            host_rope: Arc::default(),
         }
     }
 
@@ -198,6 +206,8 @@ impl<B: Backend> Transformer<B> {
             layers,
             norm,
             lm_head,
+            host_kernels: true,
+            host_rope: Arc::default(),
         })
     }
 
@@ -217,6 +227,25 @@ impl<B: Backend> Transformer<B> {
     /// The dtype of the weights.
     pub fn dtype(&self) -> DType {
         self.embed_tokens.dtype()
+    }
+
+    /// Whether an f32 model on the Flex (CPU) backend runs its forward pass through the
+    /// project's own host kernels (the default) or through Burn's generic operations, which
+    /// every other backend and dtype uses. Both compute the same function; the host path is
+    /// several times faster (docs/results/cpu-speed.md).
+    pub fn with_host_kernels(mut self, enabled: bool) -> Self {
+        self.host_kernels = enabled;
+        self
+    }
+
+    /// Whether the forward pass runs on the host path.
+    pub fn uses_host_kernels(&self) -> bool {
+        self.host_weights().is_some()
+    }
+
+    /// The weights as host slices, when the host path applies.
+    fn host_weights(&self) -> Option<HostWeights> {
+        self.host_kernels.then(|| HostWeights::of(self)).flatten()
     }
 }
 
@@ -279,6 +308,9 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
         hook: &mut dyn ChunkHook<B>,
         logits: Logits,
     ) -> mss_core::Result<Tensor<B, 3>> {
+        if let Some(weights) = self.host_weights() {
+            return host::forward_chunk(self, &weights, tokens, positions, hook, logits);
+        }
         let c = tokens.dims()[1];
         let document = positions.document_start;
         let document_positions = per_head_range(

@@ -1,0 +1,182 @@
+//! Element-wise kernels of the host path, compiled for the CPU's vector units.
+//!
+//! [`vectorized`] runs a closure inside `pulp`'s dispatch, so the loops it inlines are compiled
+//! for AVX2 + FMA (or whatever the running CPU offers) while the binary stays portable. The
+//! kernels are plain loops without branches in their bodies so that they vectorise; `exp` is a
+//! polynomial because the C library's is not vectorised.
+
+/// Runs `f` compiled for the running CPU's vector instruction set. Everything `f` calls must be
+/// `#[inline(always)]` to be compiled the same way.
+#[inline(always)]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// Below this, `exp` is 0 (`exp(-87.3)` is the smallest normal f32); `-inf` lands here.
+const EXP_LOWEST: f32 = -87.33;
+const EXP_HIGHEST: f32 = 88.0;
+
+/// `e^x` in f32 within about 2 ulp (Cephes' `expf` polynomial): `x = n ln 2 + r`,
+/// `e^x = 2^n e^r` with `|r| <= ln 2 / 2`. Exactly 0 below `-87.33` and for `-inf`.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    let clamped = x.clamp(EXP_LOWEST, EXP_HIGHEST);
+    let n = (clamped * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = clamped - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    // `2^n` built in the exponent bits. `n` is read out of the float by adding 1.5 * 2^23
+    // (which puts it in the low mantissa bits) rather than by `as i32`, whose saturating
+    // semantics keep LLVM from vectorising the conversion.
+    let n_bits = (n + 12_582_912.0).to_bits().wrapping_sub(0x4B40_0000);
+    let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
+    if x < EXP_LOWEST { 0.0 } else { y * scale }
+}
+
+/// `x[i] /= sqrt(mean(x²) + eps)`, then `* weight[i]`, for every row of `x` (hidden wide),
+/// as Hugging Face's `LlamaRMSNorm` in f32.
+pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let hidden = weight.len();
+    vectorized(
+        #[inline(always)]
+        || {
+            for (row, out) in x.chunks_exact(hidden).zip(out.chunks_exact_mut(hidden)) {
+                let squares = sum_of(row, |v| v * v);
+                let rms = (squares / hidden as f32 + eps).sqrt();
+                for ((o, &v), &w) in out.iter_mut().zip(row).zip(weight) {
+                    *o = (v / rms) * w;
+                }
+            }
+        },
+    )
+}
+
+/// `Σ f(x)` in eight lanes, so that it vectorises (the order differs from a sequential sum by
+/// rounding only).
+#[inline(always)]
+pub(crate) fn sum_of(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += f(x);
+        }
+    }
+    rest.iter().fold(lanes.iter().sum(), |acc, &x| acc + f(x))
+}
+
+/// The largest element (`-inf` for none), in eight lanes.
+#[inline(always)]
+fn max_of(xs: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(x);
+        }
+    }
+    rest.iter().chain(&lanes).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+}
+
+/// `gate[i] = silu(gate[i]) * up[i]`: SwiGLU's activation, in place.
+pub(crate) fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    vectorized(
+        #[inline(always)]
+        || {
+            for (g, &u) in gate.iter_mut().zip(up) {
+                *g = *g / (1.0 + exp(-*g)) * u;
+            }
+        },
+    )
+}
+
+/// `x[r] += bias` for every row `r` of `x`.
+pub(crate) fn add_bias(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
+/// Softmax of `row[..visible]` in place (f32), the rest of the row set to 0. Entries at `-inf`
+/// inside the visible prefix (hidden by a window) become 0; a row with none finite becomes all 0.
+#[inline(always)]
+pub(crate) fn softmax_prefix(row: &mut [f32], visible: usize) {
+    let (head, tail) = row.split_at_mut(visible);
+    tail.fill(0.0);
+    let max = max_of(head);
+    if max == f32::NEG_INFINITY {
+        head.fill(0.0);
+        return;
+    }
+    for v in head.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let total = sum_of(head, |v| v);
+    for v in head.iter_mut() {
+        *v /= total;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_within_a_few_ulp_of_std() {
+        let mut worst = 0.0f64;
+        for i in -87_000..88_000 {
+            let x = i as f32 * 1e-3 + 0.000_37;
+            let want = (x as f64).exp();
+            let got = exp(x) as f64;
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp(-100.0), 0.0);
+        assert_eq!(exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn softmax_prefix_normalises_the_visible_part() {
+        let mut row = vec![1.0, 2.0, f32::NEG_INFINITY, 3.0, 7.0, 9.0];
+        softmax_prefix(&mut row, 4);
+        let z = 1f32.exp() + 2f32.exp() + 3f32.exp();
+        let want = [1f32.exp() / z, 2f32.exp() / z, 0.0, 3f32.exp() / z, 0.0, 0.0];
+        for (g, w) in row.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{row:?}");
+        }
+        let mut hidden = vec![f32::NEG_INFINITY; 3];
+        softmax_prefix(&mut hidden, 3);
+        assert_eq!(hidden, vec![0.0; 3]);
+    }
+
+    #[test]
+    fn rms_norm_and_silu_follow_their_definitions() {
+        let x = [1.0, -2.0, 3.0, 0.5, 0.0, -1.0];
+        let w = [1.0, 0.5, 2.0];
+        let mut out = [0.0; 6];
+        rms_norm(&x, &w, 1e-5, &mut out);
+        for r in 0..2 {
+            let row = &x[r * 3..r * 3 + 3];
+            let rms = (row.iter().map(|v| v * v).sum::<f32>() / 3.0 + 1e-5).sqrt();
+            for i in 0..3 {
+                assert!((out[r * 3 + i] - row[i] / rms * w[i]).abs() < 1e-6);
+            }
+        }
+        let mut gate = [-3.0f32, 0.0, 2.5];
+        silu_mul(&mut gate, &[2.0, 1.0, -1.0]);
+        let silu = |v: f32| v / (1.0 + (-v).exp());
+        for (g, want) in gate.iter().zip([silu(-3.0) * 2.0, 0.0, -silu(2.5)]) {
+            assert!((g - want).abs() < 1e-6);
+        }
+    }
+}
