@@ -18,7 +18,6 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn::tensor::DType;
 use clap::Parser;
-use mss::models::{Architecture, RopeScaling};
 use mss::pruners::{PrunerKind, rank_top_k, top_k};
 use mss::schedule::{LayerwiseCurve, MemoryType, QueryBlocks};
 use mss::{DefaultBackend as B, PrefillConfig, Prefiller, Transformer, TransformerConfig};
@@ -78,7 +77,7 @@ fn main() -> anyhow::Result<()> {
         Some(dir) => Transformer::<B>::load(dir, &device, dtype)?,
         None => {
             B::seed(&device, 0);
-            smollm2_135m_shape().init::<B>(&device, dtype)
+            TransformerConfig::smollm2_135m().init::<B>(&device, dtype)
         }
     };
     let model = model.with_host_kernels(!args.burn_kernels);
@@ -254,28 +253,4 @@ fn configs(
         }
     }
     configs
-}
-
-/// SmolLM2-135M-Instruct's configuration (`../shared/spec/assets.md`).
-fn smollm2_135m_shape() -> TransformerConfig {
-    TransformerConfig {
-        architecture: Architecture::Llama,
-        vocab_size: 49152,
-        hidden_size: 576,
-        intermediate_size: 1536,
-        num_hidden_layers: 30,
-        num_attention_heads: 9,
-        num_key_value_heads: 3,
-        head_dim: 64,
-        max_position_embeddings: 8192,
-        rope_theta: 100_000.0,
-        rope_scaling: RopeScaling::None,
-        rms_norm_eps: 1e-5,
-        tie_word_embeddings: true,
-        sliding_window: None,
-        attention_bias: false,
-        mlp_bias: false,
-        eos_token_ids: vec![2],
-        bos_token_id: Some(1),
-    }
 }

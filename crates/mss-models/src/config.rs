@@ -88,6 +88,33 @@ struct HfConfig {
 }
 
 impl TransformerConfig {
+    /// The shape of SmolLM2-135M-Instruct, the default model (30 layers, hidden 576, 9 query
+    /// heads over 3 KV heads of 64, vocabulary 49,152, tied embeddings): with
+    /// [`init`](Self::init), a random-weight model for timings, which do not depend on the
+    /// weights.
+    pub fn smollm2_135m() -> Self {
+        Self {
+            architecture: Architecture::Llama,
+            vocab_size: 49152,
+            hidden_size: 576,
+            intermediate_size: 1536,
+            num_hidden_layers: 30,
+            num_attention_heads: 9,
+            num_key_value_heads: 3,
+            head_dim: 64,
+            max_position_embeddings: 8192,
+            rope_theta: 100_000.0,
+            rope_scaling: RopeScaling::None,
+            rms_norm_eps: 1e-5,
+            tie_word_embeddings: true,
+            sliding_window: None,
+            attention_bias: false,
+            mlp_bias: false,
+            eos_token_ids: vec![2],
+            bos_token_id: Some(1),
+        }
+    }
+
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         if !path.is_file() {
@@ -280,6 +307,8 @@ mod tests {
         assert_eq!(c.rope_scaling, RopeScaling::None);
         assert!(c.tie_word_embeddings);
         assert_eq!(c.eos_token_ids, vec![2]);
+        // The preset of the timing runs is the real model's configuration.
+        assert_eq!(c, TransformerConfig::smollm2_135m());
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! Attention of a chunk over `[memory; chunk]` on host slices, with the pruners' statistics
-//! from the same pass.
+//! Attention of a chunk over `[memory; chunk]` on host slices, with the pruners' statistics.
 //!
 //! Work is cut into tasks of one KV head × a block of query rows, spread over rayon's pool.
 //! A task stacks the queries of the KV head's whole group (GQA without repeated keys or
-//! values), computes their scores against the keys that the block can see (causal: keys past
-//! the block's last query are skipped, which halves a one-chunk prefill), takes each row's
-//! softmax exactly (the row is in cache, so no online rescaling is needed), adds the row to
-//! the statistics, and multiplies by the values. Only one `[group rows, keys]` block per thread
-//! is ever held, never the `[heads, chunk, keys]` probabilities.
+//! values) and walks the keys the block can see (causal: keys past the block's last query are
+//! skipped, which halves a one-chunk prefill) in blocks, with an online softmax: each key
+//! block's scores come from one product, are exponentiated against the running row maximum,
+//! and are multiplied into the output, rescaled when the maximum grows. When a row's keys fit
+//! one block (every chunked prefill of the paper's settings) that is an exact softmax in one
+//! pass and the statistics come from the same probabilities; otherwise a second pass
+//! recomputes the scores and reads the probabilities from each row's log-sum-exp. Only one
+//! `[group rows, key block]` score block per thread is ever held, never the
+//! `[heads, chunk, keys]` probabilities.
 
 use std::cell::RefCell;
 
@@ -15,7 +18,7 @@ use mss_core::AttentionNeeds;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, Threads, matmul};
-use super::simd::{softmax_prefix, vectorized};
+use super::simd::{exp, max_of, sum_of, vectorized};
 
 /// The sizes of one attention call.
 #[derive(Debug, Clone, Copy)]
@@ -47,12 +50,25 @@ pub(crate) struct HostStats {
     pub second_moments: Option<Vec<f32>>,
 }
 
-/// Score blocks hold at most this many f32 (1 MiB: a block stays in a core's L2 cache).
-const BLOCK_SCORES: usize = 1 << 18;
+/// How the work is cut.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Blocking {
+    /// Queries of each head per task.
+    pub query_rows: usize,
+    /// A task's scores are held for all its keys at once up to this many f32.
+    pub one_block_scores: usize,
+    /// Keys per block beyond that.
+    pub key_block: usize,
+}
 
-/// Query rows per task for `keys` keys and `n_rep` query heads per KV head.
-fn block_rows(n_rep: usize, keys: usize) -> usize {
-    (BLOCK_SCORES / (n_rep * keys).max(1)).clamp(8, 64)
+impl Blocking {
+    /// 64 queries per head (the group's heads stack to a multiple of the 64-row tiles of gemm's
+    /// AVX-512 kernel), one key block up to 2 MiB of scores (a core's L2), else 512 keys.
+    pub const DEFAULT: Self = Self {
+        query_rows: 64,
+        one_block_scores: 1 << 19,
+        key_block: 512,
+    };
 }
 
 /// What one task returns: its output rows and its share of the statistics.
@@ -69,9 +85,20 @@ struct Block {
     last: Vec<f32>,
 }
 
+/// One thread's working buffers, reused across tasks and calls.
+#[derive(Default)]
+struct Scratch {
+    /// The group's queries `[n_rep * rows, head_dim]`.
+    queries: Vec<f32>,
+    /// One key block's scores, then probabilities `[n_rep * rows, key block]`.
+    scores: Vec<f32>,
+    /// Each row's running maximum and sum of exponentials.
+    max: Vec<f32>,
+    total: Vec<f32>,
+}
+
 thread_local! {
-    /// Each thread's score block and stacked queries, reused across tasks and calls.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
 /// Softmax attention of the chunk's queries over the keys, plus the statistics in `needs`.
@@ -92,6 +119,21 @@ pub(crate) fn attend(
     needs: AttentionNeeds,
     out: &mut [f32],
 ) -> HostStats {
+    attend_with(q, k, v, shape, window, needs, out, Blocking::DEFAULT)
+}
+
+/// [`attend`] with the given blocking (the result does not depend on it beyond rounding).
+#[allow(clippy::too_many_arguments)]
+fn attend_with(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    shape: AttentionShape,
+    window: Option<Window<'_>>,
+    needs: AttentionNeeds,
+    out: &mut [f32],
+    blocking: Blocking,
+) -> HostStats {
     let AttentionShape {
         n_heads,
         n_kv_heads,
@@ -107,13 +149,14 @@ pub(crate) fn attend(
     assert_eq!(k.len(), n_kv_heads * keys * head_dim, "attend: keys");
     assert_eq!(v.len(), k.len(), "attend: values");
     assert_eq!(out.len(), q.len(), "attend: output");
-    let rows_per_block = block_rows(n_rep, keys);
+    assert!(blocking.query_rows > 0 && blocking.key_block > 0, "attend: blocking");
+    let rows_per_block = blocking.query_rows;
     let blocks = chunk_len.div_ceil(rows_per_block);
     let task = |index: usize| {
         let (kv_head, block) = (index / blocks, index % blocks);
         let start = block * rows_per_block;
         let rows = rows_per_block.min(chunk_len - start);
-        attend_block(q, k, v, shape, window, needs, kv_head, start, rows)
+        attend_block(q, k, v, shape, window, needs, blocking, kv_head, start, rows)
     };
     let results: Vec<Block> = (0..n_kv_heads * blocks).into_par_iter().map(task).collect();
 
@@ -163,6 +206,7 @@ fn attend_block(
     shape: AttentionShape,
     window: Option<Window<'_>>,
     needs: AttentionNeeds,
+    blocking: Blocking,
     kv_head: usize,
     start: usize,
     rows: usize,
@@ -179,8 +223,13 @@ fn attend_block(
     // Keys past the block's last query are hidden from all its rows.
     let seen_keys = memory + start + rows;
     let stacked = n_rep * rows;
+    let key_block = if stacked * seen_keys <= blocking.one_block_scores {
+        seen_keys
+    } else {
+        blocking.key_block
+    };
     let column_sums = needs.column_sums || needs.second_moments;
-    let is_last = start + rows == chunk_len;
+    let any_stats = column_sums || needs.last_query;
     let zeros = |on: bool| if on { vec![0.0f32; seen_keys] } else { Vec::new() };
     let mut block = Block {
         kv_head,
@@ -190,10 +239,23 @@ fn attend_block(
         sums: zeros(column_sums),
         squares: zeros(needs.second_moments),
         seen: zeros(column_sums),
-        last: zeros(needs.last_query && is_last),
+        last: zeros(needs.last_query && start + rows == chunk_len),
     };
-    SCRATCH.with_borrow_mut(|(scores, queries)| {
-        // The group's queries stacked as `[n_rep * rows, head_dim]`.
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    // The query of stacked row `r` and how many of the keys from `from` on it sees.
+    let query_of = |r: usize| start + r % rows;
+    let visible_from = |r: usize, from: usize, len: usize| {
+        (memory + query_of(r) + 1).saturating_sub(from).min(len)
+    };
+    let head_at = kv_head * keys;
+    let keys_of = |data, from: usize, len| head_rows(data, head_at + from, len, head_dim);
+    SCRATCH.with_borrow_mut(|scratch| {
+        let Scratch {
+            queries,
+            scores,
+            max,
+            total,
+        } = scratch;
         queries.clear();
         for j in 0..n_rep {
             let head = kv_head * n_rep + j;
@@ -202,77 +264,154 @@ fn attend_block(
                 queries.extend_from_slice(&q[at..at + head_dim]);
             }
         }
-        scores.resize(stacked * seen_keys, 0.0);
-        let head_keys = MatRef {
-            data: k,
-            offset: kv_head * keys * head_dim,
-            rows: seen_keys,
-            cols: head_dim,
-            row_stride: head_dim,
-            col_stride: 1,
-        };
-        let scale = 1.0 / (head_dim as f32).sqrt();
-        matmul(
-            scores,
-            seen_keys,
-            MatRef::row_major(queries, stacked, head_dim),
-            head_keys.t(),
-            scale,
-            false,
-            Threads::One,
-        );
-        vectorized(
-            #[inline(always)]
-            || {
-                for (r, row) in scores.chunks_exact_mut(seen_keys).enumerate() {
-                    let (j, i) = (r / rows, r % rows);
-                    let query = start + i;
-                    let visible = memory + query + 1;
-                    if let Some(w) = window {
-                        hide_outside_window(row, w, kv_head * keys, query, visible);
-                    }
-                    softmax_prefix(row, visible);
-                    if column_sums {
-                        for (s, &p) in block.sums.iter_mut().zip(&*row) {
-                            *s += p;
-                        }
-                        // Visibility is per KV head: counted once per group.
-                        if j == 0 {
-                            count_visible(&mut block.seen, visible, window, kv_head * keys, query);
-                        }
-                    }
-                    if needs.second_moments {
-                        for (s, &p) in block.squares.iter_mut().zip(&*row) {
-                            *s += p * p;
-                        }
-                    }
-                    if needs.last_query && query == chunk_len - 1 {
-                        for (s, &p) in block.last.iter_mut().zip(&*row) {
-                            *s += p;
-                        }
-                    }
+        let queries = MatRef::row_major(queries, stacked, head_dim);
+        let block_scores = |scores: &mut Vec<f32>, from: usize, len: usize| {
+            scores.resize(stacked * len, 0.0);
+            matmul(scores, len, queries, keys_of(k, from, len).t(), scale, false, Threads::One);
+            if let Some(w) = window {
+                for (r, row) in scores.chunks_exact_mut(len).enumerate() {
+                    let visible = visible_from(r, from, len);
+                    hide_outside_window(row, w, head_at + from, query_of(r), visible);
                 }
-            },
-        );
-        let head_values = MatRef {
-            data: v,
-            offset: kv_head * keys * head_dim,
-            rows: seen_keys,
-            cols: head_dim,
-            row_stride: head_dim,
-            col_stride: 1,
+            }
         };
-        matmul(
-            &mut block.out,
-            head_dim,
-            MatRef::row_major(scores, stacked, seen_keys),
-            head_values,
-            1.0,
-            false,
-            Threads::One,
-        );
+
+        max.clear();
+        max.resize(stacked, f32::NEG_INFINITY);
+        total.clear();
+        total.resize(stacked, 0.0);
+        for from in (0..seen_keys).step_by(key_block) {
+            let len = key_block.min(seen_keys - from);
+            block_scores(scores, from, len);
+            vectorized(
+                #[inline(always)]
+                || {
+                    let outputs = block.out.chunks_exact_mut(head_dim);
+                    let rows = scores.chunks_exact_mut(len).zip(outputs);
+                    for (r, (row, out)) in rows.enumerate() {
+                        let visible = visible_from(r, from, len);
+                        let rescale = online_softmax(row, visible, &mut max[r], &mut total[r]);
+                        if rescale != 1.0 {
+                            out.iter_mut().for_each(|o| *o *= rescale);
+                        }
+                    }
+                },
+            );
+            let values = keys_of(v, from, len);
+            let probabilities = MatRef::row_major(scores, stacked, len);
+            matmul(&mut block.out, head_dim, probabilities, values, 1.0, true, Threads::One);
+        }
+        for (out, &sum) in block.out.chunks_exact_mut(head_dim).zip(total.iter()) {
+            if sum > 0.0 {
+                out.iter_mut().for_each(|o| *o /= sum);
+            }
+        }
+        if !any_stats {
+            return;
+        }
+        // Probabilities for the statistics: the last block's exponentials over each row's sum
+        // when one block held every key, else recomputed block by block from the log-sum-exp.
+        let one_block = key_block == seen_keys;
+        for from in (0..seen_keys).step_by(key_block) {
+            let len = key_block.min(seen_keys - from);
+            if !one_block {
+                block_scores(scores, from, len);
+            }
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (r, row) in scores.chunks_exact_mut(len).enumerate() {
+                        let visible = visible_from(r, from, len);
+                        if one_block {
+                            normalise(row, total[r]);
+                        } else {
+                            probabilities_from_lse(row, visible, max[r] + total[r].ln());
+                        }
+                        let query = query_of(r);
+                        let stats = &mut block;
+                        if column_sums {
+                            add(&mut stats.sums[from..from + len], row);
+                            // Visibility is per KV head: counted once per group.
+                            if r < rows {
+                                let seen = &mut stats.seen[from..from + len];
+                                count_visible(seen, visible, window, head_at + from, query);
+                            }
+                        }
+                        if needs.second_moments {
+                            add_squares(&mut stats.squares[from..from + len], row);
+                        }
+                        if needs.last_query && query == chunk_len - 1 {
+                            add(&mut stats.last[from..from + len], row);
+                        }
+                    }
+                },
+            );
+        }
     });
     block
+}
+
+/// Rows `first..first + len` of a `[.., head_dim]` row-major buffer.
+fn head_rows(data: &[f32], first: usize, len: usize, head_dim: usize) -> MatRef<'_> {
+    MatRef {
+        data,
+        offset: first * head_dim,
+        rows: len,
+        cols: head_dim,
+        row_stride: head_dim,
+        col_stride: 1,
+    }
+}
+
+/// One key block of a row in an online softmax: exponentiates the row's first `visible`
+/// scores against the running maximum (raised to the block's if larger), zeroes the rest, adds
+/// them to the running sum, and returns the factor by which the row's earlier output must be
+/// rescaled (1 when the maximum did not move).
+#[inline(always)]
+fn online_softmax(row: &mut [f32], visible: usize, max: &mut f32, total: &mut f32) -> f32 {
+    let (head, tail) = row.split_at_mut(visible);
+    tail.fill(0.0);
+    let new_max = max.max(max_of(head));
+    if new_max == f32::NEG_INFINITY {
+        head.fill(0.0);
+        return 1.0;
+    }
+    for x in head.iter_mut() {
+        *x = exp(*x - new_max);
+    }
+    let rescale = exp(*max - new_max);
+    *total = *total * rescale + sum_of(head, |x| x);
+    *max = new_max;
+    rescale
+}
+
+/// Divides a row of exponentials by their sum.
+#[inline(always)]
+fn normalise(row: &mut [f32], total: f32) {
+    if total > 0.0 {
+        row.iter_mut().for_each(|p| *p /= total);
+    }
+}
+
+/// Turns a row of scores into probabilities given the row's log-sum-exp: `exp(s - lse)` for
+/// the first `visible`, 0 past them.
+#[inline(always)]
+fn probabilities_from_lse(row: &mut [f32], visible: usize, lse: f32) {
+    let (head, tail) = row.split_at_mut(visible);
+    tail.fill(0.0);
+    for x in head.iter_mut() {
+        *x = exp(*x - lse);
+    }
+}
+
+#[inline(always)]
+fn add(acc: &mut [f32], row: &[f32]) {
+    acc.iter_mut().zip(row).for_each(|(a, &p)| *a += p);
+}
+
+#[inline(always)]
+fn add_squares(acc: &mut [f32], row: &[f32]) {
+    acc.iter_mut().zip(row).for_each(|(a, &p)| *a += p * p);
 }
 
 /// Sets the scores of keys outside the window to `-inf` (they become 0 in the softmax).
@@ -302,5 +441,170 @@ fn count_visible(seen: &mut [f32], visible: usize, window: Option<Window<'_>>, k
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: AttentionNeeds = AttentionNeeds {
+        last_query: true,
+        column_sums: true,
+        second_moments: true,
+    };
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// The definition, in f64: every query's softmax over the keys it sees, and the
+    /// statistics summed over the group's heads and the chunk's queries.
+    fn reference(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        s: AttentionShape,
+        window: Option<Window<'_>>,
+    ) -> (Vec<f32>, [Vec<f32>; 4]) {
+        let (h, g, d, c, t) = (s.n_heads, s.n_kv_heads, s.head_dim, s.chunk_len, s.keys);
+        let n_rep = h / g;
+        let memory = t - c;
+        let mut out = vec![0.0; c * h * d];
+        let mut stats = [vec![0.0; g * t], vec![0.0; g * t], vec![0.0; g * t], vec![0.0; g * t]];
+        for head in 0..h {
+            let kv = head / n_rep;
+            for i in 0..c {
+                let sees = |j: usize| {
+                    j <= memory + i
+                        && window.is_none_or(|w| {
+                            w.query_positions[i] - w.key_positions[kv * t + j] < w.size as i64
+                        })
+                };
+                let score = |j: usize| -> f64 {
+                    (0..d)
+                        .map(|e| q[i * h * d + head * d + e] as f64 * k[(kv * t + j) * d + e] as f64)
+                        .sum::<f64>()
+                        / (d as f64).sqrt()
+                };
+                let max = (0..t).filter(|&j| sees(j)).map(score).fold(f64::MIN, f64::max);
+                let z: f64 = (0..t).filter(|&j| sees(j)).map(|j| (score(j) - max).exp()).sum();
+                for j in (0..t).filter(|&j| sees(j)) {
+                    let p = (score(j) - max).exp() / z;
+                    for e in 0..d {
+                        out[i * h * d + head * d + e] += (p * v[(kv * t + j) * d + e] as f64) as f32;
+                    }
+                    stats[1][kv * t + j] += p as f32;
+                    stats[3][kv * t + j] += (p * p) as f32;
+                    if i == c - 1 {
+                        stats[0][kv * t + j] += p as f32;
+                    }
+                    if head % n_rep == 0 {
+                        stats[2][kv * t + j] += 1.0;
+                    }
+                }
+            }
+        }
+        (out, stats)
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 2e-5 + 2e-5 * w.abs(), "{what}[{i}]: {g} vs {w}");
+        }
+    }
+
+    fn check(shape: AttentionShape, windowed: bool, blocking: Blocking) {
+        let (h, g, d, c, t) = (
+            shape.n_heads,
+            shape.n_kv_heads,
+            shape.head_dim,
+            shape.chunk_len,
+            shape.keys,
+        );
+        let q = random(c * h * d, 1);
+        let k = random(g * t * d, 2);
+        let v = random(g * t * d, 3);
+        // Key RoPE positions: memory entries spread over earlier positions, then the chunk's.
+        let query_positions: Vec<i64> = (0..c).map(|i| (3 * (t - c) + i) as i64).collect();
+        let key_positions: Vec<i64> = (0..g)
+            .flat_map(|_| (0..t).map(|j| if j < t - c { 3 * j as i64 } else { (2 * (t - c) + j) as i64 }))
+            .collect();
+        let window = windowed.then_some(Window {
+            query_positions: &query_positions,
+            key_positions: &key_positions,
+            size: 7,
+        });
+        let (want, [last, sums, seen, squares]) = reference(&q, &k, &v, shape, window);
+        let mut out = vec![f32::NAN; c * h * d];
+        let stats = attend_with(&q, &k, &v, shape, window, ALL, &mut out, blocking);
+        assert_close(&out, &want, "output");
+        assert_close(&stats.last_query.unwrap(), &last, "last query");
+        assert_close(&stats.column_sums.unwrap(), &sums, "column sums");
+        assert_close(&stats.visible_queries.unwrap(), &seen, "visible queries");
+        assert_close(&stats.second_moments.unwrap(), &squares, "second moments");
+
+        // Without statistics: the same output, nothing else.
+        let mut bare = vec![f32::NAN; c * h * d];
+        let none = attend_with(&q, &k, &v, shape, window, AttentionNeeds::NONE, &mut bare, blocking);
+        assert_close(&bare, &want, "output without statistics");
+        assert!(none.column_sums.is_none() && none.last_query.is_none());
+    }
+
+    const SHAPE: AttentionShape = AttentionShape {
+        n_heads: 6,
+        n_kv_heads: 2,
+        head_dim: 8,
+        chunk_len: 11,
+        keys: 30,
+    };
+
+    #[test]
+    fn one_key_block_matches_the_definition() {
+        for windowed in [false, true] {
+            check(SHAPE, windowed, Blocking::DEFAULT);
+            // Several query blocks per head, one key block each.
+            let blocking = Blocking {
+                query_rows: 4,
+                ..Blocking::DEFAULT
+            };
+            check(SHAPE, windowed, blocking);
+        }
+    }
+
+    #[test]
+    fn key_blocks_with_an_online_softmax_match_the_definition() {
+        // Blocks of 5 keys: the running maximum moves, and the statistics take the second pass.
+        let blocking = Blocking {
+            query_rows: 3,
+            one_block_scores: 0,
+            key_block: 5,
+        };
+        for windowed in [false, true] {
+            check(SHAPE, windowed, blocking);
+        }
+        // Multi-head attention without memory (one chunk), one query per block.
+        let mha = AttentionShape {
+            n_heads: 2,
+            n_kv_heads: 2,
+            head_dim: 4,
+            chunk_len: 9,
+            keys: 9,
+        };
+        let blocking = Blocking {
+            query_rows: 1,
+            one_block_scores: 0,
+            key_block: 2,
+        };
+        check(mha, false, blocking);
     }
 }

@@ -73,7 +73,7 @@ pub(crate) fn sum_of(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 
 /// The largest element (`-inf` for none), in eight lanes.
 #[inline(always)]
-fn max_of(xs: &[f32]) -> f32 {
+pub(crate) fn max_of(xs: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let chunks = xs.chunks_exact(8);
     let rest = chunks.remainder();
@@ -106,26 +106,6 @@ pub(crate) fn add_bias(x: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// Softmax of `row[..visible]` in place (f32), the rest of the row set to 0. Entries at `-inf`
-/// inside the visible prefix (hidden by a window) become 0; a row with none finite becomes all 0.
-#[inline(always)]
-pub(crate) fn softmax_prefix(row: &mut [f32], visible: usize) {
-    let (head, tail) = row.split_at_mut(visible);
-    tail.fill(0.0);
-    let max = max_of(head);
-    if max == f32::NEG_INFINITY {
-        head.fill(0.0);
-        return;
-    }
-    for v in head.iter_mut() {
-        *v = exp(*v - max);
-    }
-    let total = sum_of(head, |v| v);
-    for v in head.iter_mut() {
-        *v /= total;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,20 +123,6 @@ mod tests {
         assert_eq!(exp(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp(-100.0), 0.0);
         assert_eq!(exp(0.0), 1.0);
-    }
-
-    #[test]
-    fn softmax_prefix_normalises_the_visible_part() {
-        let mut row = vec![1.0, 2.0, f32::NEG_INFINITY, 3.0, 7.0, 9.0];
-        softmax_prefix(&mut row, 4);
-        let z = 1f32.exp() + 2f32.exp() + 3f32.exp();
-        let want = [1f32.exp() / z, 2f32.exp() / z, 0.0, 3f32.exp() / z, 0.0, 0.0];
-        for (g, w) in row.iter().zip(want) {
-            assert!((g - w).abs() < 1e-6, "{row:?}");
-        }
-        let mut hidden = vec![f32::NEG_INFINITY; 3];
-        softmax_prefix(&mut hidden, 3);
-        assert_eq!(hidden, vec![0.0; 3]);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! `cargo xtask bench`: the criterion benchmarks (`crates/mss/benches/prefill.rs`), through
 //! `cargo bench`, so that they build with the bench profile and their reports land in
-//! `target/criterion/`. Recorded figures: `docs/results/bench.md`.
+//! `target/criterion/`; with `--versus-torch`, `mss` against the PyTorch yardstick in one run
+//! ([`versus_torch`]). Recorded figures: `docs/results/bench.md`, `docs/results/cpu-speed.md`.
+
+mod versus_torch;
 
 use std::process::Command;
 
@@ -19,10 +22,19 @@ pub struct BenchArgs {
     /// Compare against a saved baseline.
     #[arg(long, conflicts_with = "save_baseline")]
     baseline: Option<String>,
+    /// Time `mss` against the PyTorch yardstick, side by side in this run, instead of the
+    /// criterion benchmarks (`--python` names a Python with torch and transformers).
+    #[arg(long)]
+    versus_torch: bool,
+    #[command(flatten)]
+    versus: versus_torch::VersusArgs,
 }
 
 /// Runs the benchmarks.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.versus_torch {
+        return versus_torch::run(args.versus);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command.args(["bench", "--package", "mss", "--bench", "prefill", "--"]);

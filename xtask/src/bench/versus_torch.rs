@@ -1,0 +1,345 @@
+//! `cargo xtask bench --versus-torch`: `mss` and the PyTorch yardstick
+//! (`../shared/bench/torch_baseline.py`, an independent PyTorch + transformers implementation of
+//! the same prefills) timed in one run on this machine, length by length, so that every ratio
+//! compares figures taken side by side.
+//!
+//! Both sides prefill pseudo-random tokens through a random-weight model of SmolLM2-135M's shape
+//! in f32 (the work does not depend on the weights) and stop the clock once the first token is
+//! read: time to first token. Full attention is one forward pass over the whole prompt on both
+//! sides; the pruned runs use chunks of C tokens and a memory of M entries under FM and IMDC.
+//! PyTorch has no H2O; `h2o` is set beside its `snapkv`, the run that needs the same attention
+//! probabilities.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use burn::prelude::*;
+use burn::tensor::DType;
+use indicatif::{ProgressBar, ProgressStyle};
+use mss::pruners::PrunerKind;
+use mss::schedule::MemoryType;
+use mss::{Cpu, PrefillConfig, Prefiller, Transformer, TransformerConfig};
+use plotters::prelude::*;
+use serde::Serialize;
+
+/// Options of the side-by-side run.
+#[derive(Debug, clap::Args)]
+pub struct VersusArgs {
+    /// A Python that has torch and transformers (a throw-away venv; never a dependency of the
+    /// project). Without it only `mss` is timed.
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The PyTorch yardstick.
+    #[arg(long, default_value = "../shared/bench/torch_baseline.py")]
+    torch_script: PathBuf,
+    /// Prompt lengths.
+    #[arg(long, value_delimiter = ',', default_value = "2048,4096,8192")]
+    lengths: Vec<usize>,
+    /// Chunk size C of the pruned runs.
+    #[arg(long, default_value_t = 512)]
+    chunk: usize,
+    /// Memory size M of the pruned runs.
+    #[arg(long, default_value_t = 256)]
+    memory: usize,
+    /// Timed runs per configuration after one warm-up (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Where the table, the plot and the raw figures go.
+    #[arg(long, default_value = "target/bench/versus-torch")]
+    out: PathBuf,
+}
+
+/// One configuration at one length, both sides.
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    length: usize,
+    label: String,
+    /// The PyTorch run it is compared with.
+    torch_label: String,
+    mss_s: f64,
+    mss_runs: Vec<f64>,
+    torch_s: Option<f64>,
+}
+
+/// The configurations of `mss` and the PyTorch run (`mode`, `pruner`, `memory_type`) each is
+/// compared with.
+fn configs(length: usize, chunk: usize, memory: usize) -> Vec<(String, PrefillConfig, String)> {
+    let mut configs = vec![(
+        "full attention".to_string(),
+        PrefillConfig::full_attention(length),
+        "full".to_string(),
+    )];
+    for (pruner, torch) in [
+        (PrunerKind::StreamingLlm, "streaming"),
+        (PrunerKind::SnapKv, "snapkv"),
+        (PrunerKind::H2o, "snapkv"),
+    ] {
+        for (method, decremental) in [("FM", false), ("IMDC", true)] {
+            let memory_type = if decremental {
+                MemoryType::Im
+            } else {
+                MemoryType::Fm
+            };
+            let config = PrefillConfig::new(pruner, memory_type, chunk, memory)
+                .with_decremental(decremental);
+            configs.push((
+                format!("{pruner} {method}"),
+                config,
+                format!("{torch} {method}"),
+            ));
+        }
+    }
+    configs
+}
+
+/// Runs both sides for every length and writes `table.md`, `time_vs_length.svg` and
+/// `results.json` into `--out`.
+pub fn run(args: VersusArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.reps > 0, "--reps must be at least 1");
+    anyhow::ensure!(
+        args.lengths.iter().all(|&l| l > 0),
+        "--lengths must be positive"
+    );
+    if let Some(python) = &args.python {
+        anyhow::ensure!(
+            args.torch_script.is_file(),
+            "the PyTorch yardstick {} is not there (--torch-script)",
+            args.torch_script.display()
+        );
+        let probe = Command::new(python)
+            .args(["-c", "import torch, transformers"])
+            .status()
+            .with_context(|| format!("running {}", python.display()))?;
+        anyhow::ensure!(
+            probe.success(),
+            "{} cannot import torch and transformers",
+            python.display()
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let device = Default::default();
+    Cpu::seed(&device, 0);
+    let model = TransformerConfig::smollm2_135m().init::<Cpu>(&device, DType::F32);
+    let total = args.lengths.len() * configs(1, args.chunk, args.memory).len();
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}",
+    )?);
+    bar.enable_steady_tick(Duration::from_millis(500));
+    let mut rows = Vec::new();
+    for &length in &args.lengths {
+        let ids = ids(length, model.config.vocab_size);
+        let mut at_length = Vec::new();
+        for (label, config, torch_label) in configs(length, args.chunk, args.memory) {
+            bar.set_message(format!("mss {label}, L = {length}"));
+            let mut runs = time_prefill(&model, &config, &ids, args.reps)
+                .with_context(|| format!("{label} at L = {length}"))?;
+            let shown = runs.clone();
+            runs.sort_by(f64::total_cmp);
+            at_length.push(Row {
+                length,
+                label,
+                torch_label,
+                mss_s: runs[runs.len() / 2],
+                mss_runs: shown,
+                torch_s: None,
+            });
+            bar.inc(1);
+        }
+        if let Some(python) = &args.python {
+            bar.set_message(format!("PyTorch, L = {length}"));
+            let times = torch_times(python, &args, length)?;
+            for row in &mut at_length {
+                row.torch_s = times
+                    .iter()
+                    .find(|(label, _)| *label == row.torch_label)
+                    .map(|(_, s)| *s);
+            }
+        }
+        rows.extend(at_length);
+        write_reports(&args.out, &rows, &args)?;
+    }
+    bar.finish_and_clear();
+    println!("{}", table(&rows, &args));
+    eprintln!("reports: {}", args.out.display());
+    Ok(())
+}
+
+/// `n` pseudo-random token ids (the same 64-bit LCG as the test kit's).
+fn ids(n: usize, vocab: usize) -> Vec<u32> {
+    let mut x: u64 = 1;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 33) % vocab as u64) as u32
+        })
+        .collect()
+}
+
+/// One warm-up, then `reps` timed prefills, each ended by reading the first token back.
+fn time_prefill(
+    model: &Transformer<Cpu>,
+    config: &PrefillConfig,
+    ids: &[u32],
+    reps: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut prefiller = Prefiller::<Cpu>::new(config.clone())?;
+    let mut once = || -> anyhow::Result<f64> {
+        let start = Instant::now();
+        let prefill = prefiller.prefill(model, ids)?;
+        let _first: i64 = prefill.next_logits.argmax(0).into_scalar().elem();
+        Ok(start.elapsed().as_secs_f64())
+    };
+    once()?;
+    (0..reps).map(|_| once()).collect()
+}
+
+/// Runs the yardstick at one length; returns `("full" | "<pruner> <FM|IMDC>", seconds)`.
+fn torch_times(
+    python: &Path,
+    args: &VersusArgs,
+    length: usize,
+) -> anyhow::Result<Vec<(String, f64)>> {
+    let json = args.out.join(format!("torch_L{length}.json"));
+    let output = Command::new(python)
+        .arg(&args.torch_script)
+        .args(["--device", "cpu", "--models", "smollm2-135m", "--dtype", "fp32"])
+        .args(["--no-calibration", "--memtypes", "FM,IMDC"])
+        .arg("--L")
+        .arg(length.to_string())
+        .arg("--settings")
+        .arg(format!("{}:{}", args.chunk, args.memory))
+        .arg("--reps")
+        .arg(args.reps.to_string())
+        .arg("--out")
+        .arg(&json)
+        .output()
+        .context("running the PyTorch yardstick")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the PyTorch yardstick failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?,
+    )
+    .with_context(|| format!("parsing {}", json.display()))?;
+    let results = doc["results"]
+        .as_array()
+        .context("the yardstick's JSON has no results")?;
+    Ok(results
+        .iter()
+        .filter_map(|r| {
+            let seconds = r["ttft_s"].as_f64()?;
+            let label = match r["mode"].as_str()? {
+                "full" => "full".to_string(),
+                _ => format!(
+                    "{} {}",
+                    r["pruner"].as_str()?,
+                    r["memory_type"].as_str()?
+                ),
+            };
+            Some((label, seconds))
+        })
+        .collect())
+}
+
+fn table(rows: &[Row], args: &VersusArgs) -> String {
+    let mut out = format!(
+        "C = {}, M = {}; median of {} runs after a warm-up; speed = PyTorch's time / mss's.\n\n\
+         | L | configuration | PyTorch run | PyTorch s | mss s | mss speed vs PyTorch |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+        args.chunk, args.memory, args.reps
+    );
+    for row in rows {
+        let (torch, speed) = match row.torch_s {
+            Some(t) => (format!("{t:.2}"), format!("{:.2}×", t / row.mss_s)),
+            None => ("-".into(), "-".into()),
+        };
+        out += &format!(
+            "| {} | {} | {} | {torch} | {:.2} | {speed} |\n",
+            row.length, row.label, row.torch_label, row.mss_s
+        );
+    }
+    out
+}
+
+fn write_reports(dir: &Path, rows: &[Row], args: &VersusArgs) -> anyhow::Result<()> {
+    std::fs::write(dir.join("table.md"), table(rows, args))?;
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(rows)?,
+    )?;
+    plot(&dir.join("time_vs_length.svg"), rows)
+}
+
+/// Time to first token against L for full attention and the FM / IMDC runs: `mss` solid,
+/// PyTorch dashed, one colour per configuration.
+fn plot(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
+    const SHOWN: [(&str, RGBColor); 5] = [
+        ("full attention", RGBColor(88, 110, 117)),
+        ("streaming_llm FM", RGBColor(220, 50, 47)),
+        ("streaming_llm IMDC", RGBColor(133, 153, 0)),
+        ("snapkv FM", RGBColor(38, 139, 210)),
+        ("snapkv IMDC", RGBColor(211, 54, 130)),
+    ];
+    let mut lengths: Vec<usize> = rows.iter().map(|r| r.length).collect();
+    lengths.dedup();
+    let top = rows
+        .iter()
+        .flat_map(|r| [Some(r.mss_s), r.torch_s])
+        .flatten()
+        .fold(0.0f64, f64::max)
+        * 1.1;
+    let (lo, hi) = (
+        *lengths.first().unwrap_or(&0) as f64,
+        *lengths.last().unwrap_or(&1) as f64,
+    );
+    let root = SVGBackend::new(path, (760, 460)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Time to first token on the CPU: mss (solid) vs PyTorch (dashed)",
+            ("sans-serif", 17),
+        )
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(lo..hi.max(lo + 1.0), 0.0..top.max(0.1))?;
+    chart
+        .configure_mesh()
+        .x_desc("prompt length L (tokens)")
+        .y_desc("seconds")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    for (label, color) in SHOWN {
+        let series = |value: fn(&Row) -> Option<f64>| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter(|r| r.label == label)
+                .filter_map(|r| Some((r.length as f64, value(r)?)))
+                .collect()
+        };
+        let ours = series(|r| Some(r.mss_s));
+        chart
+            .draw_series(LineSeries::new(ours.clone(), color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(ours.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        let theirs = series(|r| r.torch_s);
+        chart.draw_series(DashedLineSeries::new(theirs, 6, 4, color.stroke_width(2)))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
