@@ -98,7 +98,13 @@ fn main() -> anyhow::Result<()> {
         "| configuration | L | C | M | median s | tokens/s | runs (s) |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
     let full_chunk = args.full_chunk.unwrap_or(args.chunk);
-    for (label, config) in configs(&args.pruners, args.adaptive, args.chunk, args.memory, full_chunk) {
+    for (label, config) in configs(
+        &args.pruners,
+        args.adaptive,
+        args.chunk,
+        args.memory,
+        full_chunk,
+    ) {
         if args
             .only
             .as_ref()

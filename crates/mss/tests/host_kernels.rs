@@ -4,7 +4,6 @@
 
 mod common;
 
-use burn::prelude::*;
 use common::*;
 use mss::pruners::PrunerKind;
 use mss::schedule::MemoryType;
@@ -14,7 +13,13 @@ use mss::{Generation, PositionMode, Prefill, PrefillConfig, Prefiller, Transform
 fn kept(prefill: &Prefill<B>, layers: usize) -> Vec<Vec<i64>> {
     (0..layers)
         .map(|layer| match prefill.memory.layer(layer) {
-            Some(kv) => kv.positions.clone().into_data().convert::<i64>().to_vec().unwrap(),
+            Some(kv) => kv
+                .positions
+                .clone()
+                .into_data()
+                .convert::<i64>()
+                .to_vec()
+                .unwrap(),
             None => Vec::new(),
         })
         .collect()
@@ -61,9 +66,14 @@ fn host_kernels_match_burn_operations() {
                     let what = format!("{name} {pruner} {memory_type} {positions}");
                     let (ours, our_tokens) = run(&host, &config, &prompt);
                     let (theirs, their_tokens) = run(&burn, &config, &prompt);
-                    let err = relative_error(&ours.nll.clone().unwrap(), &theirs.nll.clone().unwrap());
+                    let err =
+                        relative_error(&ours.nll.clone().unwrap(), &theirs.nll.clone().unwrap());
                     assert!(err <= 1e-5, "{what}: NLL relative error {err}");
-                    assert_eq!(kept(&ours, layers), kept(&theirs, layers), "{what}: memories");
+                    assert_eq!(
+                        kept(&ours, layers),
+                        kept(&theirs, layers),
+                        "{what}: memories"
+                    );
                     assert_eq!(our_tokens, their_tokens, "{what}: generated tokens");
                 }
             }

@@ -208,7 +208,14 @@ fn torch_times(
     let json = args.out.join(format!("torch_L{length}.json"));
     let output = Command::new(python)
         .arg(&args.torch_script)
-        .args(["--device", "cpu", "--models", "smollm2-135m", "--dtype", "fp32"])
+        .args([
+            "--device",
+            "cpu",
+            "--models",
+            "smollm2-135m",
+            "--dtype",
+            "fp32",
+        ])
         .args(["--no-calibration", "--memtypes", "FM,IMDC"])
         .arg("--L")
         .arg(length.to_string())
@@ -239,11 +246,7 @@ fn torch_times(
             let seconds = r["ttft_s"].as_f64()?;
             let label = match r["mode"].as_str()? {
                 "full" => "full".to_string(),
-                _ => format!(
-                    "{} {}",
-                    r["pruner"].as_str()?,
-                    r["memory_type"].as_str()?
-                ),
+                _ => format!("{} {}", r["pruner"].as_str()?, r["memory_type"].as_str()?),
             };
             Some((label, seconds))
         })
@@ -329,7 +332,9 @@ fn plot(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
         chart
             .draw_series(LineSeries::new(ours.clone(), color.stroke_width(2)))?
             .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         chart.draw_series(ours.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
         let theirs = series(|r| r.torch_s);
         chart.draw_series(DashedLineSeries::new(theirs, 6, 4, color.stroke_width(2)))?;

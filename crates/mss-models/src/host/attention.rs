@@ -144,19 +144,27 @@ fn attend_with(
     let n_rep = n_heads / n_kv_heads;
     let width = n_heads * head_dim;
     assert!(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "attend: heads");
-    assert!(keys >= chunk_len, "attend: {keys} keys for {chunk_len} queries");
+    assert!(
+        keys >= chunk_len,
+        "attend: {keys} keys for {chunk_len} queries"
+    );
     assert_eq!(q.len(), chunk_len * width, "attend: queries");
     assert_eq!(k.len(), n_kv_heads * keys * head_dim, "attend: keys");
     assert_eq!(v.len(), k.len(), "attend: values");
     assert_eq!(out.len(), q.len(), "attend: output");
-    assert!(blocking.query_rows > 0 && blocking.key_block > 0, "attend: blocking");
+    assert!(
+        blocking.query_rows > 0 && blocking.key_block > 0,
+        "attend: blocking"
+    );
     let rows_per_block = blocking.query_rows;
     let blocks = chunk_len.div_ceil(rows_per_block);
     let task = |index: usize| {
         let (kv_head, block) = (index / blocks, index % blocks);
         let start = block * rows_per_block;
         let rows = rows_per_block.min(chunk_len - start);
-        attend_block(q, k, v, shape, window, needs, blocking, kv_head, start, rows)
+        attend_block(
+            q, k, v, shape, window, needs, blocking, kv_head, start, rows,
+        )
     };
     let results: Vec<Block> = (0..n_kv_heads * blocks).into_par_iter().map(task).collect();
 
@@ -230,7 +238,13 @@ fn attend_block(
     };
     let column_sums = needs.column_sums || needs.second_moments;
     let any_stats = column_sums || needs.last_query;
-    let zeros = |on: bool| if on { vec![0.0f32; seen_keys] } else { Vec::new() };
+    let zeros = |on: bool| {
+        if on {
+            vec![0.0f32; seen_keys]
+        } else {
+            Vec::new()
+        }
+    };
     let mut block = Block {
         kv_head,
         start,
@@ -267,7 +281,15 @@ fn attend_block(
         let queries = MatRef::row_major(queries, stacked, head_dim);
         let block_scores = |scores: &mut Vec<f32>, from: usize, len: usize| {
             scores.resize(stacked * len, 0.0);
-            matmul(scores, len, queries, keys_of(k, from, len).t(), scale, false, Threads::One);
+            matmul(
+                scores,
+                len,
+                queries,
+                keys_of(k, from, len).t(),
+                scale,
+                false,
+                Threads::One,
+            );
             if let Some(w) = window {
                 for (r, row) in scores.chunks_exact_mut(len).enumerate() {
                     let visible = visible_from(r, from, len);
@@ -299,7 +321,15 @@ fn attend_block(
             );
             let values = keys_of(v, from, len);
             let probabilities = MatRef::row_major(scores, stacked, len);
-            matmul(&mut block.out, head_dim, probabilities, values, 1.0, true, Threads::One);
+            matmul(
+                &mut block.out,
+                head_dim,
+                probabilities,
+                values,
+                1.0,
+                true,
+                Threads::One,
+            );
         }
         for (out, &sum) in block.out.chunks_exact_mut(head_dim).zip(total.iter()) {
             if sum > 0.0 {
@@ -416,7 +446,13 @@ fn add_squares(acc: &mut [f32], row: &[f32]) {
 
 /// Sets the scores of keys outside the window to `-inf` (they become 0 in the softmax).
 #[inline(always)]
-fn hide_outside_window(row: &mut [f32], window: Window<'_>, key_at: usize, query: usize, visible: usize) {
+fn hide_outside_window(
+    row: &mut [f32],
+    window: Window<'_>,
+    key_at: usize,
+    query: usize,
+    visible: usize,
+) {
     let query_position = window.query_positions[query];
     let key_positions = &window.key_positions[key_at..key_at + visible];
     for (score, &position) in row.iter_mut().zip(key_positions) {
@@ -429,7 +465,13 @@ fn hide_outside_window(row: &mut [f32], window: Window<'_>, key_at: usize, query
 /// Adds 1 for every key that `query` sees: the causal prefix `..visible`, less the keys the
 /// window hides (read from the positions, not the probabilities, which may underflow to 0).
 #[inline(always)]
-fn count_visible(seen: &mut [f32], visible: usize, window: Option<Window<'_>>, key_at: usize, query: usize) {
+fn count_visible(
+    seen: &mut [f32],
+    visible: usize,
+    window: Option<Window<'_>>,
+    key_at: usize,
+    query: usize,
+) {
     match window {
         None => seen[..visible].iter_mut().for_each(|s| *s += 1.0),
         Some(w) => {
@@ -479,7 +521,12 @@ mod tests {
         let n_rep = h / g;
         let memory = t - c;
         let mut out = vec![0.0; c * h * d];
-        let mut stats = [vec![0.0; g * t], vec![0.0; g * t], vec![0.0; g * t], vec![0.0; g * t]];
+        let mut stats = [
+            vec![0.0; g * t],
+            vec![0.0; g * t],
+            vec![0.0; g * t],
+            vec![0.0; g * t],
+        ];
         for head in 0..h {
             let kv = head / n_rep;
             for i in 0..c {
@@ -491,16 +538,25 @@ mod tests {
                 };
                 let score = |j: usize| -> f64 {
                     (0..d)
-                        .map(|e| q[i * h * d + head * d + e] as f64 * k[(kv * t + j) * d + e] as f64)
+                        .map(|e| {
+                            q[i * h * d + head * d + e] as f64 * k[(kv * t + j) * d + e] as f64
+                        })
                         .sum::<f64>()
                         / (d as f64).sqrt()
                 };
-                let max = (0..t).filter(|&j| sees(j)).map(score).fold(f64::MIN, f64::max);
-                let z: f64 = (0..t).filter(|&j| sees(j)).map(|j| (score(j) - max).exp()).sum();
+                let max = (0..t)
+                    .filter(|&j| sees(j))
+                    .map(score)
+                    .fold(f64::MIN, f64::max);
+                let z: f64 = (0..t)
+                    .filter(|&j| sees(j))
+                    .map(|j| (score(j) - max).exp())
+                    .sum();
                 for j in (0..t).filter(|&j| sees(j)) {
                     let p = (score(j) - max).exp() / z;
                     for e in 0..d {
-                        out[i * h * d + head * d + e] += (p * v[(kv * t + j) * d + e] as f64) as f32;
+                        out[i * h * d + head * d + e] +=
+                            (p * v[(kv * t + j) * d + e] as f64) as f32;
                     }
                     stats[1][kv * t + j] += p as f32;
                     stats[3][kv * t + j] += (p * p) as f32;
@@ -519,7 +575,10 @@ mod tests {
     fn assert_close(got: &[f32], want: &[f32], what: &str) {
         assert_eq!(got.len(), want.len(), "{what}");
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!((g - w).abs() <= 2e-5 + 2e-5 * w.abs(), "{what}[{i}]: {g} vs {w}");
+            assert!(
+                (g - w).abs() <= 2e-5 + 2e-5 * w.abs(),
+                "{what}[{i}]: {g} vs {w}"
+            );
         }
     }
 
@@ -537,7 +596,15 @@ mod tests {
         // Key RoPE positions: memory entries spread over earlier positions, then the chunk's.
         let query_positions: Vec<i64> = (0..c).map(|i| (3 * (t - c) + i) as i64).collect();
         let key_positions: Vec<i64> = (0..g)
-            .flat_map(|_| (0..t).map(|j| if j < t - c { 3 * j as i64 } else { (2 * (t - c) + j) as i64 }))
+            .flat_map(|_| {
+                (0..t).map(|j| {
+                    if j < t - c {
+                        3 * j as i64
+                    } else {
+                        (2 * (t - c) + j) as i64
+                    }
+                })
+            })
             .collect();
         let window = windowed.then_some(Window {
             query_positions: &query_positions,
@@ -555,7 +622,16 @@ mod tests {
 
         // Without statistics: the same output, nothing else.
         let mut bare = vec![f32::NAN; c * h * d];
-        let none = attend_with(&q, &k, &v, shape, window, AttentionNeeds::NONE, &mut bare, blocking);
+        let none = attend_with(
+            &q,
+            &k,
+            &v,
+            shape,
+            window,
+            AttentionNeeds::NONE,
+            &mut bare,
+            blocking,
+        );
         assert_close(&bare, &want, "output without statistics");
         assert!(none.column_sums.is_none() && none.last_query.is_none());
     }

@@ -167,7 +167,13 @@ fn layer_forward<B: Backend>(
         });
     }
     let last_position = rope_start + c - 1;
-    let table_len = key_rope.iter().copied().max().unwrap_or(0).max(last_position as i64) + 1;
+    let table_len = key_rope
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(last_position as i64)
+        + 1;
     let freq = inv_freq(config.rope_theta, d, config.rope_scaling, last_position);
     let rope = model.host_rope.rows(&freq, table_len as usize);
 
@@ -243,7 +249,8 @@ fn stats_tensors<B: Backend>(
     shape: [usize; 2],
     device: &B::Device,
 ) -> AttentionStats<B> {
-    let tensor = |v: Option<Vec<f32>>| v.map(|v| Tensor::from_data(TensorData::new(v, shape), device));
+    let tensor =
+        |v: Option<Vec<f32>>| v.map(|v| Tensor::from_data(TensorData::new(v, shape), device));
     AttentionStats {
         last_query: tensor(stats.last_query),
         column_sums: tensor(stats.column_sums),

@@ -44,7 +44,8 @@ impl<'a> MatRef<'a> {
         if self.rows == 0 || self.cols == 0 {
             return true;
         }
-        let last = self.offset + (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
+        let last =
+            self.offset + (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
         last < self.data.len()
     }
 }
@@ -78,7 +79,10 @@ pub(crate) fn matmul(
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "matmul: inner dimensions {k} and {}", b.rows);
-    assert!(a.in_bounds() && b.in_bounds(), "matmul: operand out of its slice");
+    assert!(
+        a.in_bounds() && b.in_bounds(),
+        "matmul: operand out of its slice"
+    );
     if m == 0 || n == 0 {
         return;
     }

@@ -28,7 +28,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     // `2^n` built in the exponent bits. `n` is read out of the float by adding 1.5 * 2^23
     // (which puts it in the low mantissa bits) rather than by `as i32`, whose saturating
@@ -82,7 +82,9 @@ pub(crate) fn max_of(xs: &[f32]) -> f32 {
             *lane = lane.max(x);
         }
     }
-    rest.iter().chain(&lanes).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+    rest.iter()
+        .chain(&lanes)
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b))
 }
 
 /// `gate[i] = silu(gate[i]) * up[i]`: SwiGLU's activation, in place.

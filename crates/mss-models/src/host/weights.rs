@@ -33,7 +33,8 @@ impl HostTensor {
     /// A 2-D tensor as a strided matrix (a transposed view stays a view).
     pub fn matrix(&self) -> Option<MatRef<'_>> {
         let layout = self.0.layout();
-        let (&[rows, cols], &[row_stride, col_stride]) = (layout.shape().as_slice(), layout.strides())
+        let (&[rows, cols], &[row_stride, col_stride]) =
+            (layout.shape().as_slice(), layout.strides())
         else {
             return None;
         };
