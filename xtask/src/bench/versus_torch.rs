@@ -1,7 +1,8 @@
 //! `cargo xtask bench --versus-torch`: `mss` and the PyTorch yardstick
 //! (`../shared/bench/torch_baseline.py`, an independent PyTorch + transformers implementation of
-//! the same prefills) timed in one run on this machine, length by length, so that every ratio
-//! compares figures taken side by side.
+//! the same prefills) timed in one run on this machine, configuration by configuration: `mss`'s
+//! runs, then one PyTorch process for the same configuration, so that every ratio compares
+//! figures taken within a minute or two of each other on a machine whose speed drifts.
 //!
 //! Both sides prefill pseudo-random tokens through a random-weight model of SmolLM2-135M's shape
 //! in f32 (the work does not depend on the weights) and stop the clock once the first token is
@@ -132,35 +133,30 @@ pub fn run(args: VersusArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &length in &args.lengths {
         let ids = ids(length, model.config.vocab_size);
-        let mut at_length = Vec::new();
         for (label, config, torch_label) in configs(length, args.chunk, args.memory) {
             bar.set_message(format!("mss {label}, L = {length}"));
             let mut runs = time_prefill(&model, &config, &ids, args.reps)
                 .with_context(|| format!("{label} at L = {length}"))?;
             let shown = runs.clone();
             runs.sort_by(f64::total_cmp);
-            at_length.push(Row {
+            let torch_s = match &args.python {
+                Some(python) => {
+                    bar.set_message(format!("PyTorch {torch_label}, L = {length}"));
+                    Some(torch_time(python, &args, length, &torch_label)?)
+                }
+                None => None,
+            };
+            rows.push(Row {
                 length,
                 label,
                 torch_label,
                 mss_s: runs[runs.len() / 2],
                 mss_runs: shown,
-                torch_s: None,
+                torch_s,
             });
+            write_reports(&args.out, &rows, &args)?;
             bar.inc(1);
         }
-        if let Some(python) = &args.python {
-            bar.set_message(format!("PyTorch, L = {length}"));
-            let times = torch_times(python, &args, length)?;
-            for row in &mut at_length {
-                row.torch_s = times
-                    .iter()
-                    .find(|(label, _)| *label == row.torch_label)
-                    .map(|(_, s)| *s);
-            }
-        }
-        rows.extend(at_length);
-        write_reports(&args.out, &rows, &args)?;
     }
     bar.finish_and_clear();
     println!("{}", table(&rows, &args));
@@ -199,14 +195,14 @@ fn time_prefill(
     (0..reps).map(|_| once()).collect()
 }
 
-/// Runs the yardstick at one length; returns `("full" | "<pruner> <FM|IMDC>", seconds)`.
-fn torch_times(
-    python: &Path,
-    args: &VersusArgs,
-    length: usize,
-) -> anyhow::Result<Vec<(String, f64)>> {
-    let json = args.out.join(format!("torch_L{length}.json"));
-    let output = Command::new(python)
+/// Runs the yardstick for one configuration (`"full"` or `"<pruner> <FM|IMDC>"`) and returns
+/// its median time to first token.
+fn torch_time(python: &Path, args: &VersusArgs, length: usize, label: &str) -> anyhow::Result<f64> {
+    let json = args
+        .out
+        .join(format!("torch_L{length}_{}.json", label.replace(' ', "_")));
+    let mut command = Command::new(python);
+    command
         .arg(&args.torch_script)
         .args([
             "--device",
@@ -216,7 +212,7 @@ fn torch_times(
             "--dtype",
             "fp32",
         ])
-        .args(["--no-calibration", "--memtypes", "FM,IMDC"])
+        .arg("--no-calibration")
         .arg("--L")
         .arg(length.to_string())
         .arg("--settings")
@@ -224,9 +220,14 @@ fn torch_times(
         .arg("--reps")
         .arg(args.reps.to_string())
         .arg("--out")
-        .arg(&json)
-        .output()
-        .context("running the PyTorch yardstick")?;
+        .arg(&json);
+    match label.split_once(' ') {
+        Some((pruner, method)) => {
+            command.args(["--no-full", "--pruners", pruner, "--memtypes", method])
+        }
+        None => command.args(["--pruners", ""]),
+    };
+    let output = command.output().context("running the PyTorch yardstick")?;
     anyhow::ensure!(
         output.status.success(),
         "the PyTorch yardstick failed ({}): {}",
@@ -237,20 +238,11 @@ fn torch_times(
         &std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?,
     )
     .with_context(|| format!("parsing {}", json.display()))?;
-    let results = doc["results"]
+    doc["results"]
         .as_array()
-        .context("the yardstick's JSON has no results")?;
-    Ok(results
-        .iter()
-        .filter_map(|r| {
-            let seconds = r["ttft_s"].as_f64()?;
-            let label = match r["mode"].as_str()? {
-                "full" => "full".to_string(),
-                _ => format!("{} {}", r["pruner"].as_str()?, r["memory_type"].as_str()?),
-            };
-            Some((label, seconds))
-        })
-        .collect())
+        .and_then(|results| results.first())
+        .and_then(|r| r["ttft_s"].as_f64())
+        .with_context(|| format!("no time to first token in {}", json.display()))
 }
 
 fn table(rows: &[Row], args: &VersusArgs) -> String {

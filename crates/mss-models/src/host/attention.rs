@@ -331,11 +331,14 @@ fn attend_block(
                 Threads::One,
             );
         }
-        for (out, &sum) in block.out.chunks_exact_mut(head_dim).zip(total.iter()) {
-            if sum > 0.0 {
-                out.iter_mut().for_each(|o| *o /= sum);
-            }
-        }
+        vectorized(
+            #[inline(always)]
+            || {
+                for (out, &sum) in block.out.chunks_exact_mut(head_dim).zip(total.iter()) {
+                    normalise(out, sum);
+                }
+            },
+        );
         if !any_stats {
             return;
         }
@@ -415,7 +418,7 @@ fn online_softmax(row: &mut [f32], visible: usize, max: &mut f32, total: &mut f3
     rescale
 }
 
-/// Divides a row of exponentials by their sum.
+/// Divides a row (of exponentials, or of outputs) by the row's sum of exponentials.
 #[inline(always)]
 fn normalise(row: &mut [f32], total: f32) {
     if total > 0.0 {

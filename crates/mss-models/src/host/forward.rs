@@ -6,6 +6,7 @@ use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, CoreError, LayerKv, LayerMemory,
     Logits, per_head_range,
 };
+use rayon::prelude::*;
 
 use super::attention::{AttentionShape, HostStats, Window, attend};
 use super::rope::RopeRows;
@@ -192,11 +193,13 @@ fn layer_forward<B: Backend>(
     }
     let mut keys_rotated = keys_pre.clone();
     rotate_rows(&rope, &mut keys_rotated, d, &key_rope);
-    for (u, row) in q.chunks_exact_mut(n_heads * d).enumerate() {
-        for head in row.chunks_exact_mut(d) {
-            rope.rotate(head, rope_start + u);
-        }
-    }
+    q.par_chunks_mut(n_heads * d)
+        .enumerate()
+        .for_each(|(u, row)| {
+            for head in row.chunks_exact_mut(d) {
+                rope.rotate(head, rope_start + u);
+            }
+        });
 
     // Keys can fall out of the window only once the step reaches past it.
     let query_rope: Vec<i64> = (rope_start..rope_start + c).map(|p| p as i64).collect();
@@ -237,11 +240,11 @@ fn layer_forward<B: Backend>(
     Ok((entries, stats_tensors(stats, [n_kv_heads, keys], &device)))
 }
 
-/// Rotates every `d`-wide row of `x` at its position.
+/// Rotates every `d`-wide row of `x` at its position, on every core.
 fn rotate_rows(rope: &RopeRows, x: &mut [f32], d: usize, positions: &[i64]) {
-    for (row, &position) in x.chunks_exact_mut(d).zip(positions) {
-        rope.rotate(row, position as usize);
-    }
+    x.par_chunks_mut(d)
+        .zip(positions)
+        .for_each(|(row, &position)| rope.rotate(row, position as usize));
 }
 
 fn stats_tensors<B: Backend>(

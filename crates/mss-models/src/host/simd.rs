@@ -5,6 +5,8 @@
 //! kernels are plain loops without branches in their bodies so that they vectorise; `exp` is a
 //! polynomial because the C library's is not vectorised.
 
+use rayon::prelude::*;
+
 /// Runs `f` compiled for the running CPU's vector instruction set. Everything `f` calls must be
 /// `#[inline(always)]` to be compiled the same way.
 #[inline(always)]
@@ -71,32 +73,41 @@ pub(crate) fn sum_of(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     rest.iter().fold(lanes.iter().sum(), |acc, &x| acc + f(x))
 }
 
-/// The largest element (`-inf` for none), in eight lanes.
+/// The largest element (`-inf` for none), in eight lanes. NaN never wins a comparison here
+/// (scores are finite or `-inf`); the plain comparison vectorises to one max instruction.
 #[inline(always)]
 pub(crate) fn max_of(xs: &[f32]) -> f32 {
+    let larger = |a: f32, b: f32| if b > a { b } else { a };
     let mut lanes = [f32::NEG_INFINITY; 8];
     let chunks = xs.chunks_exact(8);
     let rest = chunks.remainder();
     for chunk in chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane = lane.max(x);
+            *lane = larger(*lane, x);
         }
     }
     rest.iter()
         .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+        .fold(f32::NEG_INFINITY, |a, &b| larger(a, b))
 }
 
-/// `gate[i] = silu(gate[i]) * up[i]`: SwiGLU's activation, in place.
+/// Elements per task of the element-wise kernels that run on every core.
+const PARALLEL_BLOCK: usize = 1 << 16;
+
+/// `gate[i] = silu(gate[i]) * up[i]`: SwiGLU's activation, in place, on every core.
 pub(crate) fn silu_mul(gate: &mut [f32], up: &[f32]) {
-    vectorized(
-        #[inline(always)]
-        || {
-            for (g, &u) in gate.iter_mut().zip(up) {
-                *g = *g / (1.0 + exp(-*g)) * u;
-            }
-        },
-    )
+    gate.par_chunks_mut(PARALLEL_BLOCK)
+        .zip(up.par_chunks(PARALLEL_BLOCK))
+        .for_each(|(gate, up)| {
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (g, &u) in gate.iter_mut().zip(up) {
+                        *g = *g / (1.0 + exp(-*g)) * u;
+                    }
+                },
+            )
+        });
 }
 
 /// `x[r] += bias` for every row `r` of `x`.
