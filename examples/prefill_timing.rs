@@ -130,15 +130,14 @@ fn main() -> anyhow::Result<()> {
         let shown: Vec<String> = runs.iter().map(|s| format!("{s:.3}")).collect();
         runs.sort_by(f64::total_cmp);
         let median = runs[runs.len() / 2];
-        let memory = if label == "full attention" {
-            "-".to_string()
+        let (chunk, memory) = if label == "full attention" {
+            (full_chunk, "-".to_string())
         } else {
-            args.memory.to_string()
+            (args.chunk, args.memory.to_string())
         };
         println!(
-            "| {label} | {} | {} | {memory} | {median:.3} | {:.0} | {} |",
+            "| {label} | {} | {chunk} | {memory} | {median:.3} | {:.0} | {} |",
             args.tokens,
-            args.chunk,
             args.tokens as f64 / median,
             shown.join(", ")
         );
