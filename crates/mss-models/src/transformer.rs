@@ -308,6 +308,12 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
         hook: &mut dyn ChunkHook<B>,
         logits: Logits,
     ) -> mss_core::Result<Tensor<B, 3>> {
+        if tokens.dims()[1] == 0 {
+            return Err(mss_core::CoreError::InvalidValue {
+                what: "chunk".into(),
+                reason: "a chunk needs at least one token".into(),
+            });
+        }
         if let Some(weights) = self.host_weights() {
             return host::forward_chunk(self, &weights, tokens, positions, hook, logits);
         }

@@ -122,3 +122,31 @@ fn out_of_vocabulary_ids_are_rejected_before_the_embedding() {
     );
     assert!(model.check_tokens(&[0, 127]).is_ok());
 }
+
+#[test]
+fn an_empty_chunk_and_out_of_vocabulary_ids_are_errors_on_both_paths() {
+    use mss_core::{ChunkPositions, ChunkedModel, Logits, NoMemory};
+    let model = load("tiny_llama", DType::F32);
+    let at_start = ChunkPositions {
+        document_start: 0,
+        rope_start: 0,
+    };
+    for host in [true, false] {
+        let model = model.clone().with_host_kernels(host);
+        let empty = tokens(&[]);
+        let err = model
+            .forward_chunk(empty, at_start, &mut NoMemory, Logits::Last)
+            .unwrap_err();
+        assert!(err.to_string().contains("at least one token"), "{err}");
+    }
+    // The host path checks ids itself (the Burn path's embedding would read past its table).
+    let model = model.with_host_kernels(true);
+    let err = model
+        .forward_chunk(tokens(&[1, 200]), at_start, &mut NoMemory, Logits::Last)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("200 is outside the vocabulary of 128"),
+        "{err}"
+    );
+}
