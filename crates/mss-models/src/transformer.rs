@@ -89,6 +89,7 @@ impl TransformerConfig {
             host_kernels: true,
             host_rope: Arc::default(),
         }
+        .with_fused_projections()
     }
 
     /// `(hidden, query width, key/value width, feed-forward width)`.
@@ -208,7 +209,15 @@ impl<B: Backend> Transformer<B> {
             lm_head,
             host_kernels: true,
             host_rope: Arc::default(),
-        })
+        }
+        .with_fused_projections())
+    }
+
+    /// On the host path's models, q/k/v and gate/up weights become views of one storage per
+    /// group, so that each group is one matrix product (decisions §12).
+    fn with_fused_projections(mut self) -> Self {
+        host::fuse_projections(&mut self);
+        self
     }
 
     /// Checks token ids against the vocabulary before they reach the embedding.

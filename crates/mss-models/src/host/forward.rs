@@ -9,6 +9,7 @@ use mss_core::{
 use rayon::prelude::*;
 
 use super::attention::{AttentionShape, HostStats, Window, attend};
+use super::gemm::MatRef;
 use super::rope::RopeRows;
 use super::simd::{rms_norm, silu_mul};
 use super::weights::{HostLayer, HostWeights};
@@ -21,15 +22,14 @@ struct Buffers {
     x: Vec<f32>,
     /// Its normalised copy `[c, hidden]`.
     normed: Vec<f32>,
-    /// Queries, then the attention output `[c, n_heads * head_dim]`.
+    /// Queries, keys and values side by side `[c, (n_heads + 2 * n_kv_heads) * head_dim]`.
+    qkv: Vec<f32>,
+    /// The rotated queries, then the attention output `[c, n_heads * head_dim]`.
     q: Vec<f32>,
     attn: Vec<f32>,
-    /// The chunk's keys and values `[c, n_kv_heads * head_dim]`.
-    k: Vec<f32>,
-    v: Vec<f32>,
-    /// Feed-forward gate and up projections `[c, intermediate]`.
-    gate: Vec<f32>,
-    up: Vec<f32>,
+    /// Feed-forward gate and up projections side by side `[c, 2 * intermediate]`; SwiGLU
+    /// leaves its result in the gate half.
+    gate_up: Vec<f32>,
 }
 
 /// Runs one chunk (see [`mss_core::ChunkedModel::forward_chunk`]).
@@ -61,16 +61,14 @@ pub(crate) fn forward_chunk<B: Backend>(
     let (hidden, d) = (config.hidden_size, config.head_dim);
     let q_width = config.num_attention_heads * d;
     let kv_width = config.num_key_value_heads * d;
-    let ff = weights.layers.first().map_or(0, |l| l.gate.d_out());
+    let ff = weights.layers.first().map_or(0, |l| l.gate_up.d_out() / 2);
     let mut buffers = Buffers {
         x: weights.embed(&tokens),
         normed: vec![0.0; c * hidden],
+        qkv: vec![0.0; c * (q_width + 2 * kv_width)],
         q: vec![0.0; c * q_width],
         attn: vec![0.0; c * q_width],
-        k: vec![0.0; c * kv_width],
-        v: vec![0.0; c * kv_width],
-        gate: vec![0.0; c * ff],
-        up: vec![0.0; c * ff],
+        gate_up: vec![0.0; c * 2 * ff],
     };
     let document = positions.document_start;
     let document_positions =
@@ -121,6 +119,66 @@ fn layer_forward<B: Backend>(
     needs: AttentionNeeds,
     document_positions: Tensor<B, 2, Int>,
 ) -> mss_core::Result<(LayerKv<B>, AttentionStats<B>)> {
+    let n_kv_heads = model.config.num_key_value_heads;
+    let device = document_positions.device();
+    let (memory, memory_positions) = match memory {
+        Some(m) => (
+            HostMemory {
+                keys: host_floats(m.kv.keys),
+                values: host_floats(m.kv.values),
+                rope_positions: host_ints(m.rope_positions),
+            },
+            Some(m.kv.positions),
+        ),
+        None => (HostMemory::default(), None),
+    };
+    if let Some(&bad) = memory.rope_positions.iter().find(|&&p| p < 0) {
+        return Err(CoreError::InvalidValue {
+            what: "memory RoPE positions".into(),
+            reason: format!("{bad} is negative"),
+        });
+    }
+    let c = buffers.x.len() / model.config.hidden_size;
+    let keys = memory.rope_positions.len() / n_kv_heads + c;
+    // The whole layer runs as one job of the thread pool: its products and loops then split
+    // from a worker thread, which keeps the other worker awake between them instead of
+    // putting the calling thread to sleep and waking a worker for each one (on a 2-core VM
+    // that wake-up cost ~10 % of a prefill at 256-token chunks).
+    let (keys_pre, values, stats) =
+        rayon::scope(|_| layer_compute(model, layer, buffers, &memory, rope_start, needs));
+
+    let positions = match memory_positions {
+        Some(p) => Tensor::cat(vec![p, document_positions], 1),
+        None => document_positions,
+    };
+    let kv_shape = [1, n_kv_heads, keys, model.config.head_dim];
+    let entries = LayerKv {
+        keys: Tensor::from_data(TensorData::new(keys_pre, kv_shape), &device),
+        values: Tensor::from_data(TensorData::new(values, kv_shape), &device),
+        positions,
+    };
+    Ok((entries, stats_tensors(stats, [n_kv_heads, keys], &device)))
+}
+
+/// A layer's memory as host vectors, `[n_kv_heads, m, head_dim]` keys (before RoPE) and
+/// values and `[n_kv_heads, m]` RoPE positions (checked non-negative).
+#[derive(Debug, Default)]
+struct HostMemory {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    rope_positions: Vec<i64>,
+}
+
+/// The arithmetic of [`layer_forward`] on host buffers. Returns the `[n_kv_heads, m + c,
+/// head_dim]` keys (before RoPE) and values attended to, and the statistics in `needs`.
+fn layer_compute<B: Backend>(
+    model: &Transformer<B>,
+    layer: &HostLayer,
+    buffers: &mut Buffers,
+    memory: &HostMemory,
+    rope_start: usize,
+    needs: AttentionNeeds,
+) -> (Vec<f32>, Vec<f32>, HostStats) {
     let config = &model.config;
     let (n_heads, n_kv_heads, d) = (
         config.num_attention_heads,
@@ -128,44 +186,27 @@ fn layer_forward<B: Backend>(
         config.head_dim,
     );
     let c = buffers.x.len() / config.hidden_size;
-    let device = document_positions.device();
     let Buffers {
         x,
         normed,
+        qkv,
         q,
         attn,
-        k,
-        v,
-        gate,
-        up,
+        gate_up,
     } = buffers;
+    let (q_width, kv_width) = (n_heads * d, n_kv_heads * d);
+    let qkv_width = q_width + 2 * kv_width;
 
     rms_norm(x, layer.input_norm.weight(), layer.input_norm.eps, normed);
-    layer.q.forward(normed, q, false);
-    layer.k.forward(normed, k, false);
-    layer.v.forward(normed, v, false);
+    layer.qkv.forward(normed, qkv);
 
     // `[memory; chunk]` per KV head, keys before RoPE (for the hook) and rotated (for attention).
-    let (memory_kv, memory_positions, memory_rope) = match memory {
-        Some(m) => (
-            Some((host_floats(m.kv.keys), host_floats(m.kv.values))),
-            Some(m.kv.positions),
-            host_ints(m.rope_positions),
-        ),
-        None => (None, None, Vec::new()),
-    };
-    let m = memory_rope.len() / n_kv_heads;
+    let m = memory.rope_positions.len() / n_kv_heads;
     let keys = m + c;
     let mut key_rope = Vec::with_capacity(n_kv_heads * keys);
     for g in 0..n_kv_heads {
-        key_rope.extend_from_slice(&memory_rope[g * m..(g + 1) * m]);
+        key_rope.extend_from_slice(&memory.rope_positions[g * m..(g + 1) * m]);
         key_rope.extend((rope_start..rope_start + c).map(|p| p as i64));
-    }
-    if let Some(&bad) = key_rope.iter().find(|&&p| p < 0) {
-        return Err(CoreError::InvalidValue {
-            what: "memory RoPE positions".into(),
-            reason: format!("{bad} is negative"),
-        });
     }
     let last_position = rope_start + c - 1;
     let table_len = key_rope
@@ -181,21 +222,23 @@ fn layer_forward<B: Backend>(
     let mut keys_pre = Vec::with_capacity(n_kv_heads * keys * d);
     let mut values = Vec::with_capacity(n_kv_heads * keys * d);
     for g in 0..n_kv_heads {
-        if let Some((mk, mv)) = &memory_kv {
-            keys_pre.extend_from_slice(&mk[g * m * d..(g + 1) * m * d]);
-            values.extend_from_slice(&mv[g * m * d..(g + 1) * m * d]);
+        if m > 0 {
+            keys_pre.extend_from_slice(&memory.keys[g * m * d..(g + 1) * m * d]);
+            values.extend_from_slice(&memory.values[g * m * d..(g + 1) * m * d]);
         }
-        for u in 0..c {
-            let at = u * n_kv_heads * d + g * d;
-            keys_pre.extend_from_slice(&k[at..at + d]);
-            values.extend_from_slice(&v[at..at + d]);
+        for row in qkv.chunks_exact(qkv_width) {
+            let at = q_width + g * d;
+            keys_pre.extend_from_slice(&row[at..at + d]);
+            values.extend_from_slice(&row[at + kv_width..at + kv_width + d]);
         }
     }
     let mut keys_rotated = keys_pre.clone();
     rotate_rows(&rope, &mut keys_rotated, d, &key_rope);
-    q.par_chunks_mut(n_heads * d)
+    q.par_chunks_mut(q_width)
+        .zip(qkv.par_chunks(qkv_width))
         .enumerate()
-        .for_each(|(u, row)| {
+        .for_each(|(u, (row, projected))| {
+            row.copy_from_slice(&projected[..q_width]);
             for head in row.chunks_exact_mut(d) {
                 rope.rotate(head, rope_start + u);
             }
@@ -222,22 +265,21 @@ fn layer_forward<B: Backend>(
     layer.o.forward(attn, x, true);
 
     rms_norm(x, layer.post_norm.weight(), layer.post_norm.eps, normed);
-    layer.gate.forward(normed, gate, false);
-    layer.up.forward(normed, up, false);
-    silu_mul(gate, up);
-    layer.down.forward(gate, x, true);
-
-    let positions = match memory_positions {
-        Some(p) => Tensor::cat(vec![p, document_positions], 1),
-        None => document_positions,
+    layer.gate_up.forward(normed, gate_up);
+    let ff = gate_up.len() / c / 2;
+    silu_mul(gate_up, ff);
+    let activation = MatRef {
+        data: gate_up,
+        offset: 0,
+        rows: c,
+        cols: ff,
+        row_stride: 2 * ff,
+        col_stride: 1,
     };
-    let kv_shape = [1, n_kv_heads, keys, d];
-    let entries = LayerKv {
-        keys: Tensor::from_data(TensorData::new(keys_pre, kv_shape), &device),
-        values: Tensor::from_data(TensorData::new(values, kv_shape), &device),
-        positions,
-    };
-    Ok((entries, stats_tensors(stats, [n_kv_heads, keys], &device)))
+    layer
+        .down
+        .forward_strided(activation, x, config.hidden_size, true);
+    (keys_pre, values, stats)
 }
 
 /// Rotates every `d`-wide row of `x` at its position, on every core.

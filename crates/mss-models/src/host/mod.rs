@@ -23,4 +23,4 @@ mod weights;
 
 pub(crate) use forward::forward_chunk;
 pub(crate) use rope::RopeCache;
-pub(crate) use weights::HostWeights;
+pub(crate) use weights::{HostWeights, fuse_projections};

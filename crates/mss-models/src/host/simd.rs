@@ -94,25 +94,31 @@ pub(crate) fn max_of(xs: &[f32]) -> f32 {
 /// Elements per task of the element-wise kernels that run on every core.
 const PARALLEL_BLOCK: usize = 1 << 16;
 
-/// `gate[i] = silu(gate[i]) * up[i]`: SwiGLU's activation, in place, on every core.
-pub(crate) fn silu_mul(gate: &mut [f32], up: &[f32]) {
-    gate.par_chunks_mut(PARALLEL_BLOCK)
-        .zip(up.par_chunks(PARALLEL_BLOCK))
-        .for_each(|(gate, up)| {
+/// SwiGLU's activation in place on rows `[gate; up]` of width `2 * ff`: the gate half becomes
+/// `silu(gate) * up`. On every core.
+pub(crate) fn silu_mul(gate_up: &mut [f32], ff: usize) {
+    let rows_per_task = (PARALLEL_BLOCK / (2 * ff).max(1)).max(1);
+    gate_up
+        .par_chunks_mut(rows_per_task * 2 * ff)
+        .for_each(|rows| {
             vectorized(
                 #[inline(always)]
                 || {
-                    for (g, &u) in gate.iter_mut().zip(up) {
-                        *g = *g / (1.0 + exp(-*g)) * u;
+                    for row in rows.chunks_exact_mut(2 * ff) {
+                        let (gate, up) = row.split_at_mut(ff);
+                        for (g, &u) in gate.iter_mut().zip(&*up) {
+                            *g = *g / (1.0 + exp(-*g)) * u;
+                        }
                     }
                 },
             )
         });
 }
 
-/// `x[r] += bias` for every row `r` of `x`.
-pub(crate) fn add_bias(x: &mut [f32], bias: &[f32]) {
-    for row in x.chunks_exact_mut(bias.len()) {
+/// `x[r][..bias.len()] += bias` for the `rows` rows of `x`, `row_stride` apart.
+pub(crate) fn add_bias(x: &mut [f32], row_stride: usize, rows: usize, bias: &[f32]) {
+    for r in 0..rows {
+        let row = &mut x[r * row_stride..r * row_stride + bias.len()];
         for (v, b) in row.iter_mut().zip(bias) {
             *v += b;
         }
@@ -151,11 +157,27 @@ mod tests {
                 assert!((out[r * 3 + i] - row[i] / rms * w[i]).abs() < 1e-6);
             }
         }
-        let mut gate = [-3.0f32, 0.0, 2.5];
-        silu_mul(&mut gate, &[2.0, 1.0, -1.0]);
+        // Two rows of [gate; up], ff = 3.
+        let mut gate_up = [
+            -3.0f32, 0.0, 2.5, 2.0, 1.0, -1.0, 1.0, -1.0, 0.5, 3.0, 2.0, 4.0,
+        ];
+        silu_mul(&mut gate_up, 3);
         let silu = |v: f32| v / (1.0 + (-v).exp());
-        for (g, want) in gate.iter().zip([silu(-3.0) * 2.0, 0.0, -silu(2.5)]) {
+        let want = [
+            silu(-3.0) * 2.0,
+            0.0,
+            -silu(2.5),
+            silu(1.0) * 3.0,
+            silu(-1.0) * 2.0,
+            silu(0.5) * 4.0,
+        ];
+        for (g, want) in [&gate_up[..3], &gate_up[6..9]].concat().iter().zip(want) {
             assert!((g - want).abs() < 1e-6);
         }
+        assert_eq!(
+            gate_up[3..6],
+            [2.0, 1.0, -1.0],
+            "the up half is left as it was"
+        );
     }
 }
