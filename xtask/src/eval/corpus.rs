@@ -82,14 +82,12 @@ pub fn documents(
         tokens >= 2,
         "documents need at least 2 tokens, got {tokens}"
     );
-    let mut encoded = Vec::with_capacity(texts.len());
-    for (name, text) in texts {
-        encoded.push((name, tokenizer.encode(text, false)?));
-    }
+    let mut encoded: Vec<Prefix> = texts.iter().map(|_| Prefix::default()).collect();
     let mut docs = Vec::new();
     for window in 0.. {
         let mut any = false;
-        for (name, ids) in &encoded {
+        for ((name, text), prefix) in texts.iter().zip(&mut encoded) {
+            let ids = prefix.at_least(tokenizer, text, (window + 1) * tokens)?;
             if let Some(slice) = ids.get(window * tokens..(window + 1) * tokens) {
                 any = true;
                 docs.push(Document {
@@ -107,4 +105,86 @@ pub fn documents(
     }
     anyhow::ensure!(!docs.is_empty(), "no text has {tokens} tokens");
     Ok(docs)
+}
+
+/// Tokens a prefix's encoding must have beyond the ones kept: the tokenizer splits text into
+/// words before merging, so only the last few tokens before the cut can differ from those of
+/// the whole text.
+const BOUNDARY_MARGIN: usize = 64;
+
+/// The leading ids of one text, encoded from a prefix of it: whole books take seconds to
+/// tokenize, and the eval needs a few thousand tokens of each.
+#[derive(Debug, Default)]
+struct Prefix {
+    ids: Vec<u32>,
+    /// Whether `ids` is the whole text's encoding.
+    whole: bool,
+}
+
+impl Prefix {
+    /// The text's first `n` ids (all of them when it has fewer), the same as those of the
+    /// whole text's encoding.
+    fn at_least(&mut self, tokenizer: &Tokenizer, text: &str, n: usize) -> mss::Result<&[u32]> {
+        let mut bytes = (n + BOUNDARY_MARGIN) * 8;
+        while !self.whole && self.ids.len() < n {
+            if bytes >= text.len() {
+                self.ids = tokenizer.encode(text, false)?;
+                self.whole = true;
+                break;
+            }
+            let cut = whitespace_before(text, bytes);
+            let ids = tokenizer.encode(&text[..cut], false)?;
+            if ids.len() >= n + BOUNDARY_MARGIN {
+                self.ids = ids[..ids.len() - BOUNDARY_MARGIN].to_vec();
+            }
+            bytes *= 2;
+        }
+        Ok(&self.ids)
+    }
+}
+
+/// The last whitespace boundary at or before byte `at` (a character boundary), or `at`'s
+/// character boundary when the text has no whitespace before it.
+fn whitespace_before(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text[..at]
+        .rfind(char::is_whitespace)
+        .filter(|&i| i > 0)
+        .unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_fall_on_whitespace_and_character_boundaries() {
+        assert_eq!(whitespace_before("to be or not", 7), 5);
+        assert_eq!(whitespace_before("to be", 99), 2);
+        assert_eq!(whitespace_before("ééé", 3), 2);
+        assert_eq!(whitespace_before("", 4), 0);
+    }
+
+    #[test]
+    fn prefix_encodings_keep_the_whole_texts_tokens() -> anyhow::Result<()> {
+        let dir = mss::assets::ensure_default_model()?;
+        let tokenizer = Tokenizer::from_dir(&dir)?;
+        let text = texts(None)?
+            .into_iter()
+            .max_by_key(|(_, text)| text.len())
+            .map(|(_, text)| text)
+            .unwrap_or_default();
+        let whole = tokenizer.encode(&text, false)?;
+        assert!(whole.len() > 20_000, "a long text: {} tokens", whole.len());
+        for n in [1, 100, 2048, 10_000, whole.len(), whole.len() + 10] {
+            let mut prefix = Prefix::default();
+            let ids = prefix.at_least(&tokenizer, &text, n)?;
+            assert!(ids.len() >= n.min(whole.len()), "{n}: {} ids", ids.len());
+            assert_eq!(ids, &whole[..ids.len()], "the first {n} tokens");
+        }
+        Ok(())
+    }
 }
