@@ -139,4 +139,27 @@ pub trait ChunkedModel<B: Backend> {
         hook: &mut dyn ChunkHook<B>,
         logits: Logits,
     ) -> Result<Tensor<B, 3>>;
+
+    /// Runs one chunk and scores it: `-ln p(targets[i] | the prompt up to chunk token i)` for
+    /// the chunk's first `targets.len()` tokens (`targets[i]` is the token after chunk token
+    /// `i`), and the last token's logits `[1, 1, vocab]`.
+    ///
+    /// The default takes every row's logits from [`forward_chunk`](Self::forward_chunk) and
+    /// Burn's log-softmax; a model may score without holding `[chunk_len, vocab]` at once.
+    ///
+    /// # Errors
+    /// Those of `forward_chunk`, and [`crate::CoreError::InvalidValue`] for more targets than
+    /// tokens or a target outside the vocabulary.
+    fn forward_chunk_nll(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        positions: ChunkPositions,
+        hook: &mut dyn ChunkHook<B>,
+        targets: &[u32],
+    ) -> Result<(Vec<f32>, Tensor<B, 3>)> {
+        let logits = self.forward_chunk(tokens, positions, hook, Logits::All)?;
+        let rows = logits.dims()[1];
+        let nll = crate::next_token_nll(logits.clone(), targets)?;
+        Ok((nll, logits.narrow(1, rows - 1, 1)))
+    }
 }

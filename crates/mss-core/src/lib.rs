@@ -24,6 +24,7 @@ mod blocks;
 mod error;
 mod hook;
 mod kv;
+mod nll;
 mod observe;
 pub mod prune;
 
@@ -34,6 +35,7 @@ pub use hook::{
     ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory,
 };
 pub use kv::{LayerKv, per_head_range};
+pub use nll::{check_targets, next_token_nll};
 pub use observe::{MemoryEvent, MemoryObserver};
 pub use prune::{PruneInput, Pruner, ScoredPruner, Scorer, Selector};
 

@@ -317,15 +317,41 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
         hook: &mut dyn ChunkHook<B>,
         logits: Logits,
     ) -> mss_core::Result<Tensor<B, 3>> {
-        if tokens.dims()[1] == 0 {
-            return Err(mss_core::CoreError::InvalidValue {
-                what: "chunk".into(),
-                reason: "a chunk needs at least one token".into(),
-            });
-        }
+        check_chunk(&tokens)?;
         if let Some(weights) = self.host_weights() {
             return host::forward_chunk(self, &weights, tokens, positions, hook, logits);
         }
+        self.burn_forward_chunk(tokens, positions, hook, logits)
+    }
+
+    fn forward_chunk_nll(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        positions: ChunkPositions,
+        hook: &mut dyn ChunkHook<B>,
+        targets: &[u32],
+    ) -> mss_core::Result<(Vec<f32>, Tensor<B, 3>)> {
+        check_chunk(&tokens)?;
+        if let Some(weights) = self.host_weights() {
+            return host::forward_chunk_nll(self, &weights, tokens, positions, hook, targets);
+        }
+        mss_core::check_targets(targets, tokens.dims()[1], self.config.vocab_size)?;
+        let logits = self.burn_forward_chunk(tokens, positions, hook, Logits::All)?;
+        let rows = logits.dims()[1];
+        let nll = mss_core::next_token_nll(logits.clone(), targets)?;
+        Ok((nll, logits.narrow(1, rows - 1, 1)))
+    }
+}
+
+impl<B: Backend> Transformer<B> {
+    /// The forward pass through Burn's operations (every backend and dtype).
+    fn burn_forward_chunk(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        positions: ChunkPositions,
+        hook: &mut dyn ChunkHook<B>,
+        logits: Logits,
+    ) -> mss_core::Result<Tensor<B, 3>> {
         let c = tokens.dims()[1];
         let document = positions.document_start;
         let document_positions = per_head_range(
@@ -365,4 +391,15 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
             .forward(self.norm.forward(x))
             .cast(FloatDType::F32))
     }
+}
+
+/// Refuses an empty chunk.
+fn check_chunk<B: Backend>(tokens: &Tensor<B, 2, Int>) -> mss_core::Result<()> {
+    if tokens.dims()[1] == 0 {
+        return Err(mss_core::CoreError::InvalidValue {
+            what: "chunk".into(),
+            reason: "a chunk needs at least one token".into(),
+        });
+    }
+    Ok(())
 }

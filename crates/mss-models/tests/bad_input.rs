@@ -150,3 +150,39 @@ fn an_empty_chunk_and_out_of_vocabulary_ids_are_errors_on_both_paths() {
         "{err}"
     );
 }
+
+#[test]
+fn scoring_refuses_extra_or_unknown_targets_and_agrees_between_paths() {
+    use mss_core::{ChunkPositions, ChunkedModel, NoMemory};
+    let model = load("tiny_llama", DType::F32);
+    let at_start = ChunkPositions {
+        document_start: 0,
+        rope_start: 0,
+    };
+    let ids = [3, 17, 42, 99, 5];
+    let mut scores = Vec::new();
+    for host in [true, false] {
+        let model = model.clone().with_host_kernels(host);
+        let err = model
+            .forward_chunk_nll(tokens(&ids[..2]), at_start, &mut NoMemory, &[1, 2, 3])
+            .unwrap_err();
+        assert!(err.to_string().contains("3 targets for 2 tokens"), "{err}");
+        let err = model
+            .forward_chunk_nll(tokens(&ids[..2]), at_start, &mut NoMemory, &[1, 128])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("128 is outside the vocabulary"),
+            "{err}"
+        );
+        let (nll, last) = model
+            .forward_chunk_nll(tokens(&ids[..4]), at_start, &mut NoMemory, &ids[1..])
+            .unwrap();
+        assert_eq!(nll.len(), 4);
+        assert_eq!(last.dims(), [1, 1, 128]);
+        assert!(nll.iter().all(|x| x.is_finite() && *x > 0.0), "{nll:?}");
+        scores.push(nll);
+    }
+    for (host, burn) in scores[0].iter().zip(&scores[1]) {
+        assert!((host - burn).abs() < 1e-5, "{host} vs {burn}");
+    }
+}

@@ -46,7 +46,6 @@ mod config;
 mod error;
 mod generate;
 mod memory;
-mod nll;
 mod prefill;
 mod sampling;
 mod step;

@@ -8,7 +8,6 @@ use mss_core::{ChunkedModel, Logits, MemoryObserver, Pruner};
 use mss_pruners::MemoryPolicy;
 use mss_schedule::{IncrementalType, LayerwiseCurve, MemoryType, Plan};
 
-use crate::nll::next_token_nll;
 use crate::step::{Retention, StepHook};
 use crate::{Error, Memory, PrefillConfig, Result};
 
@@ -233,19 +232,18 @@ impl<B: Backend> Prefiller<B> {
                 chunk: range.clone(),
                 observer: observer.as_deref_mut(),
             };
-            let wanted = if nll.is_some() {
-                Logits::All
-            } else {
-                Logits::Last
+            let logits = match nll.as_mut() {
+                Some(nll) => {
+                    let targets = &tokens[range.start + 1..(range.end + 1).min(tokens.len())];
+                    let (scores, last) =
+                        model.forward_chunk_nll(input, positions, &mut hook, targets)?;
+                    nll.extend(scores);
+                    last
+                }
+                None => model.forward_chunk(input, positions, &mut hook, Logits::Last)?,
             };
-            let logits = model.forward_chunk(input, positions, &mut hook, wanted)?;
             memory.advance(ids.len());
-            let rows = logits.dims()[1];
-            if let Some(nll) = nll.as_mut() {
-                let targets = &tokens[range.start + 1..(range.end + 1).min(tokens.len())];
-                nll.extend(next_token_nll(logits.clone(), targets));
-            }
-            next_logits = Some(logits.narrow(1, rows - 1, 1));
+            next_logits = Some(logits);
             let report = StepReport {
                 step,
                 steps: chunks.len(),

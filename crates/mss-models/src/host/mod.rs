@@ -21,6 +21,6 @@ mod rope;
 mod simd;
 mod weights;
 
-pub(crate) use forward::forward_chunk;
+pub(crate) use forward::{forward_chunk, forward_chunk_nll};
 pub(crate) use rope::RopeCache;
 pub(crate) use weights::{HostWeights, fuse_projections};

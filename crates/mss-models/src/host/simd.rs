@@ -91,6 +91,19 @@ pub(crate) fn max_of(xs: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, |a, &b| larger(a, b))
 }
 
+/// `ln Σ_j e^{row_j} - row[target]`: the cross-entropy of one row of logits against its
+/// target, shifted by the row's maximum so that no exponential overflows.
+pub(crate) fn cross_entropy(row: &[f32], target: usize) -> f32 {
+    vectorized(
+        #[inline(always)]
+        || {
+            let max = max_of(row);
+            let sum = sum_of(row, |v| exp(v - max));
+            (max - row[target]) + sum.ln()
+        },
+    )
+}
+
 /// Elements per task of the element-wise kernels that run on every core.
 const PARALLEL_BLOCK: usize = 1 << 16;
 
@@ -142,6 +155,24 @@ mod tests {
         assert_eq!(exp(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp(-100.0), 0.0);
         assert_eq!(exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn cross_entropy_is_the_negative_log_softmax_of_the_target() {
+        let row: Vec<f32> = (0..1000)
+            .map(|i| ((i * 7919) % 1000) as f32 * 0.05 - 20.0)
+            .collect();
+        let lse = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+        for target in [0, 17, 999] {
+            let want = lse - row[target] as f64;
+            let got = cross_entropy(&row, target) as f64;
+            assert!(
+                (got - want).abs() < 1e-5 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+        // Large logits do not overflow.
+        assert!((cross_entropy(&[1000.0, 1000.0], 1) - std::f32::consts::LN_2).abs() < 1e-6);
     }
 
     #[test]
