@@ -100,6 +100,22 @@ pub struct ModelShape {
     pub hidden_size: usize,
     /// Bytes per element of activations and KV entries (4 for f32, 2 for f16/bf16).
     pub dtype_bytes: usize,
+    /// What the forward pass holds while it runs, as the implementation knows it.
+    pub working_set: WorkingSet,
+}
+
+/// What a chunked forward pass holds besides the weights and the layers' memories: the terms
+/// of the working-set prediction that depend on how the model is implemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingSet {
+    /// Bytes of activation buffers per chunk token.
+    pub activation_bytes_per_token: usize,
+    /// Bytes per `[memory; chunk]` entry of the layer being run, beyond its memory (the
+    /// entries handed to the hook, rotated keys, copies), when layers run one at a time;
+    /// `None` when every layer's `[memory; chunk]` may be live at once.
+    pub layer_bytes_per_entry: Option<usize>,
+    /// Whether attention statistics hold `[n_heads, rows, keys]` f32 probability blocks.
+    pub probability_blocks: bool,
 }
 
 impl ModelShape {

@@ -32,7 +32,7 @@ pub use attention::{AttentionNeeds, AttentionStats};
 pub use blocks::cat_blocks;
 pub use error::{CoreError, Result};
 pub use hook::{
-    ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory,
+    ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory, WorkingSet,
 };
 pub use kv::{LayerKv, per_head_range};
 pub use nll::{check_targets, next_token_nll};

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use burn::prelude::*;
 use burn::tensor::module::embedding;
 use burn::tensor::{DType, Distribution, FloatDType};
-use mss_core::{ChunkHook, ChunkPositions, ChunkedModel, Logits, ModelShape, per_head_range};
+use mss_core::{
+    ChunkHook, ChunkPositions, ChunkedModel, Logits, ModelShape, WorkingSet, per_head_range,
+};
 
 use crate::attention::{Attention, StepContext};
 use crate::config::TransformerConfig;
@@ -252,6 +254,31 @@ impl<B: Backend> Transformer<B> {
         self.host_weights().is_some()
     }
 
+    /// What the forward pass holds while it runs (see [`WorkingSet`]).
+    fn working_set(&self) -> WorkingSet {
+        let (h, q, kv, ff) = self.config.dims();
+        let bytes = self.dtype().size();
+        if self.uses_host_kernels() {
+            // host/forward.rs: the residual, its normalised copy, q|k|v, the rotated queries,
+            // the attention output and the attention tasks' outputs, gate|up. The running
+            // layer holds its entries (K and V), its rotated keys and a host copy of its memory
+            // (counted for every entry: an upper bound).
+            WorkingSet {
+                activation_bytes_per_token: bytes * (2 * h + (q + 2 * kv) + 3 * q + 2 * ff),
+                layer_bytes_per_entry: Some(bytes * kv * (2 + 1 + 2)),
+                probability_blocks: false,
+            }
+        } else {
+            // Burn's operations: about eight hidden-sized activations per token live at once
+            // (the cost model's default), every layer's `[memory; chunk]` as an upper bound.
+            WorkingSet {
+                activation_bytes_per_token: bytes * h * 8,
+                layer_bytes_per_entry: None,
+                probability_blocks: true,
+            }
+        }
+    }
+
     /// The weights as host slices, when the host path applies.
     fn host_weights(&self) -> Option<HostWeights> {
         self.host_kernels.then(|| HostWeights::of(self)).flatten()
@@ -303,6 +330,7 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
             max_position_embeddings: c.max_position_embeddings,
             hidden_size: c.hidden_size,
             dtype_bytes: self.dtype().size(),
+            working_set: self.working_set(),
         }
     }
 

@@ -5,9 +5,12 @@
 //!
 //! ```text
 //! kv          = 2 · n_kv_heads · head_dim · bytes · Σ_l keys_l       K and V of every layer
+//!   or, one layer at a time (LayerKv::OneLayer { bytes_per_entry }):
+//!               2 · n_kv_heads · head_dim · bytes · Σ_l (S_i + m_l)  every layer's memory
+//!             + bytes_per_entry · max_l keys_l                      the running layer's copies
 //! attention   = n_heads · rows · max_l keys_l · 4                  statistics only; 0 fused
 //!               (rows = QueryBlocks::rows(n_heads, c, max_l keys_l): the largest block)
-//! activations = c · hidden · activation_factor · bytes
+//! activations = c · hidden · activation_factor · bytes              (or c · bytes per token)
 //! logits      = rows · vocab · 4                                   rows = c, 1 or 0
 //! total       = kv + attention + activations + logits
 //! ```
@@ -18,7 +21,9 @@
 //! known only as bounds, so the prediction uses them (the layers' mean never exceeds the
 //! linear curve's budget).
 
-use crate::{AttentionMode, CostModel, F32_BYTES, LogitRows, Plan, Result, ScheduleError, Step};
+use crate::{
+    AttentionMode, CostModel, F32_BYTES, LayerKv, LogitRows, Plan, Result, ScheduleError, Step,
+};
 
 /// The predicted working set of one step, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +103,18 @@ pub fn step_cost(step: &Step, model: &CostModel) -> Result<StepCost> {
     let keys_max = per_layer
         .checked_add(step.memory_before.layer_max() as u64)
         .ok_or_else(overflow)?;
-    let kv_bytes = product(&[2, d.n_kv_heads as u64, d.head_dim as u64, bytes, keys_total])?;
+    let entry_bytes = product(&[2, d.n_kv_heads as u64, d.head_dim as u64, bytes])?;
+    let kv_bytes = match model.layer_kv {
+        LayerKv::AllLayers => product(&[entry_bytes, keys_total])?,
+        LayerKv::OneLayer { bytes_per_entry } => {
+            let memories = product(&[step.sinks as u64, d.n_layers as u64])?
+                .checked_add(step.memory_before.total_max(d.n_layers)?)
+                .ok_or_else(overflow)?;
+            product(&[entry_bytes, memories])?
+                .checked_add(product(&[bytes_per_entry as u64, keys_max])?)
+                .ok_or_else(overflow)?
+        }
+    };
     let attention_bytes = match model.attention {
         AttentionMode::Fused => 0,
         AttentionMode::Statistics { blocks } => {
@@ -107,12 +123,15 @@ pub fn step_cost(step: &Step, model: &CostModel) -> Result<StepCost> {
             product(&[d.n_heads as u64, rows, keys_max, F32_BYTES as u64])?
         }
     };
-    let activation_bytes = product(&[
-        chunk,
-        d.hidden_size as u64,
-        model.activation_factor as u64,
-        bytes,
-    ])?;
+    let activation_bytes = match model.activation_bytes_per_token {
+        Some(per_token) => product(&[chunk, per_token as u64])?,
+        None => product(&[
+            chunk,
+            d.hidden_size as u64,
+            model.activation_factor as u64,
+            bytes,
+        ])?,
+    };
     let rows = match model.logits {
         LogitRows::None => 0,
         LogitRows::Last => 1,
@@ -236,6 +255,33 @@ mod tests {
             .with_logits(LogitRows::Last);
         let prediction = predict(&plan, &fused).unwrap();
         assert_eq!(prediction.steps()[1].total_bytes, 1024 + 2048 + 400);
+    }
+
+    /// The same plan with one layer's `[memory; chunk]` at a time at 160 bytes per entry and
+    /// 300 activation bytes per token, fused attention, last logits:
+    ///
+    /// | step | memories (2 layers) | running layer | kv | activations | logits | total |
+    /// |---|---|---|---|---|---|---|
+    /// | 0 | 64·0 = 0 | 160·4 = 640 | 640 | 4·300 = 1200 | 400 | 2240 |
+    /// | 1 | 64·2·(1+3) = 512 | 160·8 = 1280 | 1792 | 1200 | 400 | 3392 |
+    /// | 2 | 512 | 160·6 = 960 | 1472 | 2·300 = 600 | 400 | 2472 |
+    #[test]
+    fn one_layer_at_a_time_counts_every_memory_and_one_working_layer() {
+        let config = ScheduleConfig::new(MemoryType::Fm, 4, 3).with_sinks(1);
+        let plan = plan(&config, 10).unwrap();
+        let model = model()
+            .with_attention(AttentionMode::Fused)
+            .with_logits(LogitRows::Last)
+            .with_layer_kv(LayerKv::OneLayer {
+                bytes_per_entry: 160,
+            })
+            .with_activation_bytes_per_token(300);
+        let prediction = predict(&plan, &model).unwrap();
+        let kv: Vec<u64> = prediction.steps().iter().map(|s| s.kv_bytes).collect();
+        let totals: Vec<u64> = prediction.steps().iter().map(|s| s.total_bytes).collect();
+        assert_eq!(kv, [640, 1792, 1472]);
+        assert_eq!(totals, [2240, 3392, 2472]);
+        assert_eq!(prediction.peak_step(), 1);
     }
 
     #[test]

@@ -95,6 +95,21 @@ pub enum LogitRows {
     All,
 }
 
+/// How much of the layers' `[memory; chunk]` entries a forward pass holds at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKv {
+    /// Every layer's `[memory; chunk]` may be live at once (an upper bound whatever the
+    /// implementation does).
+    AllLayers,
+    /// Every layer's memory, plus the `[memory; chunk]` of the one layer being run, for which
+    /// the pass holds `bytes_per_entry` bytes per entry beyond its memory (the entries handed to
+    /// the hook, rotated keys, copies).
+    OneLayer {
+        /// Working bytes per entry of the running layer.
+        bytes_per_entry: usize,
+    },
+}
+
 /// Everything the working-set prediction needs besides the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CostModel {
@@ -108,6 +123,11 @@ pub struct CostModel {
     pub activation_factor: usize,
     /// Which logits are held.
     pub logits: LogitRows,
+    /// How many layers' `[memory; chunk]` are live at once.
+    pub layer_kv: LayerKv,
+    /// Activation bytes per chunk token when the model states them; otherwise
+    /// `activation_factor` hidden-sized vectors.
+    pub activation_bytes_per_token: Option<usize>,
 }
 
 impl CostModel {
@@ -119,6 +139,8 @@ impl CostModel {
             attention: AttentionMode::Fused,
             activation_factor: DEFAULT_ACTIVATION_FACTOR,
             logits: LogitRows::None,
+            layer_kv: LayerKv::AllLayers,
+            activation_bytes_per_token: None,
         }
     }
 
@@ -131,6 +153,18 @@ impl CostModel {
     /// Sets the activations live per chunk token, in hidden sizes.
     pub fn with_activation_factor(mut self, factor: usize) -> Self {
         self.activation_factor = factor;
+        self
+    }
+
+    /// Sets the activation bytes per chunk token (replacing the activation factor's estimate).
+    pub fn with_activation_bytes_per_token(mut self, bytes: usize) -> Self {
+        self.activation_bytes_per_token = Some(bytes);
+        self
+    }
+
+    /// Sets how many layers' `[memory; chunk]` are live at once.
+    pub fn with_layer_kv(mut self, layer_kv: LayerKv) -> Self {
+        self.layer_kv = layer_kv;
         self
     }
 

@@ -71,7 +71,7 @@ pub use chunks::{decremental_chunks, decremental_chunks_for, num_chunks, standar
 pub use config::{DEFAULT_SINKS, ScheduleConfig};
 pub use cost::{Prediction, StepCost, check_fits, predict, step_cost};
 pub use cost_model::{
-    AttentionMode, CostModel, DEFAULT_ACTIVATION_FACTOR, F32_BYTES, LogitRows, ModelDims,
+    AttentionMode, CostModel, DEFAULT_ACTIVATION_FACTOR, F32_BYTES, LayerKv, LogitRows, ModelDims,
     QueryBlocks,
 };
 pub use error::{Result, ScheduleError};

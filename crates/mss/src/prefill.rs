@@ -309,8 +309,13 @@ impl<B: Backend> Prefiller<B> {
             hidden_size: shape.hidden_size,
             vocab_size: shape.vocab_size,
         };
-        let mut cost = mss_schedule::CostModel::new(dims, shape.dtype_bytes);
-        if !self.pruner.needs().is_empty() {
+        let working = shape.working_set;
+        let mut cost = mss_schedule::CostModel::new(dims, shape.dtype_bytes)
+            .with_activation_bytes_per_token(working.activation_bytes_per_token);
+        if let Some(bytes_per_entry) = working.layer_bytes_per_entry {
+            cost = cost.with_layer_kv(mss_schedule::LayerKv::OneLayer { bytes_per_entry });
+        }
+        if working.probability_blocks && !self.pruner.needs().is_empty() {
             cost.attention = mss_schedule::AttentionMode::Statistics {
                 blocks: self.config.query_blocks,
             };
