@@ -260,11 +260,12 @@ impl<B: Backend> Transformer<B> {
         let bytes = self.dtype().size();
         if self.uses_host_kernels() {
             // host/forward.rs: the residual, its normalised copy, q|k|v, the rotated queries,
-            // the attention output and the attention tasks' outputs, gate|up. The running
+            // the attention output and the attention tasks' outputs, gate|up, and gemm's packed
+            // copy of a product's input (up to 512 of its columns at a time). The running
             // layer holds its entries (K and V), its rotated keys and a host copy of its memory
             // (counted for every entry: an upper bound).
             WorkingSet {
-                activation_bytes_per_token: bytes * (2 * h + (q + 2 * kv) + 3 * q + 2 * ff),
+                activation_bytes_per_token: bytes * (2 * h + (q + 2 * kv) + 3 * q + 2 * ff + 512),
                 layer_bytes_per_entry: Some(bytes * kv * (2 + 1 + 2)),
                 probability_blocks: false,
             }
