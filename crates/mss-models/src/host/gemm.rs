@@ -3,6 +3,8 @@
 
 #![allow(unsafe_code)]
 
+use rayon::prelude::*;
+
 /// A read-only strided matrix inside a slice: element `(r, c)` is
 /// `data[offset + r * row_stride + c * col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +101,27 @@ pub(crate) fn matmul(
         }
         return;
     }
+    if m == 1 && threads == Threads::All && n * k >= PARALLEL_MIN_MACS {
+        // gemm's matrix-vector path runs on one thread, and a decoding step is little else:
+        // split the output row's columns over the pool instead.
+        let columns = n
+            .div_ceil(4 * rayon::current_num_threads())
+            .next_multiple_of(64);
+        dst[..n]
+            .par_chunks_mut(columns)
+            .enumerate()
+            .for_each(|(i, part)| {
+                let first = i * columns;
+                let b = MatRef {
+                    offset: b.offset + first * b.col_stride,
+                    cols: part.len(),
+                    ..b
+                };
+                let width = part.len();
+                matmul(part, width, a, b, scale, accumulate, Threads::One);
+            });
+        return;
+    }
     let parallelism = match threads {
         Threads::All if m * n * k >= PARALLEL_MIN_MACS => gemm::Parallelism::Rayon(0),
         _ => gemm::Parallelism::None,
@@ -166,6 +189,23 @@ mod tests {
             matmul(&mut got, b.cols, a, b, 0.5, true, Threads::One);
             let want: Vec<f32> = want.iter().map(|x| x * 1.5).collect();
             assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_single_row_split_over_threads_matches_the_definition() {
+        let (k, n) = (300, 1000);
+        let a: Vec<f32> = (0..k).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 13) % 11) as f32 - 5.0).collect();
+        let a = MatRef::row_major(&a, 1, k);
+        for b in [MatRef::row_major(&b, k, n), MatRef::row_major(&b, n, k).t()] {
+            let want = naive(a, b);
+            let mut got = vec![f32::NAN; n];
+            matmul(&mut got, n, a, b, 1.0, false, Threads::All);
+            assert_eq!(got, want);
+            matmul(&mut got, n, a, b, 1.0, true, Threads::All);
+            let twice: Vec<f32> = want.iter().map(|x| x * 2.0).collect();
+            assert_eq!(got, twice);
         }
     }
 
