@@ -174,8 +174,6 @@ pub trait ChunkedModel<B: Backend> {
         targets: &[u32],
     ) -> Result<(Vec<f32>, Tensor<B, 3>)> {
         let logits = self.forward_chunk(tokens, positions, hook, Logits::All)?;
-        let rows = logits.dims()[1];
-        let nll = crate::next_token_nll(logits.clone(), targets)?;
-        Ok((nll, logits.narrow(1, rows - 1, 1)))
+        crate::score_logits(logits, targets)
     }
 }

@@ -35,7 +35,7 @@ pub use hook::{
     ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory, WorkingSet,
 };
 pub use kv::{LayerKv, per_head_range};
-pub use nll::{check_targets, next_token_nll};
+pub use nll::{check_targets, next_token_nll, score_logits};
 pub use observe::{MemoryEvent, MemoryObserver};
 pub use prune::{PruneInput, Pruner, ScoredPruner, Scorer, Selector};
 

@@ -33,6 +33,23 @@ pub fn next_token_nll<B: Backend>(logits: Tensor<B, 3>, targets: &[u32]) -> Resu
         .expect("f32 log-probabilities"))
 }
 
+/// A chunk scored from all its logits: the NLL of `targets` ([`next_token_nll`]) and the last
+/// row of logits.
+///
+/// # Shapes
+/// - `logits`: `[1, rows, vocab]` (f32); returns the last row as `[1, 1, vocab]`
+///
+/// # Errors
+/// Those of [`next_token_nll`].
+pub fn score_logits<B: Backend>(
+    logits: Tensor<B, 3>,
+    targets: &[u32],
+) -> Result<(Vec<f32>, Tensor<B, 3>)> {
+    let rows = logits.dims()[1];
+    let nll = next_token_nll(logits.clone(), targets)?;
+    Ok((nll, logits.narrow(1, rows - 1, 1)))
+}
+
 /// Refuses more targets than rows and targets outside the vocabulary.
 ///
 /// # Errors

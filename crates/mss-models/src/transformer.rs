@@ -366,9 +366,7 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
         }
         mss_core::check_targets(targets, tokens.dims()[1], self.config.vocab_size)?;
         let logits = self.burn_forward_chunk(tokens, positions, hook, Logits::All)?;
-        let rows = logits.dims()[1];
-        let nll = mss_core::next_token_nll(logits.clone(), targets)?;
-        Ok((nll, logits.narrow(1, rows - 1, 1)))
+        mss_core::score_logits(logits, targets)
     }
 }
 
