@@ -18,7 +18,7 @@ use mss_core::AttentionNeeds;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, Threads, matmul};
-use super::simd::{exp, max_of, sum_of, vectorized};
+use super::simd::{exp, exp_shifted_sum, max_of, vectorized};
 
 /// The sizes of one attention call.
 #[derive(Debug, Clone, Copy)]
@@ -409,11 +409,9 @@ fn online_softmax(row: &mut [f32], visible: usize, max: &mut f32, total: &mut f3
         head.fill(0.0);
         return 1.0;
     }
-    for x in head.iter_mut() {
-        *x = exp(*x - new_max);
-    }
+    let block_total = exp_shifted_sum(head, new_max);
     let rescale = exp(*max - new_max);
-    *total = *total * rescale + sum_of(head, |x| x);
+    *total = *total * rescale + block_total;
     *max = new_max;
     rescale
 }

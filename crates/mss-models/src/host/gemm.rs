@@ -101,40 +101,69 @@ pub(crate) fn matmul(
         }
         return;
     }
-    if m == 1 && threads == Threads::All && n * k >= PARALLEL_MIN_MACS {
-        // gemm's matrix-vector path runs on one thread, and a decoding step is little else:
-        // split the output row's columns over the pool instead.
-        let columns = n
+    if threads == Threads::All && m * n * k >= PARALLEL_MIN_MACS && rayon::current_num_threads() > 1
+    {
+        // Bands of the destination's columns, one single-threaded product each, handed out by
+        // rayon's work stealing. gemm's own threading cuts every block of a product into one
+        // equal share per thread and joins after each: the share of a thread that wakes late
+        // (or is preempted) held the other idle, and a third of a 256-token prefill's samples
+        // had one core working alone. Bands of 64 columns keep gemm's 64-row panels whole; each
+        // band packs only its own columns of the weights, so nothing is packed twice.
+        let band = n
             .div_ceil(4 * rayon::current_num_threads())
             .next_multiple_of(64);
-        dst[..n]
-            .par_chunks_mut(columns)
-            .enumerate()
-            .for_each(|(i, part)| {
-                let first = i * columns;
-                let b = MatRef {
-                    offset: b.offset + first * b.col_stride,
-                    cols: part.len(),
-                    ..b
-                };
-                let width = part.len();
-                matmul(part, width, a, b, scale, accumulate, Threads::One);
-            });
+        let dst = SharedDst(dst.as_mut_ptr());
+        (0..n.div_ceil(band)).into_par_iter().for_each(|i| {
+            let first = i * band;
+            let b = MatRef {
+                offset: b.offset + first * b.col_stride,
+                cols: band.min(n - first),
+                ..b
+            };
+            // SAFETY: the destination was checked to hold `m` rows of `n` columns; band `i`
+            // writes columns `first..first + b.cols` of each row and no other band does.
+            unsafe { product(dst.at(first), dst_row_stride, a, b, scale, accumulate) };
+        });
         return;
     }
-    let parallelism = match threads {
-        Threads::All if m * n * k >= PARALLEL_MIN_MACS => gemm::Parallelism::Rayon(0),
-        _ => gemm::Parallelism::None,
-    };
-    // SAFETY: the asserts above keep every element gemm reads or writes inside its slice
-    // (operands through `in_bounds`, the destination through the row-stride check); `dst` is
-    // borrowed mutably, so it cannot alias `a` or `b`.
+    // SAFETY: the operands and the destination were checked against their slices above.
+    unsafe { product(dst.as_mut_ptr(), dst_row_stride, a, b, scale, accumulate) };
+}
+
+/// The destination of [`matmul`] shared between bands that write disjoint columns.
+struct SharedDst(*mut f32);
+// SAFETY: the bands write disjoint elements (see `matmul`).
+unsafe impl Sync for SharedDst {}
+
+impl SharedDst {
+    /// The element `offset` places on (a method, so that closures capture the whole wrapper).
+    ///
+    /// # Safety
+    /// `offset` stays inside the destination.
+    unsafe fn at(&self, offset: usize) -> *mut f32 {
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// One single-threaded gemm call.
+///
+/// # Safety
+/// `a` and `b` lie inside their slices (`MatRef::in_bounds`), and `dst` is valid for writing
+/// `a.rows` rows of `b.cols` elements, `dst_row_stride` apart, with no other writer of them.
+unsafe fn product(
+    dst: *mut f32,
+    dst_row_stride: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    scale: f32,
+    accumulate: bool,
+) {
     unsafe {
         gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
+            a.rows,
+            b.cols,
+            a.cols,
+            dst,
             1,
             dst_row_stride as isize,
             accumulate,
@@ -149,7 +178,7 @@ pub(crate) fn matmul(
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
     }
 }
@@ -193,19 +222,39 @@ mod tests {
     }
 
     #[test]
-    fn a_single_row_split_over_threads_matches_the_definition() {
-        let (k, n) = (300, 1000);
-        let a: Vec<f32> = (0..k).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+    fn products_split_into_column_bands_match_the_definition() {
+        // 1000 columns: bands of 64-multiples and a shorter last one; a destination row stride
+        // wider than the product, whose gaps must stay untouched.
+        let (k, n, pad) = (300, 1000, 5);
         let b: Vec<f32> = (0..k * n).map(|i| ((i * 13) % 11) as f32 - 5.0).collect();
-        let a = MatRef::row_major(&a, 1, k);
-        for b in [MatRef::row_major(&b, k, n), MatRef::row_major(&b, n, k).t()] {
-            let want = naive(a, b);
-            let mut got = vec![f32::NAN; n];
-            matmul(&mut got, n, a, b, 1.0, false, Threads::All);
-            assert_eq!(got, want);
-            matmul(&mut got, n, a, b, 1.0, true, Threads::All);
-            let twice: Vec<f32> = want.iter().map(|x| x * 2.0).collect();
-            assert_eq!(got, twice);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for m in [1, 37] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+            let a = MatRef::row_major(&a, m, k);
+            for b in [MatRef::row_major(&b, k, n), MatRef::row_major(&b, n, k).t()] {
+                let want = naive(a, b);
+                let stride = n + pad;
+                let mut got = vec![f32::NAN; (m - 1) * stride + n];
+                pool.install(|| matmul(&mut got, stride, a, b, 1.0, false, Threads::All));
+                let rows = |got: &[f32]| -> Vec<f32> {
+                    (0..m)
+                        .flat_map(|r| got[r * stride..r * stride + n].to_vec())
+                        .collect()
+                };
+                assert_eq!(rows(&got), want, "m = {m}");
+                assert!(
+                    (0..m - 1).all(|r| got[r * stride + n..(r + 1) * stride]
+                        .iter()
+                        .all(|x| x.is_nan())),
+                    "a band wrote outside its columns"
+                );
+                pool.install(|| matmul(&mut got, stride, a, b, 1.0, true, Threads::All));
+                let twice: Vec<f32> = want.iter().map(|x| x * 2.0).collect();
+                assert_eq!(rows(&got), twice, "m = {m}, accumulated");
+            }
         }
     }
 

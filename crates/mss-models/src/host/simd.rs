@@ -20,24 +20,48 @@ const EXP_HIGHEST: f32 = 88.0;
 
 /// `e^x` in f32 within about 2 ulp (Cephes' `expf` polynomial): `x = n ln 2 + r`,
 /// `e^x = 2^n e^r` with `|r| <= ln 2 / 2`. Exactly 0 below `-87.33` and for `-inf`.
+///
+/// Written with `mul_add` so that inside [`vectorized`] each step is one fused multiply-add
+/// (a separate multiply and add doubled the softmax's time); outside it, or on a CPU without
+/// FMA, `mul_add` is a correctly rounded library call: slower, same result.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let clamped = x.clamp(EXP_LOWEST, EXP_HIGHEST);
-    let n = (clamped * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = clamped - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let n = clamped.mul_add(std::f32::consts::LOG2_E, 0.5).floor();
+    // `ln 2` in two parts (Cody and Waite) so that `r` keeps its low bits.
+    let r = n.mul_add(2.121_944_4e-4, n.mul_add(-0.693_359_4, clamped));
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_5e-1);
+    p = p.mul_add(r, 0.5);
+    let y = p.mul_add(r * r, r) + 1.0;
     // `2^n` built in the exponent bits. `n` is read out of the float by adding 1.5 * 2^23
     // (which puts it in the low mantissa bits) rather than by `as i32`, whose saturating
     // semantics keep LLVM from vectorising the conversion.
     let n_bits = (n + 12_582_912.0).to_bits().wrapping_sub(0x4B40_0000);
     let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
     if x < EXP_LOWEST { 0.0 } else { y * scale }
+}
+
+/// `row[i] = e^(row[i] - shift)` for every element, and their sum (in 16 lanes).
+#[inline(always)]
+pub(crate) fn exp_shifted_sum(row: &mut [f32], shift: f32) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let mut chunks = row.chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        for (lane, x) in lanes.iter_mut().zip(chunk) {
+            *x = exp(*x - shift);
+            *lane += *x;
+        }
+    }
+    let mut total = fold_halves(lanes, |a, b| a + b);
+    for x in chunks.into_remainder() {
+        *x = exp(*x - shift);
+        total += *x;
+    }
+    total
 }
 
 /// `x[i] /= sqrt(mean(x²) + eps)`, then `* weight[i]`, for every row of `x` (hidden wide),
@@ -73,22 +97,45 @@ pub(crate) fn sum_of(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     rest.iter().fold(lanes.iter().sum(), |acc, &x| acc + f(x))
 }
 
-/// The largest element (`-inf` for none), in eight lanes. NaN never wins a comparison here
-/// (scores are finite or `-inf`); the plain comparison vectorises to one max instruction.
+/// The largest element (`-inf` for none), in two independent sets of 16 lanes (one chain of
+/// lanes waits on the max instruction's latency). NaN never wins a comparison here (scores
+/// are finite or `-inf`); the plain comparison vectorises to one max instruction.
 #[inline(always)]
 pub(crate) fn max_of(xs: &[f32]) -> f32 {
     let larger = |a: f32, b: f32| if b > a { b } else { a };
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let chunks = xs.chunks_exact(8);
+    let mut even = [f32::NEG_INFINITY; 16];
+    let mut odd = [f32::NEG_INFINITY; 16];
+    let chunks = xs.chunks_exact(32);
     let rest = chunks.remainder();
     for chunk in chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+        let (low, high) = chunk.split_at(16);
+        for (lane, &x) in even.iter_mut().zip(low) {
+            *lane = larger(*lane, x);
+        }
+        for (lane, &x) in odd.iter_mut().zip(high) {
             *lane = larger(*lane, x);
         }
     }
-    rest.iter()
-        .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |a, &b| larger(a, b))
+    for (e, &o) in even.iter_mut().zip(&odd) {
+        *e = larger(*e, o);
+    }
+    let lanes = fold_halves(even, larger);
+    rest.iter().fold(lanes, |a, &b| larger(a, b))
+}
+
+/// Reduces 16 lanes to one by combining halves (four vector steps): folding them one after
+/// another is a chain of 15 dependent instructions, which cost more than the loop over a row
+/// of a few hundred elements.
+#[inline(always)]
+fn fold_halves(mut lanes: [f32; 16], combine: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut width = 16;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            lanes[i] = combine(lanes[i], lanes[i + width]);
+        }
+    }
+    lanes[0]
 }
 
 /// `ln Σ_j e^{row_j} - row[target]`: the cross-entropy of one row of logits against its
