@@ -65,6 +65,9 @@ pub(crate) enum Threads {
 /// it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 18;
 
+/// Parallel products of at most this many rows split their columns, longer ones their rows.
+const COLUMN_BANDS_MAX_ROWS: usize = 512;
+
 /// `dst = a · b` (or `dst += a · b` when `accumulate`), scaled by `scale`; `dst` is row-major
 /// `a.rows × b.cols` with row stride `dst_row_stride`, starting at `dst[0]`.
 ///
@@ -101,29 +104,49 @@ pub(crate) fn matmul(
         }
         return;
     }
-    if threads == Threads::All && m * n * k >= PARALLEL_MIN_MACS && rayon::current_num_threads() > 1
-    {
-        // Bands of the destination's columns, one single-threaded product each, handed out by
-        // rayon's work stealing. gemm's own threading cuts every block of a product into one
-        // equal share per thread and joins after each: the share of a thread that wakes late
-        // (or is preempted) held the other idle, and a third of a 256-token prefill's samples
-        // had one core working alone. Bands of 64 columns keep gemm's 64-row panels whole; each
-        // band packs only its own columns of the weights, so nothing is packed twice.
-        let band = n
-            .div_ceil(4 * rayon::current_num_threads())
-            .next_multiple_of(64);
-        let dst = SharedDst(dst.as_mut_ptr());
-        (0..n.div_ceil(band)).into_par_iter().for_each(|i| {
-            let first = i * band;
-            let b = MatRef {
-                offset: b.offset + first * b.col_stride,
-                cols: band.min(n - first),
-                ..b
-            };
-            // SAFETY: the destination was checked to hold `m` rows of `n` columns; band `i`
-            // writes columns `first..first + b.cols` of each row and no other band does.
-            unsafe { product(dst.at(first), dst_row_stride, a, b, scale, accumulate) };
-        });
+    let threads_available = rayon::current_num_threads();
+    if threads == Threads::All && m * n * k >= PARALLEL_MIN_MACS && threads_available > 1 {
+        // Bands of the product, one single-threaded gemm call each, handed out by rayon's work
+        // stealing. gemm's own threading cuts every block of a product into one equal share
+        // per thread and joins after each: the share of a thread that woke late (or was
+        // preempted) held the other idle, and a third of a 256-token prefill's samples had one
+        // core working alone.
+        let bands = 4 * threads_available;
+        if m <= COLUMN_BANDS_MAX_ROWS {
+            // A chunk's rows stay in cache while every band reads them; each band packs only
+            // its own columns of the weights, so nothing is packed twice. Multiples of 64
+            // columns keep gemm's 64-row panels whole.
+            let band = n.div_ceil(bands).next_multiple_of(64);
+            let dst = SharedDst(dst.as_mut_ptr());
+            (0..n.div_ceil(band)).into_par_iter().for_each(|i| {
+                let first = i * band;
+                let b = MatRef {
+                    offset: b.offset + first * b.col_stride,
+                    cols: band.min(n - first),
+                    ..b
+                };
+                // SAFETY: the destination was checked to hold `m` rows of `n` columns; band
+                // `i` writes columns `first..first + b.cols` of each row and no other band does.
+                unsafe { product(dst.at(first), dst_row_stride, a, b, scale, accumulate) };
+            });
+        } else {
+            // Many rows: bands of rows, each packing the weights once for hundreds of rows
+            // (column bands would stream all the rows from memory once per band).
+            let band = m.div_ceil(bands).max(COLUMN_BANDS_MAX_ROWS);
+            dst[..(m - 1) * dst_row_stride + n]
+                .par_chunks_mut(band * dst_row_stride)
+                .enumerate()
+                .for_each(|(i, dst)| {
+                    let first = i * band;
+                    let a = MatRef {
+                        offset: a.offset + first * a.row_stride,
+                        rows: band.min(m - first),
+                        ..a
+                    };
+                    // SAFETY: `dst` holds this band's rows (checked above for all of them).
+                    unsafe { product(dst.as_mut_ptr(), dst_row_stride, a, b, scale, accumulate) };
+                });
+        }
         return;
     }
     // SAFETY: the operands and the destination were checked against their slices above.
@@ -222,38 +245,38 @@ mod tests {
     }
 
     #[test]
-    fn products_split_into_column_bands_match_the_definition() {
-        // 1000 columns: bands of 64-multiples and a shorter last one; a destination row stride
-        // wider than the product, whose gaps must stay untouched.
-        let (k, n, pad) = (300, 1000, 5);
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 13) % 11) as f32 - 5.0).collect();
+    fn products_split_into_bands_match_the_definition() {
+        // Column bands (1 and 37 rows, 1000 columns: 64-multiples and a shorter last band) and
+        // row bands (700 rows: 512 and 188); a destination longer than the product, with a row
+        // stride wider than it, whose gaps and tail must stay untouched.
+        let pad = 5;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .unwrap();
-        for m in [1, 37] {
+        for (m, n, k) in [(1, 1000, 300), (37, 1000, 300), (700, 70, 30)] {
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 13) % 11) as f32 - 5.0).collect();
             let a = MatRef::row_major(&a, m, k);
             for b in [MatRef::row_major(&b, k, n), MatRef::row_major(&b, n, k).t()] {
                 let want = naive(a, b);
                 let stride = n + pad;
-                let mut got = vec![f32::NAN; (m - 1) * stride + n];
+                let mut got = vec![f32::NAN; m * stride + 7];
                 pool.install(|| matmul(&mut got, stride, a, b, 1.0, false, Threads::All));
                 let rows = |got: &[f32]| -> Vec<f32> {
                     (0..m)
                         .flat_map(|r| got[r * stride..r * stride + n].to_vec())
                         .collect()
                 };
-                assert_eq!(rows(&got), want, "m = {m}");
-                assert!(
-                    (0..m - 1).all(|r| got[r * stride + n..(r + 1) * stride]
-                        .iter()
-                        .all(|x| x.is_nan())),
-                    "a band wrote outside its columns"
-                );
+                assert_eq!(rows(&got), want, "{m}×{n}");
+                let untouched = (0..m).all(|r| {
+                    let end = ((r + 1) * stride).min(got.len());
+                    got[r * stride + n..end].iter().all(|x| x.is_nan())
+                });
+                assert!(untouched, "{m}×{n}: a band wrote outside the product");
                 pool.install(|| matmul(&mut got, stride, a, b, 1.0, true, Threads::All));
                 let twice: Vec<f32> = want.iter().map(|x| x * 2.0).collect();
-                assert_eq!(rows(&got), twice, "m = {m}, accumulated");
+                assert_eq!(rows(&got), twice, "{m}×{n}, accumulated");
             }
         }
     }
