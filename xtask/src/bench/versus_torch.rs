@@ -44,7 +44,8 @@ pub struct VersusArgs {
     /// Memory size M of the pruned runs.
     #[arg(long, default_value_t = 256)]
     memory: usize,
-    /// Timed runs per configuration after one warm-up (the median is reported).
+    /// Timed runs per configuration after one warm-up (the median and the best run are
+    /// reported).
     #[arg(long, default_value_t = 3)]
     reps: usize,
     /// Where the table, the plot and the raw figures go.
@@ -62,6 +63,8 @@ struct Row {
     mss_s: f64,
     mss_runs: Vec<f64>,
     torch_s: Option<f64>,
+    /// PyTorch's timed runs (its median is `torch_s`).
+    torch_runs: Vec<f64>,
 }
 
 /// The configurations of `mss` and the PyTorch run (`mode`, `pruner`, `memory_type`) each is
@@ -135,24 +138,29 @@ pub fn run(args: VersusArgs) -> anyhow::Result<()> {
         let ids = ids(length, model.config.vocab_size);
         for (label, config, torch_label) in configs(length, args.chunk, args.memory) {
             bar.set_message(format!("mss {label}, L = {length}"));
-            let mut runs = time_prefill(&model, &config, &ids, args.reps)
+            let runs = time_prefill(&model, &config, &ids, args.reps)
                 .with_context(|| format!("{label} at L = {length}"))?;
-            let shown = runs.clone();
-            runs.sort_by(f64::total_cmp);
-            let torch_s = match &args.python {
+            let (torch_s, torch_runs) = match &args.python {
                 Some(python) => {
                     bar.set_message(format!("PyTorch {torch_label}, L = {length}"));
-                    Some(torch_time(python, &args, length, &torch_label)?)
+                    // Named after this row: `h2o` rows rerun PyTorch's `snapkv`, whose own
+                    // row's figures must not be overwritten.
+                    let json = args
+                        .out
+                        .join(format!("torch_L{length}_{}.json", label.replace(' ', "_")));
+                    let (median, runs) = torch_time(python, &args, length, &torch_label, &json)?;
+                    (Some(median), runs)
                 }
-                None => None,
+                None => (None, Vec::new()),
             };
             rows.push(Row {
                 length,
                 label,
                 torch_label,
-                mss_s: runs[runs.len() / 2],
-                mss_runs: shown,
+                mss_s: median(&runs),
+                mss_runs: runs,
                 torch_s,
+                torch_runs,
             });
             write_reports(&args.out, &rows, &args)?;
             bar.inc(1);
@@ -195,12 +203,15 @@ fn time_prefill(
     (0..reps).map(|_| once()).collect()
 }
 
-/// Runs the yardstick for one configuration (`"full"` or `"<pruner> <FM|IMDC>"`) and returns
-/// its median time to first token.
-fn torch_time(python: &Path, args: &VersusArgs, length: usize, label: &str) -> anyhow::Result<f64> {
-    let json = args
-        .out
-        .join(format!("torch_L{length}_{}.json", label.replace(' ', "_")));
+/// Runs the yardstick for one configuration (`"full"` or `"<pruner> <FM|IMDC>"`), its report
+/// written to `json`, and returns its median time to first token and every timed run's.
+fn torch_time(
+    python: &Path,
+    args: &VersusArgs,
+    length: usize,
+    label: &str,
+    json: &Path,
+) -> anyhow::Result<(f64, Vec<f64>)> {
     let mut command = Command::new(python);
     command
         .arg(&args.torch_script)
@@ -220,7 +231,7 @@ fn torch_time(python: &Path, args: &VersusArgs, length: usize, label: &str) -> a
         .arg("--reps")
         .arg(args.reps.to_string())
         .arg("--out")
-        .arg(&json);
+        .arg(json);
     match label.split_once(' ') {
         Some((pruner, method)) => {
             command.args(["--no-full", "--pruners", pruner, "--memtypes", method])
@@ -235,31 +246,69 @@ fn torch_time(python: &Path, args: &VersusArgs, length: usize, label: &str) -> a
         String::from_utf8_lossy(&output.stderr)
     );
     let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?,
+        &std::fs::read_to_string(json).with_context(|| format!("reading {}", json.display()))?,
     )
     .with_context(|| format!("parsing {}", json.display()))?;
-    doc["results"]
+    let result = doc["results"]
         .as_array()
         .and_then(|results| results.first())
-        .and_then(|r| r["ttft_s"].as_f64())
-        .with_context(|| format!("no time to first token in {}", json.display()))
+        .with_context(|| format!("no result in {}", json.display()))?;
+    let median = result["ttft_s"]
+        .as_f64()
+        .with_context(|| format!("no time to first token in {}", json.display()))?;
+    let runs = result["ttft_all_s"]
+        .as_array()
+        .map(|runs| runs.iter().filter_map(|r| r.as_f64()).collect())
+        .unwrap_or_default();
+    Ok((median, runs))
+}
+
+/// The median of some runs (the mean of the middle two for an even count, as Python's
+/// `statistics.median`, which gives the yardstick's figure). At least one run.
+fn median(runs: &[f64]) -> f64 {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+/// The fastest of some runs (`None` for none): on a shared machine a slowdown only ever adds
+/// time, so the best run is the figure least disturbed by other load.
+fn best(runs: &[f64]) -> Option<f64> {
+    runs.iter().copied().reduce(f64::min)
 }
 
 fn table(rows: &[Row], args: &VersusArgs) -> String {
     let mut out = format!(
-        "C = {}, M = {}; median of {} runs after a warm-up; speed = PyTorch's time / mss's.\n\n\
-         | L | configuration | PyTorch run | PyTorch s | mss s | mss speed vs PyTorch |\n\
-         | --- | --- | --- | --- | --- | --- |\n",
+        "C = {}, M = {}; {} runs after a warm-up on each side; speed = PyTorch's time / mss's, \
+         from the medians and from each side's best run.\n\n\
+         | L | configuration | PyTorch run | PyTorch s | mss s | mss speed vs PyTorch | \
+         best PyTorch s | best mss s | best-run speed |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
         args.chunk, args.memory, args.reps
     );
+    let seconds = |t: Option<f64>| t.map_or("-".into(), |t| format!("{t:.2}"));
+    let speed = |torch: Option<f64>, mss: Option<f64>| match (torch, mss) {
+        (Some(t), Some(m)) => format!("{:.2}×", t / m),
+        _ => "-".into(),
+    };
     for row in rows {
-        let (torch, speed) = match row.torch_s {
-            Some(t) => (format!("{t:.2}"), format!("{:.2}×", t / row.mss_s)),
-            None => ("-".into(), "-".into()),
-        };
+        let (best_torch, best_mss) = (best(&row.torch_runs), best(&row.mss_runs));
         out += &format!(
-            "| {} | {} | {} | {torch} | {:.2} | {speed} |\n",
-            row.length, row.label, row.torch_label, row.mss_s
+            "| {} | {} | {} | {} | {:.2} | {} | {} | {} | {} |\n",
+            row.length,
+            row.label,
+            row.torch_label,
+            seconds(row.torch_s),
+            row.mss_s,
+            speed(row.torch_s, Some(row.mss_s)),
+            seconds(best_torch),
+            seconds(best_mss),
+            speed(best_torch, best_mss),
         );
     }
     out
@@ -339,4 +388,56 @@ fn plot(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_gives_median_and_best_run_speeds() {
+        let args = VersusArgs {
+            python: None,
+            torch_script: PathBuf::new(),
+            lengths: vec![2048],
+            chunk: 512,
+            memory: 256,
+            reps: 3,
+            out: PathBuf::new(),
+        };
+        let rows = [
+            Row {
+                length: 2048,
+                label: "snapkv FM".into(),
+                torch_label: "snapkv FM".into(),
+                mss_s: 3.0,
+                mss_runs: vec![3.0, 2.5, 6.0],
+                torch_s: Some(4.5),
+                torch_runs: vec![4.5, 5.0, 4.0],
+            },
+            Row {
+                length: 2048,
+                label: "h2o FM".into(),
+                torch_label: "snapkv FM".into(),
+                mss_s: 2.0,
+                mss_runs: vec![2.0],
+                torch_s: None,
+                torch_runs: Vec::new(),
+            },
+        ];
+        let table = table(&rows, &args);
+        assert!(
+            table.contains(
+                "| 2048 | snapkv FM | snapkv FM | 4.50 | 3.00 | 1.50× | 4.00 | 2.50 | 1.60× |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| 2048 | h2o FM | snapkv FM | - | 2.00 | - | - | 2.00 | - |"),
+            "{table}"
+        );
+        assert_eq!(best(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+    }
 }
