@@ -109,8 +109,8 @@ pub(crate) fn matmul(
         // Bands of the product, one single-threaded gemm call each, handed out by rayon's work
         // stealing. gemm's own threading cuts every block of a product into one equal share
         // per thread and joins after each: the share of a thread that woke late (or was
-        // preempted) held the other idle, and a third of a 256-token prefill's samples had one
-        // core working alone.
+        // preempted) held the other idle (one core alone in 7.5 % of a 256-token prefill's
+        // 4 ms windows; 5.2 % with bands).
         let bands = 4 * threads_available;
         if m <= COLUMN_BANDS_MAX_ROWS {
             // A chunk's rows stay in cache while every band reads them; each band packs only
