@@ -164,13 +164,12 @@ fn perplexity<B: Backend>(model: &Transformer<B>, ids: &[u32]) -> f64 {
 /// Median seconds of `repeats` runs after one warm-up.
 fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
     f();
-    let mut secs: Vec<f64> = (0..repeats.max(1))
+    let secs: Vec<f64> = (0..repeats.max(1))
         .map(|_| {
             let start = Instant::now();
             f();
             start.elapsed().as_secs_f64()
         })
         .collect();
-    secs.sort_by(f64::total_cmp);
-    secs[secs.len() / 2]
+    mss_examples::median(&secs)
 }

@@ -124,12 +124,11 @@ fn main() -> anyhow::Result<()> {
             Ok(start.elapsed().as_secs_f64())
         };
         run()?;
-        let mut runs = (0..args.repeats.max(1))
+        let runs = (0..args.repeats.max(1))
             .map(|_| run())
             .collect::<anyhow::Result<Vec<f64>>>()?;
         let shown: Vec<String> = runs.iter().map(|s| format!("{s:.3}")).collect();
-        runs.sort_by(f64::total_cmp);
-        let median = runs[runs.len() / 2];
+        let median = mss_examples::median(&runs);
         let (chunk, memory) = if label == "full attention" {
             (full_chunk, "-".to_string())
         } else {
