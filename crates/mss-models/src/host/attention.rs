@@ -18,7 +18,7 @@ use mss_core::AttentionNeeds;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, Threads, matmul};
-use super::simd::{exp, exp_shifted_sum, max_of, vectorized};
+use super::simd::{exp2, sum_of, vectorized};
 
 /// The sizes of one attention call.
 #[derive(Debug, Clone, Copy)]
@@ -90,11 +90,15 @@ struct Block {
 struct Scratch {
     /// The group's queries `[n_rep * rows, head_dim]`.
     queries: Vec<f32>,
-    /// One key block's scores, then probabilities `[n_rep * rows, key block]`.
+    /// One key block's scores, then probabilities, transposed: `[key block, lanes]` with the
+    /// group's `n_rep * rows` rows padded to whole vectors.
     scores: Vec<f32>,
     /// Each row's running maximum and sum of exponentials.
     max: Vec<f32>,
     total: Vec<f32>,
+    /// Each row's shift of the exponentials and factor on its output.
+    shift: Vec<f32>,
+    rescale: Vec<f32>,
 }
 
 thread_local! {
@@ -255,7 +259,9 @@ fn attend_block(
         seen: zeros(column_sums),
         last: zeros(needs.last_query && start + rows == chunk_len),
     };
-    let scale = 1.0 / (head_dim as f32).sqrt();
+    // Scores in base 2: `s log2(e)`, so that the softmax's exponentials are powers of 2
+    // (cheaper than `exp`); the scaling is free inside the product.
+    let scale = std::f32::consts::LOG2_E / (head_dim as f32).sqrt();
     // The query of stacked row `r` and how many of the keys from `from` on it sees.
     let query_of = |r: usize| start + r % rows;
     let visible_from = |r: usize, from: usize, len: usize| {
@@ -263,12 +269,18 @@ fn attend_block(
     };
     let head_at = kv_head * keys;
     let keys_of = |data, from: usize, len| head_rows(data, head_at + from, len, head_dim);
+    // Scores are held transposed, `[key, row]` with rows padded to whole vectors: the product
+    // then reads the keys in place (queries on the other side are few and packed once), and
+    // the softmax runs down the keys with one row per vector lane.
+    let lanes = stacked.next_multiple_of(LANES);
     SCRATCH.with_borrow_mut(|scratch| {
         let Scratch {
             queries,
             scores,
             max,
             total,
+            shift,
+            rescale,
         } = scratch;
         queries.clear();
         for j in 0..n_rep {
@@ -280,62 +292,81 @@ fn attend_block(
         }
         let queries = MatRef::row_major(queries, stacked, head_dim);
         let block_scores = |scores: &mut Vec<f32>, from: usize, len: usize| {
-            scores.resize(stacked * len, 0.0);
+            scores.resize(len * lanes, 0.0);
             matmul(
                 scores,
-                len,
-                queries,
-                keys_of(k, from, len).t(),
+                lanes,
+                keys_of(k, from, len),
+                queries.t(),
                 scale,
                 false,
                 Threads::One,
             );
-            if let Some(w) = window {
-                for (r, row) in scores.chunks_exact_mut(len).enumerate() {
-                    let visible = visible_from(r, from, len);
-                    hide_outside_window(row, w, head_at + from, query_of(r), visible);
+            for r in 0..stacked {
+                let visible = visible_from(r, from, len);
+                for key in visible..len {
+                    scores[key * lanes + r] = f32::NEG_INFINITY;
                 }
+                if let Some(w) = window {
+                    hide_outside_window(scores, lanes, r, w, head_at + from, query_of(r), visible);
+                }
+            }
+            // The padding lanes (left from earlier blocks) take no part.
+            for key in scores.chunks_exact_mut(lanes) {
+                key[stacked..].fill(f32::NEG_INFINITY);
             }
         };
 
-        max.clear();
-        max.resize(stacked, f32::NEG_INFINITY);
-        total.clear();
-        total.resize(stacked, 0.0);
+        for buffer in [&mut *max, &mut *total, &mut *shift, &mut *rescale] {
+            buffer.clear();
+            buffer.resize(lanes, 0.0);
+        }
+        max.fill(f32::NEG_INFINITY);
         for from in (0..seen_keys).step_by(key_block) {
             let len = key_block.min(seen_keys - from);
             block_scores(scores, from, len);
             vectorized(
                 #[inline(always)]
                 || {
-                    let outputs = block.out.chunks_exact_mut(head_dim);
-                    let rows = scores.chunks_exact_mut(len).zip(outputs);
-                    for (r, (row, out)) in rows.enumerate() {
-                        let visible = visible_from(r, from, len);
-                        let rescale = online_softmax(row, visible, &mut max[r], &mut total[r]);
-                        if rescale != 1.0 {
-                            out.iter_mut().for_each(|o| *o *= rescale);
+                    online_softmax(&mut scores[..len * lanes], max, total, shift, rescale);
+                    for (out, &factor) in block.out.chunks_exact_mut(head_dim).zip(&*rescale) {
+                        if factor != 1.0 {
+                            out.iter_mut().for_each(|o| *o *= factor);
                         }
                     }
                 },
             );
-            let values = keys_of(v, from, len);
-            let probabilities = MatRef::row_major(scores, stacked, len);
-            matmul(
-                &mut block.out,
-                head_dim,
-                probabilities,
-                values,
-                1.0,
-                true,
-                Threads::One,
-            );
+            // A product over at most `PRODUCT_ROWS` rows at a time reads the values in place
+            // (`gemm` packs its left side, here the values, for wider products).
+            for first in (0..stacked).step_by(PRODUCT_ROWS) {
+                let count = PRODUCT_ROWS.min(stacked - first);
+                // The probabilities `[rows, keys]` read out of the transposed scores.
+                let probabilities = MatRef {
+                    data: scores,
+                    offset: first,
+                    rows: count,
+                    cols: len,
+                    row_stride: 1,
+                    col_stride: lanes,
+                };
+                matmul(
+                    &mut block.out[first * head_dim..],
+                    head_dim,
+                    probabilities,
+                    keys_of(v, from, len),
+                    1.0,
+                    true,
+                    Threads::One,
+                );
+            }
         }
         vectorized(
             #[inline(always)]
             || {
                 for (out, &sum) in block.out.chunks_exact_mut(head_dim).zip(total.iter()) {
-                    normalise(out, sum);
+                    if sum > 0.0 {
+                        out.iter_mut().for_each(|o| *o /= sum);
+                    }
                 }
             },
         );
@@ -343,8 +374,15 @@ fn attend_block(
             return;
         }
         // Probabilities for the statistics: the last block's exponentials over each row's sum
-        // when one block held every key, else recomputed block by block from the log-sum-exp.
+        // when one block held every key, else recomputed block by block from the log-sum-exp
+        // (base 2).
         let one_block = key_block == seen_keys;
+        for (shift, (&max, &total)) in shift.iter_mut().zip(max.iter().zip(total.iter())) {
+            *shift = if one_block { 0.0 } else { max + total.log2() };
+        }
+        for (factor, &total) in rescale.iter_mut().zip(total.iter()) {
+            *factor = if total > 0.0 { 1.0 / total } else { 0.0 };
+        }
         for from in (0..seen_keys).step_by(key_block) {
             let len = key_block.min(seen_keys - from);
             if !one_block {
@@ -353,32 +391,36 @@ fn attend_block(
             vectorized(
                 #[inline(always)]
                 || {
-                    for (r, row) in scores.chunks_exact_mut(len).enumerate() {
-                        let visible = visible_from(r, from, len);
-                        if one_block {
-                            normalise(row, total[r]);
-                        } else {
-                            probabilities_from_lse(row, visible, max[r] + total[r].ln());
-                        }
-                        let query = query_of(r);
-                        let stats = &mut block;
+                    let scores = &mut scores[..len * lanes];
+                    if one_block {
+                        scale_rows(scores, rescale);
+                    } else {
+                        exp2_rows(scores, shift);
+                    }
+                    for (key, row) in scores.chunks_exact(lanes).enumerate() {
+                        let row = &row[..stacked];
+                        let at = from + key;
                         if column_sums {
-                            add(&mut stats.sums[from..from + len], row);
-                            // Visibility is per KV head: counted once per group.
-                            if r < rows {
-                                let seen = &mut stats.seen[from..from + len];
-                                count_visible(seen, visible, window, head_at + from, query);
-                            }
+                            block.sums[at] += sum_of(row, |p| p);
                         }
                         if needs.second_moments {
-                            add_squares(&mut stats.squares[from..from + len], row);
+                            block.squares[at] += sum_of(row, |p| p * p);
                         }
-                        if needs.last_query && query == chunk_len - 1 {
-                            add(&mut stats.last[from..from + len], row);
+                        if needs.last_query && start + rows == chunk_len {
+                            // The chunk's last query is the last row of each head.
+                            block.last[at] += (1..=n_rep).map(|j| row[j * rows - 1]).sum::<f32>();
                         }
                     }
                 },
             );
+            if column_sums {
+                // Visibility is per KV head: counted once per group.
+                for r in 0..rows {
+                    let visible = visible_from(r, from, len);
+                    let seen = &mut block.seen[from..from + len];
+                    count_visible(seen, visible, window, head_at + from, query_of(r));
+                }
+            }
         }
     });
     block
@@ -396,59 +438,136 @@ fn head_rows(data: &[f32], first: usize, len: usize, head_dim: usize) -> MatRef<
     }
 }
 
-/// One key block of a row in an online softmax: exponentiates the row's first `visible`
-/// scores against the running maximum (raised to the block's if larger), zeroes the rest, adds
-/// them to the running sum, and returns the factor by which the row's earlier output must be
-/// rescaled (1 when the maximum did not move).
+/// Rows per product of probabilities and values: `gemm` reads its left side in place up to
+/// `8 × 6` columns of the (internally transposed) product and packs it beyond.
+const PRODUCT_ROWS: usize = 48;
+
+/// Rows handled side by side in one vector register.
+const LANES: usize = 16;
+
+/// One key block of the online softmax over transposed base-2 scores `[key, row]`: raises
+/// 2 to every score against its row's running maximum (raised to the block's if larger), adds
+/// them to the row's running sum, and leaves in `rescale` the factor by which each row's
+/// earlier output must be multiplied (1 where the maximum did not move). Hidden scores are
+/// `-inf` and become 0; a row that has seen no key yet keeps a maximum of `-inf`.
+///
+/// # Shapes
+/// - `scores`: `[keys, lanes]`; `max`, `total`, `shift`, `rescale`: `[lanes]`
 #[inline(always)]
-fn online_softmax(row: &mut [f32], visible: usize, max: &mut f32, total: &mut f32) -> f32 {
-    let (head, tail) = row.split_at_mut(visible);
-    tail.fill(0.0);
-    let new_max = max.max(max_of(head));
-    if new_max == f32::NEG_INFINITY {
-        head.fill(0.0);
-        return 1.0;
+fn online_softmax(
+    scores: &mut [f32],
+    max: &mut [f32],
+    total: &mut [f32],
+    shift: &mut [f32],
+    rescale: &mut [f32],
+) {
+    let lanes = max.len();
+    for first in (0..lanes).step_by(LANES) {
+        let strip = first..first + LANES;
+        // Two keys at a time into two sets of lanes: one chain would wait on each maximum's
+        // and each sum's latency.
+        let larger = |a: f32, b: f32| if b > a { b } else { a };
+        let mut even: [f32; LANES] = max[strip.clone()].try_into().expect("strip");
+        let mut odd = even;
+        let pairs = scores.chunks_exact(2 * lanes);
+        let last = pairs.remainder();
+        for pair in pairs {
+            let (first_key, second_key) = pair.split_at(lanes);
+            for (m, &s) in even.iter_mut().zip(&first_key[strip.clone()]) {
+                *m = larger(*m, s);
+            }
+            for (m, &s) in odd.iter_mut().zip(&second_key[strip.clone()]) {
+                *m = larger(*m, s);
+            }
+        }
+        if !last.is_empty() {
+            for (m, &s) in even.iter_mut().zip(&last[strip.clone()]) {
+                *m = larger(*m, s);
+            }
+        }
+        for (e, &o) in even.iter_mut().zip(&odd) {
+            *e = larger(*e, o);
+        }
+        let new_max = even;
+        for (i, &m) in new_max.iter().enumerate() {
+            // `-inf - -inf` would be NaN: rows that have seen nothing shift by 0 instead.
+            let unseen = m == f32::NEG_INFINITY;
+            shift[first + i] = if unseen { 0.0 } else { m };
+            rescale[first + i] = if unseen {
+                1.0
+            } else {
+                exp2(max[first + i] - m)
+            };
+        }
+        let strip_shift: [f32; LANES] = shift[strip.clone()].try_into().expect("strip");
+        let mut sums = [0.0f32; LANES];
+        let mut odd_sums = [0.0f32; LANES];
+        let mut pairs = scores.chunks_exact_mut(2 * lanes);
+        for pair in &mut pairs {
+            let (first_key, second_key) = pair.split_at_mut(lanes);
+            for ((x, &s), sum) in first_key[strip.clone()]
+                .iter_mut()
+                .zip(&strip_shift)
+                .zip(&mut sums)
+            {
+                *x = exp2(*x - s);
+                *sum += *x;
+            }
+            for ((x, &s), sum) in second_key[strip.clone()]
+                .iter_mut()
+                .zip(&strip_shift)
+                .zip(&mut odd_sums)
+            {
+                *x = exp2(*x - s);
+                *sum += *x;
+            }
+        }
+        let last = pairs.into_remainder();
+        if !last.is_empty() {
+            for ((x, &s), sum) in last[strip.clone()]
+                .iter_mut()
+                .zip(&strip_shift)
+                .zip(&mut sums)
+            {
+                *x = exp2(*x - s);
+                *sum += *x;
+            }
+        }
+        for (sum, &odd) in sums.iter_mut().zip(&odd_sums) {
+            *sum += odd;
+        }
+        for i in 0..LANES {
+            total[first + i] = total[first + i] * rescale[first + i] + sums[i];
+            max[first + i] = new_max[i];
+        }
     }
-    let block_total = exp_shifted_sum(head, new_max);
-    let rescale = exp(*max - new_max);
-    *total = *total * rescale + block_total;
-    *max = new_max;
-    rescale
 }
 
-/// Divides a row (of exponentials, or of outputs) by the row's sum of exponentials.
+/// Multiplies every key's scores by each row's factor (`[key, row]` layout).
 #[inline(always)]
-fn normalise(row: &mut [f32], total: f32) {
-    if total > 0.0 {
-        row.iter_mut().for_each(|p| *p /= total);
+fn scale_rows(scores: &mut [f32], factors: &[f32]) {
+    for key in scores.chunks_exact_mut(factors.len()) {
+        key.iter_mut().zip(factors).for_each(|(x, &f)| *x *= f);
     }
 }
 
-/// Turns a row of scores into probabilities given the row's log-sum-exp: `exp(s - lse)` for
-/// the first `visible`, 0 past them.
+/// `2^(s - shift)` of every score, with each row's shift (`[key, row]` layout).
 #[inline(always)]
-fn probabilities_from_lse(row: &mut [f32], visible: usize, lse: f32) {
-    let (head, tail) = row.split_at_mut(visible);
-    tail.fill(0.0);
-    for x in head.iter_mut() {
-        *x = exp(*x - lse);
+fn exp2_rows(scores: &mut [f32], shifts: &[f32]) {
+    for key in scores.chunks_exact_mut(shifts.len()) {
+        key.iter_mut()
+            .zip(shifts)
+            .for_each(|(x, &shift)| *x = exp2(*x - shift));
     }
 }
 
-#[inline(always)]
-fn add(acc: &mut [f32], row: &[f32]) {
-    acc.iter_mut().zip(row).for_each(|(a, &p)| *a += p);
-}
-
-#[inline(always)]
-fn add_squares(acc: &mut [f32], row: &[f32]) {
-    acc.iter_mut().zip(row).for_each(|(a, &p)| *a += p * p);
-}
-
-/// Sets the scores of keys outside the window to `-inf` (they become 0 in the softmax).
+/// Sets the scores of stacked row `row` for keys outside the window to `-inf` (they become
+/// 0 in the softmax), in transposed scores `[key, lanes]`.
 #[inline(always)]
 fn hide_outside_window(
-    row: &mut [f32],
+    scores: &mut [f32],
+    lanes: usize,
+    row: usize,
     window: Window<'_>,
     key_at: usize,
     query: usize,
@@ -456,9 +575,9 @@ fn hide_outside_window(
 ) {
     let query_position = window.query_positions[query];
     let key_positions = &window.key_positions[key_at..key_at + visible];
-    for (score, &position) in row.iter_mut().zip(key_positions) {
+    for (key, &position) in key_positions.iter().enumerate() {
         if query_position - position >= window.size as i64 {
-            *score = f32::NEG_INFINITY;
+            scores[key * lanes + row] = f32::NEG_INFINITY;
         }
     }
 }
