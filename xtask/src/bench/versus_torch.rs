@@ -2,7 +2,9 @@
 //! (`../shared/bench/torch_baseline.py`, an independent PyTorch + transformers implementation of
 //! the same prefills) timed in one run on this machine, configuration by configuration: `mss`'s
 //! runs, then one PyTorch process for the same configuration, so that every ratio compares
-//! figures taken within a minute or two of each other on a machine whose speed drifts.
+//! figures taken within a minute or two of each other on a machine whose speed drifts. With
+//! `--rounds` above 1 the two sides alternate that many times per configuration and each
+//! side's runs are pooled.
 //!
 //! Both sides prefill pseudo-random tokens through a random-weight model of SmolLM2-135M's shape
 //! in f32 (the work does not depend on the weights) and stop the clock once the first token is
@@ -48,6 +50,10 @@ pub struct VersusArgs {
     /// reported).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Rounds per configuration, each `mss`'s runs then PyTorch's, pooled: with several, the
+    /// two sides alternate, so a slow spell of the machine falls on both rather than on one.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Where the table, the plot and the raw figures go.
     #[arg(long, default_value = "target/bench/versus-torch")]
     out: PathBuf,
@@ -102,6 +108,7 @@ fn configs(length: usize, chunk: usize, memory: usize) -> Vec<(String, PrefillCo
 /// `results.json` into `--out`.
 pub fn run(args: VersusArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.reps > 0, "--reps must be at least 1");
+    anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     anyhow::ensure!(
         args.lengths.iter().all(|&l| l > 0),
         "--lengths must be positive"
@@ -137,22 +144,29 @@ pub fn run(args: VersusArgs) -> anyhow::Result<()> {
     for &length in &args.lengths {
         let ids = ids(length, model.config.vocab_size);
         for (label, config, torch_label) in configs(length, args.chunk, args.memory) {
-            bar.set_message(format!("mss {label}, L = {length}"));
-            let runs = time_prefill(&model, &config, &ids, args.reps)
-                .with_context(|| format!("{label} at L = {length}"))?;
-            let (torch_s, torch_runs) = match &args.python {
-                Some(python) => {
+            let (mut runs, mut torch_runs) = (Vec::new(), Vec::new());
+            for round in 0..args.rounds {
+                bar.set_message(format!("mss {label}, L = {length}"));
+                runs.extend(
+                    time_prefill(&model, &config, &ids, args.reps)
+                        .with_context(|| format!("{label} at L = {length}"))?,
+                );
+                if let Some(python) = &args.python {
                     bar.set_message(format!("PyTorch {torch_label}, L = {length}"));
                     // Named after this row: `h2o` rows rerun PyTorch's `snapkv`, whose own
                     // row's figures must not be overwritten.
-                    let json = args
-                        .out
-                        .join(format!("torch_L{length}_{}.json", label.replace(' ', "_")));
-                    let (median, runs) = torch_time(python, &args, length, &torch_label, &json)?;
-                    (Some(median), runs)
+                    let name = label.replace(' ', "_");
+                    let json = match args.rounds {
+                        1 => args.out.join(format!("torch_L{length}_{name}.json")),
+                        _ => args
+                            .out
+                            .join(format!("torch_L{length}_{name}_round{round}.json")),
+                    };
+                    torch_runs.extend(torch_time(python, &args, length, &torch_label, &json)?);
                 }
-                None => (None, Vec::new()),
-            };
+            }
+            // The yardstick's own median is Python's `statistics.median`, which `median` equals.
+            let torch_s = (!torch_runs.is_empty()).then(|| median(&torch_runs));
             rows.push(Row {
                 length,
                 label,
@@ -204,14 +218,14 @@ fn time_prefill(
 }
 
 /// Runs the yardstick for one configuration (`"full"` or `"<pruner> <FM|IMDC>"`), its report
-/// written to `json`, and returns its median time to first token and every timed run's.
+/// written to `json`, and returns every timed run's time to first token.
 fn torch_time(
     python: &Path,
     args: &VersusArgs,
     length: usize,
     label: &str,
     json: &Path,
-) -> anyhow::Result<(f64, Vec<f64>)> {
+) -> anyhow::Result<Vec<f64>> {
     let mut command = Command::new(python);
     command
         .arg(&args.torch_script)
@@ -253,14 +267,16 @@ fn torch_time(
         .as_array()
         .and_then(|results| results.first())
         .with_context(|| format!("no result in {}", json.display()))?;
-    let median = result["ttft_s"]
-        .as_f64()
-        .with_context(|| format!("no time to first token in {}", json.display()))?;
-    let runs = result["ttft_all_s"]
+    let runs: Vec<f64> = result["ttft_all_s"]
         .as_array()
         .map(|runs| runs.iter().filter_map(|r| r.as_f64()).collect())
         .unwrap_or_default();
-    Ok((median, runs))
+    anyhow::ensure!(
+        !runs.is_empty(),
+        "no timed run (ttft_all_s) in {}",
+        json.display()
+    );
+    Ok(runs)
 }
 
 /// The median of some runs (the mean of the middle two for an even count, as Python's
@@ -284,12 +300,13 @@ fn best(runs: &[f64]) -> Option<f64> {
 
 fn table(rows: &[Row], args: &VersusArgs) -> String {
     let mut out = format!(
-        "C = {}, M = {}; {} runs after a warm-up on each side; speed = PyTorch's time / mss's, \
-         from the medians and from each side's best run.\n\n\
+        "C = {}, M = {}; {} round(s) per configuration, each {} runs after a warm-up on each \
+         side (mss, then PyTorch); speed = PyTorch's time / mss's, from the medians and from \
+         each side's best run.\n\n\
          | L | configuration | PyTorch run | PyTorch s | mss s | mss speed vs PyTorch | \
          best PyTorch s | best mss s | best-run speed |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
-        args.chunk, args.memory, args.reps
+        args.chunk, args.memory, args.rounds, args.reps
     );
     let seconds = |t: Option<f64>| t.map_or("-".into(), |t| format!("{t:.2}"));
     let speed = |torch: Option<f64>, mss: Option<f64>| match (torch, mss) {
@@ -403,6 +420,7 @@ mod tests {
             chunk: 512,
             memory: 256,
             reps: 3,
+            rounds: 1,
             out: PathBuf::new(),
         };
         let rows = [
