@@ -24,6 +24,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mss::pruners::PrunerKind;
 use mss::schedule::MemoryType;
 use mss::{Cpu, PrefillConfig, Prefiller, Transformer, TransformerConfig};
+use mss_examples::median;
 use plotters::prelude::*;
 use serde::Serialize;
 
@@ -279,19 +280,6 @@ fn torch_time(
     Ok(runs)
 }
 
-/// The median of some runs (the mean of the middle two for an even count, as Python's
-/// `statistics.median`, which gives the yardstick's figure). At least one run.
-fn median(runs: &[f64]) -> f64 {
-    let mut sorted = runs.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len().is_multiple_of(2) {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    } else {
-        sorted[mid]
-    }
-}
-
 /// The fastest of some runs (`None` for none): on a shared machine a slowdown only ever adds
 /// time, so the best run is the figure least disturbed by other load.
 fn best(runs: &[f64]) -> Option<f64> {
@@ -455,7 +443,5 @@ mod tests {
             "{table}"
         );
         assert_eq!(best(&[]), None);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0]), 2.5);
     }
 }

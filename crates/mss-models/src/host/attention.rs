@@ -96,7 +96,10 @@ struct Scratch {
     /// Each row's running maximum and sum of exponentials.
     max: Vec<f32>,
     total: Vec<f32>,
-    /// Each row's shift of the exponentials and factor on its output.
+    /// Each row's shift of the exponentials and factor on its output. The statistics pass
+    /// reuses both: `shift` then holds each row's base-2 log-sum-exp (the shift that turns a
+    /// score into its probability), `rescale` the reciprocal of its sum (for probabilities
+    /// kept from a single block).
     shift: Vec<f32>,
     rescale: Vec<f32>,
 }
