@@ -25,9 +25,12 @@ use mss::{DefaultBackend as B, PrefillConfig, Prefiller, Transformer, Transforme
 #[derive(Parser)]
 #[command(args_override_self = true)]
 struct Args {
-    /// A Hugging Face model folder; SmolLM2-135M's shape with random weights if not given.
+    /// A Hugging Face model folder; random weights of `--shape` if not given.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// The shape of the random-weight model.
+    #[arg(long, value_enum, default_value_t = ModelShape::Smollm2)]
+    shape: ModelShape,
     /// Prompt length.
     #[arg(long, default_value_t = 8192)]
     tokens: usize,
@@ -56,8 +59,9 @@ struct Args {
     /// of the default rule (to compare against the fixed 256 of earlier versions).
     #[arg(long)]
     fixed_query_block: Option<usize>,
-    /// Run the model through Burn's generic operations even where the host kernels apply (f32
-    /// on the CPU), to compare the two paths.
+    /// Run the model through Burn's generic operations even where the project's own kernels
+    /// apply (the host kernels of f32 on the CPU, cuBLAS products on CUDA), to compare the
+    /// paths.
     #[arg(long)]
     burn_kernels: bool,
     /// Chunk size of the full-attention line (default: `--chunk`; the prompt length gives one
@@ -69,15 +73,43 @@ struct Args {
     no_checks: bool,
 }
 
+/// Random-weight model shapes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelShape {
+    /// SmolLM2-135M, the default model.
+    Smollm2,
+    /// LLaMA-2-7B, the paper's model (13.5 GB of weights in bf16).
+    #[value(name = "llama2-7b")]
+    Llama2_7b,
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    #[cfg(feature = "cuda")]
+    {
+        mss::models::use_cublas(!args.burn_kernels);
+        println!(
+            "linear layers: {}",
+            if mss::models::cublas_available() {
+                "cuBLAS"
+            } else {
+                "Burn's matrix product"
+            }
+        );
+    }
     let device = Default::default();
     let dtype = if args.f32 { DType::F32 } else { DType::BF16 };
     let model = match &args.model {
         Some(dir) => Transformer::<B>::load(dir, &device, dtype)?,
         None => {
             B::seed(&device, 0);
-            TransformerConfig::smollm2_135m().init::<B>(&device, dtype)
+            let mut config = match args.shape {
+                ModelShape::Smollm2 => TransformerConfig::smollm2_135m(),
+                ModelShape::Llama2_7b => TransformerConfig::llama2_7b(),
+            };
+            // Random weights: positions past the trained length change only the numbers.
+            config.max_position_embeddings = config.max_position_embeddings.max(args.tokens);
+            config.init::<B>(&device, dtype)
         }
     };
     let model = model.with_host_kernels(!args.burn_kernels);
@@ -85,6 +117,8 @@ fn main() -> anyhow::Result<()> {
     if !args.no_checks {
         check_selection(&device)?;
         check_statistics_attention(&device)?;
+        #[cfg(feature = "cuda")]
+        check_linear_products(&device, !args.burn_kernels)?;
     }
     println!(
         "forward pass: {}\n",
@@ -169,6 +203,47 @@ fn check_selection(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
         }
     }
     println!("device top-k equals the host's on 12 random score matrices (3 x 2052, many ties)\n");
+    Ok(())
+}
+
+/// Checks that a linear layer's cuBLAS product equals Burn's own on this device: f32 and bf16,
+/// a contiguous weight and a transposed view (as loaded from Hugging Face's `[out, in]`), an
+/// odd row count. Leaves cuBLAS switched as `cublas` says.
+#[cfg(feature = "cuda")]
+fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow::Result<()> {
+    use burn::tensor::Distribution;
+    use mss::models::{Linear, use_cublas};
+    if !mss::models::cublas_available() {
+        return Ok(());
+    }
+    let (m, k, n) = (1001, 576, 1536);
+    for dtype in [DType::F32, DType::BF16] {
+        let x = Tensor::<B, 3>::random([1, m, k], Distribution::Normal(0.0, 1.0), device).cast(dtype);
+        let random = |shape| Tensor::<B, 2>::random(shape, Distribution::Normal(0.0, 1.0), device);
+        for (layout, weight) in [
+            ("contiguous", random([k, n])),
+            ("transposed", random([n, k]).transpose()),
+        ] {
+            let linear = Linear {
+                weight: weight.cast(dtype),
+                bias: None,
+            };
+            use_cublas(true);
+            let got = linear.forward(x.clone()).cast(DType::F32);
+            use_cublas(false);
+            let want = linear.forward(x.clone()).cast(DType::F32);
+            let scale: f32 = want.clone().abs().max().into_scalar().elem();
+            let error: f32 = (got - want).abs().max().into_scalar().elem();
+            let bound = if dtype == DType::F32 { 1e-4 } else { 2e-2 };
+            anyhow::ensure!(
+                error <= bound * scale,
+                "cuBLAS differs from Burn's product ({dtype:?}, {layout} weight): {error} of {scale}"
+            );
+            println!("cuBLAS vs Burn's product, {dtype:?}, {layout} weight: max |diff| {error:.2e} of {scale:.1}");
+        }
+    }
+    use_cublas(cublas);
+    println!();
     Ok(())
 }
 

@@ -115,6 +115,26 @@ impl TransformerConfig {
         }
     }
 
+    /// The shape of LLaMA-2-7B, the paper's model (32 layers, hidden 4096, 32 heads of 128 with
+    /// as many KV heads, MLP 11,008, vocabulary 32,000): with [`init`](Self::init), a
+    /// random-weight model for GPU timings (13.5 GB in bf16), the same shape as the PyTorch
+    /// yardstick's `llama2-7b`.
+    pub fn llama2_7b() -> Self {
+        Self {
+            vocab_size: 32000,
+            hidden_size: 4096,
+            intermediate_size: 11008,
+            num_hidden_layers: 32,
+            num_attention_heads: 32,
+            num_key_value_heads: 32,
+            head_dim: 128,
+            max_position_embeddings: 4096,
+            rope_theta: 10_000.0,
+            tie_word_embeddings: false,
+            ..Self::smollm2_135m()
+        }
+    }
+
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         if !path.is_file() {

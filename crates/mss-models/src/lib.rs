@@ -20,10 +20,13 @@
 //!
 //! # Feature flags
 //!
-//! None: the crate is generic over `B: Backend`; pick a backend in the binary.
+//! The crate is generic over `B: Backend`; pick a backend in the binary.
+//! - `cuda`: on Burn's CUDA backend, linear layers run their products through cuBLAS (loaded
+//!   at run time; Burn's own product where it is missing, or after [`use_cublas`]`(false)`).
 
 mod attention;
 mod config;
+mod cuda;
 mod error;
 mod host;
 mod layer;
@@ -37,6 +40,8 @@ mod weights;
 
 pub use attention::Attention;
 pub use config::{Architecture, TransformerConfig};
+#[cfg(feature = "cuda")]
+pub use cuda::{cublas_available, use_cublas};
 pub use error::{ModelError, Result};
 pub use layer::DecoderLayer;
 pub use linear::Linear;

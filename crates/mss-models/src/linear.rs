@@ -21,6 +21,12 @@ impl<B: Backend> Linear<B> {
     /// # Shapes
     /// - `x`: `[1, len, d_in]`, returns `[1, len, d_out]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        #[cfg(feature = "cuda")]
+        let y = match crate::cuda::product(&x, &self.weight) {
+            Some(y) => y,
+            None => x.matmul(self.weight.clone().unsqueeze::<3>()),
+        };
+        #[cfg(not(feature = "cuda"))]
         let y = x.matmul(self.weight.clone().unsqueeze::<3>());
         match &self.bias {
             Some(b) => y.add(b.clone().unsqueeze::<3>()),

@@ -1,0 +1,142 @@
+//! A linear layer's product as a custom operation of Burn's fusion stream, run by cuBLAS.
+#![allow(unsafe_code)]
+
+use std::any::{Any, TypeId};
+
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+use burn_cubecl::CubeBackend;
+use burn_cubecl::fusion::{CubeFusionHandle, FusionCubeRuntime};
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_fusion::FusionTensor;
+use burn_fusion::stream::{Operation, OperationStreams};
+use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
+use cubecl::cuda::CudaRuntime;
+
+use super::gemm::{Gemm, Precision};
+use super::operand::Operand;
+
+/// Burn's CUDA backend is fusion over this one; the custom operation unwraps to it.
+type Inner = CubeBackend<CudaRuntime, f32, i32, u8>;
+type Runtime = FusionCubeRuntime<CudaRuntime>;
+type Primitive = FusionTensor<Runtime>;
+
+/// `x W` through cuBLAS when `B` is Burn's CUDA backend, cuBLAS is available, both are bf16,
+/// f16 or f32 alike and no dimension is empty; `None` otherwise (the caller then runs Burn's
+/// product).
+///
+/// # Shapes
+/// - `x`: `[1, m, k]`, `weight`: `[k, n]`, returns `[1, m, n]`
+pub(crate) fn product<B: Backend>(x: &Tensor<B, 3>, weight: &Tensor<B, 2>) -> Option<Tensor<B, 3>> {
+    if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<Primitive>() {
+        return None;
+    }
+    let ([batch, m, k], [k_w, n]) = (x.dims(), weight.dims());
+    let dtype = x.dtype();
+    if batch != 1 || k != k_w || m * n * k == 0 || weight.dtype() != dtype {
+        return None;
+    }
+    Precision::of(dtype)?;
+    if !super::cublas_available() {
+        return None;
+    }
+    let x = fusion_primitive(x)?;
+    let weight = fusion_primitive(weight)?;
+    let client = x.client.clone();
+    let streams = OperationStreams::with_inputs([&x, &weight]);
+    let out = TensorIr::uninit(client.create_empty_handle(), Shape::new([1, m, n]), dtype);
+    let desc = CustomOpIr::new("mss_cublas_linear", &[x.into_ir(), weight.into_ir()], &[out]);
+    let y = client
+        .register(
+            streams,
+            OperationIr::Custom(desc.clone()),
+            CublasLinear { desc },
+        )
+        .output();
+    let y: Box<dyn Any> = Box::new(y);
+    let y = *y.downcast::<B::FloatTensorPrimitive>().ok()?;
+    Some(Tensor::from_primitive(TensorPrimitive::Float(y)))
+}
+
+/// The fusion primitive of a tensor of Burn's CUDA backend.
+fn fusion_primitive<B: Backend, const D: usize>(tensor: &Tensor<B, D>) -> Option<Primitive> {
+    let primitive: Box<dyn Any> = Box::new(tensor.clone().into_primitive().tensor());
+    primitive.downcast::<Primitive>().ok().map(|p| *p)
+}
+
+/// The registered operation: inputs `x` (`[1, m, k]`) and `W` (`[k, n]`), output `[1, m, n]`.
+#[derive(Debug)]
+struct CublasLinear {
+    desc: CustomOpIr,
+}
+
+impl Operation<Runtime> for CublasLinear {
+    fn execute(&self, handles: &mut HandleContainer<CubeFusionHandle<CudaRuntime>>) {
+        let ([x, weight], [out]) = self.desc.as_fixed::<2, 1>();
+        let x = handles.get_float_tensor::<Inner>(x);
+        let weight = handles.get_float_tensor::<Inner>(weight);
+        handles.register_float_tensor::<Inner>(&out.id, cublas_linear(x, weight));
+    }
+}
+
+/// A row-major matrix operand of rank 2 (or a batch of one of rank 3), made contiguous when
+/// cuBLAS cannot read its strides.
+fn operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, Operand) {
+    let describe = |t: &CubeTensor<CudaRuntime>| {
+        let (shape, strides) = (t.meta.shape(), t.meta.strides());
+        let r = shape.len();
+        Operand::of(shape[r - 2], shape[r - 1], strides[r - 2], strides[r - 1])
+    };
+    match describe(&tensor) {
+        Some(operand) => (tensor, operand),
+        None => {
+            let tensor = into_contiguous(tensor);
+            let operand = describe(&tensor).expect("a contiguous matrix is a cuBLAS operand");
+            (tensor, operand)
+        }
+    }
+}
+
+/// Runs `x W` on the device: allocates the output in CubeCL's pool, resolves the three device
+/// pointers through CubeCL's server (which orders this after every earlier launch) and runs
+/// cuBLAS on CubeCL's CUDA thread.
+fn cublas_linear(
+    x: CubeTensor<CudaRuntime>,
+    weight: CubeTensor<CudaRuntime>,
+) -> CubeTensor<CudaRuntime> {
+    let precision = Precision::of(x.dtype).expect("the dtype was checked when registered");
+    let (m, k, n) = (x.meta.shape()[1], x.meta.shape()[2], weight.meta.shape()[1]);
+    let (x, x_operand) = operand(x);
+    let (weight, w_operand) = operand(weight);
+    let client = x.client.clone();
+    let out = empty_device_contiguous_dtype(
+        client.clone(),
+        x.device.clone(),
+        Shape::new([1, m, n]),
+        x.dtype,
+    );
+    let resource = |t: &CubeTensor<CudaRuntime>| {
+        client
+            .get_resource(t.handle.clone())
+            .unwrap_or_else(|e| panic!("CubeCL could not resolve a tensor's memory: {e:?}"))
+    };
+    let (x_memory, w_memory, out_memory) = (resource(&x), resource(&weight), resource(&out));
+    let gemm = Gemm {
+        m,
+        n,
+        k,
+        precision,
+        a: (x_memory.resource().ptr, x_operand),
+        b: (w_memory.resource().ptr, w_operand),
+        c: out_memory.resource().ptr,
+    };
+    client
+        // SAFETY: the three resources keep their allocations alive until after this returns,
+        // and `Gemm` describes the tensors they belong to.
+        .exclusive(move || unsafe { gemm.run_synchronised() })
+        .unwrap_or_else(|e| panic!("CubeCL's CUDA thread is gone: {e:?}"));
+    drop((x_memory, w_memory, out_memory, x, weight));
+    out
+}
