@@ -6,11 +6,11 @@ use std::any::{Any, TypeId};
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn_cubecl::CubeBackend;
-use burn_cubecl::fusion::{CubeFusionHandle, FusionCubeRuntime};
+use burn_cubecl::fusion::FusionCubeRuntime;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use burn_fusion::FusionTensor;
+use burn_fusion::{FusionRuntime, FusionTensor};
 use burn_fusion::stream::{Operation, OperationStreams};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 use cubecl::cuda::CudaRuntime;
@@ -73,7 +73,7 @@ struct CublasLinear {
 }
 
 impl Operation<Runtime> for CublasLinear {
-    fn execute(&self, handles: &mut HandleContainer<CubeFusionHandle<CudaRuntime>>) {
+    fn execute(&self, handles: &mut HandleContainer<<Runtime as FusionRuntime>::FusionHandle>) {
         let ([x, weight], [out]) = self.desc.as_fixed::<2, 1>();
         let x = handles.get_float_tensor::<Inner>(x);
         let weight = handles.get_float_tensor::<Inner>(weight);
