@@ -67,8 +67,8 @@ pub(super) struct Gemm {
 thread_local! {
     /// The cuBLAS handle of the thread that runs products: CubeCL's CUDA server thread, whose
     /// context is current.
-    static HANDLE: cublasHandle_t = blas::create_handle()
-        .unwrap_or_else(|e| panic!("cuBLAS could not create a handle: {e}"));
+    static HANDLE: Result<cublasHandle_t, String> =
+        blas::create_handle().map_err(|e| format!("creating a cuBLAS handle: {e}"));
 }
 
 impl Gemm {
@@ -78,44 +78,45 @@ impl Gemm {
     /// # Safety
     /// The pointers must address live device allocations of the current context that hold the
     /// operands and the result as described, and must stay alive until this returns.
-    pub unsafe fn run_synchronised(&self) {
+    pub unsafe fn run_synchronised(&self) -> Result<(), String> {
         // Row-major C = A B is column-major Cᵀ = Bᵀ Aᵀ: cuBLAS gets B first, and m and n swap.
         let (alpha, beta) = (1.0f32, 0.0f32);
         let data = self.precision.data_type();
-        let dim = |x: usize| i32::try_from(x).expect("a product dimension fits in i32");
-        driver::ctx::synchronize().unwrap_or_else(|e| panic!("CUDA synchronisation failed: {e}"));
-        HANDLE.with(|&handle| {
-            // SAFETY: the caller vouches for the pointers; the null stream is the legacy
-            // default stream, and both waits bracket the product.
-            unsafe {
-                blas::set_stream(handle, std::ptr::null_mut())
-                    .unwrap_or_else(|e| panic!("cuBLAS could not set its stream: {e}"));
-                blas::gemm_ex(
-                    handle,
-                    operation(self.b.1),
-                    operation(self.a.1),
-                    dim(self.n),
-                    dim(self.m),
-                    dim(self.k),
-                    (&alpha as *const f32).cast::<c_void>(),
-                    self.b.0 as *const c_void,
-                    data,
-                    dim(self.b.1.ld),
-                    self.a.0 as *const c_void,
-                    data,
-                    dim(self.a.1.ld),
-                    (&beta as *const f32).cast::<c_void>(),
-                    self.c as *mut c_void,
-                    data,
-                    dim(self.n),
-                    cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                    cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-                )
-                .unwrap_or_else(|e| panic!("cuBLAS product {self:?} failed: {e}"));
-                driver::stream::synchronize(std::ptr::null_mut())
-                    .unwrap_or_else(|e| panic!("CUDA synchronisation failed: {e}"));
-            }
-        });
+        let dim = |x: usize| i32::try_from(x).map_err(|_| format!("{x} does not fit in i32"));
+        let (m, n, k) = (dim(self.m)?, dim(self.n)?, dim(self.k)?);
+        let (lda, ldb) = (dim(self.a.1.ld)?, dim(self.b.1.ld)?);
+        driver::ctx::synchronize().map_err(|e| format!("synchronising before it: {e}"))?;
+        let handle = HANDLE.with(|handle| handle.clone())?;
+        // SAFETY: the caller vouches for the pointers; the null stream is the legacy default
+        // stream, and the two waits bracket the product.
+        unsafe {
+            blas::set_stream(handle, std::ptr::null_mut())
+                .map_err(|e| format!("setting cuBLAS's stream: {e}"))?;
+            blas::gemm_ex(
+                handle,
+                operation(self.b.1),
+                operation(self.a.1),
+                n,
+                m,
+                k,
+                (&alpha as *const f32).cast::<c_void>(),
+                self.b.0 as *const c_void,
+                data,
+                ldb,
+                self.a.0 as *const c_void,
+                data,
+                lda,
+                (&beta as *const f32).cast::<c_void>(),
+                self.c as *mut c_void,
+                data,
+                n,
+                cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+            .map_err(|e| format!("{self:?}: {e}"))?;
+            driver::stream::synchronize(std::ptr::null_mut())
+                .map_err(|e| format!("synchronising after it: {e}"))
+        }
     }
 }
 

@@ -10,10 +10,10 @@
 //! matrix product as before.
 //!
 //! CubeCL 0.10 keeps its CUDA stream private, so the product cannot be queued behind CubeCL's
-//! kernels on that stream. It is ordered by the host instead: the inputs' resources are
-//! resolved through CubeCL's server (which has by then launched all earlier work), the context
-//! is synchronised, cuBLAS runs, and its stream is synchronised before any later kernel is
-//! launched. That costs two host waits per product (`gemm::Gemm::run_synchronised`).
+//! kernels on that stream. It is queued as a task on CubeCL's CUDA server thread instead, which
+//! runs tasks in order: by then every earlier kernel is launched; the task synchronises the
+//! context, runs cuBLAS and waits for it before the thread launches anything later. The caller
+//! never waits; the GPU idles only for the two hand-overs (`gemm::Gemm::run_synchronised`).
 
 #[cfg(feature = "cuda")]
 mod gemm;

@@ -13,15 +13,20 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::{FusionRuntime, FusionTensor};
 use burn_fusion::stream::{Operation, OperationStreams};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
+use cubecl::Runtime;
 use cubecl::cuda::CudaRuntime;
+use cubecl::device::Device;
+use cubecl::device_handle::DeviceHandle;
+use cubecl::server::ComputeServer;
+use cubecl::stream_id::StreamId;
 
 use super::gemm::{Gemm, Precision};
 use super::operand::Operand;
 
 /// Burn's CUDA backend is fusion over this one; the custom operation unwraps to it.
 type Inner = CubeBackend<CudaRuntime, f32, i32, u8>;
-type Runtime = FusionCubeRuntime<CudaRuntime>;
-type Primitive = FusionTensor<Runtime>;
+type FusionCuda = FusionCubeRuntime<CudaRuntime>;
+type Primitive = FusionTensor<FusionCuda>;
 
 /// `x W` through cuBLAS when `B` is Burn's CUDA backend, cuBLAS is available, both are bf16,
 /// f16 or f32 alike and no dimension is empty; `None` otherwise (the caller then runs Burn's
@@ -72,8 +77,8 @@ struct CublasLinear {
     desc: CustomOpIr,
 }
 
-impl Operation<Runtime> for CublasLinear {
-    fn execute(&self, handles: &mut HandleContainer<<Runtime as FusionRuntime>::FusionHandle>) {
+impl Operation<FusionCuda> for CublasLinear {
+    fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
         let ([x, weight], [out]) = self.desc.as_fixed::<2, 1>();
         let x = handles.get_float_tensor::<Inner>(x);
         let weight = handles.get_float_tensor::<Inner>(weight);
@@ -99,9 +104,10 @@ fn operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, Operand
     }
 }
 
-/// Runs `x W` on the device: allocates the output in CubeCL's pool, resolves the three device
-/// pointers through CubeCL's server (which orders this after every earlier launch) and runs
-/// cuBLAS on CubeCL's CUDA thread.
+/// Queues `x W` on CubeCL's CUDA server thread: allocates the output in CubeCL's pool, then,
+/// in order after every launch already queued, resolves the three device pointers and runs
+/// cuBLAS between two synchronisations. Nothing here waits: the caller goes on queueing work
+/// while the server thread waits for the GPU.
 fn cublas_linear(
     x: CubeTensor<CudaRuntime>,
     weight: CubeTensor<CudaRuntime>,
@@ -110,33 +116,47 @@ fn cublas_linear(
     let (m, k, n) = (x.meta.shape()[1], x.meta.shape()[2], weight.meta.shape()[1]);
     let (x, x_operand) = operand(x);
     let (weight, w_operand) = operand(weight);
-    let client = x.client.clone();
     let out = empty_device_contiguous_dtype(
-        client.clone(),
+        x.client.clone(),
         x.device.clone(),
         Shape::new([1, m, n]),
         x.dtype,
     );
-    let resource = |t: &CubeTensor<CudaRuntime>| {
-        client
-            .get_resource(t.handle.clone())
-            .unwrap_or_else(|e| panic!("CubeCL could not resolve a tensor's memory: {e:?}"))
-    };
-    let (x_memory, w_memory, out_memory) = (resource(&x), resource(&weight), resource(&out));
-    let gemm = Gemm {
-        m,
-        n,
-        k,
-        precision,
-        a: (x_memory.resource().ptr, x_operand),
-        b: (w_memory.resource().ptr, w_operand),
-        c: out_memory.resource().ptr,
-    };
-    client
-        // SAFETY: the three resources keep their allocations alive until after this returns,
-        // and `Gemm` describes the tensors they belong to.
-        .exclusive(move || unsafe { gemm.run_synchronised() })
-        .unwrap_or_else(|e| panic!("CubeCL's CUDA thread is gone: {e:?}"));
-    drop((x_memory, w_memory, out_memory, x, weight));
+    // The bindings keep the three allocations alive until the task has run, whatever happens
+    // to the tensors meanwhile.
+    let bindings = [&x, &weight, &out].map(|t| t.handle.clone().binding());
+    let stream = StreamId::current();
+    // The handle of the server CubeCL's own client talks to (one per device and type).
+    let server = DeviceHandle::<<CudaRuntime as Runtime>::Server>::new(x.device.to_id());
+    server.submit(move |server| {
+        let [x_memory, w_memory, out_memory] =
+            bindings.map(|binding| server.get_resource(binding, stream));
+        let result = match (x_memory, w_memory, out_memory) {
+            (Ok(x_memory), Ok(w_memory), Ok(out_memory)) => {
+                let gemm = Gemm {
+                    m,
+                    n,
+                    k,
+                    precision,
+                    a: (x_memory.resource().ptr, x_operand),
+                    b: (w_memory.resource().ptr, w_operand),
+                    c: out_memory.resource().ptr,
+                };
+                // SAFETY: the resources hold the allocations that `Gemm` describes, on this
+                // thread where the device's context is current, until after it returns.
+                unsafe { gemm.run_synchronised() }
+            }
+            (x, w, out) => Err(format!(
+                "CubeCL could not resolve a product's memory: {:?}",
+                [x.err(), w.err(), out.err()]
+            )),
+        };
+        // A task's panic would only be logged by CubeCL, and every later result would be
+        // wrong without a word: a failed product stops the process instead.
+        if let Err(error) = result {
+            eprintln!("mss: a cuBLAS product failed on the GPU: {error}");
+            std::process::abort();
+        }
+    });
     out
 }
