@@ -227,7 +227,8 @@ fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> anyh
     }
     let (m, k, n) = (1001, 576, 1536);
     for dtype in [DType::F32, DType::BF16] {
-        let x = Tensor::<B, 3>::random([1, m, k], Distribution::Normal(0.0, 1.0), device).cast(dtype);
+        let x =
+            Tensor::<B, 3>::random([1, m, k], Distribution::Normal(0.0, 1.0), device).cast(dtype);
         let random = |shape| Tensor::<B, 2>::random(shape, Distribution::Normal(0.0, 1.0), device);
         for (layout, weight) in [
             ("contiguous", random([k, n])),
@@ -250,7 +251,9 @@ fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> anyh
                 error <= bound * scale,
                 "cuBLAS differs from Burn's product ({dtype:?}, {layout} weight): {error} of {scale}"
             );
-            println!("cuBLAS vs Burn's product, {dtype:?}, {layout} weight: max |diff| {error:.2e} of {scale:.1}");
+            println!(
+                "cuBLAS vs Burn's product, {dtype:?}, {layout} weight: max |diff| {error:.2e} of {scale:.1}"
+            );
         }
     }
     use_cublas(cublas);
@@ -280,7 +283,9 @@ fn time_products(
     let paths = [("cuBLAS", true), ("Burn", false)];
     #[cfg(not(feature = "cuda"))]
     let paths = [("Burn", false)];
-    println!("| product | rows x in x out | path | ms per product | TFLOP/s |\n| --- | --- | --- | --- | --- |");
+    println!(
+        "| product | rows x in x out | path | ms per product | TFLOP/s |\n| --- | --- | --- | --- | --- |"
+    );
     for (name, linear) in shapes {
         let [d_in, d_out] = linear.weight.dims();
         let x = Tensor::<B, 3>::random([1, rows, d_in], Distribution::Normal(0.0, 1.0), &device)

@@ -22,7 +22,7 @@
 //!
 //! The crate is generic over `B: Backend`; pick a backend in the binary.
 //! - `cuda`: on Burn's CUDA backend, linear layers run their products through cuBLAS (loaded
-//!   at run time; Burn's own product where it is missing, or after [`use_cublas`]`(false)`).
+//!   at run time; Burn's own product where it is missing, or after `use_cublas(false)`).
 
 mod attention;
 mod config;

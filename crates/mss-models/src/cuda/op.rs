@@ -10,8 +10,8 @@ use burn_cubecl::fusion::FusionCubeRuntime;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use burn_fusion::{FusionRuntime, FusionTensor};
 use burn_fusion::stream::{Operation, OperationStreams};
+use burn_fusion::{FusionRuntime, FusionTensor};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
 use cubecl::Runtime;
 use cubecl::cuda::CudaRuntime;
@@ -52,7 +52,11 @@ pub(crate) fn product<B: Backend>(x: &Tensor<B, 3>, weight: &Tensor<B, 2>) -> Op
     let client = x.client.clone();
     let streams = OperationStreams::with_inputs([&x, &weight]);
     let out = TensorIr::uninit(client.create_empty_handle(), Shape::new([1, m, n]), dtype);
-    let desc = CustomOpIr::new("mss_cublas_linear", &[x.into_ir(), weight.into_ir()], &[out]);
+    let desc = CustomOpIr::new(
+        "mss_cublas_linear",
+        &[x.into_ir(), weight.into_ir()],
+        &[out],
+    );
     let y = client
         .register(
             streams,

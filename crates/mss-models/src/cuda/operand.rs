@@ -27,7 +27,11 @@ impl Operand {
     pub fn of(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Option<Self> {
         // A dimension of extent 1 may carry any stride: it is never stepped over.
         let col_stride = if cols == 1 { 1 } else { col_stride };
-        let row_stride = if rows == 1 { row_stride.max(cols) } else { row_stride };
+        let row_stride = if rows == 1 {
+            row_stride.max(cols)
+        } else {
+            row_stride
+        };
         if col_stride == 1 && row_stride >= cols.max(1) {
             Some(Self {
                 op: Transpose::No,
@@ -67,7 +71,10 @@ mod tests {
         ];
         for ((rows, cols, row_stride, col_stride), want) in cases {
             let got = Operand::of(rows, cols, row_stride, col_stride).map(|o| (o.op, o.ld));
-            assert_eq!(got, want, "{rows}×{cols} strides ({row_stride}, {col_stride})");
+            assert_eq!(
+                got, want,
+                "{rows}×{cols} strides ({row_stride}, {col_stride})"
+            );
         }
     }
 }
