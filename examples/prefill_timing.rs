@@ -291,9 +291,7 @@ fn time_products(
         let x = Tensor::<B, 3>::random([1, rows, d_in], Distribution::Normal(0.0, 1.0), &device)
             .cast(model.dtype());
         for (path, enabled) in paths {
-            #[cfg(feature = "cuda")]
-            mss::models::use_cublas(enabled);
-            let _ = enabled;
+            switch_cublas(enabled);
             let batch = || -> anyhow::Result<f64> {
                 let start = Instant::now();
                 let mut sum = linear.forward(x.clone()).sum();
@@ -310,11 +308,18 @@ fn time_products(
             println!("| {name} | {rows} x {d_in} x {d_out} | {path} | {ms:.3} | {tflops:.0} |");
         }
     }
-    #[cfg(feature = "cuda")]
-    mss::models::use_cublas(cublas);
-    let _ = cublas;
+    switch_cublas(cublas);
     println!();
     Ok(())
+}
+
+/// Switches the linear layers' cuBLAS products on or off (CUDA builds; nothing to switch on
+/// others).
+fn switch_cublas(enabled: bool) {
+    #[cfg(feature = "cuda")]
+    mss::models::use_cublas(enabled);
+    #[cfg(not(feature = "cuda"))]
+    let _ = enabled;
 }
 
 /// Checks that the attention which computes statistics (blocked, heads broadcast per KV head)
