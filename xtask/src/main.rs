@@ -6,6 +6,7 @@
 //! cargo xtask eval           # perplexity / TTFT / peak memory grid -> target/eval/<preset>/
 //! cargo xtask bench          # criterion benchmarks of the prefill -> target/criterion/
 //! cargo xtask probe          # memory probes -> target/probe/
+//! cargo xtask tidy           # house rules: crate layering, self-contained doc links
 //! ```
 //! Everything lands in `$MSS_CACHE_DIR` (the checkout's git-ignored `.cache` by default).
 
@@ -14,6 +15,7 @@ mod bench;
 mod eval;
 mod fetch;
 mod probe;
+mod tidy;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +41,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Memory probing: retention, forgetting curves, attention to memory, composition; SVG charts.
     Probe(Box<probe::ProbeArgs>),
+    /// Check the house rules: crate layering, doc links inside the repository; list long files.
+    Tidy,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +52,10 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(*args),
         Command::Probe(args) => probe::run(*args),
         Command::Bench(args) => bench::run(args),
+        Command::Tidy => tidy::run(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .ok_or_else(|| anyhow::anyhow!("xtask has no parent folder"))?,
+        ),
     }
 }

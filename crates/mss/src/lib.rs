@@ -42,6 +42,11 @@
 //! - `cuda`: NVIDIA GPUs through burn-cuda, exported as `Cuda` (NVRTC compiles kernels at run
 //!   time; building needs no CUDA toolkit).
 
+/// The README's library example, compiled as a doctest so that it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 mod config;
 mod error;
 mod generate;

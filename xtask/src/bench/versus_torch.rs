@@ -1,5 +1,5 @@
 //! `cargo xtask bench --versus-torch`: `mss` and the PyTorch yardstick
-//! (`../shared/bench/torch_baseline.py`, an independent PyTorch + transformers implementation of
+//! (`bench/torch_baseline.py`, an independent PyTorch + transformers implementation of
 //! the same prefills) timed in one run on this machine, configuration by configuration: `mss`'s
 //! runs, then one PyTorch process for the same configuration, so that every ratio compares
 //! figures taken within a minute or two of each other on a machine whose speed drifts. With
@@ -36,7 +36,7 @@ pub struct VersusArgs {
     #[arg(long)]
     python: Option<PathBuf>,
     /// The PyTorch yardstick.
-    #[arg(long, default_value = "../shared/bench/torch_baseline.py")]
+    #[arg(long, default_value = "bench/torch_baseline.py")]
     torch_script: PathBuf,
     /// Prompt lengths.
     #[arg(long, value_delimiter = ',', default_value = "2048,4096,8192")]
