@@ -216,7 +216,7 @@ fn doc_links(root: &Path, files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
-/// A path in a line that names something beside the repository (`../shared/...`) or an
+/// A path in a line that names something beside the repository (the team's folder of specs) or an
 /// absolute path of the machine it was written on.
 fn outside_reference(line: &str) -> Option<&str> {
     // Spelt in pieces so that this file does not match itself.
@@ -375,7 +375,7 @@ mod tests {
             resolve(doc, "../decisions.md"),
             Resolved::Inside("docs/decisions.md".into())
         );
-        assert_eq!(resolve(doc, "../../../shared/x.md"), Resolved::Outside);
+        assert_eq!(resolve(doc, "../../../outside/x.md"), Resolved::Outside);
         assert_eq!(resolve(readme, "/etc/passwd"), Resolved::Outside);
     }
 

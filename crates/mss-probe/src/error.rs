@@ -6,6 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProbeError {
+    /// A name that no choice answers to.
+    #[error(transparent)]
+    UnknownName(#[from] mss_schedule::UnknownName),
     /// A setting is out of its domain.
     #[error("invalid {name}: {reason}")]
     InvalidArgument {

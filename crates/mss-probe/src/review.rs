@@ -31,6 +31,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use mss_schedule::names::{self, Named};
+
 use crate::{ProbeError, Result};
 
 /// Where the copies go in the review window.
@@ -68,18 +70,20 @@ impl fmt::Display for ReviewKind {
     }
 }
 
+impl Named for ReviewKind {
+    const KIND: &'static str = "review scheduler";
+    const ALL: &'static [Self] = &ReviewKind::ALL;
+    fn name(self) -> &'static str {
+        ReviewKind::name(self)
+    }
+}
+
 impl FromStr for ReviewKind {
     type Err = ProbeError;
 
+    /// Parses a name ([`names::parse`]).
     fn from_str(s: &str) -> Result<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| ProbeError::InvalidArgument {
-                name: "review scheduler",
-                reason: format!("'{s}'; valid: uniform, exp, early, late"),
-            })
+        Ok(names::parse(s)?)
     }
 }
 

@@ -5,13 +5,8 @@
 #[non_exhaustive]
 pub enum PrunerError {
     /// No pruner has this name.
-    #[error("unknown pruner '{given}'; valid: {valid}")]
-    Unknown {
-        /// The name given.
-        given: String,
-        /// The valid names.
-        valid: String,
-    },
+    #[error(transparent)]
+    Unknown(#[from] mss_schedule::UnknownName),
 }
 
 /// Result with [`PrunerError`].

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use burn::prelude::*;
 use mss_core::Pruner;
+use mss_schedule::names::{self, Named};
 
 use crate::{
     LocalWindow, NoCompress, PrunerError, chunk_prefix, h2o, mean_attention, random, roco, snapkv,
@@ -22,62 +23,82 @@ pub enum MemoryPolicy {
     Nothing,
 }
 
-/// Every pruner of the seed, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PrunerKind {
+/// Declares [`PrunerKind`] from the registry below: each pruner's variant, name, aliases and
+/// constructor are written once, in one line.
+macro_rules! registry {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident = $name:literal $(| $alias:literal)* => |$seed:pat_param| $build:expr;
+    )*) => {
+        /// Every pruner of the seed, by name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum PrunerKind {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl PrunerKind {
+            /// Every pruner, in the order of the seed's list.
+            pub const ALL: [PrunerKind; [$($name),*].len()] = [$(Self::$variant),*];
+
+            /// The name users type (snake case; case, `-` for `_` and aliases such as `conv`
+            /// for SnapKV are accepted too).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+
+            /// A fresh pruner of this kind; `seed` drives `random` only.
+            pub fn build<B: Backend>(self, seed: u64) -> Box<dyn Pruner<B>> {
+                match self {
+                    $(Self::$variant => {
+                        let $seed: u64 = seed;
+                        Box::new($build)
+                    })*
+                }
+            }
+        }
+
+        impl Named for PrunerKind {
+            const KIND: &'static str = "pruner";
+            const ALL: &'static [Self] = &PrunerKind::ALL;
+            fn name(self) -> &'static str {
+                PrunerKind::name(self)
+            }
+            fn aliases(self) -> &'static [&'static str] {
+                match self {
+                    $(Self::$variant => &[$($alias),*],)*
+                }
+            }
+        }
+    };
+}
+
+// The registry: a new pruner is its file plus one line here.
+registry! {
     /// Sinks + most recent ([`streaming_llm`]).
-    StreamingLlm,
+    StreamingLlm = "streaming_llm" => |_| streaming_llm();
     /// Oldest entries ([`chunk_prefix`]).
-    ChunkPrefix,
+    ChunkPrefix = "chunk_prefix" => |_| chunk_prefix();
     /// Cumulative heavy hitters ([`h2o`]).
-    H2o,
+    H2o = "h2o" => |_| h2o::<B>();
     /// The last query's attention ([`tova`]).
-    Tova,
+    Tova = "tova" => |_| tova();
     /// Mean attention from the chunk's queries ([`mean_attention`]).
-    MeanAttention,
+    MeanAttention = "mean_attention" => |_| mean_attention();
     /// Pooled mean attention, the paper's `conv` ([`snapkv`]).
-    SnapKv,
+    SnapKv = "snapkv" | "conv" => |_| snapkv();
     /// Mean attention with a standard-deviation filter ([`roco`]).
-    Roco,
+    Roco = "roco" => |_| roco();
     /// Seeded random subset ([`random`]).
-    Random,
+    Random = "random" => |seed| random(seed);
     /// No memory ([`LocalWindow`]).
-    LocalWindow,
+    LocalWindow = "local_window" => |_| LocalWindow;
     /// Full attention ([`NoCompress`]).
-    NoCompress,
+    NoCompress = "no_compress" => |_| NoCompress;
 }
 
 impl PrunerKind {
-    /// Every pruner, in the order of the seed's list.
-    pub const ALL: [PrunerKind; 10] = [
-        Self::StreamingLlm,
-        Self::ChunkPrefix,
-        Self::H2o,
-        Self::Tova,
-        Self::MeanAttention,
-        Self::SnapKv,
-        Self::Roco,
-        Self::Random,
-        Self::LocalWindow,
-        Self::NoCompress,
-    ];
-
-    /// The name users type (snake case; kebab case and `conv` for SnapKV are accepted too).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::StreamingLlm => "streaming_llm",
-            Self::ChunkPrefix => "chunk_prefix",
-            Self::H2o => "h2o",
-            Self::Tova => "tova",
-            Self::MeanAttention => "mean_attention",
-            Self::SnapKv => "snapkv",
-            Self::Roco => "roco",
-            Self::Random => "random",
-            Self::LocalWindow => "local_window",
-            Self::NoCompress => "no_compress",
-        }
-    }
-
     /// What the prefill loop keeps for this pruner.
     pub fn memory_policy(self) -> MemoryPolicy {
         match self {
@@ -85,28 +106,6 @@ impl PrunerKind {
             Self::NoCompress => MemoryPolicy::Everything,
             _ => MemoryPolicy::Pruned,
         }
-    }
-
-    /// A fresh pruner of this kind; `seed` drives `random` only.
-    pub fn build<B: Backend>(self, seed: u64) -> Box<dyn Pruner<B>> {
-        match self {
-            Self::StreamingLlm => Box::new(streaming_llm()),
-            Self::ChunkPrefix => Box::new(chunk_prefix()),
-            Self::H2o => Box::new(h2o::<B>()),
-            Self::Tova => Box::new(tova()),
-            Self::MeanAttention => Box::new(mean_attention()),
-            Self::SnapKv => Box::new(snapkv()),
-            Self::Roco => Box::new(roco()),
-            Self::Random => Box::new(random(seed)),
-            Self::LocalWindow => Box::new(LocalWindow),
-            Self::NoCompress => Box::new(NoCompress),
-        }
-    }
-
-    fn valid_names() -> String {
-        let mut names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
-        names.push("conv");
-        names.join(", ")
     }
 }
 
@@ -119,18 +118,9 @@ impl fmt::Display for PrunerKind {
 impl FromStr for PrunerKind {
     type Err = PrunerError;
 
+    /// Parses a name or alias ([`names::parse`]).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let normal = s.trim().to_ascii_lowercase().replace('-', "_");
-        if normal == "conv" {
-            return Ok(Self::SnapKv);
-        }
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == normal)
-            .ok_or_else(|| PrunerError::Unknown {
-                given: s.to_owned(),
-                valid: Self::valid_names(),
-            })
+        Ok(names::parse(s)?)
     }
 }
 

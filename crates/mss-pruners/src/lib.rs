@@ -1,18 +1,21 @@
 //! KV-cache pruners for chunked prefill: a scorer plus a selection rule, or (for the pruners that
 //! look at positions only) a choice of the newest or oldest candidates made on the device.
 //!
+//! Each pruner is one file (its constructor is linked below) plus one line of the registry in
+//! `kind.rs`, which names it once for [`PrunerKind`]'s parsing, listing and building.
+//!
 //! | name | keeps | needs |
 //! | --- | --- | --- |
-//! | `streaming_llm` | the most recent entries (plus the sinks) | nothing |
-//! | `chunk_prefix` | the oldest entries | nothing |
-//! | `h2o` | the highest attention accumulated over steps | column sums |
-//! | `tova` | the highest attention from the chunk's last query | last query row |
-//! | `mean_attention` | the highest mean attention from the chunk's queries | column sums |
-//! | `snapkv` (`conv`) | the highest pooled mean attention (kernel 5) | column sums |
-//! | `roco` | the highest mean attention after demoting the lowest-std half of the budget | column sums, second moments |
-//! | `random` | a seeded random subset, the same on every head | nothing |
-//! | `local_window` | nothing: no memory | nothing |
-//! | `no_compress` | everything: full attention | nothing |
+//! | [`streaming_llm`](streaming_llm()) | the most recent entries (plus the sinks) | nothing |
+//! | [`chunk_prefix`](chunk_prefix()) | the oldest entries | nothing |
+//! | [`h2o`](h2o()) | the highest attention accumulated over steps | column sums |
+//! | [`tova`](tova()) | the highest attention from the chunk's last query | last query row |
+//! | [`mean_attention`](mean_attention()) | the highest mean attention from the chunk's queries | column sums |
+//! | [`snapkv`](snapkv()) (`conv`) | the highest pooled mean attention (kernel 5) | column sums |
+//! | [`roco`](roco()) | the highest mean attention after demoting the lowest-std half of the budget | column sums, second moments |
+//! | [`random`](random()) | a seeded random subset, the same on every head | nothing |
+//! | [`local_window`](LocalWindow) | nothing: no memory | nothing |
+//! | [`no_compress`](NoCompress) | everything: full attention | nothing |
 //!
 //! Selection is per layer and per KV head (statistics arrive summed over each KV head's query
 //! heads), kept indices are sorted, and ties go to the more recent entry. The sinks are kept by

@@ -28,15 +28,8 @@ pub enum ScheduleError {
         max: usize,
     },
     /// A name (memory type, incremental type) is not known.
-    #[error("unknown {kind} `{given}`; valid choices: {}", .valid.join(", "))]
-    UnknownName {
-        /// What was being parsed.
-        kind: &'static str,
-        /// The name given.
-        given: String,
-        /// Every accepted name (case-insensitive).
-        valid: &'static [&'static str],
-    },
+    #[error(transparent)]
+    UnknownName(#[from] crate::UnknownName),
     /// Decremental chunks were asked for with a memory type other than IM.
     #[error(
         "decremental chunks (IMDC) need memory type IM, not {memory_type}; \
@@ -140,14 +133,12 @@ mod tests {
 
     #[test]
     fn unknown_name_lists_the_choices() {
-        let err = ScheduleError::UnknownName {
-            kind: "memory type",
-            given: "XX".into(),
-            valid: &["FM", "IM"],
-        };
+        let err: ScheduleError = "XX".parse::<crate::MemoryType>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown memory type `XX`; valid choices: FM, IM"
+            "unknown memory type `XX`; valid choices: FM, Chunk_Streaming, IM, \
+             Incremental_Chunk_Streaming_Dynamic_History, FI, \
+             Incremental_Chunk_Streaming_Fixed_History"
         );
     }
 }

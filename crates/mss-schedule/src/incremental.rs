@@ -20,8 +20,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::ScheduleError;
 use crate::limits::{MAX_CHUNKS, at_most};
-use crate::{ScheduleError, name};
+use crate::names::{self, Named};
 
 /// A growth curve shared by every layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,25 +101,20 @@ impl fmt::Display for Curve {
     }
 }
 
+impl Named for Curve {
+    const KIND: &'static str = "incremental curve";
+    const ALL: &'static [Self] = &Curve::ALL;
+    fn name(self) -> &'static str {
+        Curve::name(self)
+    }
+}
+
 impl FromStr for Curve {
     type Err = ScheduleError;
 
-    /// Parses a reference name, ignoring case; `-` and `_` are interchangeable.
+    /// Parses a reference name ([`names::parse`]).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Curve::ALL
-            .into_iter()
-            .find(|c| name::matches(s, c.name()))
-            .ok_or_else(|| ScheduleError::UnknownName {
-                kind: "incremental curve",
-                given: s.to_owned(),
-                valid: &[
-                    "linear",
-                    "square",
-                    "sqrt",
-                    "inverse_convex",
-                    "inverse_concave",
-                ],
-            })
+        Ok(names::parse(s)?)
     }
 }
 

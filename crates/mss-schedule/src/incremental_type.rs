@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::names::{self, Named};
 use crate::{Curve, LayerwiseCurve, ScheduleError};
 
 /// How incremental memory (IM) grows, as named by the reference's `incremental_type`.
@@ -15,16 +16,16 @@ pub enum IncrementalType {
 }
 
 impl IncrementalType {
-    /// Every accepted name (case-insensitive; `-` and `_` are interchangeable).
-    pub const NAMES: &'static [&'static str] = &[
-        "linear",
-        "square",
-        "sqrt",
-        "inverse_convex",
-        "inverse_concave",
-        "square_sqrt",
-        "double_inverse",
-        "adaptive",
+    /// Every incremental type: the uniform curves, then the layer-wise ones.
+    pub const ALL: [IncrementalType; 8] = [
+        IncrementalType::Uniform(Curve::Linear),
+        IncrementalType::Uniform(Curve::Square),
+        IncrementalType::Uniform(Curve::Sqrt),
+        IncrementalType::Uniform(Curve::InverseConvex),
+        IncrementalType::Uniform(Curve::InverseConcave),
+        IncrementalType::Layerwise(LayerwiseCurve::SquareSqrt),
+        IncrementalType::Layerwise(LayerwiseCurve::DoubleInverse),
+        IncrementalType::Layerwise(LayerwiseCurve::Adaptive),
     ];
 
     /// The reference name.
@@ -66,19 +67,20 @@ impl fmt::Display for IncrementalType {
     }
 }
 
+impl Named for IncrementalType {
+    const KIND: &'static str = "incremental type";
+    const ALL: &'static [Self] = &IncrementalType::ALL;
+    fn name(self) -> &'static str {
+        IncrementalType::name(self)
+    }
+}
+
 impl FromStr for IncrementalType {
     type Err = ScheduleError;
 
-    /// Parses any uniform or layer-wise name; the error lists all eight.
+    /// Parses any uniform or layer-wise name ([`names::parse`]); the error lists all eight.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse::<Curve>()
-            .map(IncrementalType::Uniform)
-            .or_else(|_| s.parse::<LayerwiseCurve>().map(IncrementalType::Layerwise))
-            .map_err(|_| ScheduleError::UnknownName {
-                kind: "incremental type",
-                given: s.to_owned(),
-                valid: IncrementalType::NAMES,
-            })
+        Ok(names::parse(s)?)
     }
 }
 
@@ -88,7 +90,7 @@ mod tests {
 
     #[test]
     fn every_name_round_trips() {
-        for name in IncrementalType::NAMES {
+        for name in names::valid_names::<IncrementalType>() {
             let parsed: IncrementalType = name.parse().unwrap();
             assert_eq!(parsed.to_string(), *name);
         }
@@ -104,7 +106,7 @@ mod tests {
         let err = "smooth_adaptive".parse::<IncrementalType>().unwrap_err();
         let message = err.to_string();
         assert!(message.contains("smooth_adaptive"), "{message}");
-        for name in IncrementalType::NAMES {
+        for name in names::valid_names::<IncrementalType>() {
             assert!(message.contains(name), "{message}");
         }
     }

@@ -21,7 +21,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::limits::{MAX_CHUNKS, MAX_LAYERS, at_most};
-use crate::{Budget, Curve, Result, ScheduleError, name};
+use crate::names::{self, Named};
+use crate::{Budget, Curve, Result, ScheduleError};
 
 /// A growth curve that differs between layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -226,19 +227,20 @@ impl fmt::Display for LayerwiseCurve {
     }
 }
 
+impl Named for LayerwiseCurve {
+    const KIND: &'static str = "layer-wise incremental curve";
+    const ALL: &'static [Self] = &LayerwiseCurve::ALL;
+    fn name(self) -> &'static str {
+        LayerwiseCurve::name(self)
+    }
+}
+
 impl FromStr for LayerwiseCurve {
     type Err = ScheduleError;
 
-    /// Parses a reference name, ignoring case; `-` and `_` are interchangeable.
+    /// Parses a reference name ([`names::parse`]).
     fn from_str(s: &str) -> Result<Self> {
-        LayerwiseCurve::ALL
-            .into_iter()
-            .find(|c| name::matches(s, c.name()))
-            .ok_or_else(|| ScheduleError::UnknownName {
-                kind: "layer-wise incremental curve",
-                given: s.to_owned(),
-                valid: &["square_sqrt", "double_inverse", "adaptive"],
-            })
+        Ok(names::parse(s)?)
     }
 }
 

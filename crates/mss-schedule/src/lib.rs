@@ -57,7 +57,7 @@ mod incremental_type;
 mod layerwise;
 mod limits;
 mod memory_type;
-mod name;
+pub mod names;
 mod plan;
 mod validate;
 
@@ -81,4 +81,5 @@ pub use incremental_type::IncrementalType;
 pub use layerwise::{LayerwiseCurve, adaptive_budgets};
 pub use limits::{MAX_CHUNKS, MAX_LAYERS, MAX_PLAN_ENTRIES, MAX_TOKENS};
 pub use memory_type::MemoryType;
+pub use names::{Named, UnknownName};
 pub use plan::{Plan, Step, plan};

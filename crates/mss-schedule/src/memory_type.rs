@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{ScheduleError, name};
+use crate::ScheduleError;
+use crate::names::{self, Named};
 
 /// How the memory read by the next chunk is chosen after each chunk (spec §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,16 +26,6 @@ impl MemoryType {
     /// Every memory type.
     pub const ALL: [MemoryType; 3] = [MemoryType::Fm, MemoryType::Im, MemoryType::Fi];
 
-    /// Every accepted name: the short names first, then the paper's old names.
-    pub const NAMES: &'static [&'static str] = &[
-        "FM",
-        "IM",
-        "FI",
-        "Chunk_Streaming",
-        "Incremental_Chunk_Streaming_Dynamic_History",
-        "Incremental_Chunk_Streaming_Fixed_History",
-    ];
-
     /// The short name: `FM`, `IM` or `FI`.
     pub fn name(self) -> &'static str {
         match self {
@@ -46,11 +37,7 @@ impl MemoryType {
 
     /// The name the paper's scripts use.
     pub fn legacy_name(self) -> &'static str {
-        match self {
-            MemoryType::Fm => "Chunk_Streaming",
-            MemoryType::Im => "Incremental_Chunk_Streaming_Dynamic_History",
-            MemoryType::Fi => "Incremental_Chunk_Streaming_Fixed_History",
-        }
+        Named::aliases(self)[0]
     }
 }
 
@@ -60,19 +47,28 @@ impl fmt::Display for MemoryType {
     }
 }
 
+impl Named for MemoryType {
+    const KIND: &'static str = "memory type";
+    const ALL: &'static [Self] = &MemoryType::ALL;
+    fn name(self) -> &'static str {
+        MemoryType::name(self)
+    }
+    /// The name the paper's scripts use.
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            MemoryType::Fm => &["Chunk_Streaming"],
+            MemoryType::Im => &["Incremental_Chunk_Streaming_Dynamic_History"],
+            MemoryType::Fi => &["Incremental_Chunk_Streaming_Fixed_History"],
+        }
+    }
+}
+
 impl FromStr for MemoryType {
     type Err = ScheduleError;
 
-    /// Parses a short or legacy name, ignoring case; `-` and `_` are interchangeable.
+    /// Parses a short or legacy name ([`names::parse`]).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        MemoryType::ALL
-            .into_iter()
-            .find(|t| name::matches(s, t.name()) || name::matches(s, t.legacy_name()))
-            .ok_or_else(|| ScheduleError::UnknownName {
-                kind: "memory type",
-                given: s.to_owned(),
-                valid: MemoryType::NAMES,
-            })
+        Ok(names::parse(s)?)
     }
 }
 
@@ -112,7 +108,7 @@ mod tests {
     fn unknown_names_list_the_choices() {
         let err = "dual_memory".parse::<MemoryType>().unwrap_err();
         let message = err.to_string();
-        for name in MemoryType::NAMES {
+        for name in names::valid_names::<MemoryType>() {
             assert!(message.contains(name), "{message}");
         }
     }

@@ -13,7 +13,8 @@ fn memory_type() -> impl Strategy<Value = MemoryType> {
 }
 
 fn incremental() -> impl Strategy<Value = IncrementalType> {
-    prop::sample::select(IncrementalType::NAMES).prop_map(|n| n.parse().unwrap())
+    prop::sample::select(crate::names::valid_names::<IncrementalType>())
+        .prop_map(|n| n.parse().unwrap())
 }
 
 /// A configuration and a prompt length with `n` chunks of the reference size.
@@ -170,7 +171,7 @@ proptest! {
     /// Names parse in any case.
     #[test]
     fn names_parse_in_any_case(
-        name in prop::sample::select(IncrementalType::NAMES),
+        name in prop::sample::select(crate::names::valid_names::<IncrementalType>()),
         upper in prop::collection::vec(any::<bool>(), 16),
     ) {
         let mixed: String = name

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use mss_pruners::PrunerKind;
+use mss_schedule::names::{self, Named};
 use mss_schedule::{IncrementalType, MemoryType, QueryBlocks, ScheduleConfig};
 
 use crate::{Error, Result};
@@ -19,32 +20,29 @@ pub enum PositionMode {
     Original,
 }
 
-impl PositionMode {
-    /// The names users type.
-    pub const NAMES: &'static str = "compact, original";
+impl Named for PositionMode {
+    const KIND: &'static str = "position mode";
+    const ALL: &'static [Self] = &[Self::Compact, Self::Original];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Compact => "compact",
+            Self::Original => "original",
+        }
+    }
 }
 
 impl FromStr for PositionMode {
     type Err = Error;
 
+    /// Parses a name ([`names::parse`]).
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "compact" => Ok(Self::Compact),
-            "original" => Ok(Self::Original),
-            _ => Err(Error::InvalidArgument {
-                name: "positions",
-                reason: format!("'{s}'; valid: {}", Self::NAMES),
-            }),
-        }
+        Ok(names::parse(s)?)
     }
 }
 
 impl fmt::Display for PositionMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Compact => "compact",
-            Self::Original => "original",
-        })
+        f.write_str(self.name())
     }
 }
 

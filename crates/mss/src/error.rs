@@ -16,6 +16,9 @@ pub enum Error {
     /// From the memory and chunk schedule.
     #[error(transparent)]
     Schedule(#[from] mss_schedule::ScheduleError),
+    /// A name (of a position mode, say) that no choice answers to.
+    #[error(transparent)]
+    UnknownName(#[from] mss_schedule::UnknownName),
     /// From choosing a pruner.
     #[error(transparent)]
     Pruner(#[from] mss_pruners::PrunerError),

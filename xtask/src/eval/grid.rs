@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use mss::PrefillConfig;
 use mss::pruners::PrunerKind;
+use mss::schedule::names::{self, Named};
 use mss::schedule::{IncrementalType, MemoryType};
 
 /// How memory is managed in a run.
@@ -41,18 +42,26 @@ impl fmt::Display for Method {
     }
 }
 
-impl FromStr for Method {
-    type Err = anyhow::Error;
+impl Named for Method {
+    const KIND: &'static str = "method";
+    const ALL: &'static [Self] = &[
+        Method::Full,
+        Method::Fm,
+        Method::Im,
+        Method::Imdc,
+        Method::Fi,
+    ];
+    fn name(self) -> &'static str {
+        Method::name(self)
+    }
+}
 
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        match s.to_ascii_uppercase().as_str() {
-            "FULL" => Ok(Method::Full),
-            "FM" => Ok(Method::Fm),
-            "IM" => Ok(Method::Im),
-            "IMDC" => Ok(Method::Imdc),
-            "FI" => Ok(Method::Fi),
-            _ => anyhow::bail!("unknown method '{s}'; valid: full, FM, IM, IMDC, FI"),
-        }
+impl FromStr for Method {
+    type Err = mss::schedule::UnknownName;
+
+    /// Parses a name in any case ([`names::parse`]).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        names::parse(s)
     }
 }
 
