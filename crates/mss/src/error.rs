@@ -5,12 +5,14 @@
 #[non_exhaustive]
 pub enum Error {
     /// From the model crate.
+    #[cfg(feature = "models")]
     #[error(transparent)]
     Model(#[from] mss_models::ModelError),
     /// From the core types.
     #[error(transparent)]
     Core(#[from] mss_core::CoreError),
     /// From fetching or converting assets.
+    #[cfg(feature = "assets")]
     #[error(transparent)]
     Assets(#[from] mss_assets::AssetError),
     /// From the memory and chunk schedule.

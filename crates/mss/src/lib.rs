@@ -39,8 +39,17 @@
 //! # Feature flags
 //!
 //! - `flex` (default): the pure-Rust CPU backend, exported as [`Cpu`].
+//! - `models` (default): Llama and Mistral in Burn, Hugging Face loading and the tokenizer
+//!   ([`models`], [`Transformer`], [`Tokenizer`]).
+//! - `assets` (default): the default model and texts, fetched through pip ([`assets`]).
+//! - `probe` (default): memory probing and its plots ([`probe`]).
 //! - `cuda`: NVIDIA GPUs through burn-cuda, exported as `Cuda` (NVRTC compiles kernels at run
-//!   time; building needs no CUDA toolkit).
+//!   time; building needs no CUDA toolkit); implies `models`.
+//!
+//! With `default-features = false`, `mss` is the prefill loop and generation over core,
+//! schedule and pruners alone: [`Prefiller`], [`Memory`] and [`generate`] work with any model
+//! that implements [`core::ChunkedModel`], and no zip, tar, tokenizer or plotting crate is
+//! built.
 
 /// The README's library example, compiled as a doctest so that it cannot go stale.
 #[cfg(doctest)]
@@ -62,13 +71,17 @@ pub use memory::Memory;
 pub use prefill::{Prefill, Prefiller, StepReport};
 pub use sampling::Sampling;
 
+#[cfg(feature = "assets")]
 pub use mss_assets as assets;
 pub use mss_core as core;
+#[cfg(feature = "models")]
 pub use mss_models as models;
+#[cfg(feature = "probe")]
 pub use mss_probe as probe;
 pub use mss_pruners as pruners;
 pub use mss_schedule as schedule;
 
+#[cfg(feature = "models")]
 pub use mss_models::{Tokenizer, Transformer, TransformerConfig};
 
 /// The CPU backend (Burn Flex).
