@@ -36,6 +36,10 @@ struct Args {
     /// Read the prompt from a file instead.
     #[arg(long)]
     prompt_file: Option<PathBuf>,
+    /// A question fed after the prompt is prefilled and pruned: it attends to the compressed
+    /// memory and is kept whole (`Prefill::append`), then the answer is generated.
+    #[arg(long)]
+    question: Option<String>,
     /// A Hugging Face model folder; default: SmolLM2-135M-Instruct, fetched on first use.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -126,6 +130,14 @@ fn main() -> anyhow::Result<()> {
         prefill.memory.lens().iter().max().unwrap_or(&0),
         prefill.memory.bytes() as f64 / (1 << 20) as f64,
     );
+    if let Some(question) = &args.question {
+        let question = tokenizer.encode(question, false)?;
+        prefill.append(&model, &question)?;
+        eprintln!(
+            "appended a question of {} tokens without pruning",
+            question.len()
+        );
+    }
 
     let sampling = if args.temperature > 0.0 {
         Sampling::Sample {
@@ -145,6 +157,9 @@ fn main() -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     if args.prompt.is_some() {
         write!(stdout, "{text}")?;
+    }
+    if let Some(question) = &args.question {
+        write!(stdout, "{question}")?;
     }
     let start = Instant::now();
     let mut failure = None;

@@ -1,7 +1,7 @@
 //! Continuing a prefilled prompt, one new token at a time, streaming each.
 
 use burn::prelude::*;
-use mss_core::{ChunkedModel, Logits};
+use mss_core::ChunkedModel;
 
 use crate::sampling::Sampler;
 use crate::{Error, Prefill, Result, Sampling};
@@ -38,8 +38,6 @@ pub fn generate<B: Backend>(
     on_token: &mut dyn FnMut(u32),
 ) -> Result<Vec<u32>> {
     let mut sampler = Sampler::new(options.sampling)?;
-    let device = model.device();
-    let vocab = model.shape().vocab_size;
     let mut out = Vec::new();
     while out.len() < options.max_new_tokens {
         let logits: Vec<f32> = prefill
@@ -57,12 +55,7 @@ pub fn generate<B: Backend>(
         }
         on_token(next);
         out.push(next);
-        let input =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(vec![next as i32], [1, 1]), &device);
-        let positions = prefill.memory.next_chunk();
-        let logits = model.forward_chunk(input, positions, &mut prefill.memory, Logits::Last)?;
-        prefill.memory.advance(1);
-        prefill.next_logits = logits.reshape([vocab]);
+        prefill.append(model, &[next])?;
     }
     Ok(out)
 }

@@ -56,6 +56,7 @@
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+mod append;
 mod config;
 mod error;
 mod generate;

@@ -163,17 +163,7 @@ impl<B: Backend> Prefiller<B> {
                 reason: "the prompt is empty".into(),
             });
         }
-        if let Some((index, &id)) = tokens
-            .iter()
-            .enumerate()
-            .find(|(_, id)| **id as usize >= shape.vocab_size)
-        {
-            return Err(Error::TokenOutOfVocabulary {
-                id,
-                index,
-                vocab_size: shape.vocab_size,
-            });
-        }
+        check_vocabulary(tokens, shape.vocab_size)?;
         let plan = self.plan(&shape, tokens.len())?;
         if let (Some(cap), Some(plan)) = (self.memory_cap, &plan) {
             mss_schedule::check_fits(plan, &self.cost_model(&shape), cap)?;
@@ -349,5 +339,21 @@ impl<B: Backend> Prefiller<B> {
                 })
             })
             .collect()
+    }
+}
+
+/// The first token id outside a vocabulary of `vocab_size`, as an error.
+pub(crate) fn check_vocabulary(tokens: &[u32], vocab_size: usize) -> Result<()> {
+    match tokens
+        .iter()
+        .enumerate()
+        .find(|(_, id)| **id as usize >= vocab_size)
+    {
+        Some((index, &id)) => Err(Error::TokenOutOfVocabulary {
+            id,
+            index,
+            vocab_size,
+        }),
+        None => Ok(()),
     }
 }
