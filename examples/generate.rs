@@ -15,6 +15,7 @@ use std::time::Instant;
 use anyhow::Context;
 use burn::tensor::DType;
 use clap::{Parser, ValueEnum};
+use mss::models::GenerationConfig;
 use mss::pruners::PrunerKind;
 use mss::schedule::{IncrementalType, MemoryType};
 use mss::{
@@ -112,7 +113,9 @@ fn main() -> anyhow::Result<()> {
         }
         (None, None) => unreachable!("clap requires one of them"),
     };
-    let prompt = tokenizer.encode(&text, false)?;
+    // The tokenizer's own post-processor adds what the model expects at the start (Llama's
+    // BOS; nothing for SmolLM2); the question continues the text and gets nothing added.
+    let prompt = tokenizer.encode(&text, true)?;
     let config = PrefillConfig::new(args.pruner, args.memory_type, args.chunk, args.memory)
         .with_incremental(args.incremental)
         .with_decremental(args.decremental)
@@ -150,7 +153,7 @@ fn main() -> anyhow::Result<()> {
     };
     let options = Generation {
         max_new_tokens: args.max_new_tokens,
-        stop_tokens: model.config.eos_token_ids.clone(),
+        stop_tokens: GenerationConfig::from_dir(&dir)?.stop_tokens(&model.config),
         sampling,
     };
     let mut stream = tokenizer.stream();

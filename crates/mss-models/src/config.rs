@@ -249,16 +249,8 @@ impl HfConfig {
         let scaling = self.rope_scaling.as_ref().or(rope_params);
         let rope_scaling = RopeScaling::from_hf(scaling, self.max_position_embeddings)
             .map_err(|reason| invalid("rope_scaling", reason))?;
-        let eos_token_ids = match &self.eos_token_id {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Number(n)) => n.as_u64().map(|id| vec![id as u32]).unwrap_or_default(),
-            Some(Value::Array(ids)) => ids
-                .iter()
-                .filter_map(Value::as_u64)
-                .map(|id| id as u32)
-                .collect(),
-            Some(other) => return Err(invalid("eos_token_id", format!("unexpected {other}"))),
-        };
+        let eos_token_ids =
+            token_ids(self.eos_token_id.as_ref()).map_err(|e| invalid("eos_token_id", e))?;
         let config = TransformerConfig {
             architecture,
             vocab_size: self.vocab_size,
@@ -285,6 +277,20 @@ impl HfConfig {
             .validate()
             .map_err(|(field, reason)| invalid(field, reason))?;
         Ok(config)
+    }
+}
+
+/// Token ids given as one id, a list of ids or `null` (Hugging Face's `eos_token_id`).
+pub(crate) fn token_ids(value: Option<&Value>) -> std::result::Result<Vec<u32>, String> {
+    let id = |v: &Value| {
+        v.as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(|| format!("{v} is not a token id"))
+    };
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(ids)) => ids.iter().map(id).collect(),
+        Some(one) => id(one).map(|id| vec![id]),
     }
 }
 

@@ -28,6 +28,7 @@ mod attention;
 mod config;
 mod cuda;
 mod error;
+mod generation_config;
 mod host;
 mod layer;
 mod linear;
@@ -43,6 +44,7 @@ pub use config::{Architecture, TransformerConfig};
 #[cfg(feature = "cuda")]
 pub use cuda::{cublas_available, use_cublas};
 pub use error::{ModelError, Result};
+pub use generation_config::GenerationConfig;
 pub use layer::DecoderLayer;
 pub use linear::Linear;
 pub use mlp::Mlp;
