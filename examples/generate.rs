@@ -13,14 +13,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::tensor::DType;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use mss::models::GenerationConfig;
 use mss::pruners::PrunerKind;
 use mss::schedule::{IncrementalType, MemoryType};
 use mss::{
     Generation, PositionMode, PrefillConfig, Prefiller, Sampling, Tokenizer, Transformer, generate,
 };
+use mss_examples::Precision;
 
 #[derive(Parser)]
 #[command(
@@ -84,13 +84,6 @@ struct Args {
     seed: u64,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Precision {
-    F32,
-    F16,
-    Bf16,
-}
-
 type Backend = mss::DefaultBackend;
 
 fn main() -> anyhow::Result<()> {
@@ -99,11 +92,7 @@ fn main() -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => mss::assets::ensure_default_model().context("fetching the default model")?,
     };
-    let dtype = match args.dtype {
-        Precision::F32 => DType::F32,
-        Precision::F16 => DType::F16,
-        Precision::Bf16 => DType::BF16,
-    };
+    let dtype = args.dtype.dtype();
     let model = Transformer::<Backend>::load(&dir, &Default::default(), dtype)?;
     let tokenizer = Tokenizer::from_dir(&dir)?;
     let text = match (&args.prompt, &args.prompt_file) {

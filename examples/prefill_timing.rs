@@ -16,11 +16,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
-use burn::tensor::DType;
 use clap::Parser;
 use mss::pruners::{PrunerKind, rank_top_k, top_k};
 use mss::schedule::{LayerwiseCurve, MemoryType, QueryBlocks};
 use mss::{DefaultBackend as B, PrefillConfig, Prefiller, Transformer, TransformerConfig};
+use mss_examples::Precision;
 
 #[derive(Parser)]
 #[command(args_override_self = true)]
@@ -43,9 +43,9 @@ struct Args {
     /// Timed runs per configuration (after one warm-up).
     #[arg(long, default_value_t = 3)]
     repeats: usize,
-    /// Weights and activations in f32 instead of bf16 (bf16 needs a GPU).
-    #[arg(long)]
-    f32: bool,
+    /// Weights' and activations' type (bf16 wants a GPU).
+    #[arg(long, value_enum, default_value_t = Precision::Bf16)]
+    dtype: Precision,
     /// Pruned runs of these pruners, each under FM and IMDC.
     #[arg(long, value_delimiter = ',', default_value = "streaming_llm,snapkv")]
     pruners: Vec<PrunerKind>,
@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let device = Default::default();
-    let dtype = if args.f32 { DType::F32 } else { DType::BF16 };
+    let dtype = args.dtype.dtype();
     let model = match &args.model {
         Some(dir) => Transformer::<B>::load(dir, &device, dtype)?,
         None => {
@@ -220,7 +220,7 @@ fn check_selection(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
 /// odd row count. Leaves cuBLAS switched as `cublas` says.
 #[cfg(feature = "cuda")]
 fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow::Result<()> {
-    use burn::tensor::Distribution;
+    use burn::tensor::{DType, Distribution};
     use mss::models::{Linear, use_cublas};
     if !mss::models::cublas_available() {
         return Ok(());

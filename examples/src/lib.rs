@@ -1,6 +1,37 @@
 //! Runnable examples of mss live beside this crate as `examples/*.rs`; this library holds what
 //! several of them share.
 
+/// The `--dtype` of every command line of the project: the weights' and activations' type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// 32-bit floats (the CPU's kernels; exact parity with transformers).
+    F32,
+    /// 16-bit floats.
+    F16,
+    /// bfloat16 (GPUs).
+    Bf16,
+}
+
+impl Precision {
+    /// Burn's dtype.
+    pub fn dtype(self) -> burn::tensor::DType {
+        match self {
+            Self::F32 => burn::tensor::DType::F32,
+            Self::F16 => burn::tensor::DType::F16,
+            Self::Bf16 => burn::tensor::DType::BF16,
+        }
+    }
+
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+        }
+    }
+}
+
 /// The median of some timed runs: the mean of the middle two for an even count, as Python's
 /// `statistics.median`, which gives the PyTorch yardstick's figures. At least one run.
 pub fn median(runs: &[f64]) -> f64 {

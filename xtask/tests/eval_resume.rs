@@ -47,14 +47,14 @@ fn eval(model: &Path, data: &Path, out: &Path, pruners: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args([
             "eval",
-            "--doc-tokens",
+            "--tokens",
             "96",
             "--chunks",
             "32",
             "--memories",
             "16",
         ])
-        .args(["--methods", "FM,IMDC", "--no-needle", "--pruners", pruners])
+        .args(["--methods", "FM,IMDC", "--no-passkey", "--pruners", pruners])
         .arg("--model")
         .arg(model)
         .arg("--data")

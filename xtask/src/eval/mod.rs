@@ -20,12 +20,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use burn::tensor::DType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mss::pruners::PrunerKind;
 use mss::schedule::IncrementalType;
 use mss::{Tokenizer, Transformer};
+use mss_examples::Precision;
 
 use grid::{Grid, Method};
 
@@ -35,7 +35,7 @@ type Backend = mss::DefaultBackend;
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// `default` (minutes on 2 CPU cores) or `paper` (the paper's two experiments; 32K wants a GPU).
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", value_parser = ["default", "paper"])]
     preset: String,
     /// Pruners, comma-separated (e.g. `streaming_llm,snapkv,h2o`).
     #[arg(long, value_delimiter = ',')]
@@ -52,9 +52,9 @@ pub struct EvalArgs {
     /// IM growth curve.
     #[arg(long)]
     incremental: Option<IncrementalType>,
-    /// Tokens per document.
+    /// Tokens per document (the prompt length).
     #[arg(long)]
-    doc_tokens: Option<usize>,
+    tokens: Option<usize>,
     /// Number of documents.
     #[arg(long)]
     docs: Option<usize>,
@@ -72,24 +72,24 @@ pub struct EvalArgs {
     /// A Hugging Face model folder (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Weights and activations in bf16 instead of f32.
-    #[arg(long)]
-    bf16: bool,
+    /// Weights' and activations' type (bf16 wants a GPU).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    dtype: Precision,
     /// Only perplexity: skip the timed prefill.
     #[arg(long)]
     no_timing: bool,
     /// Prompt lengths of the passkey task, comma-separated (default: the preset's).
     #[arg(long, value_delimiter = ',')]
-    needle_contexts: Option<Vec<usize>>,
+    passkey_contexts: Option<Vec<usize>>,
     /// Depths of the passkey in the haystack, comma-separated fractions.
     #[arg(long, value_delimiter = ',')]
-    needle_depths: Option<Vec<f64>>,
+    passkey_depths: Option<Vec<f64>>,
     /// Chunk sizes of the passkey task, comma-separated (default: the preset's).
     #[arg(long, value_delimiter = ',')]
-    needle_chunks: Option<Vec<usize>>,
+    passkey_chunks: Option<Vec<usize>>,
     /// Skip the passkey task.
     #[arg(long)]
-    no_needle: bool,
+    no_passkey: bool,
     /// Only rewrite `summary.md`, `summary.csv` and the plots from the run folder's results
     /// (e.g. after merging runs made on several machines); runs nothing.
     #[arg(long)]
@@ -118,7 +118,7 @@ impl EvalArgs {
             if let Some(v) = self.incremental {
                 g.incremental = v;
             }
-            if let Some(v) = self.doc_tokens {
+            if let Some(v) = self.tokens {
                 g.doc_tokens = v;
             }
             if let Some(v) = self.docs {
@@ -147,12 +147,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => mss::assets::ensure_default_model().context("fetching the default model")?,
     };
-    let dtype = if args.bf16 { DType::BF16 } else { DType::F32 };
-    let backend = format!(
-        "{} {}",
-        backend_name(),
-        if args.bf16 { "bf16" } else { "f32" }
-    );
+    let dtype = args.dtype.dtype();
+    let backend = format!("{} {}", backend_name(), args.dtype.name());
     let device = Default::default();
     let mut model = Transformer::<Backend>::load(&dir, &device, dtype)?;
     let ropes = Ropes::of(&model);
@@ -209,7 +205,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
 
-    if !args.no_needle {
+    if !args.no_passkey {
         run_needles(&args, &grids, &mut model, &ropes, &tokenizer, &texts, &out)?;
     }
 
@@ -286,9 +282,9 @@ fn run_needles(
     let path = out.join("needle.jsonl");
     let done = record::done_keys::<needle::NeedleRecord>(&path)?;
     let axes = grid::needle_axes(&args.preset);
-    let contexts = args.needle_contexts.clone().unwrap_or(axes.contexts);
-    let depths = args.needle_depths.clone().unwrap_or(axes.depths);
-    let chunks = args.needle_chunks.clone().or(axes.chunks);
+    let contexts = args.passkey_contexts.clone().unwrap_or(axes.contexts);
+    let depths = args.passkey_depths.clone().unwrap_or(axes.depths);
+    let chunks = args.passkey_chunks.clone().or(axes.chunks);
     let longest = contexts.iter().copied().max().unwrap_or(0);
     let haystack: Vec<u32> = corpus::documents(texts, tokenizer, longest, 1)?
         .into_iter()
@@ -306,7 +302,7 @@ fn run_needles(
         let grid_chunks: Vec<usize> = grids.first().map(|g| g.chunks.clone()).unwrap_or_default();
         anyhow::bail!(
             "the passkey task's chunk sizes {chunks:?} are not in the grid's {grid_chunks:?}; \
-             pass --needle-chunks with one of them, or --no-needle"
+             pass --passkey-chunks with one of them, or --no-passkey"
         );
     }
     for spec in runs {
