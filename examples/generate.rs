@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example generate -- --prompt "Once upon a time"
 //! cargo run --release --example generate -- --prompt-file play.txt --pruner snapkv \
-//!     --memory-type im --memory 512 --chunk 512 --decremental --temperature 0.7
+//!     --memory-type imdc --memory 512 --chunk 512 --temperature 0.7
 //! ```
 
 use std::io::Write;
@@ -18,7 +18,8 @@ use mss::models::GenerationConfig;
 use mss::pruners::PrunerKind;
 use mss::schedule::{IncrementalType, MemoryType};
 use mss::{
-    Generation, PositionMode, PrefillConfig, Prefiller, Sampling, Tokenizer, Transformer, generate,
+    Generation, Method, PositionMode, PrefillConfig, Prefiller, Sampling, Tokenizer, Transformer,
+    generate,
 };
 use mss_examples::Precision;
 
@@ -54,9 +55,9 @@ struct Args {
     /// random, local_window, no_compress (full attention).
     #[arg(long, default_value = "no_compress")]
     pruner: PrunerKind,
-    /// Memory type: fm, im, fi.
+    /// Memory type: fm, im, imdc (IM with decremental chunks), fi.
     #[arg(long, default_value = "fm")]
-    memory_type: MemoryType,
+    memory_type: Method,
     /// Memory size M (entries per layer and KV head, sinks excluded) after the prompt.
     #[arg(long, default_value_t = 1024)]
     memory: usize,
@@ -67,9 +68,6 @@ struct Args {
     /// double_inverse, adaptive.
     #[arg(long, default_value = "linear")]
     incremental: IncrementalType,
-    /// Decremental chunks (IMDC; needs --memory-type im).
-    #[arg(long)]
-    decremental: bool,
     /// RoPE positions: compact (the paper) or original.
     #[arg(long, default_value = "compact")]
     positions: PositionMode,
@@ -105,9 +103,9 @@ fn main() -> anyhow::Result<()> {
     // The tokenizer's own post-processor adds what the model expects at the start (Llama's
     // BOS; nothing for SmolLM2); the question continues the text and gets nothing added.
     let prompt = tokenizer.encode(&text, true)?;
-    let config = PrefillConfig::new(args.pruner, args.memory_type, args.chunk, args.memory)
+    let config = PrefillConfig::new(args.pruner, MemoryType::Fm, args.chunk, args.memory)
+        .with_method(args.memory_type)
         .with_incremental(args.incremental)
-        .with_decremental(args.decremental)
         .with_positions(args.positions)
         .with_seed(args.seed);
     let mut prefiller = Prefiller::<Backend>::new(config)?;

@@ -13,7 +13,7 @@ use clap::Parser;
 use mss::probe::Probes;
 use mss::pruners::PrunerKind;
 use mss::schedule::MemoryType;
-use mss::{PrefillConfig, Prefiller, Tokenizer, Transformer};
+use mss::{Method, PrefillConfig, Prefiller, Tokenizer, Transformer};
 
 #[derive(Parser)]
 #[command(about = "Memory probes over a chunked prefill of Hamlet on SmolLM2-135M-Instruct")]
@@ -21,9 +21,9 @@ struct Args {
     /// Pruner (streaming_llm, snapkv, h2o, tova, random, ...).
     #[arg(long, default_value = "snapkv")]
     pruner: PrunerKind,
-    /// Memory type: fm, im, fi.
+    /// Memory type: fm, im, imdc, fi.
     #[arg(long, default_value = "fm")]
-    memory_type: MemoryType,
+    memory_type: Method,
     /// Chunk size C.
     #[arg(long, default_value_t = 256)]
     chunk: usize,
@@ -56,7 +56,8 @@ fn main() -> anyhow::Result<()> {
     // Every probe, the forgetting curve tracking the first chunk; the probes' statistics are
     // computed on top of the pruner's, and only because an observer is installed.
     let mut probes = Probes::all();
-    let config = PrefillConfig::new(args.pruner, args.memory_type, args.chunk, args.memory);
+    let config = PrefillConfig::new(args.pruner, MemoryType::Fm, args.chunk, args.memory)
+        .with_method(args.memory_type);
     Prefiller::<Backend>::new(config)?.prefill_observed(&model, &prompt, &mut probes)?;
 
     let report = probes.report().with_label(args.pruner.name());

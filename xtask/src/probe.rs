@@ -35,15 +35,12 @@ pub struct ProbeArgs {
         default_value = "streaming_llm,snapkv,h2o,tova,mean_attention,roco,random"
     )]
     pruners: Vec<PrunerKind>,
-    /// Memory type: fm, im, fi.
+    /// Memory type: fm, im, imdc (IM with decremental chunks), fi.
     #[arg(long, default_value = "fm")]
-    memory_type: MemoryType,
+    memory_type: mss::Method,
     /// IM growth curve.
     #[arg(long, default_value = "linear")]
     incremental: IncrementalType,
-    /// Decremental chunks (IMDC; needs --memory-type im).
-    #[arg(long)]
-    decremental: bool,
     /// Chunk size C.
     #[arg(long, default_value_t = 256)]
     chunk: usize,
@@ -139,9 +136,9 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
                 pruner.to_string()
             };
             let (tokens, forgetting) = review_plan(&args, &prompt, schedule, reviewing)?;
-            let config = PrefillConfig::new(pruner, args.memory_type, args.chunk, args.memory)
+            let config = PrefillConfig::new(pruner, MemoryType::Fm, args.chunk, args.memory)
+                .with_method(args.memory_type)
                 .with_incremental(args.incremental)
-                .with_decremental(args.decremental)
                 .with_seed(args.seed);
             let bar = ProgressBar::new(tokens.len().div_ceil(args.chunk) as u64)
                 .with_prefix(label.clone())
@@ -218,13 +215,12 @@ fn write_outputs(
 ) -> anyhow::Result<()> {
     let out = &args.out;
     let settings = format!(
-        "memory type {}, C = {}, M = {}, {} tokens, incremental {}, decremental {}, review {} (times {}, length {})",
+        "memory type {}, C = {}, M = {}, {} tokens, incremental {}, review {} (times {}, length {})",
         args.memory_type,
         args.chunk,
         args.memory,
         args.tokens,
         args.incremental,
-        args.decremental,
         args.review
             .iter()
             .map(ToString::to_string)

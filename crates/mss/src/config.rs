@@ -9,6 +9,64 @@ use mss_schedule::{IncrementalType, MemoryType, QueryBlocks, ScheduleConfig};
 
 use crate::{Error, Result};
 
+/// A memory type as the command lines name it: FM, IM, IMDC (IM with decremental chunks) or
+/// FI, parsed in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// Fixed memory.
+    Fm,
+    /// Incremental memory.
+    Im,
+    /// Incremental memory with decremental chunks.
+    Imdc,
+    /// Fixed history (append-only).
+    Fi,
+}
+
+impl Method {
+    /// The schedule's memory type.
+    pub fn memory_type(self) -> MemoryType {
+        match self {
+            Self::Fm => MemoryType::Fm,
+            Self::Im | Self::Imdc => MemoryType::Im,
+            Self::Fi => MemoryType::Fi,
+        }
+    }
+
+    /// Whether chunks shrink as memory grows.
+    pub fn decremental(self) -> bool {
+        self == Self::Imdc
+    }
+}
+
+impl Named for Method {
+    const KIND: &'static str = "memory type";
+    const ALL: &'static [Self] = &[Self::Fm, Self::Im, Self::Imdc, Self::Fi];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Fm => "FM",
+            Self::Im => "IM",
+            Self::Imdc => "IMDC",
+            Self::Fi => "FI",
+        }
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+
+    /// Parses a name in any case ([`names::parse`]).
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(names::parse(s)?)
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which RoPE positions memory entries and chunk tokens get at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PositionMode {
@@ -112,6 +170,13 @@ impl PrefillConfig {
         self
     }
 
+    /// Sets the memory type and decremental chunks together, as a [`Method`] names them.
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.memory_type = method.memory_type();
+        self.decremental = method.decremental();
+        self
+    }
+
     /// Turns decremental chunks (IMDC) on or off.
     pub fn with_decremental(mut self, decremental: bool) -> Self {
         self.decremental = decremental;
@@ -143,5 +208,43 @@ impl PrefillConfig {
             .with_incremental(self.incremental)
             .with_decremental(self.decremental)
             .with_num_layers(num_layers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_method_sets_the_memory_type_and_decremental_chunks_together() {
+        let base = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fi, 64, 32);
+        for (name, memory_type, decremental) in [
+            ("fm", MemoryType::Fm, false),
+            ("IM", MemoryType::Im, false),
+            ("imdc", MemoryType::Im, true),
+            ("Fi", MemoryType::Fi, false),
+        ] {
+            let method: Method = name.parse().unwrap();
+            let config = base.clone().with_decremental(true).with_method(method);
+            assert_eq!(
+                (config.memory_type, config.decremental),
+                (memory_type, decremental)
+            );
+            assert_eq!(method.to_string().parse::<Method>().unwrap(), method);
+        }
+        let err = "im-dc".parse::<Method>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown memory type `im-dc`; valid choices: FM, IM, IMDC, FI"
+        );
+    }
+
+    #[test]
+    fn position_modes_parse_in_any_case() {
+        assert_eq!(
+            " Original".parse::<PositionMode>().unwrap(),
+            PositionMode::Original
+        );
+        assert!("absolute".parse::<PositionMode>().is_err());
     }
 }

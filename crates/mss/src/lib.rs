@@ -65,7 +65,7 @@ mod prefill;
 mod sampling;
 mod step;
 
-pub use config::{PositionMode, PrefillConfig};
+pub use config::{Method, PositionMode, PrefillConfig};
 pub use error::{Error, Result};
 pub use generate::{Generation, generate};
 pub use memory::Memory;
