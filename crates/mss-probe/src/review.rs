@@ -162,18 +162,18 @@ pub fn slots(config: &ReviewConfig, window: usize) -> Result<Vec<usize>> {
 /// [`ProbeError::NothingToReview`] when no chunk follows the reviewed one.
 pub fn review<T: Clone>(
     tokens: &[T],
-    chunk_size: usize,
-    memory_size: usize,
+    chunk: usize,
+    memory: usize,
     config: &ReviewConfig,
 ) -> Result<Reviewed<T>> {
-    if chunk_size == 0 {
+    if chunk == 0 {
         return Err(ProbeError::InvalidArgument {
             name: "chunk size",
             reason: "must be positive".into(),
         });
     }
-    let n = tokens.len().div_ceil(chunk_size);
-    let r = memory_size.div_ceil(chunk_size);
+    let n = tokens.len().div_ceil(chunk);
+    let r = memory.div_ceil(chunk);
     if r + 2 > n {
         return Err(ProbeError::NothingToReview {
             chunk: r,
@@ -182,12 +182,12 @@ pub fn review<T: Clone>(
     }
     let window = config.length.min(n - 1 - r);
     let slots = slots(config, window)?;
-    let chunk = |j: usize| j * chunk_size..((j + 1) * chunk_size).min(tokens.len());
-    let reviewed = chunk(r);
-    let mut out = Vec::with_capacity(tokens.len() + slots.len() * chunk_size);
+    let span = |j: usize| j * chunk..((j + 1) * chunk).min(tokens.len());
+    let reviewed = span(r);
+    let mut out = Vec::with_capacity(tokens.len() + slots.len() * chunk);
     let mut copies = Vec::with_capacity(slots.len());
     for j in 0..n {
-        out.extend_from_slice(&tokens[chunk(j)]);
+        out.extend_from_slice(&tokens[span(j)]);
         for _ in slots.iter().filter(|&&d| r + d == j) {
             let start = out.len();
             out.extend_from_slice(&tokens[reviewed.clone()]);

@@ -112,9 +112,9 @@ pub struct PrefillConfig {
     /// FM (fixed), IM (incremental) or FI (fixed history, append-only).
     pub memory_type: MemoryType,
     /// Reference chunk size `C`.
-    pub chunk_size: usize,
+    pub chunk: usize,
     /// Memory size `M` (sinks excluded) after the last chunk.
-    pub memory_limit: usize,
+    pub memory: usize,
     /// Sink tokens never evicted (the prompt's first tokens).
     pub sinks: usize,
     /// IM growth curve (ignored by FM and FI).
@@ -133,17 +133,12 @@ pub struct PrefillConfig {
 impl PrefillConfig {
     /// FM-free defaults: 4 sinks, linear IM curve, no DC, compact positions, seed 0, default
     /// query blocks.
-    pub fn new(
-        pruner: PrunerKind,
-        memory_type: MemoryType,
-        chunk_size: usize,
-        memory_limit: usize,
-    ) -> Self {
+    pub fn new(pruner: PrunerKind, memory_type: MemoryType, chunk: usize, memory: usize) -> Self {
         Self {
             pruner,
             memory_type,
-            chunk_size,
-            memory_limit,
+            chunk,
+            memory,
             sinks: mss_schedule::DEFAULT_SINKS,
             incremental: IncrementalType::default(),
             decremental: false,
@@ -153,9 +148,9 @@ impl PrefillConfig {
         }
     }
 
-    /// Full attention, fed in chunks of `chunk_size` (the `no_compress` baseline).
-    pub fn full_attention(chunk_size: usize) -> Self {
-        Self::new(PrunerKind::NoCompress, MemoryType::Fm, chunk_size, 0)
+    /// Full attention, fed in chunks of `chunk` (the `no_compress` baseline).
+    pub fn full_attention(chunk: usize) -> Self {
+        Self::new(PrunerKind::NoCompress, MemoryType::Fm, chunk, 0)
     }
 
     /// Sets the number of sinks.
@@ -203,7 +198,7 @@ impl PrefillConfig {
 
     /// The schedule configuration for a model of `num_layers` layers.
     pub fn schedule(&self, num_layers: usize) -> ScheduleConfig {
-        ScheduleConfig::new(self.memory_type, self.chunk_size, self.memory_limit)
+        ScheduleConfig::new(self.memory_type, self.chunk, self.memory)
             .with_sinks(self.sinks)
             .with_incremental(self.incremental)
             .with_decremental(self.decremental)

@@ -86,9 +86,9 @@ impl<B: Backend> Prefiller<B> {
         pruner: Box<dyn Pruner<B>>,
         policy: MemoryPolicy,
     ) -> Result<Self> {
-        if config.chunk_size == 0 {
+        if config.chunk == 0 {
             return Err(Error::InvalidArgument {
-                name: "chunk_size",
+                name: "chunk",
                 reason: "must be positive".into(),
             });
         }
@@ -170,7 +170,7 @@ impl<B: Backend> Prefiller<B> {
         }
         let chunks: Vec<Range<usize>> = match &plan {
             Some(plan) => plan.steps().iter().map(|s| s.tokens.clone()).collect(),
-            None => mss_schedule::standard_chunks(tokens.len(), self.config.chunk_size)?
+            None => mss_schedule::standard_chunks(tokens.len(), self.config.chunk)?
                 .into_iter()
                 .scan(0, |start, len| {
                     let range = *start..*start + len;
