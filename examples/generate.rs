@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::Parser;
 use mss::models::GenerationConfig;
 use mss::pruners::PrunerKind;
-use mss::schedule::{IncrementalType, MemoryType};
+use mss::schedule::IncrementalType;
 use mss::{
     Generation, Method, PositionMode, PrefillConfig, Prefiller, Sampling, Tokenizer, Transformer,
     generate,
@@ -103,8 +103,7 @@ fn main() -> anyhow::Result<()> {
     // The tokenizer's own post-processor adds what the model expects at the start (Llama's
     // BOS; nothing for SmolLM2); the question continues the text and gets nothing added.
     let prompt = tokenizer.encode(&text, true)?;
-    let config = PrefillConfig::new(args.pruner, MemoryType::Fm, args.chunk, args.memory)
-        .with_method(args.memory_type)
+    let config = PrefillConfig::from_method(args.pruner, args.memory_type, args.chunk, args.memory)
         .with_incremental(args.incremental)
         .with_positions(args.positions)
         .with_seed(args.seed);

@@ -12,7 +12,6 @@ use burn::tensor::DType;
 use clap::Parser;
 use mss::probe::Probes;
 use mss::pruners::PrunerKind;
-use mss::schedule::MemoryType;
 use mss::{Method, PrefillConfig, Prefiller, Tokenizer, Transformer};
 
 #[derive(Parser)]
@@ -56,8 +55,7 @@ fn main() -> anyhow::Result<()> {
     // Every probe, the forgetting curve tracking the first chunk; the probes' statistics are
     // computed on top of the pruner's, and only because an observer is installed.
     let mut probes = Probes::all();
-    let config = PrefillConfig::new(args.pruner, MemoryType::Fm, args.chunk, args.memory)
-        .with_method(args.memory_type);
+    let config = PrefillConfig::from_method(args.pruner, args.memory_type, args.chunk, args.memory);
     Prefiller::<Backend>::new(config)?.prefill_observed(&model, &prompt, &mut probes)?;
 
     let report = probes.report().with_label(args.pruner.name());

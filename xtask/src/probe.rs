@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mss::probe::review::review;
 use mss::probe::{Forgetting, ProbeError, ProbeReport, Probes, ReviewConfig, ReviewKind, plot};
 use mss::pruners::PrunerKind;
-use mss::schedule::{IncrementalType, MemoryType};
+use mss::schedule::IncrementalType;
 use mss::{PrefillConfig, Prefiller, Tokenizer, Transformer};
 use serde_json::json;
 
@@ -136,10 +136,10 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
                 pruner.to_string()
             };
             let (tokens, forgetting) = review_plan(&args, &prompt, schedule, reviewing)?;
-            let config = PrefillConfig::new(pruner, MemoryType::Fm, args.chunk, args.memory)
-                .with_method(args.memory_type)
-                .with_incremental(args.incremental)
-                .with_seed(args.seed);
+            let config =
+                PrefillConfig::from_method(pruner, args.memory_type, args.chunk, args.memory)
+                    .with_incremental(args.incremental)
+                    .with_seed(args.seed);
             let bar = ProgressBar::new(tokens.len().div_ceil(args.chunk) as u64)
                 .with_prefix(label.clone())
                 .with_style(ProgressStyle::with_template(

@@ -148,6 +148,12 @@ impl PrefillConfig {
         }
     }
 
+    /// [`new`](Self::new) for a [`Method`]: its memory type, with decremental chunks for IMDC.
+    pub fn from_method(pruner: PrunerKind, method: Method, chunk: usize, memory: usize) -> Self {
+        Self::new(pruner, method.memory_type(), chunk, memory)
+            .with_decremental(method.decremental())
+    }
+
     /// Full attention, fed in chunks of `chunk` (the `no_compress` baseline).
     pub fn full_attention(chunk: usize) -> Self {
         Self::new(PrunerKind::NoCompress, MemoryType::Fm, chunk, 0)
@@ -162,13 +168,6 @@ impl PrefillConfig {
     /// Sets the IM growth curve.
     pub fn with_incremental(mut self, incremental: IncrementalType) -> Self {
         self.incremental = incremental;
-        self
-    }
-
-    /// Sets the memory type and decremental chunks together, as a [`Method`] names them.
-    pub fn with_method(mut self, method: Method) -> Self {
-        self.memory_type = method.memory_type();
-        self.decremental = method.decremental();
         self
     }
 
@@ -212,7 +211,6 @@ mod tests {
 
     #[test]
     fn a_method_sets_the_memory_type_and_decremental_chunks_together() {
-        let base = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fi, 64, 32);
         for (name, memory_type, decremental) in [
             ("fm", MemoryType::Fm, false),
             ("IM", MemoryType::Im, false),
@@ -220,7 +218,7 @@ mod tests {
             ("Fi", MemoryType::Fi, false),
         ] {
             let method: Method = name.parse().unwrap();
-            let config = base.clone().with_decremental(true).with_method(method);
+            let config = PrefillConfig::from_method(PrunerKind::SnapKv, method, 64, 32);
             assert_eq!(
                 (config.memory_type, config.decremental),
                 (memory_type, decremental)

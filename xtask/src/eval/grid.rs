@@ -24,15 +24,20 @@ pub enum Method {
 }
 
 impl Method {
-    /// Name in reports.
-    pub fn name(self) -> &'static str {
+    /// The memory type of a pruned run; `None` for the full-attention line.
+    pub fn memory(self) -> Option<mss::Method> {
         match self {
-            Method::Full => "full",
-            Method::Fm => "FM",
-            Method::Im => "IM",
-            Method::Imdc => "IMDC",
-            Method::Fi => "FI",
+            Method::Full => None,
+            Method::Fm => Some(mss::Method::Fm),
+            Method::Im => Some(mss::Method::Im),
+            Method::Imdc => Some(mss::Method::Imdc),
+            Method::Fi => Some(mss::Method::Fi),
         }
+    }
+
+    /// Name in reports: the memory type's, or `full`.
+    pub fn name(self) -> &'static str {
+        self.memory().map_or("full", Named::name)
     }
 }
 
@@ -86,15 +91,15 @@ pub struct RunSpec {
 impl RunSpec {
     /// The prefill configuration.
     pub fn config(&self) -> PrefillConfig {
-        match self.method {
-            Method::Full => PrefillConfig::full_attention(self.chunk),
-            Method::Fm => PrefillConfig::new(self.pruner, MemoryType::Fm, self.chunk, self.memory),
-            Method::Im | Method::Imdc => {
-                PrefillConfig::new(self.pruner, MemoryType::Im, self.chunk, self.memory)
-                    .with_incremental(self.incremental)
-                    .with_decremental(self.method == Method::Imdc)
-            }
-            Method::Fi => PrefillConfig::new(self.pruner, MemoryType::Fi, self.chunk, self.memory),
+        let Some(method) = self.method.memory() else {
+            return PrefillConfig::full_attention(self.chunk);
+        };
+        let config = PrefillConfig::from_method(self.pruner, method, self.chunk, self.memory);
+        // Only IM grows along a curve.
+        if method.memory_type() == MemoryType::Im {
+            config.with_incremental(self.incremental)
+        } else {
+            config
         }
     }
 
