@@ -98,24 +98,16 @@ impl Metadata {
     /// resolution).
     fn read(root: &Path) -> anyhow::Result<Self> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(cargo)
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--no-deps",
-                "--offline",
-            ])
-            .current_dir(root)
-            .output()
-            .context("running cargo metadata")?;
-        if !output.status.success() {
-            bail!(
-                "cargo metadata failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        serde_json::from_slice(&output.stdout).context("reading cargo metadata's JSON")
+        let mut command = Command::new(cargo);
+        command.args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ]);
+        let stdout = stdout_of(command, root, "cargo metadata")?;
+        serde_json::from_slice(&stdout).context("reading cargo metadata's JSON")
     }
 }
 
@@ -156,21 +148,24 @@ pub fn layering(metadata: &Metadata) -> Vec<String> {
     problems
 }
 
-/// The files git tracks under `root`, relative to it.
-fn tracked_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let output = Command::new("git")
-        .args(["ls-files", "-z"])
+/// What `command` (called `what` in errors) prints, run in `root`; its error output if it fails.
+fn stdout_of(mut command: Command, root: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    let output = command
         .current_dir(root)
         .output()
-        .context("running git ls-files")?;
+        .with_context(|| format!("running {what}"))?;
     if !output.status.success() {
-        bail!(
-            "git ls-files failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    Ok(output
-        .stdout
+    Ok(output.stdout)
+}
+
+/// The files git tracks under `root`, relative to it.
+fn tracked_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut command = Command::new("git");
+    command.args(["ls-files", "-z"]);
+    let stdout = stdout_of(command, root, "git ls-files")?;
+    Ok(stdout
         .split(|&b| b == 0)
         .filter(|name| !name.is_empty())
         .map(|name| PathBuf::from(String::from_utf8_lossy(name).into_owned()))
