@@ -143,21 +143,12 @@ impl TransformerConfig {
                 path: path.to_owned(),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_json(&text, path)
+        Self::from_json(&read_text(path)?, path)
     }
 
     /// Parses and validates the text of a `config.json`; `path` only names it in errors.
     pub fn from_json(text: &str, path: &Path) -> Result<Self> {
-        let hf: HfConfig =
-            serde_json::from_str(text).map_err(|source| ModelError::ConfigSyntax {
-                path: path.to_owned(),
-                source,
-            })?;
-        hf.validate(path)
+        parse_json::<HfConfig>(text, path)?.validate(path)
     }
 
     /// Checks the invariants the model relies on.
@@ -278,6 +269,22 @@ impl HfConfig {
             .map_err(|(field, reason)| invalid(field, reason))?;
         Ok(config)
     }
+}
+
+/// The text of a file of the model folder.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A JSON config file's text as `T`; `path` only names it in errors.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    serde_json::from_str(text).map_err(|source| ModelError::ConfigSyntax {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Token ids given as one id, a list of ids or `null` (Hugging Face's `eos_token_id`).

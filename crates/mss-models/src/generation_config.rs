@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::token_ids;
+use crate::config::{parse_json, read_text, token_ids};
 use crate::{ModelError, Result, TransformerConfig};
 
 /// The generation settings of a model folder that `mss` uses: the tokens that end a
@@ -31,20 +31,12 @@ impl GenerationConfig {
         if !path.is_file() {
             return Ok(Self::default());
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Self::from_json(&text, &path)
+        Self::from_json(&read_text(&path)?, &path)
     }
 
     /// Parses the text of a `generation_config.json`; `path` only names it in errors.
     pub fn from_json(text: &str, path: &Path) -> Result<Self> {
-        let hf: HfGenerationConfig =
-            serde_json::from_str(text).map_err(|source| ModelError::ConfigSyntax {
-                path: path.to_owned(),
-                source,
-            })?;
+        let hf: HfGenerationConfig = parse_json(text, path)?;
         let eos_token_ids =
             token_ids(hf.eos_token_id.as_ref()).map_err(|reason| ModelError::ConfigInvalid {
                 path: path.to_owned(),

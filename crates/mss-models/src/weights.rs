@@ -11,6 +11,7 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
+use crate::config::read_text;
 use crate::{ModelError, Result};
 
 /// Where one tensor lies.
@@ -44,10 +45,7 @@ impl WeightFiles {
         let names: Vec<PathBuf> = if single.is_file() {
             vec![single]
         } else if index.is_file() {
-            let text = std::fs::read_to_string(&index).map_err(|source| ModelError::Io {
-                path: index.clone(),
-                source,
-            })?;
+            let text = read_text(&index)?;
             let parsed: ShardIndex =
                 serde_json::from_str(&text).map_err(|e| ModelError::CorruptWeights {
                     path: index.clone(),
