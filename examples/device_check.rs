@@ -50,6 +50,7 @@ type Gpu = mss::Cuda;
 type Cpu = burn::backend::Flex;
 
 fn main() -> anyhow::Result<()> {
+    mss_examples::persist_kernel_caches();
     let args = Args::parse();
     let tmp = std::env::temp_dir().join("mss-device-check-model");
     let dir = match (&args.model, &args.gguf) {

@@ -85,6 +85,7 @@ struct Args {
 type Backend = mss::DefaultBackend;
 
 fn main() -> anyhow::Result<()> {
+    mss_examples::persist_kernel_caches();
     let args = Args::parse();
     let dir = match &args.model {
         Some(dir) => dir.clone(),

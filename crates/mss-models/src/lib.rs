@@ -42,11 +42,14 @@ mod weights;
 pub use attention::Attention;
 pub use config::{Architecture, TransformerConfig};
 #[cfg(feature = "cuda")]
-pub use cuda::{cublas_available, use_cublas};
+pub use cuda::{
+    DevicePool, KERNEL_CACHE_ENV, cublas_available, cublas_ordering, device_pool,
+    order_cublas_by_events, persist_kernel_caches, release_unused_device_memory, use_cublas,
+};
 pub use error::{ModelError, Result};
 pub use generation_config::GenerationConfig;
 pub use layer::DecoderLayer;
-pub use linear::Linear;
+pub use linear::{Linear, project};
 pub use mlp::Mlp;
 pub use norm::RmsNorm;
 pub use rope::RopeScaling;

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::linear::Linear;
+use crate::linear::{Linear, project};
 
 /// `down(silu(gate(x)) * up(x))`, named as in Hugging Face checkpoints.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ impl<B: Backend> Mlp<B> {
     /// # Shapes
     /// - `x`: `[1, len, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate.mul(self.up_proj.forward(x)))
+        let [gate, up] = project(x, [&self.gate_proj, &self.up_proj]);
+        self.down_proj.forward(silu(gate).mul(up))
     }
 }

@@ -36,42 +36,35 @@ impl<B: Backend> MemoryObserver<B> for InUsePeak {
 /// Releases the pool's unused pages (no GPU in this build: nothing to do).
 pub fn clean() {
     #[cfg(feature = "cuda")]
-    cuda_client().memory_cleanup();
+    mss::models::release_unused_device_memory(&Default::default());
 }
 
 /// Bytes the pool reserves on the device now, if known.
 pub fn reserved() -> Option<u64> {
-    usage().map(|u| u.bytes_reserved)
+    pool().map(|p| p.reserved)
 }
 
 /// Bytes of live tensors on the device now (allocations the pool has handed out and not got
 /// back; no padding), if known. Operations the fusion stream still holds have not allocated,
 /// so this can miss some of the latest ones.
 pub fn in_use() -> Option<u64> {
-    usage().map(|u| u.bytes_in_use)
+    pool().map(|p| p.in_use)
 }
 
 #[cfg(feature = "cuda")]
-fn cuda_client() -> cubecl::client::ComputeClient<cubecl::cuda::CudaRuntime> {
-    use cubecl::Runtime;
-    cubecl::cuda::CudaRuntime::client(&Default::default())
-}
-
-/// The pool's statistics.
-#[cfg(feature = "cuda")]
-fn usage() -> Option<cubecl::MemoryUsage> {
-    cuda_client().memory_usage().ok()
+fn pool() -> Option<mss::models::DevicePool> {
+    mss::models::device_pool(&Default::default())
 }
 
 /// No GPU in this build.
 #[cfg(not(feature = "cuda"))]
-fn usage() -> Option<Usage> {
+fn pool() -> Option<Pool> {
     None
 }
 
-/// The fields read from CubeCL's statistics, for builds without it.
+/// The fields read from the pool, for builds without it.
 #[cfg(not(feature = "cuda"))]
-struct Usage {
-    bytes_reserved: u64,
-    bytes_in_use: u64,
+struct Pool {
+    reserved: u64,
+    in_use: u64,
 }

@@ -1,7 +1,7 @@
-//! One cuBLAS product on raw device pointers, and how a strided row-major matrix is described
-//! to column-major cuBLAS.
+//! One cuBLAS product on raw device pointers, ordered against CubeCL's kernels.
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
@@ -11,6 +11,7 @@ use cudarc::cublas::sys::{
     cublasComputeType_t, cublasGemmAlgo_t, cublasHandle_t, cublasOperation_t, cudaDataType,
 };
 use cudarc::driver::result as driver;
+use cudarc::driver::sys;
 
 use super::operand::{Operand, Transpose};
 
@@ -64,34 +65,183 @@ pub(super) struct Gemm {
     pub c: u64,
 }
 
+/// How a product is ordered against CubeCL's kernels, whose CUDA streams are private.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ordering {
+    /// Through events on the GPU (driver ≥ 12.5, `cuCtxRecordEvent` / `cuCtxWaitEvent`): the
+    /// product waits for everything already queued in the context, and everything queued
+    /// later waits for the product. The host never waits.
+    Events,
+    /// The host synchronises the context before the product and waits for it after.
+    Synchronised,
+}
+
+/// The CUDA driver version that records and waits on events for a whole context.
+const CONTEXT_EVENTS_DRIVER: i32 = 12050;
+
+/// What one thread's products run on: a cuBLAS handle bound once to a stream of its own, and
+/// two events that fence that stream against the rest of the context.
+struct Lane {
+    handle: cublasHandle_t,
+    stream: sys::CUstream,
+    before: sys::CUevent,
+    after: sys::CUevent,
+    ordering: Ordering,
+}
+
+impl Lane {
+    /// A lane on the current context; events if the driver has context-wide events.
+    fn new() -> Result<Self, String> {
+        let handle = blas::create_handle().map_err(|e| format!("creating a cuBLAS handle: {e}"))?;
+        let stream = driver::stream::create(driver::stream::StreamKind::NonBlocking)
+            .map_err(|e| format!("creating cuBLAS's stream: {e}"))?;
+        let event = || {
+            driver::event::create(sys::CUevent_flags::CU_EVENT_DISABLE_TIMING)
+                .map_err(|e| format!("creating an event: {e}"))
+        };
+        let (before, after) = (event()?, event()?);
+        // SAFETY: the handle and the stream were just created on this thread's context.
+        unsafe { blas::set_stream(handle, stream.cast()) }
+            .map_err(|e| format!("setting cuBLAS's stream: {e}"))?;
+        let ordering = match driver_version() {
+            Some(version) if version >= CONTEXT_EVENTS_DRIVER => Ordering::Events,
+            _ => Ordering::Synchronised,
+        };
+        Ok(Self {
+            handle,
+            stream,
+            before,
+            after,
+            ordering,
+        })
+    }
+
+    /// Runs `gemms` one after another, ordered as this lane orders products; a failure of the event calls
+    /// switches the lane to synchronising for good and runs the product that way.
+    ///
+    /// # Safety
+    /// As [`Gemm::run_ordered`].
+    unsafe fn run(&mut self, gemms: &[Gemm]) -> Result<Ordering, String> {
+        if self.ordering == Ordering::Events && super::events_allowed() {
+            // SAFETY: forwarded from the caller.
+            match unsafe { self.run_between_events(gemms) } {
+                Ok(()) => return Ok(Ordering::Events),
+                Err(Fallback::Events(error)) => {
+                    eprintln!(
+                        "mss: ordering cuBLAS by events failed ({error}); synchronising instead"
+                    );
+                    self.ordering = Ordering::Synchronised;
+                }
+                Err(Fallback::Product(error)) => return Err(error),
+            }
+        }
+        driver::ctx::synchronize().map_err(|e| format!("synchronising before it: {e}"))?;
+        for gemm in gemms {
+            // SAFETY: forwarded from the caller.
+            unsafe { gemm.launch(self.handle) }?;
+        }
+        // SAFETY: the stream is this lane's own and alive.
+        unsafe { driver::stream::synchronize(self.stream) }
+            .map_err(|e| format!("synchronising after it: {e}"))?;
+        Ok(Ordering::Synchronised)
+    }
+
+    /// Queues: the context's work so far → the products on the lane's stream → everything the
+    /// context queues afterwards.
+    unsafe fn run_between_events(&mut self, gemms: &[Gemm]) -> Result<(), Fallback> {
+        let events = |what: &str, result: sys::CUresult| {
+            result
+                .result()
+                .map_err(|e| Fallback::Events(format!("{what}: {e}")))
+        };
+        let context = driver::ctx::get_current()
+            .map_err(|e| Fallback::Events(format!("the current context: {e}")))?
+            .ok_or_else(|| Fallback::Events("no current context".into()))?;
+        // SAFETY: the context is current; the events and the stream are this lane's own.
+        unsafe {
+            events(
+                "recording the context's work",
+                sys::cuCtxRecordEvent(context, self.before),
+            )?;
+            events(
+                "waiting for it on cuBLAS's stream",
+                sys::cuStreamWaitEvent(self.stream, self.before, 0),
+            )?;
+            for gemm in gemms {
+                gemm.launch(self.handle).map_err(Fallback::Product)?;
+            }
+            events(
+                "recording the product",
+                sys::cuEventRecord(self.after, self.stream),
+            )?;
+            // Once the product is queued, a failure here would leave later kernels unordered
+            // after it: the caller falls back to synchronising, which orders them.
+            if let Err(error) = events(
+                "making the context wait for the product",
+                sys::cuCtxWaitEvent(context, self.after),
+            ) {
+                driver::stream::synchronize(self.stream)
+                    .map_err(|e| Fallback::Product(format!("synchronising after it: {e}")))?;
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why the events path gave up: its own calls failed (synchronising will do), or the product.
+enum Fallback {
+    Events(String),
+    Product(String),
+}
+
+/// The driver's CUDA version (12050 for 12.5), if it can be asked.
+fn driver_version() -> Option<i32> {
+    let mut version = 0;
+    // SAFETY: writes one int.
+    unsafe { sys::cuDriverGetVersion(&mut version) }
+        .result()
+        .ok()?;
+    Some(version)
+}
+
 thread_local! {
-    /// The cuBLAS handle of the thread that runs products: CubeCL's CUDA server thread, whose
-    /// context is current.
-    static HANDLE: Result<cublasHandle_t, String> =
-        blas::create_handle().map_err(|e| format!("creating a cuBLAS handle: {e}"));
+    /// The lane of the thread that runs products: CubeCL's CUDA server thread, whose context
+    /// is current.
+    static LANE: RefCell<Option<Result<Lane, String>>> = const { RefCell::new(None) };
+}
+
+/// Runs the products, in order, after every kernel already launched in the current context,
+/// such that kernels launched afterwards see their results; returns how they were ordered.
+/// With [`Ordering::Events`] the host does not wait for the GPU.
+///
+/// # Safety
+/// The pointers must address live device allocations of the current context that hold the
+/// operands and the results as described; the allocations must not be reused by work queued
+/// before this call ends (work queued later is ordered after the products).
+pub(super) unsafe fn run_ordered(gemms: &[Gemm]) -> Result<Ordering, String> {
+    LANE.with(|lane| {
+        let mut lane = lane.borrow_mut();
+        let lane = lane
+            .get_or_insert_with(Lane::new)
+            .as_mut()
+            .map_err(|e| e.clone())?;
+        // SAFETY: forwarded from the caller.
+        unsafe { lane.run(gemms) }
+    })
 }
 
 impl Gemm {
-    /// Runs the product after every kernel already launched in the current context, and
-    /// returns once it has finished, so that kernels launched afterwards see its result.
-    ///
-    /// # Safety
-    /// The pointers must address live device allocations of the current context that hold the
-    /// operands and the result as described, and must stay alive until this returns.
-    pub unsafe fn run_synchronised(&self) -> Result<(), String> {
+    /// Queues the product on `handle`'s stream.
+    unsafe fn launch(&self, handle: cublasHandle_t) -> Result<(), String> {
         // Row-major C = A B is column-major Cᵀ = Bᵀ Aᵀ: cuBLAS gets B first, and m and n swap.
         let (alpha, beta) = (1.0f32, 0.0f32);
         let data = self.precision.data_type();
         let dim = |x: usize| i32::try_from(x).map_err(|_| format!("{x} does not fit in i32"));
         let (m, n, k) = (dim(self.m)?, dim(self.n)?, dim(self.k)?);
         let (lda, ldb) = (dim(self.a.1.ld)?, dim(self.b.1.ld)?);
-        driver::ctx::synchronize().map_err(|e| format!("synchronising before it: {e}"))?;
-        let handle = HANDLE.with(|handle| handle.clone())?;
-        // SAFETY: the caller vouches for the pointers; the null stream is the legacy default
-        // stream, and the two waits bracket the product.
+        // SAFETY: the caller vouches for the pointers.
         unsafe {
-            blas::set_stream(handle, std::ptr::null_mut())
-                .map_err(|e| format!("setting cuBLAS's stream: {e}"))?;
             blas::gemm_ex(
                 handle,
                 operation(self.b.1),
@@ -113,10 +263,8 @@ impl Gemm {
                 cublasComputeType_t::CUBLAS_COMPUTE_32F,
                 cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
             )
-            .map_err(|e| format!("{self:?}: {e}"))?;
-            driver::stream::synchronize(std::ptr::null_mut())
-                .map_err(|e| format!("synchronising after it: {e}"))
         }
+        .map_err(|e| format!("{self:?}: {e}"))
     }
 }
 

@@ -9,11 +9,13 @@
 //! bf16 or f32; any other backend, dtype or shape, or a missing `libcublas`, runs Burn's own
 //! matrix product as before.
 //!
-//! CubeCL 0.10 keeps its CUDA stream private, so the product cannot be queued behind CubeCL's
-//! kernels on that stream. It is queued as a task on CubeCL's CUDA server thread instead, which
-//! runs tasks in order: by then every earlier kernel is launched; the task synchronises the
-//! context, runs cuBLAS and waits for it before the thread launches anything later. The caller
-//! never waits; the GPU idles only for the two hand-overs (`gemm::Gemm::run_synchronised`).
+//! CubeCL 0.10 keeps its CUDA streams private, so the product cannot be queued on them. It is
+//! queued as a task on CubeCL's CUDA server thread instead, which runs tasks in order: by then
+//! every earlier kernel is launched. On drivers ≥ 12.5 the task orders the product on the GPU
+//! alone: an event records all the context's work so far, cuBLAS's own stream waits for it, and
+//! the context waits for the product's event before anything queued later (`cuCtxRecordEvent`,
+//! `cuCtxWaitEvent`); neither the caller nor CubeCL's thread waits. Older drivers synchronise
+//! the context before the product and wait for it after (`gemm::Ordering`).
 
 #[cfg(feature = "cuda")]
 mod gemm;
@@ -22,10 +24,20 @@ mod op;
 mod operand;
 
 #[cfg(feature = "cuda")]
-use std::sync::atomic::{AtomicBool, Ordering};
+mod caches;
+#[cfg(feature = "cuda")]
+mod pool;
 
 #[cfg(feature = "cuda")]
-pub(crate) use op::product;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+#[cfg(feature = "cuda")]
+pub use caches::{KERNEL_CACHE_ENV, persist_kernel_caches};
+#[cfg(feature = "cuda")]
+pub use pool::{DevicePool, device_pool, release_unused_device_memory};
+
+#[cfg(feature = "cuda")]
+pub(crate) use op::products;
 
 #[cfg(feature = "cuda")]
 static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);
@@ -39,8 +51,49 @@ pub fn use_cublas(enabled: bool) {
 }
 
 #[cfg(feature = "cuda")]
+static EVENTS_ALLOWED: AtomicBool = AtomicBool::new(true);
+
+#[cfg(feature = "cuda")]
+/// Whether cuBLAS products may be ordered by events on the GPU where the driver allows it (the
+/// default), or are always bracketed by host synchronisations, for every model in the process.
+/// Both give the same results; the switch exists to compare the two.
+pub fn order_cublas_by_events(enabled: bool) {
+    EVENTS_ALLOWED.store(enabled, Ordering::Relaxed);
+}
+
+#[cfg(feature = "cuda")]
+fn events_allowed() -> bool {
+    EVENTS_ALLOWED.load(Ordering::Relaxed)
+}
+
+#[cfg(feature = "cuda")]
 /// Whether linear layers on the CUDA backend may use cuBLAS: switched on, and the library
 /// found (looked for once per process).
 pub fn cublas_available() -> bool {
     CUBLAS_ENABLED.load(Ordering::Relaxed) && gemm::library_present()
+}
+
+#[cfg(feature = "cuda")]
+/// How the last cuBLAS product was ordered: 0 none yet, 1 events, 2 synchronised.
+static LAST_ORDERING: AtomicU8 = AtomicU8::new(0);
+
+#[cfg(feature = "cuda")]
+fn record_ordering(ordering: gemm::Ordering) {
+    let code = match ordering {
+        gemm::Ordering::Events => 1,
+        gemm::Ordering::Synchronised => 2,
+    };
+    LAST_ORDERING.store(code, Ordering::Relaxed);
+}
+
+#[cfg(feature = "cuda")]
+/// How the last cuBLAS product was ordered against Burn's kernels, in words: `"events on the
+/// GPU"` (driver ≥ 12.5; the host never waits), `"host synchronisation"`, or `None` before the
+/// first product.
+pub fn cublas_ordering() -> Option<&'static str> {
+    match LAST_ORDERING.load(Ordering::Relaxed) {
+        1 => Some("events on the GPU"),
+        2 => Some("host synchronisation"),
+        _ => None,
+    }
 }

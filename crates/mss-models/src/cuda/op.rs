@@ -1,4 +1,4 @@
-//! A linear layer's product as a custom operation of Burn's fusion stream, run by cuBLAS.
+//! Linear layers' products as custom operations of Burn's fusion stream, run by cuBLAS.
 #![allow(unsafe_code)]
 
 use std::any::{Any, TypeId};
@@ -12,7 +12,7 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{FusionRuntime, FusionTensor};
-use burn_ir::{CustomOpIr, HandleContainer, OperationIr, OperationOutput, TensorIr};
+use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 use cubecl::Runtime;
 use cubecl::cuda::CudaRuntime;
 use cubecl::device::Device;
@@ -20,7 +20,7 @@ use cubecl::device_handle::DeviceHandle;
 use cubecl::server::ComputeServer;
 use cubecl::stream_id::StreamId;
 
-use super::gemm::{Gemm, Precision};
+use super::gemm::{Gemm, Precision, run_ordered};
 use super::operand::Operand;
 
 /// Burn's CUDA backend is fusion over this one; the custom operation unwraps to it.
@@ -28,19 +28,27 @@ type Inner = CubeBackend<CudaRuntime, f32, i32, u8>;
 type FusionCuda = FusionCubeRuntime<CudaRuntime>;
 type Primitive = FusionTensor<FusionCuda>;
 
-/// `x W` through cuBLAS when `B` is Burn's CUDA backend, cuBLAS is available, both are bf16,
-/// f16 or f32 alike and no dimension is empty; `None` otherwise (the caller then runs Burn's
-/// product).
+/// `x W_i` for each weight through cuBLAS, as one operation of Burn's fusion stream (one
+/// hand-over to cuBLAS for the whole group), when `B` is Burn's CUDA backend, cuBLAS is
+/// available, all operands are bf16, f16 or f32 alike and no dimension is empty; `None`
+/// otherwise (the caller then runs Burn's products).
 ///
 /// # Shapes
-/// - `x`: `[1, m, k]`, `weight`: `[k, n]`, returns `[1, m, n]`
-pub(crate) fn product<B: Backend>(x: &Tensor<B, 3>, weight: &Tensor<B, 2>) -> Option<Tensor<B, 3>> {
-    if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<Primitive>() {
+/// - `x`: `[1, m, k]`, `weights[i]`: `[k, n_i]`, returns `[1, m, n_i]` for each
+pub(crate) fn products<B: Backend>(
+    x: &Tensor<B, 3>,
+    weights: &[&Tensor<B, 2>],
+) -> Option<Vec<Tensor<B, 3>>> {
+    if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<Primitive>() || weights.is_empty() {
         return None;
     }
-    let ([batch, m, k], [k_w, n]) = (x.dims(), weight.dims());
+    let [batch, m, k] = x.dims();
     let dtype = x.dtype();
-    if batch != 1 || k != k_w || m * n * k == 0 || weight.dtype() != dtype {
+    let fits = |w: &&Tensor<B, 2>| {
+        let [k_w, n] = w.dims();
+        k_w == k && n > 0 && w.dtype() == dtype
+    };
+    if batch != 1 || m * k == 0 || !weights.iter().all(fits) {
         return None;
     }
     Precision::of(dtype)?;
@@ -48,25 +56,35 @@ pub(crate) fn product<B: Backend>(x: &Tensor<B, 3>, weight: &Tensor<B, 2>) -> Op
         return None;
     }
     let x = fusion_primitive(x)?;
-    let weight = fusion_primitive(weight)?;
+    let weights = weights
+        .iter()
+        .map(|w| fusion_primitive(w))
+        .collect::<Option<Vec<_>>>()?;
     let client = x.client.clone();
-    let streams = OperationStreams::with_inputs([&x, &weight]);
-    let out = TensorIr::uninit(client.create_empty_handle(), Shape::new([1, m, n]), dtype);
-    let desc = CustomOpIr::new(
-        "mss_cublas_linear",
-        &[x.into_ir(), weight.into_ir()],
-        &[out],
+    let streams = OperationStreams::with_inputs(std::iter::once(&x).chain(&weights));
+    let outputs: Vec<TensorIr> = weights
+        .iter()
+        .map(|w| {
+            let n = w.shape[1];
+            TensorIr::uninit(client.create_empty_handle(), Shape::new([1, m, n]), dtype)
+        })
+        .collect();
+    let inputs: Vec<TensorIr> = std::iter::once(x.into_ir())
+        .chain(weights.into_iter().map(|w| w.into_ir()))
+        .collect();
+    let desc = CustomOpIr::new("mss_cublas_linear", &inputs, &outputs);
+    let ys = client.register(
+        streams,
+        OperationIr::Custom(desc.clone()),
+        CublasLinear { desc },
     );
-    let y = client
-        .register(
-            streams,
-            OperationIr::Custom(desc.clone()),
-            CublasLinear { desc },
-        )
-        .output();
-    let y: Box<dyn Any> = Box::new(y);
-    let y = *y.downcast::<B::FloatTensorPrimitive>().ok()?;
-    Some(Tensor::from_primitive(TensorPrimitive::Float(y)))
+    ys.into_iter()
+        .map(|y| {
+            let y: Box<dyn Any> = Box::new(y);
+            let y = *y.downcast::<B::FloatTensorPrimitive>().ok()?;
+            Some(Tensor::from_primitive(TensorPrimitive::Float(y)))
+        })
+        .collect()
 }
 
 /// The fusion primitive of a tensor of Burn's CUDA backend.
@@ -75,7 +93,8 @@ fn fusion_primitive<B: Backend, const D: usize>(tensor: &Tensor<B, D>) -> Option
     primitive.downcast::<Primitive>().ok().map(|p| *p)
 }
 
-/// The registered operation: inputs `x` (`[1, m, k]`) and `W` (`[k, n]`), output `[1, m, n]`.
+/// The registered operation: inputs `x` (`[1, m, k]`) and the weights `W_i` (`[k, n_i]`),
+/// outputs `[1, m, n_i]`.
 #[derive(Debug)]
 struct CublasLinear {
     desc: CustomOpIr,
@@ -83,10 +102,19 @@ struct CublasLinear {
 
 impl Operation<FusionCuda> for CublasLinear {
     fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
-        let ([x, weight], [out]) = self.desc.as_fixed::<2, 1>();
+        let (x, weights) = self
+            .desc
+            .inputs
+            .split_first()
+            .expect("registered with an input and weights");
         let x = handles.get_float_tensor::<Inner>(x);
-        let weight = handles.get_float_tensor::<Inner>(weight);
-        handles.register_float_tensor::<Inner>(&out.id, cublas_linear(x, weight));
+        let weights = weights
+            .iter()
+            .map(|w| handles.get_float_tensor::<Inner>(w))
+            .collect();
+        for (out, y) in self.desc.outputs.iter().zip(cublas_linear(x, weights)) {
+            handles.register_float_tensor::<Inner>(&out.id, y);
+        }
     }
 }
 
@@ -108,53 +136,74 @@ fn operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, Operand
     }
 }
 
-/// Queues `x W` on CubeCL's CUDA server thread: allocates the output in CubeCL's pool, then,
-/// in order after every launch already queued, resolves the three device pointers and runs
-/// cuBLAS between two synchronisations. Nothing here waits: the caller goes on queueing work
-/// while the server thread waits for the GPU.
+/// Queues `x W_i` on CubeCL's CUDA server thread: allocates the outputs in CubeCL's pool,
+/// then, in order after every launch already queued, resolves the device pointers and queues
+/// the products behind CubeCL's kernels (`gemm::run_ordered`). Nothing here waits.
 fn cublas_linear(
     x: CubeTensor<CudaRuntime>,
-    weight: CubeTensor<CudaRuntime>,
-) -> CubeTensor<CudaRuntime> {
+    weights: Vec<CubeTensor<CudaRuntime>>,
+) -> Vec<CubeTensor<CudaRuntime>> {
     let precision = Precision::of(x.dtype).expect("the dtype was checked when registered");
-    let (m, k, n) = (x.meta.shape()[1], x.meta.shape()[2], weight.meta.shape()[1]);
+    let (m, k) = (x.meta.shape()[1], x.meta.shape()[2]);
     let (x, x_operand) = operand(x);
-    let (weight, w_operand) = operand(weight);
-    let out = empty_device_contiguous_dtype(
-        x.client.clone(),
-        x.device.clone(),
-        Shape::new([1, m, n]),
-        x.dtype,
-    );
-    // The bindings keep the three allocations alive until the task has run, whatever happens
-    // to the tensors meanwhile.
-    let bindings = [&x, &weight, &out].map(|t| t.handle.clone().binding());
+    let weights: Vec<_> = weights.into_iter().map(operand).collect();
+    let outs: Vec<_> = weights
+        .iter()
+        .map(|(w, _)| {
+            empty_device_contiguous_dtype(
+                x.client.clone(),
+                x.device.clone(),
+                Shape::new([1, m, w.meta.shape()[1]]),
+                x.dtype,
+            )
+        })
+        .collect();
+    let shapes: Vec<(usize, Operand)> = weights
+        .iter()
+        .map(|(w, o)| (w.meta.shape()[1], *o))
+        .collect();
+    // The bindings keep the allocations alive until the task has run, whatever happens to the
+    // tensors meanwhile.
+    let x_binding = x.handle.clone().binding();
+    let bindings: Vec<_> = weights
+        .iter()
+        .map(|(w, _)| w)
+        .chain(&outs)
+        .map(|t| t.handle.clone().binding())
+        .collect();
     let stream = StreamId::current();
     // The handle of the server CubeCL's own client talks to (one per device and type).
     let server = DeviceHandle::<<CudaRuntime as Runtime>::Server>::new(x.device.to_id());
     server.submit(move |server| {
-        let [x_memory, w_memory, out_memory] =
-            bindings.map(|binding| server.get_resource(binding, stream));
-        let result = match (x_memory, w_memory, out_memory) {
-            (Ok(x_memory), Ok(w_memory), Ok(out_memory)) => {
-                let gemm = Gemm {
+        // The resources are held until the products are queued.
+        let resources = std::iter::once(x_binding)
+            .chain(bindings)
+            .map(|binding| server.get_resource(binding, stream))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("CubeCL could not resolve a product's memory: {e:?}"));
+        let result = resources.and_then(|resources| {
+            let ptrs: Vec<u64> = resources.iter().map(|r| r.resource().ptr).collect();
+            let (x_ptr, rest) = ptrs.split_first().expect("x was resolved first");
+            let (w_ptrs, out_ptrs) = rest.split_at(shapes.len());
+            let gemms: Vec<Gemm> = shapes
+                .iter()
+                .zip(w_ptrs.iter().zip(out_ptrs))
+                .map(|(&(n, w_operand), (&w_ptr, &out_ptr))| Gemm {
                     m,
                     n,
                     k,
                     precision,
-                    a: (x_memory.resource().ptr, x_operand),
-                    b: (w_memory.resource().ptr, w_operand),
-                    c: out_memory.resource().ptr,
-                };
-                // SAFETY: the resources hold the allocations that `Gemm` describes, on this
-                // thread where the device's context is current, until after it returns.
-                unsafe { gemm.run_synchronised() }
-            }
-            (x, w, out) => Err(format!(
-                "CubeCL could not resolve a product's memory: {:?}",
-                [x.err(), w.err(), out.err()]
-            )),
-        };
+                    a: (*x_ptr, x_operand),
+                    b: (w_ptr, w_operand),
+                    c: out_ptr,
+                })
+                .collect();
+            // SAFETY: the resources hold the allocations that the products describe, on this
+            // thread where the device's context is current; CubeCL may hand them out again
+            // only to work it queues after this task, which the products' ordering puts after
+            // them.
+            unsafe { run_ordered(&gemms) }.map(super::record_ordering)
+        });
         // A task's panic would only be logged by CubeCL, and every later result would be
         // wrong without a word: a failed product stops the process instead.
         if let Err(error) = result {
@@ -162,5 +211,5 @@ fn cublas_linear(
             std::process::abort();
         }
     });
-    out
+    outs
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One GPU call of issue 11's measurements: the example's checks (device top-k, statistics
+# attention, cuBLAS products and their ordering), then LLaMA-2-7B-shaped prefills of 32K tokens
+# beside PyTorch's, a second process for the warm start, and the same run with host-synchronised
+# products for the A/B. Run on the GPU machine from the repository root, with the stripped
+# binary carried in .device/bin (see docs/results/gpu-prefill.md):
+#   cargo build --release -p mss-examples --example prefill_timing --features cuda
+#   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
+#   bash scripts/gpu/prefill-check.sh 7b      # or: smollm2, 7b-more
+set -u
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+source scripts/gpu/env.sh
+export CUBECL_AUTOTUNE_LEVEL=minimal PYTHONUNBUFFERED=1
+bin=.device/bin/prefill_timing
+# CubeCL's compiled kernels and autotune results, carried from an earlier call when present.
+export MSS_KERNEL_CACHE=$PWD/.device/kernels
+if [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
+step() { local name=$1; shift; echo "== $name: $*"; /usr/bin/time -f "$name: %e s wall" timeout 280 "$@" 2>&1 | tee "$out/$name.log"; }
+torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "$out/$1.json" "${@:2}"; }
+case ${1:-7b} in
+7b)
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC"
+    step mss-l7b-32k-warm $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks
+    step mss-l7b-32k-sync $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks --synchronised-products
+    ;;
+7b-more)
+    step mss-l7b-32k-more $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm IMDC,snapkv FM" --no-checks
+    ;;
+smollm2)
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
+    step mss-smollm2-8k-full $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192
+    ;;
+esac
+tar czf "$out/kernels.tgz" -C .device kernels; du -sh .device/kernels
+ls -la "$out"
