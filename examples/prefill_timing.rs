@@ -100,7 +100,6 @@ fn main() -> anyhow::Result<()> {
     #[cfg(feature = "cuda")]
     {
         mss::models::use_cublas(!args.burn_kernels);
-        mss::models::order_cublas_by_events(!args.synchronised_products);
         println!(
             "linear layers: {}",
             if mss::models::cublas_available() {
@@ -137,6 +136,8 @@ fn main() -> anyhow::Result<()> {
     {
         check_linear_products(&device, !args.burn_kernels)?;
         check_product_chain(&device, !args.burn_kernels)?;
+        // The checks compare both orderings; the timings use the one asked for.
+        mss::models::order_cublas_by_events(!args.synchronised_products);
     }
     if let Some(count) = args.products {
         time_products(&model, args.chunk, count, !args.burn_kernels)?;
@@ -305,19 +306,21 @@ fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> anyh
 
 /// Checks that cuBLAS products stay ordered against Burn's kernels around them: a chain of
 /// eight pairs of products (each pair one cuBLAS operation, as q/k/v and gate/up are), each
-/// reading the previous pair through `tanh` and a product of the two, with
-/// intermediates dropped as they go (so that the pool hands their memory to later kernels),
-/// against the same chain through Burn's product. A product that ran before its input was
-/// written, or whose output a later kernel read too early, changes the result by its scale.
+/// reading the previous pair through `tanh` and a product of the two, with intermediates
+/// dropped as they go (so that the pool hands their memory to later kernels). Products ordered
+/// by events must give exactly what host-synchronised ones give (same cuBLAS products, same
+/// order): a product that ran before its input was written, or whose output a later kernel
+/// read too early, changes the result by its scale. Burn's products are a looser second
+/// reference (its f32 product rounds inputs to TF32, and the chain amplifies that).
 #[cfg(feature = "cuda")]
 fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow::Result<()> {
     use burn::tensor::{DType, Distribution};
-    use mss::models::{Linear, project, use_cublas};
+    use mss::models::{Linear, order_cublas_by_events, project, use_cublas};
     if !mss::models::cublas_available() {
         return Ok(());
     }
     let (m, k) = (1001, 576);
-    for (dtype, bound) in [(DType::F32, 5e-3), (DType::BF16, 5e-2)] {
+    for (dtype, burn_bound) in [(DType::F32, 5e-2), (DType::BF16, 1e-1)] {
         let x =
             Tensor::<B, 3>::random([1, m, k], Distribution::Normal(0.0, 1.0), device).cast(dtype);
         let linears: Vec<Linear<B>> = (0..8)
@@ -334,8 +337,9 @@ fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow
                 }
             })
             .collect();
-        let chain = |enabled: bool| {
-            use_cublas(enabled);
+        let chain = |cublas: bool, events: bool| {
+            use_cublas(cublas);
+            order_cublas_by_events(events);
             let mut y = x.clone();
             for (i, linear) in linears.iter().enumerate() {
                 let [a, b] = project(y, [linear, &linears[(i + 1) % linears.len()]]);
@@ -343,20 +347,30 @@ fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow
             }
             y.cast(DType::F32)
         };
-        let got = chain(true);
-        let want = chain(false);
-        let scale: f32 = want.clone().abs().max().into_scalar().elem();
-        let error: f32 = (got - want).abs().max().into_scalar().elem();
+        let by_events = chain(true, true);
+        let ordering = mss::models::cublas_ordering().unwrap_or("-");
+        let synchronised = chain(true, false);
+        let burn = chain(false, true);
+        let scale: f32 = burn.clone().abs().max().into_scalar().elem();
+        let max_diff = |a: &Tensor<B, 3>, b: &Tensor<B, 3>| -> f32 {
+            (a.clone() - b.clone()).abs().max().into_scalar().elem()
+        };
+        let (versus_sync, versus_burn) = (
+            max_diff(&by_events, &synchronised),
+            max_diff(&by_events, &burn),
+        );
         anyhow::ensure!(
-            error <= bound * scale,
-            "a chain of cuBLAS products differs from Burn's ({dtype:?}): {error} of {scale}"
+            versus_sync <= 1e-6 * scale && versus_burn <= burn_bound * scale,
+            "a chain of cuBLAS products ({ordering}) differs ({dtype:?}): by {versus_sync} from \
+             host-synchronised products, by {versus_burn} from Burn's, of {scale}"
         );
         println!(
-            "chain of 8 product pairs, cuBLAS ordered by {} vs Burn's, {dtype:?}: max |diff| {error:.2e} of {scale:.2}",
-            mss::models::cublas_ordering().unwrap_or("-")
+            "chain of 8 product pairs, {dtype:?}: cuBLAS ordered by {ordering} vs host-synchronised \
+             max |diff| {versus_sync:.1e}, vs Burn's {versus_burn:.1e}, of {scale:.2}"
         );
     }
     use_cublas(cublas);
+    order_cublas_by_events(true);
     println!();
     Ok(())
 }
