@@ -72,6 +72,10 @@ struct Args {
     /// it by events on the GPU (to compare the two).
     #[arg(long)]
     synchronised_products: bool,
+    /// Attention of the runs without statistics: Burn's fused kernel, or blocks of matrix
+    /// products as with statistics.
+    #[arg(long, value_enum, default_value_t = Attention::Fused)]
+    attention: Attention,
     /// Skip the device checks of top-k and the statistics attention (not the cuBLAS check).
     #[arg(long)]
     no_checks: bool,
@@ -79,6 +83,13 @@ struct Args {
     /// of each shape; with `--features cuda`, cuBLAS against Burn's product).
     #[arg(long)]
     products: Option<usize>,
+}
+
+/// `--attention`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Attention {
+    Fused,
+    Blocked,
 }
 
 /// Random-weight model shapes.
@@ -139,6 +150,10 @@ fn main() -> anyhow::Result<()> {
         // The checks compare both orderings; the timings use the one asked for.
         mss::models::order_cublas_by_events(!args.synchronised_products);
     }
+    mss::core::attention::use_attention_kernel(match args.attention {
+        Attention::Fused => mss::core::attention::AttentionKernel::Fused,
+        Attention::Blocked => mss::core::attention::AttentionKernel::Blocked,
+    });
     if let Some(count) = args.products {
         time_products(&model, args.chunk, count, !args.burn_kernels)?;
     }

@@ -45,6 +45,16 @@ pub fn median(runs: &[f64]) -> f64 {
     }
 }
 
+/// On CUDA builds, keeps CubeCL's compiled kernels and autotune results between runs (in the
+/// user's cache folder, or `$MSS_KERNEL_CACHE`); call it first thing in `main`. Returns the
+/// folder where it configured one.
+pub fn persist_kernel_caches() -> Option<std::path::PathBuf> {
+    #[cfg(feature = "cuda")]
+    return mss::models::persist_kernel_caches();
+    #[cfg(not(feature = "cuda"))]
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::median;
@@ -55,14 +65,4 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0]), 2.5);
         assert_eq!(median(&[5.0]), 5.0);
     }
-}
-
-/// On CUDA builds, keeps CubeCL's compiled kernels and autotune results between runs (in the
-/// user's cache folder, or `$MSS_KERNEL_CACHE`); call it first thing in `main`. Returns the
-/// folder where it configured one.
-pub fn persist_kernel_caches() -> Option<std::path::PathBuf> {
-    #[cfg(feature = "cuda")]
-    return mss::models::persist_kernel_caches();
-    #[cfg(not(feature = "cuda"))]
-    None
 }

@@ -6,7 +6,7 @@
 # binary carried in .device/bin (see docs/results/gpu-prefill.md):
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
-#   bash scripts/gpu/prefill-check.sh 7b      # or: smollm2, 7b-more
+#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention
 set -u
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
@@ -32,6 +32,15 @@ smollm2)
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     step mss-smollm2-8k-full $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192
+    ;;
+attention)
+    # Burn's fused attention kernel against blocks of matrix products, where no statistics are
+    # needed; then where a 7B layer and chunk spends its time (CubeCL's per-kernel profile).
+    step mss-smollm2-8k-full-blocked $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --attention blocked
+    step mss-l7b-32k-blocked $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks --attention blocked
+    CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
+        step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
+    tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
     ;;
 esac
 tar czf "$out/kernels.tgz" -C .device kernels; du -sh .device/kernels

@@ -6,7 +6,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, FloatDType};
 
-use super::{AttentionNeeds, AttentionStats};
+use super::{AttentionKernel, AttentionNeeds, AttentionStats};
 
 /// Queries per block when statistics are computed and the hook does not say otherwise
 /// ([`ChunkHook::query_block`](crate::ChunkHook::query_block)); the prefill sizes its blocks by
@@ -38,6 +38,27 @@ pub fn attend<B: Backend>(
     needs: AttentionNeeds,
     query_block: usize,
 ) -> (Tensor<B, 4>, AttentionStats<B>) {
+    attend_with(
+        super::attention_kernel(),
+        q,
+        k,
+        v,
+        hidden,
+        needs,
+        query_block,
+    )
+}
+
+/// [`attend`] with the given attention for chunks without statistics.
+fn attend_with<B: Backend>(
+    kernel: AttentionKernel,
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    hidden: Option<Tensor<B, 4, Bool>>,
+    needs: AttentionNeeds,
+    query_block: usize,
+) -> (Tensor<B, 4>, AttentionStats<B>) {
     let [_, n_heads, chunk_len, head_dim] = q.dims();
     let [_, n_kv_heads, keys, key_dim] = k.dims();
     assert_eq!(head_dim, key_dim, "attend: query and key head dims differ");
@@ -62,7 +83,7 @@ pub fn attend<B: Backend>(
     }
     let n_rep = n_heads / n_kv_heads;
 
-    if needs.is_empty() {
+    if needs.is_empty() && kernel == AttentionKernel::Fused {
         let k = repeat_kv(k, n_rep);
         let v = repeat_kv(v, n_rep);
         let device = q.device();
@@ -342,6 +363,23 @@ mod tests {
         let seen: Vec<f32> = stats.visible_queries.unwrap().into_data().to_vec().unwrap();
         let expected: Vec<f32> = [7., 7., 7., 7., 7., 7., 6., 5., 4., 3., 2., 1.].repeat(2);
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn the_blocked_kernel_without_statistics_matches_the_fused_one() {
+        let (q, k, v) = (
+            random([1, 6, 7, 8]),
+            random([1, 2, 12, 8]),
+            random([1, 2, 12, 8]),
+        );
+        let (expected, _) = reference(q.clone(), k.clone(), v.clone(), None);
+        let needs = AttentionNeeds::NONE;
+        let (blocked, stats) = attend_with(AttentionKernel::Blocked, q, k, v, None, needs, 3);
+        assert!(stats.column_sums.is_none() && stats.visible_queries.is_none());
+        let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
+        blocked
+            .into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), tol);
     }
 
     #[test]
