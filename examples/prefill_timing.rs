@@ -498,6 +498,68 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
     println!(
         "statistics attention equals the fused kernel on this device (blocks of 1024 and 256)\n"
     );
+    check_long_chunks(device)
+}
+
+/// Checks the attention of chunks longer than 4096 queries, where Burn's CUDA autotuner
+/// prefers its flash kernels to its unfused fallback, in bf16: without memory (Burn's causal
+/// flag) and after 1024 memory entries (an explicit mask), the fused path against blocked
+/// matrix products. Also prints, without failing, how far Burn's own causal flag lands from
+/// them with memory (its flash kernels align the causal boundary at the top left).
+fn check_long_chunks(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
+    use burn::tensor::module::attention;
+    use burn::tensor::ops::AttentionModuleOptions;
+    use burn::tensor::{DType, Distribution};
+    use mss::core::AttentionNeeds;
+    use mss::core::attention::{AttentionKernel, attend, repeat_kv, use_attention_kernel};
+    let random = |shape: [usize; 4]| {
+        Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(DType::BF16)
+    };
+    let chunk = 4608;
+    for memory in [0, 1024] {
+        let (q, k, v) = (
+            random([1, 9, chunk, 64]),
+            random([1, 3, memory + chunk, 64]),
+            random([1, 3, memory + chunk, 64]),
+        );
+        let run = |kernel| {
+            use_attention_kernel(kernel);
+            let (out, _) = attend(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                None,
+                AttentionNeeds::NONE,
+                1024,
+            );
+            host_values::<f32>(out.cast(DType::F32).into_data())
+        };
+        let fused = run(AttentionKernel::Fused)?;
+        let blocked = run(AttentionKernel::Blocked)?;
+        use_attention_kernel(AttentionKernel::Fused);
+        let error = mss_testkit::relative_error(&fused, &blocked);
+        anyhow::ensure!(
+            error < 3e-2,
+            "fused attention of a {chunk}-query chunk after {memory} memory entries differs from \
+             the blocked products: {error}"
+        );
+        let mut line = format!(
+            "long chunk ({chunk} queries, {memory} memory entries, bf16): fused vs blocked {error:.1e}"
+        );
+        if memory > 0 {
+            let options = AttentionModuleOptions {
+                scale: None,
+                softcap: None,
+                is_causal: true,
+            };
+            let burn_causal = attention(q, repeat_kv(k, 3), repeat_kv(v, 3), None, None, options);
+            let burn_causal = host_values::<f32>(burn_causal.cast(DType::F32).into_data())?;
+            let burn_error = mss_testkit::relative_error(&burn_causal, &blocked);
+            line += &format!("; Burn's causal flag instead of the mask: {burn_error:.1e}");
+        }
+        println!("{line}");
+    }
+    println!();
     Ok(())
 }
 

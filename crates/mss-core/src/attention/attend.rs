@@ -92,11 +92,23 @@ fn attend_with<B: Backend>(
             softcap: None,
             is_causal,
         };
+        // Burn's `is_causal` is unambiguous only for as many keys as queries: its unfused
+        // fallback aligns the causal boundary at the bottom right (memory keys visible to every
+        // query), but the flash kernels its CUDA autotuner may pick for long chunks (cubek 0.2)
+        // align it at the top left, hiding memory keys from the first queries. With memory,
+        // the mask is spelled out.
         let out = match hidden {
-            None => attention(q, k, v, None, None, options(true)),
-            Some(hidden) => {
-                let mask = block_mask(hidden, 0, chunk_len, keys, n_heads, &device);
-                attention(q, k, v, Some(mask), None, options(false))
+            None if keys == chunk_len => attention(q, k, v, None, None, options(true)),
+            hidden => {
+                let mask = block_mask_kv(hidden, 0, chunk_len, keys, chunk_len, &device);
+                attention(
+                    q,
+                    k,
+                    v,
+                    Some(expand_heads(mask, n_heads)),
+                    None,
+                    options(false),
+                )
             }
         };
         return (out, AttentionStats::none());
@@ -225,22 +237,6 @@ fn block_mask_kv<B: Backend>(
             causal.expand([1, heads, rows, keys]).bool_or(hidden)
         }
     }
-}
-
-/// The full mask `[1, n_heads, rows, keys]` for the fused kernel.
-fn block_mask<B: Backend>(
-    hidden: Tensor<B, 4, Bool>,
-    start: usize,
-    rows: usize,
-    keys: usize,
-    n_heads: usize,
-    device: &B::Device,
-) -> Tensor<B, 4, Bool> {
-    let chunk_len = hidden.dims()[2];
-    expand_heads(
-        block_mask_kv(Some(hidden), start, rows, keys, chunk_len, device),
-        n_heads,
-    )
 }
 
 /// Expands a per-KV-head (or shared) mask to every query head.
