@@ -3,10 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use mss::PrefillConfig;
 use mss::pruners::PrunerKind;
 use mss::schedule::names::{self, Named};
-use mss::schedule::{IncrementalType, MemoryType};
+use mss::schedule::{DEFAULT_SINKS, IncrementalType, MemoryType};
+use mss::{PositionMode, PrefillConfig};
 
 /// How memory is managed in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,15 +86,21 @@ pub struct RunSpec {
     /// RoPE with the paper's step-wise dynamic NTK (`RopeScaling::StepNtk`) instead of the
     /// model's own scaling.
     pub step_ntk: bool,
+    /// Sink entries kept ahead of the memory.
+    pub sinks: usize,
+    /// RoPE positions of memory entries.
+    pub positions: PositionMode,
 }
 
 impl RunSpec {
     /// The prefill configuration.
     pub fn config(&self) -> PrefillConfig {
         let Some(method) = self.method.memory() else {
-            return PrefillConfig::full_attention(self.chunk);
+            return PrefillConfig::full_attention(self.chunk).with_positions(self.positions);
         };
-        let config = PrefillConfig::from_method(self.pruner, method, self.chunk, self.memory);
+        let config = PrefillConfig::from_method(self.pruner, method, self.chunk, self.memory)
+            .with_sinks(self.sinks)
+            .with_positions(self.positions);
         // Only IM grows along a curve.
         if method.memory_type() == MemoryType::Im {
             config.with_incremental(self.incremental)
@@ -106,14 +112,28 @@ impl RunSpec {
     /// A key that names the run on `doc` (stable across reruns of the same command).
     pub fn key(&self, doc: &str, doc_tokens: usize) -> String {
         format!(
-            "{doc}|L={doc_tokens}|{}|{}|{}|C={}|M={}{}",
+            "{doc}|L={doc_tokens}|{}|{}|{}|C={}|M={}{}{}",
             self.pruner,
             self.method,
             self.incremental,
             self.chunk,
             self.memory,
-            self.rope_suffix()
+            self.rope_suffix(),
+            self.setting_suffix()
         )
+    }
+
+    /// `|sinks=N` and `|positions=NAME` where they differ from the defaults, so that the keys
+    /// of runs made before these axes existed stay as they were (and resume).
+    pub fn setting_suffix(&self) -> String {
+        let mut suffix = String::new();
+        if self.sinks != DEFAULT_SINKS {
+            suffix += &format!("|sinks={}", self.sinks);
+        }
+        if self.positions != PositionMode::default() {
+            suffix += &format!("|positions={}", self.positions.name());
+        }
+        suffix
     }
 
     /// `|rope=step-ntk` when the paper's NTK is on (so that keys of plain runs stay as they were).
@@ -143,6 +163,10 @@ pub struct Grid {
     pub full_line: bool,
     /// RoPE with the paper's step-wise dynamic NTK.
     pub step_ntk: bool,
+    /// Sink entries kept ahead of the memory.
+    pub sinks: usize,
+    /// RoPE positions of memory entries.
+    pub positions: PositionMode,
 }
 
 impl Grid {
@@ -158,6 +182,10 @@ impl Grid {
                     chunk,
                     memory: 0,
                     step_ntk: self.step_ntk,
+                    // It keeps everything: sinks make no difference, and one full-attention
+                    // run serves every sink count.
+                    sinks: DEFAULT_SINKS,
+                    positions: self.positions,
                 });
             }
             for &pruner in &self.pruners {
@@ -170,6 +198,8 @@ impl Grid {
                             chunk,
                             memory,
                             step_ntk: self.step_ntk,
+                            sinks: self.sinks,
+                            positions: self.positions,
                         });
                     }
                 }
@@ -209,6 +239,8 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
             incremental: linear,
             full_line: true,
             step_ntk: false,
+            sinks: DEFAULT_SINKS,
+            positions: PositionMode::default(),
         }]),
         "paper" => {
             let big_chunks = Grid {
@@ -221,6 +253,8 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
                 incremental: linear,
                 full_line: true,
                 step_ntk: false,
+                sinks: DEFAULT_SINKS,
+                positions: PositionMode::default(),
             };
             Ok(vec![
                 Grid {
@@ -233,6 +267,8 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
                     incremental: linear,
                     full_line: true,
                     step_ntk: false,
+                    sinks: DEFAULT_SINKS,
+                    positions: PositionMode::default(),
                 },
                 big_chunks.clone(),
                 Grid {
@@ -337,6 +373,34 @@ mod tests {
         let ntk: Vec<String> = grid.runs().iter().map(|r| r.key("d#0", 2048)).collect();
         assert!(plain.iter().all(|k| !k.contains("rope")));
         assert!(ntk.iter().all(|k| k.ends_with("|rope=step-ntk")));
+    }
+
+    #[test]
+    fn sinks_and_positions_name_the_keys_only_away_from_the_defaults() {
+        let mut grid = preset("default").unwrap().remove(0);
+        let plain: Vec<String> = grid.runs().iter().map(|r| r.key("d#0", 2048)).collect();
+        assert!(
+            plain
+                .iter()
+                .all(|k| !k.contains("sinks") && !k.contains("positions"))
+        );
+        grid.sinks = 0;
+        grid.positions = PositionMode::Original;
+        let runs = grid.runs();
+        for (run, old) in runs.iter().zip(&plain) {
+            let sinks = if run.method == Method::Full {
+                ""
+            } else {
+                "|sinks=0"
+            };
+            assert_eq!(
+                run.key("d#0", 2048),
+                format!("{old}{sinks}|positions=original")
+            );
+            assert_eq!(run.config().positions, PositionMode::Original);
+        }
+        let pruned = runs.iter().find(|r| r.memory > 0).unwrap();
+        assert_eq!(pruned.config().sinks, 0);
     }
 
     #[test]

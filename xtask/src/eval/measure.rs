@@ -1,6 +1,7 @@
 //! One run: perplexity from a prefill that keeps every chunk's logits, then time to first token
 //! and peak memory from a second prefill that keeps only the last logits (as a user would run).
 
+use mss::schedule::names::Named;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -34,6 +35,7 @@ pub fn run<B: Backend>(
         step_ntk: spec.step_ntk,
         memory: spec.memory,
         sinks: spec.config().sinks,
+        positions: spec.positions.name().into(),
         perplexity: None,
         mean_nll: None,
         ttft_s: None,

@@ -65,6 +65,13 @@ pub struct EvalArgs {
     /// past the model's context) instead of the model's own RoPE scaling.
     #[arg(long)]
     step_ntk: bool,
+    /// Sink entries kept ahead of the memory (the prompt's first tokens).
+    #[arg(long)]
+    sinks: Option<usize>,
+    /// RoPE positions of memory entries: `compact` (the paper: their index in the compacted
+    /// cache) or `original` (their positions in the document).
+    #[arg(long)]
+    positions: Option<mss::PositionMode>,
     /// A folder of `.txt` files or a `.jsonl` file with a `text` field (default: the
     /// Shakespeare and Milton texts).
     #[arg(long)]
@@ -123,6 +130,12 @@ impl EvalArgs {
             }
             if let Some(v) = self.docs {
                 g.docs = v;
+            }
+            if let Some(v) = self.sinks {
+                g.sinks = v;
+            }
+            if let Some(v) = self.positions {
+                g.positions = v;
             }
             g.full_line &= !self.no_full;
             g.step_ntk |= self.step_ntk;

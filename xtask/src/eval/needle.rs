@@ -83,12 +83,13 @@ pub fn prompt(
 /// The key of a cell in `needle.jsonl`.
 pub fn key(spec: &RunSpec, context_tokens: usize, depth: f64) -> String {
     format!(
-        "needle|N={context_tokens}|depth={depth}|{}|{}|C={}|M={}{}",
+        "needle|N={context_tokens}|depth={depth}|{}|{}|C={}|M={}{}{}",
         spec.pruner,
         spec.method,
         spec.chunk,
         spec.memory,
-        spec.rope_suffix()
+        spec.rope_suffix(),
+        spec.setting_suffix()
     )
 }
 

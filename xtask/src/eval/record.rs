@@ -36,6 +36,10 @@ pub struct Record {
     pub memory: usize,
     /// Sinks.
     pub sinks: usize,
+    /// RoPE positions of memory entries (`compact` or `original`; absent in older records:
+    /// `compact`, the only mode they ran).
+    #[serde(default = "compact")]
+    pub positions: String,
     /// `exp` of the mean NLL of the `doc_tokens - 1` predictions.
     pub perplexity: Option<f64>,
     /// Mean NLL.
@@ -157,6 +161,10 @@ fn ends_with_newline(path: &Path) -> anyhow::Result<bool> {
 }
 
 /// A finished run with made-up figures, for tests.
+fn compact() -> String {
+    "compact".into()
+}
+
 #[cfg(test)]
 pub fn example(key: &str) -> Record {
     Record {
@@ -172,6 +180,7 @@ pub fn example(key: &str) -> Record {
         step_ntk: false,
         memory: 4,
         sinks: 4,
+        positions: "compact".into(),
         perplexity: Some(3.0),
         mean_nll: Some(1.1),
         ttft_s: Some(0.5),
@@ -197,9 +206,11 @@ mod tests {
         let fields = line.as_object_mut().unwrap();
         fields.remove("predicted_peak_bytes");
         fields.remove("step_ntk");
+        fields.remove("positions");
         let old: Record = serde_json::from_value(line).unwrap();
         assert_eq!(old.predicted_peak_bytes, None);
         assert!(!old.step_ntk);
+        assert_eq!(old.positions, "compact");
         assert_eq!(old.key, "old");
     }
 

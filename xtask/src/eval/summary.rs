@@ -30,19 +30,46 @@ pub struct Block {
     pub chunk: usize,
     /// Whether RoPE used the paper's step-wise dynamic NTK.
     pub step_ntk: bool,
+    /// Sink entries.
+    pub sinks: usize,
+    /// Whether memory entries kept their document positions (`--positions original`).
+    pub original_positions: bool,
 }
 
 impl Block {
-    /// `L = 32768, C = 8192` (and `, step-wise NTK`).
+    /// `L = 32768, C = 8192` (and `, step-wise NTK`, the sinks and positions where they are not
+    /// the defaults).
     pub fn title(&self) -> String {
         let ntk = if self.step_ntk { ", step-wise NTK" } else { "" };
-        format!("L = {}, C = {}{ntk}", self.doc_tokens, self.chunk)
+        let sinks = if self.sinks == mss::schedule::DEFAULT_SINKS {
+            String::new()
+        } else {
+            format!(", {} sinks", self.sinks)
+        };
+        let positions = if self.original_positions {
+            ", original positions"
+        } else {
+            ""
+        };
+        format!(
+            "L = {}, C = {}{ntk}{sinks}{positions}",
+            self.doc_tokens, self.chunk
+        )
     }
 
-    /// `L32768_C8192` (and `_ntk`), for file names.
+    /// `L32768_C8192` (and `_ntk`, `_s0`, `_orig`), for file names.
     pub fn file_tag(&self) -> String {
         let ntk = if self.step_ntk { "_ntk" } else { "" };
-        format!("L{}_C{}{ntk}", self.doc_tokens, self.chunk)
+        let sinks = if self.sinks == mss::schedule::DEFAULT_SINKS {
+            String::new()
+        } else {
+            format!("_s{}", self.sinks)
+        };
+        let positions = if self.original_positions { "_orig" } else { "" };
+        format!(
+            "L{}_C{}{ntk}{sinks}{positions}",
+            self.doc_tokens, self.chunk
+        )
     }
 }
 
@@ -81,6 +108,14 @@ pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
                 doc_tokens: r.doc_tokens,
                 chunk: r.chunk,
                 step_ntk: r.step_ntk,
+                // The full-attention line keeps everything: its sinks do not matter, and it
+                // joins the block of the pruned runs it is the reference of.
+                sinks: if r.method == "full" {
+                    mss::schedule::DEFAULT_SINKS
+                } else {
+                    r.sinks
+                },
+                original_positions: r.positions == "original",
             },
             pruner: r.pruner.clone(),
             memory: r.memory,
