@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use mss::models::GenerationConfig;
+use mss::models::{ChatTemplate, GenerationConfig};
 use mss::pruners::PrunerKind;
 use mss::schedule::IncrementalType;
 use mss::{
@@ -42,6 +42,10 @@ struct Args {
     /// memory and is kept whole (`Prefill::append`), then the answer is generated.
     #[arg(long)]
     question: Option<String>,
+    /// Write the prompt (and the question) as one user turn of the model's chat template
+    /// (`tokenizer_config.json`), ending with the opening of the assistant's turn.
+    #[arg(long)]
+    chat: bool,
     /// A Hugging Face model folder; default: SmolLM2-135M-Instruct, fetched on first use.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -103,7 +107,19 @@ fn main() -> anyhow::Result<()> {
     };
     // The tokenizer's own post-processor adds what the model expects at the start (Llama's
     // BOS; nothing for SmolLM2); the question continues the text and gets nothing added.
-    let prompt = tokenizer.encode(&text, true)?;
+    // With the chat template, the rendered turn is cut where the question begins: the context
+    // is prefilled into the pruned memory, the rest appended unpruned. The template writes its
+    // own special tokens.
+    let (prompt, question) = if args.chat {
+        let template = ChatTemplate::from_dir(&dir)?
+            .with_context(|| format!("{} has no chat template", dir.display()))?;
+        let (context, question) =
+            template.split_question(&text, args.question.as_deref().unwrap_or(""))?;
+        let question = (!question.is_empty()).then_some(question);
+        (tokenizer.encode(&context, false)?, question)
+    } else {
+        (tokenizer.encode(&text, true)?, args.question.clone())
+    };
     let config = PrefillConfig::from_method(args.pruner, args.memory_type, args.chunk, args.memory)
         .with_incremental(args.incremental)
         .with_positions(args.positions)
@@ -120,7 +136,7 @@ fn main() -> anyhow::Result<()> {
         prefill.memory.lens().iter().max().unwrap_or(&0),
         prefill.memory.bytes() as f64 / (1 << 20) as f64,
     );
-    if let Some(question) = &args.question {
+    if let Some(question) = &question {
         let question = tokenizer.encode(question, false)?;
         prefill.append(&model, &question)?;
         eprintln!(
@@ -148,7 +164,7 @@ fn main() -> anyhow::Result<()> {
     if args.prompt.is_some() {
         write!(stdout, "{text}")?;
     }
-    if let Some(question) = &args.question {
+    if let Some(question) = &question {
         write!(stdout, "{question}")?;
     }
     let start = Instant::now();

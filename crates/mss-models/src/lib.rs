@@ -25,6 +25,7 @@
 //!   at run time; Burn's own product where it is missing, or after `use_cublas(false)`).
 
 mod attention;
+mod chat_template;
 mod config;
 mod cuda;
 mod error;
@@ -40,6 +41,7 @@ mod transformer;
 mod weights;
 
 pub use attention::Attention;
+pub use chat_template::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, TransformerConfig};
 #[cfg(feature = "cuda")]
 pub use cuda::{
