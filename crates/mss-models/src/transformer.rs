@@ -249,6 +249,14 @@ impl<B: Backend> Transformer<B> {
         self
     }
 
+    /// The same weights rotated with another RoPE scaling (the paper's step-wise NTK, say):
+    /// the scaling is chosen when a model is built for a run, not changed under a model in use.
+    /// The weights are shared, not copied.
+    pub fn with_rope_scaling(mut self, scaling: crate::RopeScaling) -> Self {
+        self.config.rope_scaling = scaling;
+        self
+    }
+
     /// Whether the forward pass runs on the host path.
     pub fn uses_host_kernels(&self) -> bool {
         self.host_weights().is_some()

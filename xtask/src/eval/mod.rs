@@ -163,7 +163,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let dtype = args.dtype.dtype();
     let backend = format!("{} {}", backend_name(), args.dtype.name());
     let device = Default::default();
-    let mut model = Transformer::<Backend>::load(&dir, &device, dtype)?;
+    let model = Transformer::<Backend>::load(&dir, &device, dtype)?;
     let ropes = Ropes::of(&model);
     let tokenizer = Tokenizer::from_dir(&dir)?;
     let texts = corpus::texts(args.data.as_deref())?;
@@ -203,7 +203,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "{} {} C={} M={} on {}",
             spec.pruner, spec.method, spec.chunk, spec.memory, doc.name
         ));
-        ropes.apply(&mut model, spec);
+        let model = ropes.model_for(&model, spec);
         let record = measure::run(&model, spec, doc, !args.no_timing, &backend);
         if let Some(e) = &record.error {
             let what = if record.status == guard::PANICKED {
@@ -219,7 +219,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     if !args.no_passkey {
-        run_needles(&args, &grids, &mut model, &ropes, &tokenizer, &texts, &out)?;
+        run_needles(&args, &grids, &model, &ropes, &tokenizer, &texts, &out)?;
     }
 
     report(&args, &out)
@@ -272,13 +272,18 @@ impl Ropes {
         }
     }
 
-    /// Sets the model's RoPE for `spec` (the model reads it at every step).
-    fn apply(&self, model: &mut Transformer<Backend>, spec: &grid::RunSpec) {
-        model.config.rope_scaling = if spec.step_ntk {
+    /// The model with the RoPE of `spec` (its weights shared).
+    fn model_for(
+        &self,
+        model: &Transformer<Backend>,
+        spec: &grid::RunSpec,
+    ) -> Transformer<Backend> {
+        let scaling = if spec.step_ntk {
             self.step_ntk
         } else {
             self.own
         };
+        model.clone().with_rope_scaling(scaling)
     }
 }
 
@@ -286,7 +291,7 @@ impl Ropes {
 fn run_needles(
     args: &EvalArgs,
     grids: &[Grid],
-    model: &mut Transformer<Backend>,
+    model: &Transformer<Backend>,
     ropes: &Ropes,
     tokenizer: &Tokenizer,
     texts: &[(String, String)],
@@ -340,8 +345,8 @@ fn run_needles(
             "passkey: {} {} N={context} depth={depth}",
             spec.pruner, spec.method
         ));
-        ropes.apply(model, spec);
-        let record = needle::run(model, tokenizer, &haystack, spec, *context, *depth);
+        let model = ropes.model_for(model, spec);
+        let record = needle::run(&model, tokenizer, &haystack, spec, *context, *depth);
         record::append_line(&path, &record)?;
         bar.inc(1);
     }
