@@ -25,5 +25,8 @@ fn a_scaling_passed_in_changes_positions_past_the_trained_length_only() {
     assert!(mss_testkit::relative_error(&scaled, &plain) > 1e-3);
     let back = ntk_model.with_rope_scaling(own);
     assert_eq!(logits(&back, &long), plain);
-    assert_eq!(model.config.rope_scaling, own, "the original model is untouched");
+    assert_eq!(
+        model.config.rope_scaling, own,
+        "the original model is untouched"
+    );
 }
