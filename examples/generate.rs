@@ -63,10 +63,10 @@ struct Args {
     #[arg(long, default_value = "fm")]
     memory_type: Method,
     /// Memory size M (entries per layer and KV head, sinks excluded) after the prompt.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = mss_examples::positive)]
     memory: usize,
     /// Chunk size C.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = mss_examples::positive)]
     chunk: usize,
     /// IM growth curve: linear, square, sqrt, inverse_convex, inverse_concave, square_sqrt,
     /// double_inverse, adaptive.

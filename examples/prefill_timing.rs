@@ -32,16 +32,16 @@ struct Args {
     #[arg(long, value_enum, default_value_t = ModelShape::Smollm2)]
     shape: ModelShape,
     /// Prompt length.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 8192, value_parser = mss_examples::positive)]
     tokens: usize,
     /// Chunk size.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = mss_examples::positive)]
     chunk: usize,
     /// Memory size of the pruned runs.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = mss_examples::positive)]
     memory: usize,
     /// Timed runs per configuration (after one warm-up).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = mss_examples::positive)]
     repeats: usize,
     /// Weights' and activations' type (bf16 wants a GPU).
     #[arg(long, value_enum, default_value_t = Precision::Bf16)]

@@ -55,6 +55,16 @@ pub fn persist_kernel_caches() -> Option<std::path::PathBuf> {
     None
 }
 
+/// Parses a size on the command line (clap's `value_parser`), refusing 0 at parse time with
+/// one line instead of a run that fails later.
+pub fn positive(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e} (a whole number of at least 1)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::median;
@@ -64,5 +74,14 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0]), 2.5);
         assert_eq!(median(&[5.0]), 5.0);
+    }
+
+    #[test]
+    fn sizes_are_whole_numbers_of_at_least_one() {
+        assert_eq!(positive("512"), Ok(512));
+        assert_eq!(positive(" 7 "), Ok(7));
+        assert_eq!(positive("0").unwrap_err(), "must be at least 1");
+        assert!(positive("-3").unwrap_err().contains("at least 1"));
+        assert!(positive("1k").is_err());
     }
 }

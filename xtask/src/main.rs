@@ -62,3 +62,22 @@ fn main() -> anyhow::Result<()> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_refuses_zero_sizes_when_its_arguments_are_parsed() {
+        for args in [
+            ["--chunks", "256,0"],
+            ["--memories", "0"],
+            ["--tokens", "0"],
+            ["--passkey-contexts", "0"],
+        ] {
+            let error = Cli::try_parse_from(["xtask", "eval", args[0], args[1]]).unwrap_err();
+            assert!(error.to_string().contains("at least 1"), "{args:?}: {error}");
+        }
+        assert!(Cli::try_parse_from(["xtask", "eval", "--chunks", "256,512"]).is_ok());
+    }
+}

@@ -44,19 +44,19 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',')]
     methods: Option<Vec<Method>>,
     /// Chunk sizes, comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = mss_examples::positive)]
     chunks: Option<Vec<usize>>,
     /// Memory sizes, comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = mss_examples::positive)]
     memories: Option<Vec<usize>>,
     /// IM growth curve.
     #[arg(long)]
     incremental: Option<IncrementalType>,
     /// Tokens per document (the prompt length).
-    #[arg(long)]
+    #[arg(long, value_parser = mss_examples::positive)]
     tokens: Option<usize>,
     /// Number of documents.
-    #[arg(long)]
+    #[arg(long, value_parser = mss_examples::positive)]
     docs: Option<usize>,
     /// Skip the full-attention line.
     #[arg(long)]
@@ -86,13 +86,13 @@ pub struct EvalArgs {
     #[arg(long)]
     no_timing: bool,
     /// Prompt lengths of the passkey task, comma-separated (default: the preset's).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = mss_examples::positive)]
     passkey_contexts: Option<Vec<usize>>,
     /// Depths of the passkey in the haystack, comma-separated fractions.
     #[arg(long, value_delimiter = ',')]
     passkey_depths: Option<Vec<f64>>,
     /// Chunk sizes of the passkey task, comma-separated (default: the preset's).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = mss_examples::positive)]
     passkey_chunks: Option<Vec<usize>>,
     /// Skip the passkey task.
     #[arg(long)]
