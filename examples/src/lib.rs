@@ -78,6 +78,7 @@ mod tests {
 
     #[test]
     fn sizes_are_whole_numbers_of_at_least_one() {
+        use super::positive;
         assert_eq!(positive("512"), Ok(512));
         assert_eq!(positive(" 7 "), Ok(7));
         assert_eq!(positive("0").unwrap_err(), "must be at least 1");
