@@ -108,13 +108,7 @@ pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
                 doc_tokens: r.doc_tokens,
                 chunk: r.chunk,
                 step_ntk: r.step_ntk,
-                // The full-attention line keeps everything: its sinks do not matter, and it
-                // joins the block of the pruned runs it is the reference of.
-                sinks: if r.method == "full" {
-                    mss::schedule::DEFAULT_SINKS
-                } else {
-                    r.sinks
-                },
+                sinks: r.sinks,
                 original_positions: r.positions == "original",
             },
             pruner: r.pruner.clone(),
@@ -123,7 +117,7 @@ pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
         };
         groups.entry(key).or_default().push(r);
     }
-    groups
+    let mut cells: BTreeMap<CellKey, Cell> = groups
         .into_iter()
         .map(|(key, rs)| {
             let mean = |f: &dyn Fn(&Record) -> Option<f64>| {
@@ -139,7 +133,47 @@ pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
             };
             (key, cell)
         })
-        .collect()
+        .collect();
+    share_the_full_line(&mut cells);
+    cells
+}
+
+/// The full-attention line keeps everything, so the sinks make no difference to it: it is also
+/// the reference of every block that differs from its own in the sinks alone (one full run
+/// serves a grid run with `--sinks 0` and the default grid).
+fn share_the_full_line(cells: &mut BTreeMap<CellKey, Cell>) {
+    let pruned_blocks: BTreeSet<Block> = cells
+        .keys()
+        .filter(|k| !k.is_full())
+        .map(|k| k.block)
+        .collect();
+    let full: Vec<(CellKey, Cell)> = cells
+        .iter()
+        .filter(|(k, _)| k.is_full())
+        .map(|(k, c)| (k.clone(), c.clone()))
+        .collect();
+    for (key, cell) in full {
+        let same_but_sinks = |b: &&Block| {
+            b.sinks != key.block.sinks
+                && Block {
+                    sinks: key.block.sinks,
+                    ..**b
+                } == key.block
+        };
+        let mut shared = false;
+        for &block in pruned_blocks.iter().filter(same_but_sinks) {
+            let copy = CellKey {
+                block,
+                ..key.clone()
+            };
+            cells.entry(copy).or_insert_with(|| cell.clone());
+            shared = true;
+        }
+        // A block holding nothing but the line it lent would be a report section of its own.
+        if shared && !pruned_blocks.contains(&key.block) {
+            cells.remove(&key);
+        }
+    }
 }
 
 const METHODS: [&str; 4] = ["FM", "IM", "IMDC", "FI"];
@@ -392,6 +426,41 @@ mod tests {
         let csv = csv(&records);
         assert_eq!(csv.lines().count(), 1 + 3);
         assert!(csv.contains("10,4,true,snapkv,4,FM,1,7,"), "{csv}");
+    }
+
+    fn full_line() -> Record {
+        Record {
+            pruner: "no_compress".into(),
+            memory: 0,
+            ..run("a#0", "full", false, 9.0)
+        }
+    }
+
+    fn no_sinks_run() -> Record {
+        Record {
+            sinks: 0,
+            key: "no sinks".into(),
+            ..run("a#0", "FM", false, 10.0)
+        }
+    }
+
+    #[test]
+    fn the_full_line_is_the_reference_of_blocks_with_other_sinks() {
+        let cells = cells(&[full_line(), no_sinks_run()]);
+        let sinks_0_full = cells
+            .iter()
+            .find(|(k, _)| k.block.sinks == 0 && k.is_full())
+            .expect("the full line in the block of sinks 0");
+        assert_eq!(sinks_0_full.1.perplexity, Some(9.0));
+        // Its own block had no pruned runs: it is not reported apart.
+        assert_eq!(cells.len(), 2);
+        let with_default = Record {
+            key: "default".into(),
+            ..run("a#0", "FM", false, 11.0)
+        };
+        let cells = super::cells(&[full_line(), with_default, no_sinks_run()]);
+        assert!(cells.keys().any(|k| k.block.sinks == 4 && k.is_full()));
+        assert!(cells.keys().any(|k| k.block.sinks == 0 && k.is_full()));
     }
 
     #[test]
