@@ -162,12 +162,10 @@ fn cublas_linear(
         .iter()
         .map(|(w, o)| (w.meta.shape()[1], *o))
         .collect();
-    // The bindings keep the allocations alive until the task has run, whatever happens to the
-    // tensors meanwhile.
-    let x_binding = x.handle.clone().binding();
-    let bindings: Vec<_> = weights
-        .iter()
-        .map(|(w, _)| w)
+    // The bindings (x, the weights, the outputs) keep the allocations alive until the task has
+    // run, whatever happens to the tensors meanwhile.
+    let bindings: Vec<_> = std::iter::once(&x)
+        .chain(weights.iter().map(|(w, _)| w))
         .chain(&outs)
         .map(|t| t.handle.clone().binding())
         .collect();
@@ -176,8 +174,8 @@ fn cublas_linear(
     let server = DeviceHandle::<<CudaRuntime as Runtime>::Server>::new(x.device.to_id());
     server.submit(move |server| {
         // The resources are held until the products are queued.
-        let resources = std::iter::once(x_binding)
-            .chain(bindings)
+        let resources = bindings
+            .into_iter()
             .map(|binding| server.get_resource(binding, stream))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("CubeCL could not resolve a product's memory: {e:?}"));
