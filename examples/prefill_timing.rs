@@ -72,8 +72,9 @@ struct Args {
     /// it by events on the GPU (to compare the two).
     #[arg(long)]
     synchronised_products: bool,
-    /// Attention of the runs without statistics: Burn's fused kernel, or blocks of matrix
-    /// products as with statistics.
+    /// Attention of the runs without statistics: the fastest fused one (with `--features cuda`,
+    /// cuBLAS products around one softmax kernel), Burn's fused kernel, or blocks of Burn's
+    /// matrix products as with statistics.
     #[arg(long, value_enum, default_value_t = Attention::Fused)]
     attention: Attention,
     /// Skip the device checks of top-k and the statistics attention (not the cuBLAS check).
@@ -89,6 +90,7 @@ struct Args {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Attention {
     Fused,
+    Burn,
     Blocked,
 }
 
@@ -152,6 +154,7 @@ fn main() -> anyhow::Result<()> {
     }
     mss::core::attention::use_attention_kernel(match args.attention {
         Attention::Fused => mss::core::attention::AttentionKernel::Fused,
+        Attention::Burn => mss::core::attention::AttentionKernel::Burn,
         Attention::Blocked => mss::core::attention::AttentionKernel::Blocked,
     });
     if let Some(count) = args.products {
@@ -451,13 +454,15 @@ fn switch_cublas(enabled: bool) {
     let _ = enabled;
 }
 
-/// Checks that the attention which computes statistics (blocked, heads broadcast per KV head)
-/// gives the fused kernel's output on this backend, in f32: 9 query heads over 3 KV heads,
-/// 1024 queries over 2052 keys, in one block and in blocks of 256.
+/// Checks the attention that computes statistics on this backend, in f32: Burn's blocked
+/// products (heads broadcast per KV head) give the fused kernel's output, in one block and in
+/// blocks of 256; the model's attention (`mss::models::attend`: with `--features cuda`, cuBLAS
+/// products and two kernels) gives the blocked output and statistics. 9 query heads over 3 KV
+/// heads, 1024 queries over 2052 keys.
 fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
     use burn::tensor::Distribution;
     use mss::core::AttentionNeeds;
-    use mss::core::attention::attend;
+    use mss::core::attention::{AttentionKernel, attend, use_attention_kernel};
     let random =
         |shape: [usize; 4]| Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device);
     let (q, k, v) = (
@@ -479,6 +484,7 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
         1024,
     );
     let fused: Vec<f32> = host_values(fused.into_data())?;
+    let mut reference = None;
     for block in [1024, 256] {
         let (blocked, stats) = attend(q.clone(), k.clone(), v.clone(), None, needs, block);
         let blocked: Vec<f32> = host_values(blocked.into_data())?;
@@ -489,34 +495,77 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
         );
         // Every query's probabilities sum to one: the column sums of a KV head add up to
         // 3 heads × 1024 queries.
-        let total: f32 = stats.column_sums.expect("asked").sum().into_scalar().elem();
+        let total: f32 = stats
+            .column_sums
+            .clone()
+            .expect("asked")
+            .sum()
+            .into_scalar()
+            .elem();
         anyhow::ensure!(
             (total / (3.0 * 3.0 * 1024.0) - 1.0).abs() < 1e-3,
             "column sums add up to {total}"
         );
+        reference = Some((blocked, stats));
     }
+    let (blocked, blocked_stats) = reference.expect("two blocks were run");
+    use_attention_kernel(AttentionKernel::Fused);
+    let (model, model_stats) = mss::models::attend(q, k, v, None, needs, 1024);
+    let model: Vec<f32> = host_values(model.into_data())?;
+    let stat = |stats: &mss::core::AttentionStats<B>, i: usize| {
+        let t = [
+            &stats.last_query,
+            &stats.column_sums,
+            &stats.visible_queries,
+            &stats.second_moments,
+        ][i]
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("statistic {i} missing"))?;
+        host_values::<f32>(t.into_data())
+    };
+    let mut errors = vec![mss_testkit::relative_error(&model, &blocked)];
+    for i in 0..4 {
+        errors.push(mss_testkit::relative_error(
+            &stat(&model_stats, i)?,
+            &stat(&blocked_stats, i)?,
+        ));
+    }
+    anyhow::ensure!(
+        errors.iter().all(|e| *e < 1e-3),
+        "the model's statistics attention differs from the blocked products (output, last \
+         query, column sums, visible queries, second moments): {errors:.1e?}"
+    );
     println!(
-        "statistics attention equals the fused kernel on this device (blocks of 1024 and 256)\n"
+        "statistics attention equals the fused kernel on this device (blocks of 1024 and 256); \
+         the model's attention gives the same output and statistics: {errors:.1e?}\n"
     );
     check_long_chunks(device)
 }
 
-/// Checks the attention of chunks longer than 4096 queries, where Burn's CUDA autotuner
-/// prefers its flash kernels to its unfused fallback, in bf16: without memory (Burn's causal
-/// flag) and after 1024 memory entries (an explicit mask), the fused path against blocked
-/// matrix products. Also prints, without failing, how far Burn's own causal flag lands from
-/// them with memory (its flash kernels align the causal boundary at the top left).
+/// Checks the fused attentions (the model's, `mss::models::attend`, and Burn's kernel) against
+/// blocked matrix products in bf16, 9 query heads over 3 KV heads, without and with memory:
+/// short chunks (one query, a few), a 1024-query chunk, and a chunk longer than 4096 queries,
+/// where Burn's CUDA autotuner prefers its flash kernels. Also prints, without failing, how far
+/// Burn's own causal flag lands from them with memory (its flash kernels align the causal
+/// boundary at the top left).
 fn check_long_chunks(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
     use burn::tensor::module::attention;
     use burn::tensor::ops::AttentionModuleOptions;
     use burn::tensor::{DType, Distribution};
     use mss::core::AttentionNeeds;
-    use mss::core::attention::{AttentionKernel, attend, repeat_kv, use_attention_kernel};
+    use mss::core::attention::{AttentionKernel, repeat_kv, use_attention_kernel};
     let random = |shape: [usize; 4]| {
         Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(DType::BF16)
     };
-    let chunk = 4608;
-    for memory in [0, 1024] {
+    for (chunk, memory) in [
+        (1, 0),
+        (1, 700),
+        (7, 300),
+        (1024, 0),
+        (1024, 1024),
+        (4608, 0),
+        (4608, 1024),
+    ] {
         let (q, k, v) = (
             random([1, 9, chunk, 64]),
             random([1, 3, memory + chunk, 64]),
@@ -524,7 +573,7 @@ fn check_long_chunks(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
         );
         let run = |kernel| {
             use_attention_kernel(kernel);
-            let (out, _) = attend(
+            let (out, _) = mss::models::attend(
                 q.clone(),
                 k.clone(),
                 v.clone(),
@@ -534,19 +583,21 @@ fn check_long_chunks(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
             );
             host_values::<f32>(out.cast(DType::F32).into_data())
         };
-        let fused = run(AttentionKernel::Fused)?;
         let blocked = run(AttentionKernel::Blocked)?;
+        let fused = run(AttentionKernel::Fused)?;
+        let burn = run(AttentionKernel::Burn)?;
         use_attention_kernel(AttentionKernel::Fused);
         let error = mss_testkit::relative_error(&fused, &blocked);
+        let burn_error = mss_testkit::relative_error(&burn, &blocked);
         anyhow::ensure!(
-            error < 3e-2,
+            error < 3e-2 && burn_error < 3e-2,
             "fused attention of a {chunk}-query chunk after {memory} memory entries differs from \
-             the blocked products: {error}"
+             the blocked products: {error} (Burn's kernel: {burn_error})"
         );
         let mut line = format!(
-            "long chunk ({chunk} queries, {memory} memory entries, bf16): fused vs blocked {error:.1e}"
+            "attention ({chunk} queries, {memory} memory entries, bf16) vs blocked: fused {error:.1e}, Burn's kernel {burn_error:.1e}"
         );
-        if memory > 0 {
+        if memory > 0 && chunk > 4096 {
             let options = AttentionModuleOptions {
                 scale: None,
                 softcap: None,

@@ -6,7 +6,7 @@
 # binary carried in .device/bin (see docs/results/gpu-prefill.md):
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
-#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention
+#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused
 set -u
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
@@ -41,6 +41,17 @@ attention)
     CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
         step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
     tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
+    ;;
+fused)
+    # The model's own attention (cuBLAS products around one softmax kernel, statistics by one
+    # more kernel): the checks against Burn's blocked products, then both shapes beside PyTorch,
+    # and Burn's blocked attention in the same call for the A/B.
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm,snapkv"
+    step mss-l7b-32k-blocked $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks --attention blocked
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
+    step mss-smollm2-8k-full $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192
     ;;
 esac
 tar czf "$out/kernels.tgz" -C .device kernels; du -sh .device/kernels

@@ -1,11 +1,43 @@
 //! Self-attention of one layer over `[memory; chunk]`.
 
 use burn::prelude::*;
-use mss_core::attention::{attend, sliding_window_mask};
+use mss_core::attention::sliding_window_mask;
 use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, per_head_range};
 
 use crate::linear::{Linear, project};
 use crate::rope::{RopeTable, apply_rope};
+
+/// [`mss_core::attention::attend`], with this crate's CUDA attention where it applies: on Burn's
+/// CUDA backend with cuBLAS, a chunk without a mask beyond causality runs two cuBLAS products
+/// around one softmax kernel, and one more kernel for the statistics (feature `cuda`, unless
+/// [`use_attention_kernel`](mss_core::attention::use_attention_kernel) chose another kernel).
+/// The same function, the same shapes; `query_block` serves Burn's path only.
+///
+/// # Shapes
+/// - `q`: `[1, n_heads, chunk_len, head_dim]`
+/// - `k`: `[1, n_kv_heads, keys, head_dim]`
+/// - `v`: `[1, n_kv_heads, keys, value_dim]`
+/// - `hidden`: `[1, n_kv_heads or 1, chunk_len, keys]`, `true` = hidden
+/// - returns `[1, n_heads, chunk_len, value_dim]` and [`AttentionStats`] of `[n_kv_heads, keys]`
+pub fn attend<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    hidden: Option<Tensor<B, 4, Bool>>,
+    needs: AttentionNeeds,
+    query_block: usize,
+) -> (Tensor<B, 4>, AttentionStats<B>) {
+    #[cfg(feature = "cuda")]
+    if hidden.is_none()
+        && mss_core::attention::attention_kernel() == mss_core::attention::AttentionKernel::Fused
+    {
+        // The kernel writes `[1, chunk_len, n_heads, value_dim]`; the swap is a view.
+        if let Some((out, stats)) = crate::cuda::causal_attention(&q, &k, &v, needs) {
+            return (out.swap_dims(1, 2), stats);
+        }
+    }
+    mss_core::attention::attend(q, k, v, hidden, needs, query_block)
+}
 
 /// What one layer returns: its output, the entries `[memory; chunk]` it attended to (keys
 /// before RoPE) and the attention statistics over them.

@@ -22,7 +22,8 @@
 //!
 //! The crate is generic over `B: Backend`; pick a backend in the binary.
 //! - `cuda`: on Burn's CUDA backend, linear layers run their products through cuBLAS (loaded
-//!   at run time; Burn's own product where it is missing, or after `use_cublas(false)`).
+//!   at run time; Burn's own product where it is missing, or after `use_cublas(false)`), and so
+//!   does the attention of chunks without statistics, around one softmax kernel ([`attend`]).
 
 mod attention;
 mod chat_template;
@@ -40,7 +41,7 @@ mod tokenizer;
 mod transformer;
 mod weights;
 
-pub use attention::Attention;
+pub use attention::{Attention, attend};
 pub use chat_template::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, TransformerConfig};
 #[cfg(feature = "cuda")]

@@ -83,7 +83,7 @@ fn attend_with<B: Backend>(
     }
     let n_rep = n_heads / n_kv_heads;
 
-    if needs.is_empty() && kernel == AttentionKernel::Fused {
+    if needs.is_empty() && kernel != AttentionKernel::Blocked {
         let k = repeat_kv(k, n_rep);
         let v = repeat_kv(v, n_rep);
         let device = q.device();

@@ -2,13 +2,18 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// The attention [`attend`](super::attend) runs when no statistics are needed. With statistics
-/// it always runs the blocked matrix products.
+/// The attention that computes a chunk whose pruner needs no statistics. With statistics
+/// [`attend`](super::attend) always runs the blocked matrix products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttentionKernel {
-    /// Burn's fused attention kernel (the default).
+    /// The fastest fused attention of the backend (the default): on Burn's CUDA backend with
+    /// cuBLAS, `mss-models`' own (two cuBLAS products around one softmax kernel, causal blocks
+    /// of queries); elsewhere Burn's fused kernel. `mss_core::attention::attend` alone, which
+    /// knows no backend, runs Burn's.
     #[default]
     Fused,
+    /// Burn's fused attention kernel on every backend.
+    Burn,
     /// Blocks of queries through two matrix products and a softmax, as with statistics. On
     /// Burn 0.21's CUDA backend the fused kernel's autotuner can settle on a kernel without
     /// tensor cores for long chunks (docs/results/gpu-prefill.md); this is the way around it.
@@ -26,7 +31,8 @@ pub fn use_attention_kernel(kernel: AttentionKernel) {
 /// The attention chosen by [`use_attention_kernel`].
 pub fn attention_kernel() -> AttentionKernel {
     match KERNEL.load(Ordering::Relaxed) {
-        1 => AttentionKernel::Blocked,
+        1 => AttentionKernel::Burn,
+        2 => AttentionKernel::Blocked,
         _ => AttentionKernel::Fused,
     }
 }

@@ -52,17 +52,50 @@ impl Precision {
     }
 }
 
-/// `C = A B` for row-major `A` (`m × k`), `B` (`k × n`) and a contiguous `C` (`m × n`), all of
-/// one precision, accumulated in f32.
+/// `C_i = alpha A_i B_i` for `batch` row-major products `A_i` (`m × k`), `B_i` (`k × n`) into
+/// `C_i` (`m × n`, rows `ldc` apart), matrix `i` of each operand `batch_strides` elements after
+/// matrix `i - 1`; accumulated in f32. `A` and `B` share one precision, `C` may have another (f32
+/// attention scores from bf16 queries and keys).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Gemm {
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    pub precision: Precision,
+    pub inputs: Precision,
+    pub output: Precision,
+    pub alpha: f32,
     pub a: (u64, Operand),
     pub b: (u64, Operand),
-    pub c: u64,
+    /// The result's address and row stride.
+    pub c: (u64, usize),
+    pub batch: usize,
+    /// Elements between consecutive matrices of `A`, `B` and `C` (unused for a batch of one).
+    pub batch_strides: [usize; 3],
+}
+
+impl Gemm {
+    /// One product `C = A B` of one precision into a contiguous `C`.
+    pub fn single(
+        [m, n, k]: [usize; 3],
+        precision: Precision,
+        a: (u64, Operand),
+        b: (u64, Operand),
+        c: u64,
+    ) -> Self {
+        Self {
+            m,
+            n,
+            k,
+            inputs: precision,
+            output: precision,
+            alpha: 1.0,
+            a,
+            b,
+            c: (c, n),
+            batch: 1,
+            batch_strides: [0; 3],
+        }
+    }
 }
 
 /// How a product is ordered against CubeCL's kernels, whose CUDA streams are private.
@@ -235,36 +268,65 @@ impl Gemm {
     /// Queues the product on `handle`'s stream.
     unsafe fn launch(&self, handle: cublasHandle_t) -> Result<(), String> {
         // Row-major C = A B is column-major Cᵀ = Bᵀ Aᵀ: cuBLAS gets B first, and m and n swap.
-        let (alpha, beta) = (1.0f32, 0.0f32);
-        let data = self.precision.data_type();
+        let beta = 0.0f32;
+        let (inputs, output) = (self.inputs.data_type(), self.output.data_type());
         let dim = |x: usize| i32::try_from(x).map_err(|_| format!("{x} does not fit in i32"));
+        let stride = |x: usize| i64::try_from(x).map_err(|_| format!("{x} does not fit in i64"));
         let (m, n, k) = (dim(self.m)?, dim(self.n)?, dim(self.k)?);
-        let (lda, ldb) = (dim(self.a.1.ld)?, dim(self.b.1.ld)?);
+        let (lda, ldb, ldc) = (dim(self.a.1.ld)?, dim(self.b.1.ld)?, dim(self.c.1)?);
+        let alpha = (&self.alpha as *const f32).cast::<c_void>();
+        let beta = (&beta as *const f32).cast::<c_void>();
+        let (a, b, c) = (
+            self.a.0 as *const c_void,
+            self.b.0 as *const c_void,
+            self.c.0 as *mut c_void,
+        );
+        let (compute, algo) = (
+            cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        );
+        let (op_b, op_a) = (operation(self.b.1), operation(self.a.1));
         // SAFETY: the caller vouches for the pointers.
-        unsafe {
-            blas::gemm_ex(
-                handle,
-                operation(self.b.1),
-                operation(self.a.1),
-                n,
-                m,
-                k,
-                (&alpha as *const f32).cast::<c_void>(),
-                self.b.0 as *const c_void,
-                data,
-                ldb,
-                self.a.0 as *const c_void,
-                data,
-                lda,
-                (&beta as *const f32).cast::<c_void>(),
-                self.c as *mut c_void,
-                data,
-                n,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-            )
-        }
-        .map_err(|e| format!("{self:?}: {e}"))
+        let result = if self.batch == 1 {
+            unsafe {
+                blas::gemm_ex(
+                    handle, op_b, op_a, n, m, k, alpha, b, inputs, ldb, a, inputs, lda, beta, c,
+                    output, ldc, compute, algo,
+                )
+            }
+        } else {
+            let [stride_a, stride_b, stride_c] = self.batch_strides;
+            let (stride_a, stride_b, stride_c) =
+                (stride(stride_a)?, stride(stride_b)?, stride(stride_c)?);
+            unsafe {
+                blas::gemm_strided_batched_ex(
+                    handle,
+                    op_b,
+                    op_a,
+                    n,
+                    m,
+                    k,
+                    alpha,
+                    b,
+                    inputs,
+                    ldb,
+                    stride_b,
+                    a,
+                    inputs,
+                    lda,
+                    stride_a,
+                    beta,
+                    c,
+                    output,
+                    ldc,
+                    stride_c,
+                    dim(self.batch)?,
+                    compute,
+                    algo,
+                )
+            }
+        };
+        result.map_err(|e| format!("{self:?}: {e}"))
     }
 }
 

@@ -18,10 +18,16 @@
 //! the context before the product and wait for it after (`gemm::Ordering`).
 
 #[cfg(feature = "cuda")]
+mod attention;
+#[cfg(feature = "cuda")]
+mod column_stats;
+#[cfg(feature = "cuda")]
 mod gemm;
 #[cfg(feature = "cuda")]
 mod op;
 mod operand;
+#[cfg(feature = "cuda")]
+mod softmax;
 
 #[cfg(feature = "cuda")]
 mod caches;
@@ -36,6 +42,8 @@ pub use caches::{KERNEL_CACHE_ENV, persist_kernel_caches};
 #[cfg(feature = "cuda")]
 pub use pool::{DevicePool, device_pool, release_unused_device_memory};
 
+#[cfg(feature = "cuda")]
+pub(crate) use attention::causal_attention;
 #[cfg(feature = "cuda")]
 pub(crate) use op::products;
 

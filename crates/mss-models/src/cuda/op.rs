@@ -17,16 +17,16 @@ use cubecl::Runtime;
 use cubecl::cuda::CudaRuntime;
 use cubecl::device::Device;
 use cubecl::device_handle::DeviceHandle;
-use cubecl::server::ComputeServer;
+use cubecl::server::{Binding, ComputeServer};
 use cubecl::stream_id::StreamId;
 
 use super::gemm::{Gemm, Precision, run_ordered};
 use super::operand::Operand;
 
 /// Burn's CUDA backend is fusion over this one; the custom operation unwraps to it.
-type Inner = CubeBackend<CudaRuntime, f32, i32, u8>;
-type FusionCuda = FusionCubeRuntime<CudaRuntime>;
-type Primitive = FusionTensor<FusionCuda>;
+pub(super) type Inner = CubeBackend<CudaRuntime, f32, i32, u8>;
+pub(super) type FusionCuda = FusionCubeRuntime<CudaRuntime>;
+pub(super) type Primitive = FusionTensor<FusionCuda>;
 
 /// `x W_i` for each weight through cuBLAS, as one operation of Burn's fusion stream (one
 /// hand-over to cuBLAS for the whole group), when `B` is Burn's CUDA backend, cuBLAS is
@@ -88,7 +88,9 @@ pub(crate) fn products<B: Backend>(
 }
 
 /// The fusion primitive of a tensor of Burn's CUDA backend.
-fn fusion_primitive<B: Backend, const D: usize>(tensor: &Tensor<B, D>) -> Option<Primitive> {
+pub(super) fn fusion_primitive<B: Backend, const D: usize>(
+    tensor: &Tensor<B, D>,
+) -> Option<Primitive> {
     let primitive: Box<dyn Any> = Box::new(tensor.clone().into_primitive().tensor());
     primitive.downcast::<Primitive>().ok().map(|p| *p)
 }
@@ -120,7 +122,7 @@ impl Operation<FusionCuda> for CublasLinear {
 
 /// A row-major matrix operand of rank 2 (or a batch of one of rank 3), made contiguous when
 /// cuBLAS cannot read its strides.
-fn operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, Operand) {
+pub(super) fn operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, Operand) {
     let describe = |t: &CubeTensor<CudaRuntime>| {
         let (shape, strides) = (t.meta.shape(), t.meta.strides());
         let r = shape.len();
@@ -169,9 +171,37 @@ fn cublas_linear(
         .chain(&outs)
         .map(|t| t.handle.clone().binding())
         .collect();
+    submit_products(&x.device, bindings, move |ptrs| {
+        let (x_ptr, rest) = ptrs.split_first().expect("x was resolved first");
+        let (w_ptrs, out_ptrs) = rest.split_at(shapes.len());
+        shapes
+            .iter()
+            .zip(w_ptrs.iter().zip(out_ptrs))
+            .map(|(&(n, w_operand), (&w_ptr, &out_ptr))| {
+                Gemm::single(
+                    [m, n, k],
+                    precision,
+                    (*x_ptr, x_operand),
+                    (w_ptr, w_operand),
+                    out_ptr,
+                )
+            })
+            .collect()
+    });
+    outs
+}
+
+/// Queues cuBLAS products on CubeCL's CUDA server thread, in order after every launch already
+/// queued: resolves the device addresses of `bindings` (in their order), builds the products from
+/// them and runs them ordered behind CubeCL's kernels (`gemm::run_ordered`). Nothing here waits.
+pub(super) fn submit_products(
+    device: &<CudaRuntime as Runtime>::Device,
+    bindings: Vec<Binding>,
+    products: impl FnOnce(&[u64]) -> Vec<Gemm> + Send + 'static,
+) {
     let stream = StreamId::current();
     // The handle of the server CubeCL's own client talks to (one per device and type).
-    let server = DeviceHandle::<<CudaRuntime as Runtime>::Server>::new(x.device.to_id());
+    let server = DeviceHandle::<<CudaRuntime as Runtime>::Server>::new(device.to_id());
     server.submit(move |server| {
         // The resources are held until the products are queued.
         let resources = bindings
@@ -181,21 +211,7 @@ fn cublas_linear(
             .map_err(|e| format!("CubeCL could not resolve a product's memory: {e:?}"));
         let result = resources.and_then(|resources| {
             let ptrs: Vec<u64> = resources.iter().map(|r| r.resource().ptr).collect();
-            let (x_ptr, rest) = ptrs.split_first().expect("x was resolved first");
-            let (w_ptrs, out_ptrs) = rest.split_at(shapes.len());
-            let gemms: Vec<Gemm> = shapes
-                .iter()
-                .zip(w_ptrs.iter().zip(out_ptrs))
-                .map(|(&(n, w_operand), (&w_ptr, &out_ptr))| Gemm {
-                    m,
-                    n,
-                    k,
-                    precision,
-                    a: (*x_ptr, x_operand),
-                    b: (w_ptr, w_operand),
-                    c: out_ptr,
-                })
-                .collect();
+            let gemms = products(&ptrs);
             // SAFETY: the resources hold the allocations that the products describe, on this
             // thread where the device's context is current; CubeCL may hand them out again
             // only to work it queues after this task, which the products' ordering puts after
@@ -209,5 +225,4 @@ fn cublas_linear(
             std::process::abort();
         }
     });
-    outs
 }

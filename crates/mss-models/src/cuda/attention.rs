@@ -1,0 +1,332 @@
+//! Causal attention of a chunk over `[memory; chunk]` as two cuBLAS products around one CubeCL
+//! softmax kernel, a custom operation of Burn's fusion stream.
+//!
+//! Burn 0.21's attention on CUDA either falls back to unfused operations when given a mask
+//! (materialised f32 scores, then mask, max, subtract, exponential, sum, divide and cast, each a
+//! kernel) or, for long chunks, runs flash kernels whose causal boundary is aligned at the top
+//! left and whose autotuner can settle on a kernel without tensor cores
+//! (docs/results/gpu-prefill.md). Here the scores are still materialised, a block of queries at
+//! a time, but each product runs at cuBLAS's speed, the softmax is one pass, and a block's
+//! products stop at its last visible key (the causal half of the chunk is never computed). The
+//! pruners' statistics come from the same probabilities, summed per key by one more kernel.
+#![allow(unsafe_code)]
+
+use std::any::{Any, TypeId};
+
+use burn::prelude::*;
+use burn::tensor::{DType, TensorPrimitive};
+use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros_client};
+use burn_cubecl::tensor::CubeTensor;
+use burn_fusion::FusionRuntime;
+use burn_fusion::stream::{Operation, OperationStreams};
+use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
+use cubecl::cuda::CudaRuntime;
+
+use mss_core::{AttentionNeeds, AttentionStats};
+
+use super::column_stats::accumulate_column_stats;
+use super::gemm::{Gemm, Precision};
+use super::op::{FusionCuda, Inner, Primitive, fusion_primitive, submit_products};
+use super::operand::Operand;
+use super::softmax::causal_softmax;
+
+/// Largest score block, in f32 elements (128 MiB): bounds the scratch memory of a chunk's
+/// attention whatever its length.
+const SCORE_BLOCK_ELEMENTS: usize = 1 << 25;
+
+/// Queries per block for `heads` query heads over `keys` keys: as many as fit the score block,
+/// in multiples of 64 (at least 64, at most the chunk).
+pub(super) fn query_block(heads: usize, keys: usize, chunk_len: usize) -> usize {
+    let fit = SCORE_BLOCK_ELEMENTS / (heads * keys).max(1);
+    (fit / 64 * 64).max(64).min(chunk_len)
+}
+
+/// The chunk's queries attend causally to `[memory; chunk]` (memory keys visible to every
+/// query), through cuBLAS and one softmax kernel, with the statistics in `needs` (one more kernel
+/// per block of queries), when `B` is Burn's CUDA backend, cuBLAS is available and the operands
+/// are bf16, f16 or f32 alike; `None` otherwise (the caller then runs Burn's attention).
+///
+/// # Shapes
+/// - `q`: `[1, n_heads, chunk_len, head_dim]`
+/// - `k`: `[1, n_kv_heads, keys, head_dim]`, `v`: `[1, n_kv_heads, keys, value_dim]`
+/// - returns `[1, chunk_len, n_heads, value_dim]` (the layout the output projection reads) and
+///   [`AttentionStats`] of `[n_kv_heads, keys]`
+pub(crate) fn causal_attention<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: &Tensor<B, 4>,
+    v: &Tensor<B, 4>,
+    needs: AttentionNeeds,
+) -> Option<(Tensor<B, 4>, AttentionStats<B>)> {
+    if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<Primitive>() {
+        return None;
+    }
+    let [batch, n_heads, chunk_len, head_dim] = q.dims();
+    let [_, n_kv_heads, keys, key_dim] = k.dims();
+    let [_, _, value_keys, value_dim] = v.dims();
+    let dtype = q.dtype();
+    let fits = batch == 1
+        && chunk_len > 0
+        && head_dim > 0
+        && value_dim > 0
+        && key_dim == head_dim
+        && value_keys == keys
+        && keys >= chunk_len
+        && n_kv_heads > 0
+        && n_heads % n_kv_heads == 0
+        && k.dtype() == dtype
+        && v.dtype() == dtype;
+    if !fits || Precision::of(dtype).is_none() || !super::cublas_available() {
+        return None;
+    }
+    let device = q.device();
+    let inputs = [q, k, v]
+        .into_iter()
+        .map(fusion_primitive)
+        .collect::<Option<Vec<_>>>()?;
+    let client = inputs[0].client.clone();
+    let streams = OperationStreams::with_inputs(&inputs);
+    let with_stats = !needs.is_empty();
+    let mut outputs = vec![TensorIr::uninit(
+        client.create_empty_handle(),
+        Shape::new([1, chunk_len, n_heads, value_dim]),
+        dtype,
+    )];
+    if with_stats {
+        outputs.extend((0..3).map(|_| {
+            TensorIr::uninit(
+                client.create_empty_handle(),
+                Shape::new([n_kv_heads, keys]),
+                DType::F32,
+            )
+        }));
+    }
+    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
+    let desc = CustomOpIr::new("mss_causal_attention", &inputs, &outputs);
+    let outputs = client.register(
+        streams,
+        OperationIr::Custom(desc.clone()),
+        CausalAttention { desc, with_stats },
+    );
+    let mut outputs = outputs.into_iter();
+    let out = float_tensor::<B, 4>(outputs.next()?)?;
+    if !with_stats {
+        return Some((out, AttentionStats::none()));
+    }
+    let mut stat = || float_tensor::<B, 2>(outputs.next()?);
+    let [sums, squares, last] = [stat()?, stat()?, stat()?];
+    // Memory keys are seen by every query; the chunk key at local index t by the chunk_len - t
+    // queries from it on.
+    let memory = keys - chunk_len;
+    let visible = || {
+        Tensor::<B, 1, Int>::arange(0..keys as i64, &device)
+            .float()
+            .neg()
+            .add_scalar((memory + chunk_len) as f64)
+            .clamp_max(chunk_len as f64)
+            .unsqueeze_dim::<2>(0)
+            .expand([n_kv_heads, keys])
+    };
+    let stats = AttentionStats {
+        last_query: needs.last_query.then_some(last),
+        column_sums: needs.column_sums.then_some(sums),
+        visible_queries: (needs.column_sums || needs.second_moments).then(visible),
+        second_moments: needs.second_moments.then_some(squares),
+    };
+    Some((out, stats))
+}
+
+/// A tensor of `B` from an output of the custom operation (`B` was checked to be Burn's CUDA
+/// backend).
+fn float_tensor<B: Backend, const D: usize>(primitive: Primitive) -> Option<Tensor<B, D>> {
+    let primitive: Box<dyn Any> = Box::new(primitive);
+    let primitive = *primitive.downcast::<B::FloatTensorPrimitive>().ok()?;
+    Some(Tensor::from_primitive(TensorPrimitive::Float(primitive)))
+}
+
+/// The registered operation: inputs `q`, `k`, `v`; outputs `[1, chunk_len, n_heads, value_dim]`
+/// and, `with_stats`, the column sums, the sums of squares and the last query's probabilities
+/// (`[n_kv_heads, keys]` f32 each).
+#[derive(Debug)]
+struct CausalAttention {
+    desc: CustomOpIr,
+    with_stats: bool,
+}
+
+impl Operation<FusionCuda> for CausalAttention {
+    fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
+        let [q, k, v] = [0, 1, 2].map(|i| handles.get_float_tensor::<Inner>(&self.desc.inputs[i]));
+        let (out, stats) = attend_blocks(q, k, v, self.with_stats);
+        for (desc, tensor) in self
+            .desc
+            .outputs
+            .iter()
+            .zip(std::iter::once(out).chain(stats.into_iter().flatten()))
+        {
+            handles.register_float_tensor::<Inner>(&desc.id, tensor);
+        }
+    }
+}
+
+/// A rank-4 operand `[1, heads, rows, dim]` whose rows cuBLAS can read, with its head and row
+/// strides (made contiguous first when its last dimension is not unit-strided).
+fn heads_operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, [usize; 2]) {
+    let strides = |t: &CubeTensor<CudaRuntime>| {
+        let s = t.meta.strides();
+        (s[3] == 1).then_some([s[1], s[2]])
+    };
+    match strides(&tensor) {
+        Some(strides) => (tensor, strides),
+        None => {
+            let tensor = burn_cubecl::kernel::into_contiguous(tensor);
+            let s = strides(&tensor).expect("a contiguous tensor has unit-strided rows");
+            (tensor, s)
+        }
+    }
+}
+
+/// The attention, a block of queries at a time: scores `Q Kᵀ / √d` of the block's queries over
+/// the keys they can see (f32, cuBLAS), the causal softmax (one kernel), then `P V` (cuBLAS)
+/// written straight into the output's rows; `with_stats`, the block's column statistics are
+/// added up (`[sums, squares, last]`, see `column_stats`). Query head `h` reads KV head
+/// `h / n_rep`; each product is batched over the KV heads, one per position in the group.
+fn attend_blocks(
+    q: CubeTensor<CudaRuntime>,
+    k: CubeTensor<CudaRuntime>,
+    v: CubeTensor<CudaRuntime>,
+    with_stats: bool,
+) -> (
+    CubeTensor<CudaRuntime>,
+    Option<[CubeTensor<CudaRuntime>; 3]>,
+) {
+    let dtype = q.dtype;
+    let precision = Precision::of(dtype).expect("the dtype was checked when registered");
+    let [_, n_heads, chunk_len, head_dim] = q.meta.shape().dims::<4>();
+    let [_, n_kv_heads, keys, _] = k.meta.shape().dims::<4>();
+    let value_dim = v.meta.shape()[3];
+    let n_rep = n_heads / n_kv_heads;
+    let memory = keys - chunk_len;
+    let scale = (1.0 / (head_dim as f64).sqrt()) as f32;
+    let (q, [q_head, q_row]) = heads_operand(q);
+    let (k, [k_head, k_row]) = heads_operand(k);
+    let (v, [v_head, v_row]) = heads_operand(v);
+    let out = empty_device_contiguous_dtype(
+        q.client.clone(),
+        q.device.clone(),
+        Shape::new([1, chunk_len, n_heads, value_dim]),
+        dtype,
+    );
+    let stats = with_stats.then(|| {
+        [0, 1, 2].map(|_| {
+            zeros_client(
+                q.client.clone(),
+                q.device.clone(),
+                Shape::new([n_kv_heads, keys]),
+                DType::F32,
+            )
+        })
+    });
+    let bytes = dtype.size() as u64;
+    let rows_per_block = query_block(n_heads, keys, chunk_len);
+    for start in (0..chunk_len).step_by(rows_per_block) {
+        let rows = rows_per_block.min(chunk_len - start);
+        // The block's last query sees the memory and the chunk up to itself.
+        let width = memory + start + rows;
+        let scores = empty_device_contiguous_dtype(
+            q.client.clone(),
+            q.device.clone(),
+            Shape::new([n_heads * rows, width]),
+            DType::F32,
+        );
+        let bindings = [&q, &k, &scores]
+            .map(|t| t.handle.clone().binding())
+            .to_vec();
+        // Sᵢ = Qᵢ Kᵀ for query head i = g n_rep + j: the block's rows of Q, Kᵀ of KV head g
+        // (its first `width` keys), rows of S `width` apart.
+        submit_products(&q.device, bindings, move |ptrs| {
+            let (q_ptr, k_ptr, s_ptr) = (ptrs[0], ptrs[1], ptrs[2]);
+            (0..n_rep)
+                .map(|j| Gemm {
+                    m: rows,
+                    n: width,
+                    k: head_dim,
+                    inputs: precision,
+                    output: Precision::F32,
+                    alpha: scale,
+                    a: (
+                        q_ptr + ((j * q_head + start * q_row) as u64) * bytes,
+                        Operand::of(rows, head_dim, q_row, 1).expect("unit-strided rows"),
+                    ),
+                    b: (
+                        k_ptr,
+                        Operand::of(head_dim, width, 1, k_row).expect("unit-strided rows"),
+                    ),
+                    c: (s_ptr + ((j * rows * width) as u64) * 4, width),
+                    batch: n_kv_heads,
+                    batch_strides: [n_rep * q_head, k_head, n_rep * rows * width],
+                })
+                .collect()
+        });
+        let probs = causal_softmax(&scores, rows, memory + start + 1, dtype, with_stats);
+        if let Some(stats) = &stats {
+            accumulate_column_stats(&scores, stats, n_rep, rows, start + rows == chunk_len);
+        }
+        let bindings = [&probs, &v, &out]
+            .map(|t| t.handle.clone().binding())
+            .to_vec();
+        // Oᵢ = Pᵢ V for the same heads, into the output's rows `start..` of head i.
+        submit_products(&q.device, bindings, move |ptrs| {
+            let (p_ptr, v_ptr, o_ptr) = (ptrs[0], ptrs[1], ptrs[2]);
+            let out_row = n_heads * value_dim;
+            (0..n_rep)
+                .map(|j| Gemm {
+                    m: rows,
+                    n: value_dim,
+                    k: width,
+                    inputs: precision,
+                    output: precision,
+                    alpha: 1.0,
+                    a: (
+                        p_ptr + ((j * rows * width) as u64) * bytes,
+                        Operand::of(rows, width, width, 1).expect("contiguous"),
+                    ),
+                    b: (
+                        v_ptr,
+                        Operand::of(width, value_dim, v_row, 1).expect("unit-strided rows"),
+                    ),
+                    c: (
+                        o_ptr + ((start * out_row + j * value_dim) as u64) * bytes,
+                        out_row,
+                    ),
+                    batch: n_kv_heads,
+                    batch_strides: [n_rep * rows * width, v_head, n_rep * value_dim],
+                })
+                .collect()
+        });
+    }
+    (out, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_block;
+
+    #[test]
+    fn query_blocks_fit_the_score_block() {
+        // (heads, keys, chunk) -> rows
+        let cases = [
+            ((32, 2048, 1024), 512),
+            ((32, 1024, 1024), 1024),
+            ((9, 8192, 8192), 448),
+            ((9, 2048, 1), 1),
+            // Never fewer than 64 rows, however many keys.
+            ((64, 1 << 20, 4096), 64),
+        ];
+        for ((heads, keys, chunk), want) in cases {
+            assert_eq!(
+                query_block(heads, keys, chunk),
+                want,
+                "{heads} heads, {keys} keys"
+            );
+        }
+    }
+}

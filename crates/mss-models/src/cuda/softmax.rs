@@ -1,0 +1,114 @@
+//! The causal softmax between attention's two products: one CubeCL kernel instead of Burn's
+//! mask, max, subtract, exponential, sum and divide (six kernels, each a pass over the scores).
+
+use burn::tensor::DType;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::cuda::CudaRuntime;
+use cubecl::prelude::*;
+
+/// Threads per row: eight warps, each striding over the row's keys.
+const THREADS_PER_ROW: u32 = 256;
+
+/// Softmax of each row of `scores` over its first `first_visible + (row % rows)` entries, zero
+/// past them: the causal rows of a block of `rows` queries per head, whose first query sees
+/// `first_visible` keys. With `write_back` the probabilities also replace the scores, at their
+/// precision (for the statistics). One cube per row; the max and the sum are reduced within each
+/// plane, then across the planes through shared memory.
+#[cube(launch)]
+fn causal_softmax_kernel<F: Float, P: Float>(
+    scores: &mut Tensor<F>,
+    probs: &mut Tensor<P>,
+    rows: u32,
+    first_visible: u32,
+    #[comptime] write_back: bool,
+    #[define(F, P)] _dtypes: [StorageType; 2],
+) {
+    let width = scores.shape(1);
+    let visible = (first_visible + CUBE_POS_X % rows) as usize;
+    let base = CUBE_POS_X as usize * width;
+    let step = CUBE_DIM_X as usize;
+    let planes = (CUBE_DIM_X / PLANE_DIM) as usize;
+    let mut partial = SharedMemory::<F>::new(32usize);
+
+    let mut local_max = F::min_value();
+    let mut j = UNIT_POS_X as usize;
+    while j < visible {
+        local_max = max(local_max, scores[base + j]);
+        j += step;
+    }
+    let plane_maximum = plane_max(local_max);
+    if UNIT_POS_PLANE == 0 {
+        partial[PLANE_POS as usize] = plane_maximum;
+    }
+    sync_cube();
+    let mut row_max = F::min_value();
+    for p in 0..planes {
+        row_max = max(row_max, partial[p]);
+    }
+    sync_cube();
+
+    let mut local_sum = F::from_int(0);
+    j = UNIT_POS_X as usize;
+    while j < visible {
+        local_sum += (scores[base + j] - row_max).exp();
+        j += step;
+    }
+    let plane_total = plane_sum(local_sum);
+    if UNIT_POS_PLANE == 0 {
+        partial[PLANE_POS as usize] = plane_total;
+    }
+    sync_cube();
+    let mut total = F::from_int(0);
+    for p in 0..planes {
+        total += partial[p];
+    }
+    let inverse = F::new(1.0) / total;
+
+    j = UNIT_POS_X as usize;
+    while j < width {
+        let mut p = F::from_int(0);
+        if j < visible {
+            p = (scores[base + j] - row_max).exp() * inverse;
+        }
+        probs[base + j] = P::cast_from(p);
+        if write_back {
+            scores[base + j] = p;
+        }
+        j += step;
+    }
+}
+
+/// The causal softmax of f32 `scores` (`[heads × rows, width]`, contiguous) as a new tensor of
+/// `dtype`, queued after the work already queued on the device; with `write_back`, also written
+/// over the scores in f32.
+pub(super) fn causal_softmax(
+    scores: &CubeTensor<CudaRuntime>,
+    rows: usize,
+    first_visible: usize,
+    dtype: DType,
+    write_back: bool,
+) -> CubeTensor<CudaRuntime> {
+    let shape = scores.meta.shape().clone();
+    let probs = empty_device_contiguous_dtype(
+        scores.client.clone(),
+        scores.device.clone(),
+        shape.clone(),
+        dtype,
+    );
+    let client = scores.client.clone();
+    let count = u32::try_from(shape[0]).expect("fewer than 2^32 rows of scores");
+    let scores_dtype = scores.dtype;
+    causal_softmax_kernel::launch::<CudaRuntime>(
+        &client,
+        CubeCount::Static(count, 1, 1),
+        CubeDim::new_1d(THREADS_PER_ROW),
+        scores.clone().into_tensor_arg(),
+        probs.clone().into_tensor_arg(),
+        u32::try_from(rows).expect("rows fit in u32"),
+        u32::try_from(first_visible).expect("keys fit in u32"),
+        write_back,
+        [scores_dtype.into(), dtype.into()],
+    );
+    probs
+}
