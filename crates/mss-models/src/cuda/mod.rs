@@ -1,5 +1,5 @@
-//! The CUDA path's linear layers through cuBLAS (feature `cuda`; only the pure operand
-//! description is compiled without it).
+//! The CUDA path's linear layers and attention through cuBLAS (feature `cuda`; only the pure
+//! operand description and score blocks are compiled without it).
 //!
 //! Burn 0.21's CubeCL matrix product reached about 184 TFLOP/s on a 4096³ bf16 product on an
 //! H200, where cuBLAS reaches about 780 (docs/results/gpu-prefill.md): the linear layers of a
@@ -7,7 +7,9 @@
 //! `CubeBackend<CudaRuntime>`) a [`Linear`](crate::Linear) therefore hands its product to cuBLAS
 //! as a fusion custom operation (`op::product`), when cuBLAS can be loaded and the operands are
 //! bf16 or f32; any other backend, dtype or shape, or a missing `libcublas`, runs Burn's own
-//! matrix product as before.
+//! matrix product as before. Attention without a sliding window runs the same way: two cuBLAS
+//! products per block of queries around one CubeCL softmax kernel, plus a kernel for the
+//! pruners' statistics (`attention`, `softmax`, `column_stats`).
 //!
 //! CubeCL 0.10 keeps its CUDA streams private, so the product cannot be queued on them. It is
 //! queued as a task on CubeCL's CUDA server thread instead, which runs tasks in order: by then
@@ -26,6 +28,7 @@ mod gemm;
 #[cfg(feature = "cuda")]
 mod op;
 mod operand;
+mod score_blocks;
 #[cfg(feature = "cuda")]
 mod softmax;
 
