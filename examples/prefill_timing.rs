@@ -157,6 +157,10 @@ fn main() -> anyhow::Result<()> {
         Attention::Burn => mss::core::attention::AttentionKernel::Burn,
         Attention::Blocked => mss::core::attention::AttentionKernel::Blocked,
     });
+    #[cfg(feature = "cuda")]
+    if !args.no_checks && !args.burn_kernels {
+        check_model_kernels(&model, &ids)?;
+    }
     if let Some(count) = args.products {
         time_products(&model, args.chunk, count, !args.burn_kernels)?;
     }
@@ -452,6 +456,54 @@ fn switch_cublas(enabled: bool) {
     mss::models::use_cublas(enabled);
     #[cfg(not(feature = "cuda"))]
     let _ = enabled;
+}
+
+/// Checks the model's forward pass with the crate's CUDA kernels (cuBLAS products, the attention
+/// and RoPE kernels) against Burn's operations on three chunks of 256 tokens with 256 memory
+/// entries: full attention and `streaming_llm` must agree on the last logits; `snapkv`'s
+/// figure is printed only (rounding can flip its near-tied selections).
+#[cfg(feature = "cuda")]
+fn check_model_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()> {
+    use burn::tensor::DType;
+    let ids = &ids[..ids.len().min(768)];
+    let mut line = Vec::new();
+    let configs = [
+        ("full attention", PrefillConfig::full_attention(256), true),
+        (
+            "streaming_llm FM",
+            PrefillConfig::new(PrunerKind::StreamingLlm, MemoryType::Fm, 256, 256),
+            true,
+        ),
+        (
+            "snapkv FM",
+            PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 256, 256),
+            false,
+        ),
+    ];
+    for (label, config, must_agree) in configs {
+        let logits = |own: bool| -> anyhow::Result<Vec<f32>> {
+            switch_cublas(own);
+            let mut prefiller = Prefiller::<B>::new(config.clone())?;
+            let prefill = prefiller.prefill(model, ids)?;
+            host_values::<f32>(prefill.next_logits.cast(DType::F32).into_data())
+        };
+        let own = logits(true)?;
+        let burn = logits(false)?;
+        switch_cublas(true);
+        let error = mss_testkit::relative_error(&own, &burn);
+        anyhow::ensure!(
+            !must_agree || error < 5e-2,
+            "{label}: the model's last logits with the crate's CUDA kernels differ from Burn's \
+             operations by {error}"
+        );
+        line.push(format!("{label} {error:.1e}"));
+    }
+    println!(
+        "model with the crate's CUDA kernels vs Burn's operations, last logits over {} tokens: {}\n",
+        ids.len(),
+        line.join(", ")
+    );
+    Ok(())
 }
 
 /// Checks the attention that computes statistics on this backend, in f32: Burn's blocked

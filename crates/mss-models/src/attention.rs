@@ -5,7 +5,7 @@ use mss_core::attention::sliding_window_mask;
 use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, per_head_range};
 
 use crate::linear::{Linear, project};
-use crate::rope::{RopeTable, apply_rope};
+use crate::rope::RopeTable;
 
 /// [`mss_core::attention::attend`], with this crate's CUDA attention where it applies: on Burn's
 /// CUDA backend with cuBLAS, a chunk without a mask beyond causality runs two cuBLAS products
@@ -49,9 +49,6 @@ pub(crate) struct StepContext<B: Backend> {
     /// Cosines and sines of RoPE positions `0..=last_position` for this step (dynamic scalings
     /// depend on the step's last position).
     pub table: RopeTable<B>,
-    /// `[1, 1, chunk_len, head_dim]` rows of the chunk's RoPE positions in `table`.
-    pub cos: Tensor<B, 4>,
-    pub sin: Tensor<B, 4>,
     /// `[chunk_len]` RoPE positions of the chunk.
     pub rope_positions: Tensor<B, 1, Int>,
     /// `[n_kv_heads, chunk_len]` document positions of the chunk.
@@ -109,7 +106,7 @@ impl<B: Backend> Attention<B> {
             values: heads(v, self.n_kv_heads),
             positions: step.document_positions.clone(),
         };
-        let q = apply_rope(q, step.cos.clone(), step.sin.clone());
+        let q = step.table.rotate_range(q, step.rope_start);
         let chunk_rope = || {
             let start = step.rope_start;
             per_head_range(start..start + c, self.n_kv_heads, &device)
@@ -126,11 +123,14 @@ impl<B: Backend> Attention<B> {
                 (memory.kv.cat(chunk), Some(positions))
             }
         };
-        let (cos, sin) = match &key_positions {
-            None => (step.cos.clone(), step.sin.clone()),
-            Some(positions) => step.table.select(positions.clone()),
+        let keys = match &key_positions {
+            None => step
+                .table
+                .rotate_range(entries.keys.clone(), step.rope_start),
+            Some(positions) => step
+                .table
+                .rotate_at(entries.keys.clone(), positions.clone()),
         };
-        let keys = apply_rope(entries.keys.clone(), cos, sin);
         // Keys can fall out of the window only once the step reaches past it.
         let hidden = self
             .sliding_window

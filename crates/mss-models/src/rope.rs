@@ -234,6 +234,35 @@ impl<B: Backend> RopeTable<B> {
         (rows(&self.cos), rows(&self.signed_sin))
     }
 
+    /// `x` rotated at positions `start..start + len`, the same for every head (one kernel on
+    /// Burn's CUDA backend with feature `cuda`).
+    ///
+    /// # Shapes
+    /// - `x`: `[1, heads, len, head_dim]`; returns the same
+    pub fn rotate_range(&self, x: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
+        #[cfg(feature = "cuda")]
+        if let Some(out) = crate::cuda::rotate(&x, &self.cos, &self.signed_sin, None, start) {
+            return out;
+        }
+        let (cos, sin) = self.range(start, x.dims()[2]);
+        apply_rope(x, cos, sin)
+    }
+
+    /// `x` rotated at explicit per-head positions (each below the table's length; one kernel on
+    /// Burn's CUDA backend with feature `cuda`).
+    ///
+    /// # Shapes
+    /// - `x`: `[1, heads, len, head_dim]`, `positions`: `[heads, len]`; returns the shape of `x`
+    pub fn rotate_at(&self, x: Tensor<B, 4>, positions: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+        #[cfg(feature = "cuda")]
+        if let Some(out) = crate::cuda::rotate(&x, &self.cos, &self.signed_sin, Some(&positions), 0)
+        {
+            return out;
+        }
+        let (cos, sin) = self.select(positions);
+        apply_rope(x, cos, sin)
+    }
+
     /// The rows of explicit per-head positions `[heads, n]` (each below the table's length):
     /// `[1, heads, n, head_dim]`.
     pub fn select(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {

@@ -314,11 +314,8 @@ impl<B: Backend> Transformer<B> {
         let rope_positions =
             Tensor::<B, 1, Int>::arange(rope_start as i64..(rope_start + c) as i64, &device);
         let table = RopeTable::new(last_position + 1, &inv_freq, self.dtype(), &device);
-        let (cos, sin) = table.range(rope_start, c);
         StepContext {
             table,
-            cos,
-            sin,
             rope_positions,
             document_positions,
             rope_start,

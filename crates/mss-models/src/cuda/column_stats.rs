@@ -11,7 +11,7 @@ const THREADS: u32 = 256;
 /// For each KV head `g` and key `t < width`: adds the sum and the sum of squares of
 /// `probs[(g n_rep + j) rows + r, t]` over the group's heads `j` and the block's queries `r` to
 /// `sums[g, t]` and `squares[g, t]`; with `last_block`, writes the group's sum over its last
-/// query to `last[g, t]`. Neighbouring threads read neighbouring keys.
+/// query to `last[g, t]`. Neighbouring threads read neighbouring keys. `probs` is contiguous.
 #[cube(launch)]
 fn column_stats_kernel<F: Float>(
     probs: &Tensor<F>,
@@ -24,7 +24,6 @@ fn column_stats_kernel<F: Float>(
     #[define(F)] _dtype: StorageType,
 ) {
     let width = probs.shape(1);
-    let keys = sums.shape(1);
     let n_rep = n_rep as usize;
     let rows = rows as usize;
     if ABSOLUTE_POS >= sums.shape(0) * width {
@@ -44,11 +43,11 @@ fn column_stats_kernel<F: Float>(
         }
         final_row += probs[(head + rows - 1) * width + t];
     }
-    let at = g * keys + t;
-    sums[at] += sum;
-    squares[at] += square;
+    // The statistics may be pitched (CubeCL pads the rows of some allocations).
+    sums[g * sums.stride(0) + t] += sum;
+    squares[g * squares.stride(0) + t] += square;
     if last_block {
-        last[at] = final_row;
+        last[g * last.stride(0) + t] = final_row;
     }
 }
 

@@ -28,6 +28,8 @@ mod gemm;
 #[cfg(feature = "cuda")]
 mod op;
 mod operand;
+#[cfg(feature = "cuda")]
+mod rope;
 mod score_blocks;
 #[cfg(feature = "cuda")]
 mod softmax;
@@ -49,16 +51,25 @@ pub use pool::{DevicePool, device_pool, release_unused_device_memory};
 pub(crate) use attention::causal_attention;
 #[cfg(feature = "cuda")]
 pub(crate) use op::products;
+#[cfg(feature = "cuda")]
+pub(crate) use rope::rotate;
 
 #[cfg(feature = "cuda")]
 static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);
 
 #[cfg(feature = "cuda")]
-/// Whether linear layers on the CUDA backend use cuBLAS (the default) or Burn's own matrix
-/// product, for every model in the process. Both compute the same function; the switch exists
-/// to compare the two.
+/// Whether the CUDA backend runs the crate's own kernels (the default) — cuBLAS products for
+/// linear layers and attention, the softmax, statistics and RoPE kernels — or Burn's
+/// operations, for every model in the process. Both compute the same function; the switch
+/// exists to compare the two.
 pub fn use_cublas(enabled: bool) {
     CUBLAS_ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+#[cfg(feature = "cuda")]
+/// Whether [`use_cublas`] left the crate's own kernels switched on.
+fn own_kernels_enabled() -> bool {
+    CUBLAS_ENABLED.load(Ordering::Relaxed)
 }
 
 #[cfg(feature = "cuda")]

@@ -14,7 +14,7 @@ const THREADS_PER_ROW: u32 = 256;
 /// past them: the causal rows of a block of `rows` queries per head, whose first query sees
 /// `first_visible` keys. With `write_back` the probabilities also replace the scores, at their
 /// precision (for the statistics). One cube per row; the max and the sum are reduced within each
-/// plane, then across the planes through shared memory.
+/// plane, then across the planes through shared memory. Every row has at least one visible key.
 #[cube(launch)]
 fn causal_softmax_kernel<F: Float, P: Float>(
     scores: &mut Tensor<F>,
@@ -29,39 +29,36 @@ fn causal_softmax_kernel<F: Float, P: Float>(
     let base = CUBE_POS_X as usize * width;
     let step = CUBE_DIM_X as usize;
     let planes = (CUBE_DIM_X / PLANE_DIM) as usize;
-    let mut partial = SharedMemory::<F>::new(32usize);
+    let mut maxima = SharedMemory::<F>::new(32usize);
+    let mut totals = SharedMemory::<F>::new(32usize);
 
+    // One pass for the max and the sum (online: the sum is rescaled when the max grows), one
+    // more to write the probabilities.
     let mut local_max = F::min_value();
+    let mut local_sum = F::from_int(0);
     let mut j = UNIT_POS_X as usize;
     while j < visible {
-        local_max = max(local_max, scores[base + j]);
+        let x = scores[base + j];
+        let grown = max(local_max, x);
+        local_sum = local_sum * (local_max - grown).exp() + (x - grown).exp();
+        local_max = grown;
         j += step;
     }
+    // Each (max, sum) pair is brought to the row's max before it is added.
     let plane_maximum = plane_max(local_max);
+    let plane_total = plane_sum(local_sum * (local_max - plane_maximum).exp());
     if UNIT_POS_PLANE == 0 {
-        partial[PLANE_POS as usize] = plane_maximum;
+        maxima[PLANE_POS as usize] = plane_maximum;
+        totals[PLANE_POS as usize] = plane_total;
     }
     sync_cube();
     let mut row_max = F::min_value();
     for p in 0..planes {
-        row_max = max(row_max, partial[p]);
+        row_max = max(row_max, maxima[p]);
     }
-    sync_cube();
-
-    let mut local_sum = F::from_int(0);
-    j = UNIT_POS_X as usize;
-    while j < visible {
-        local_sum += (scores[base + j] - row_max).exp();
-        j += step;
-    }
-    let plane_total = plane_sum(local_sum);
-    if UNIT_POS_PLANE == 0 {
-        partial[PLANE_POS as usize] = plane_total;
-    }
-    sync_cube();
     let mut total = F::from_int(0);
     for p in 0..planes {
-        total += partial[p];
+        total += totals[p] * (maxima[p] - row_max).exp();
     }
     let inverse = F::new(1.0) / total;
 

@@ -1,0 +1,200 @@
+//! RoPE on CUDA: one CubeCL kernel reads the table rows of each token's position and rotates,
+//! where Burn's operations select the cosine and sine rows (two gathers), swap the halves (a
+//! flip and a copy) and multiply-add (a fused kernel).
+
+use std::any::{Any, TypeId};
+
+use burn::prelude::*;
+use burn::tensor::{DType, TensorPrimitive};
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_fusion::FusionRuntime;
+use burn_fusion::stream::{Operation, OperationStreams};
+use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
+use cubecl::cuda::CudaRuntime;
+use cubecl::prelude::{CubeCount, CubeDim};
+
+use self::kernel::{THREADS, rope_kernel};
+
+use super::op::{FusionCuda, Inner, Primitive};
+
+/// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
+mod kernel {
+    use cubecl::prelude::*;
+
+    /// Threads per cube, one per output element.
+    pub(super) const THREADS: u32 = 256;
+
+    /// `out[h, t, i] = x[h, t, i] cos[p, i] + x[h, t, (i + d/2) mod d] signed_sin[p, i]` with
+    /// `p = positions[h, t]` (`per_head`) or `start + t`, computed in f32. `x`, the tables and the
+    /// positions may have any strides; `out` is contiguous.
+    #[cube(launch)]
+    pub(super) fn rope_kernel<F: Float, I: Int>(
+        x: &Tensor<F>,
+        cos: &Tensor<F>,
+        signed_sin: &Tensor<F>,
+        positions: &Tensor<I>,
+        out: &mut Tensor<F>,
+        start: u32,
+        #[comptime] per_head: bool,
+        #[define(F, I)] _dtypes: [StorageType; 2],
+    ) {
+        let d = out.shape(3);
+        let len = out.shape(2);
+        if ABSOLUTE_POS >= out.shape(1) * len * d {
+            terminate!();
+        }
+        let i = ABSOLUTE_POS % d;
+        let t = (ABSOLUTE_POS / d) % len;
+        let h = ABSOLUTE_POS / (d * len);
+        let partner = (i + d / 2) % d;
+        let mut p = start as usize + t;
+        if per_head {
+            p = u32::cast_from(positions[h * positions.stride(0) + t * positions.stride(1)])
+                as usize;
+        }
+        let row = h * x.stride(1) + t * x.stride(2);
+        let a = f32::cast_from(x[row + i * x.stride(3)]);
+        let b = f32::cast_from(x[row + partner * x.stride(3)]);
+        let c = f32::cast_from(cos[p * cos.stride(0) + i * cos.stride(1)]);
+        let s = f32::cast_from(signed_sin[p * signed_sin.stride(0) + i * signed_sin.stride(1)]);
+        out[ABSOLUTE_POS] = F::cast_from(a * c + b * s);
+    }
+}
+
+/// `x` rotated at per-head `positions` (`[heads, len]`), or at `start..start + len` for every
+/// head, through one kernel, when `B` is Burn's CUDA backend, `x` and the tables share a float
+/// dtype and the crate's kernels are on (`use_cublas`); `None` otherwise (the caller then runs Burn's operations). Every position must
+/// be a row of the tables.
+///
+/// # Shapes
+/// - `x`: `[1, heads, len, head_dim]`, `cos` and `signed_sin`: `[table_len, head_dim]`
+/// - returns `[1, heads, len, head_dim]`
+pub(crate) fn rotate<B: Backend>(
+    x: &Tensor<B, 4>,
+    cos: &Tensor<B, 2>,
+    signed_sin: &Tensor<B, 2>,
+    positions: Option<&Tensor<B, 2, Int>>,
+    start: usize,
+) -> Option<Tensor<B, 4>> {
+    if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<Primitive>()
+        || TypeId::of::<B::IntTensorPrimitive>() != TypeId::of::<Primitive>()
+    {
+        return None;
+    }
+    let [batch, heads, len, d] = x.dims();
+    let dtype = x.dtype();
+    let fits = batch == 1
+        && len > 0
+        && d % 2 == 0
+        && cos.dims()[1] == d
+        && signed_sin.dims() == cos.dims()
+        && cos.dtype() == dtype
+        && signed_sin.dtype() == dtype
+        && matches!(dtype, DType::BF16 | DType::F16 | DType::F32)
+        && positions.is_none_or(|p| p.dims() == [heads, len]);
+    if !fits || !super::own_kernels_enabled() {
+        return None;
+    }
+    let mut inputs = vec![
+        primitive(x.clone().into_primitive().tensor())?,
+        primitive(cos.clone().into_primitive().tensor())?,
+        primitive(signed_sin.clone().into_primitive().tensor())?,
+    ];
+    if let Some(positions) = positions {
+        inputs.push(primitive(positions.clone().into_primitive())?);
+    }
+    let client = inputs[0].client.clone();
+    let streams = OperationStreams::with_inputs(&inputs);
+    let out = TensorIr::uninit(
+        client.create_empty_handle(),
+        Shape::new([1, heads, len, d]),
+        dtype,
+    );
+    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
+    let desc = CustomOpIr::new("mss_rope", &inputs, &[out]);
+    let start = u32::try_from(start).ok()?;
+    let out = client
+        .register(
+            streams,
+            OperationIr::Custom(desc.clone()),
+            Rope { desc, start },
+        )
+        .pop()?;
+    let out = primitive_of::<B>(out)?;
+    Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
+}
+
+/// The fusion primitive behind a primitive of `B` (checked to be Burn's CUDA backend).
+fn primitive<T: 'static>(primitive: T) -> Option<Primitive> {
+    let primitive: Box<dyn Any> = Box::new(primitive);
+    primitive.downcast::<Primitive>().ok().map(|p| *p)
+}
+
+/// `B`'s float primitive from the custom operation's output.
+fn primitive_of<B: Backend>(primitive: Primitive) -> Option<B::FloatTensorPrimitive> {
+    let primitive: Box<dyn Any> = Box::new(primitive);
+    primitive
+        .downcast::<B::FloatTensorPrimitive>()
+        .ok()
+        .map(|p| *p)
+}
+
+/// The registered operation: inputs `x`, `cos`, `signed_sin` and, per head, the positions;
+/// output the rotated `x`, contiguous.
+#[derive(Debug)]
+struct Rope {
+    desc: CustomOpIr,
+    start: u32,
+}
+
+impl Operation<FusionCuda> for Rope {
+    fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
+        let inputs = &self.desc.inputs;
+        let [x, cos, signed_sin] = [0, 1, 2].map(|i| handles.get_float_tensor::<Inner>(&inputs[i]));
+        let positions = inputs.get(3).map(|p| handles.get_int_tensor::<Inner>(p));
+        let out = launch_rope(x, cos, signed_sin, positions, self.start);
+        handles.register_float_tensor::<Inner>(&self.desc.outputs[0].id, out);
+    }
+}
+
+/// Allocates the output and queues the kernel.
+fn launch_rope(
+    x: CubeTensor<CudaRuntime>,
+    cos: CubeTensor<CudaRuntime>,
+    signed_sin: CubeTensor<CudaRuntime>,
+    positions: Option<CubeTensor<CudaRuntime>>,
+    start: u32,
+) -> CubeTensor<CudaRuntime> {
+    let shape = x.meta.shape().clone();
+    let out =
+        empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), shape.clone(), x.dtype);
+    let per_head = positions.is_some();
+    // Without per-head positions the kernel never reads them; a one-element stand-in fills
+    // the argument.
+    let positions = positions.unwrap_or_else(|| {
+        empty_device_contiguous_dtype(
+            x.client.clone(),
+            x.device.clone(),
+            Shape::new([1, 1]),
+            DType::I32,
+        )
+    });
+    let elements = shape.num_elements();
+    let cubes = u32::try_from(elements.div_ceil(THREADS as usize)).expect("fewer than 2^32 cubes");
+    let (float, int) = (x.dtype, positions.dtype);
+    rope_kernel::launch::<CudaRuntime>(
+        &x.client.clone(),
+        CubeCount::Static(cubes, 1, 1),
+        CubeDim::new_1d(THREADS),
+        x.into_tensor_arg(),
+        cos.into_tensor_arg(),
+        signed_sin.into_tensor_arg(),
+        positions.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        start,
+        per_head,
+        [float.into(), int.into()],
+    );
+    out
+}
