@@ -141,7 +141,7 @@ fn main() -> anyhow::Result<()> {
     let ids = mss_testkit::ids(args.tokens, model.config.vocab_size, 1);
     if !args.no_checks {
         check_selection(&device)?;
-        check_statistics_attention(&device)?;
+        check_long_chunks(&device)?;
     }
     // Cheap beside the checks above (two products per dtype), and the guard on every cuBLAS
     // figure: it runs even with `--no-checks`.
@@ -160,6 +160,9 @@ fn main() -> anyhow::Result<()> {
     #[cfg(feature = "cuda")]
     if !args.no_checks && !args.burn_kernels {
         check_model_kernels(&model, &ids)?;
+    }
+    if !args.no_checks {
+        check_statistics_attention(&device)?;
     }
     if let Some(count) = args.products {
         time_products(&model, args.chunk, count, !args.burn_kernels)?;
@@ -582,6 +585,19 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
             &stat(&blocked_stats, i)?,
         ));
     }
+    // Where they differ: KV head 0 at a few keys (the first chunk key is 1028), and totals.
+    for i in [0, 1, 3] {
+        let (ours, theirs) = (stat(&model_stats, i)?, stat(&blocked_stats, i)?);
+        let keys = [0, 1, 255, 256, 1027, 1028, 1029, 1500, 2050, 2051];
+        let pick = |v: &[f32]| keys.map(|t| format!("{:.4}", v[t])).join(" ");
+        println!(
+            "statistic {i}, KV head 0, keys {keys:?}:\n  model   {}\n  blocked {}\n  totals {} / {}",
+            pick(&ours),
+            pick(&theirs),
+            ours.iter().sum::<f32>(),
+            theirs.iter().sum::<f32>()
+        );
+    }
     let errors_shown = errors
         .iter()
         .map(|e| format!("{e:.1e}"))
@@ -596,7 +612,7 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
         "statistics attention equals the fused kernel on this device (blocks of 1024 and 256); \
          the model's attention gives the same output and statistics: {errors_shown}\n"
     );
-    check_long_chunks(device)
+    Ok(())
 }
 
 /// Checks the fused attentions (the model's, `mss::models::attend`, and Burn's kernel) against

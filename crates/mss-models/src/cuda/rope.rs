@@ -14,7 +14,7 @@ use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 
-use self::kernel::{THREADS, rope_kernel};
+use self::kernel::rope_kernel;
 
 use super::op::{FusionCuda, Inner, Primitive};
 
@@ -22,11 +22,9 @@ use super::op::{FusionCuda, Inner, Primitive};
 mod kernel {
     use cubecl::prelude::*;
 
-    /// Threads per cube, one per output element.
-    pub(super) const THREADS: u32 = 256;
-
     /// `out[h, t, i] = x[h, t, i] cos[p, i] + x[h, t, (i + d/2) mod d] signed_sin[p, i]` with
-    /// `p = positions[h, t]` (`per_head`) or `start + t`, computed in f32. `x`, the tables and the
+    /// `p = positions[h, t]` (`per_head`) or `start + t`, computed in f32: one cube per (token,
+    /// head), one thread per element of the head (no index divisions). `x`, the tables and the
     /// positions may have any strides; `out` is contiguous.
     #[cube(launch)]
     pub(super) fn rope_kernel<F: Float, I: Int>(
@@ -40,13 +38,9 @@ mod kernel {
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
         let d = out.shape(3);
-        let len = out.shape(2);
-        if ABSOLUTE_POS >= out.shape(1) * len * d {
-            terminate!();
-        }
-        let i = ABSOLUTE_POS % d;
-        let t = (ABSOLUTE_POS / d) % len;
-        let h = ABSOLUTE_POS / (d * len);
+        let i = UNIT_POS_X as usize;
+        let t = CUBE_POS_X as usize;
+        let h = CUBE_POS_Y as usize;
         let partner = (i + d / 2) % d;
         let mut p = start as usize + t;
         if per_head {
@@ -58,7 +52,7 @@ mod kernel {
         let b = f32::cast_from(x[row + partner * x.stride(3)]);
         let c = f32::cast_from(cos[p * cos.stride(0) + i * cos.stride(1)]);
         let s = f32::cast_from(signed_sin[p * signed_sin.stride(0) + i * signed_sin.stride(1)]);
-        out[ABSOLUTE_POS] = F::cast_from(a * c + b * s);
+        out[(h * out.shape(2) + t) * d + i] = F::cast_from(a * c + b * s);
     }
 }
 
@@ -87,6 +81,7 @@ pub(crate) fn rotate<B: Backend>(
     let fits = batch == 1
         && len > 0
         && d % 2 == 0
+        && d <= 1024
         && cos.dims()[1] == d
         && signed_sin.dims() == cos.dims()
         && cos.dtype() == dtype
@@ -180,13 +175,13 @@ fn launch_rope(
             DType::I32,
         )
     });
-    let elements = shape.num_elements();
-    let cubes = u32::try_from(elements.div_ceil(THREADS as usize)).expect("fewer than 2^32 cubes");
+    let [_, heads, len, d] = shape.dims::<4>();
+    let count = |n: usize| u32::try_from(n).expect("fewer than 2^32 tokens, heads and dims");
     let (float, int) = (x.dtype, positions.dtype);
     rope_kernel::launch::<CudaRuntime>(
         &x.client.clone(),
-        CubeCount::Static(cubes, 1, 1),
-        CubeDim::new_1d(THREADS),
+        CubeCount::Static(count(len), count(heads), 1),
+        CubeDim::new_1d(count(d)),
         x.into_tensor_arg(),
         cos.into_tensor_arg(),
         signed_sin.into_tensor_arg(),
