@@ -17,7 +17,7 @@ bin=.device/bin/prefill_timing
 export MSS_KERNEL_CACHE=$PWD/.device/kernels
 if [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
 step() { local name=$1; shift; echo "== $name: $*"; /usr/bin/time -f "$name: %e s wall" timeout 280 "$@" 2>&1 | tee "$out/$name.log"; }
-torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "$out/$1.json" "${@:2}"; }
+torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
 case ${1:-7b} in
 7b)
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
