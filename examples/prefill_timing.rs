@@ -80,6 +80,10 @@ struct Args {
     /// Skip the device checks of top-k and the statistics attention (not the cuBLAS check).
     #[arg(long)]
     no_checks: bool,
+    /// Also check the model's last logits with the crate's CUDA kernels against Burn's
+    /// operations (slow on a fresh machine: Burn's products are tuned for the model's shapes).
+    #[arg(long)]
+    check_model: bool,
     /// Before the prefills, time the model's linear-layer products on one chunk (this many
     /// of each shape; with `--features cuda`, cuBLAS against Burn's product).
     #[arg(long)]
@@ -158,10 +162,11 @@ fn main() -> anyhow::Result<()> {
         Attention::Blocked => mss::core::attention::AttentionKernel::Blocked,
     });
     #[cfg(feature = "cuda")]
-    if !args.no_checks && !args.burn_kernels {
+    if args.check_model && !args.burn_kernels {
         check_model_kernels(&model, &ids)?;
     }
     if !args.no_checks {
+        check_rope(&device)?;
         check_statistics_attention(&device)?;
     }
     if let Some(count) = args.products {
@@ -461,6 +466,43 @@ fn switch_cublas(enabled: bool) {
     let _ = enabled;
 }
 
+/// Checks RoPE (`mss::models::rope::RopeTable::rotate_range` and `rotate_at`, one kernel with
+/// `--features cuda`) against Burn's operations (`apply_rope` on the table's rows) in bf16, on a
+/// strided input: 9 heads of 300 tokens at positions from 1000, and at random per-head
+/// positions.
+fn check_rope(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
+    use burn::tensor::{DType, Distribution};
+    use mss::models::rope::{RopeScaling, RopeTable, apply_rope, inv_freq};
+    let freq = inv_freq(10_000.0, 64, RopeScaling::None, 4095);
+    let table = RopeTable::<B>::new(4096, &freq, DType::BF16, device);
+    // A view with the strides of the projections' output: [1, tokens, heads, dim] swapped.
+    let x = Tensor::<B, 4>::random([1, 300, 9, 64], Distribution::Normal(0.0, 1.0), device)
+        .cast(DType::BF16)
+        .swap_dims(1, 2);
+    let positions =
+        Tensor::<B, 2, Int>::random([9, 300], Distribution::Uniform(0.0, 4096.0), device);
+    let values = |t: Tensor<B, 4>| host_values::<f32>(t.cast(DType::F32).into_data());
+    let (cos, sin) = table.range(1000, 300);
+    let range_error = mss_testkit::relative_error(
+        &values(table.rotate_range(x.clone(), 1000))?,
+        &values(apply_rope(x.clone(), cos, sin))?,
+    );
+    let (cos, sin) = table.select(positions.clone());
+    let at_error = mss_testkit::relative_error(
+        &values(table.rotate_at(x.clone(), positions))?,
+        &values(apply_rope(x, cos, sin))?,
+    );
+    anyhow::ensure!(
+        range_error < 1e-2 && at_error < 1e-2,
+        "RoPE differs from Burn's operations: {range_error} (a range of positions), {at_error} \
+         (per-head positions)"
+    );
+    println!(
+        "RoPE equals Burn's operations (bf16): a range of positions {range_error:.1e}, per-head positions {at_error:.1e}\n"
+    );
+    Ok(())
+}
+
 /// Checks the model's forward pass with the crate's CUDA kernels (cuBLAS products, the attention
 /// and RoPE kernels) against Burn's operations on three chunks of 256 tokens with 256 memory
 /// entries: full attention and `streaming_llm` must agree on the last logits; `snapkv`'s
@@ -603,6 +645,9 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
         .map(|e| format!("{e:.1e}"))
         .collect::<Vec<_>>()
         .join(", ");
+    if errors.iter().all(|e| *e < 1e-3) {
+        println!("the model's statistics attention agrees: {errors_shown}");
+    }
     anyhow::ensure!(
         errors.iter().all(|e| *e < 1e-3),
         "the model's statistics attention differs from the blocked products (output, last \
