@@ -553,8 +553,8 @@ fn check_model_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()
 
 /// Checks the attention that computes statistics on this backend, in f32: Burn's blocked
 /// products (heads broadcast per KV head) give the fused kernel's output, in one block and in
-/// blocks of 256; the model's attention (`mss::models::attend`: with `--features cuda`, cuBLAS
-/// products and two kernels) gives the blocked output and statistics. 9 query heads over 3 KV
+/// blocks of 256; the model's attention (`mss::models::attend`) gives the blocked output and
+/// statistics. 9 query heads over 3 KV
 /// heads, 1024 queries over 2052 keys.
 fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
     use burn::tensor::Distribution;
@@ -627,27 +627,11 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
             &stat(&blocked_stats, i)?,
         ));
     }
-    // Where they differ: KV head 0 at a few keys (the first chunk key is 1028), and totals.
-    for i in [0, 1, 3] {
-        let (ours, theirs) = (stat(&model_stats, i)?, stat(&blocked_stats, i)?);
-        let keys = [0, 1, 255, 256, 1027, 1028, 1029, 1500, 2050, 2051];
-        let pick = |v: &[f32]| keys.map(|t| format!("{:.4}", v[t])).join(" ");
-        println!(
-            "statistic {i}, KV head 0, keys {keys:?}:\n  model   {}\n  blocked {}\n  totals {} / {}",
-            pick(&ours),
-            pick(&theirs),
-            ours.iter().sum::<f32>(),
-            theirs.iter().sum::<f32>()
-        );
-    }
     let errors_shown = errors
         .iter()
         .map(|e| format!("{e:.1e}"))
         .collect::<Vec<_>>()
         .join(", ");
-    if errors.iter().all(|e| *e < 1e-3) {
-        println!("the model's statistics attention agrees: {errors_shown}");
-    }
     anyhow::ensure!(
         errors.iter().all(|e| *e < 1e-3),
         "the model's statistics attention differs from the blocked products (output, last \

@@ -8,8 +8,8 @@ use crate::linear::{Linear, project};
 use crate::rope::RopeTable;
 
 /// [`mss_core::attention::attend`], with this crate's CUDA attention where it applies: on Burn's
-/// CUDA backend with cuBLAS, a chunk without a mask beyond causality runs two cuBLAS products
-/// around one softmax kernel, and one more kernel for the statistics (feature `cuda`, unless
+/// CUDA backend with cuBLAS, a chunk that needs no statistics and no mask beyond causality runs
+/// two cuBLAS products around one softmax kernel (feature `cuda`, unless
 /// [`use_attention_kernel`](mss_core::attention::use_attention_kernel) chose another kernel).
 /// The same function, the same shapes; `query_block` serves Burn's path only.
 ///
@@ -29,11 +29,12 @@ pub fn attend<B: Backend>(
 ) -> (Tensor<B, 4>, AttentionStats<B>) {
     #[cfg(feature = "cuda")]
     if hidden.is_none()
+        && needs.is_empty()
         && mss_core::attention::attention_kernel() == mss_core::attention::AttentionKernel::Fused
     {
         // The kernel writes `[1, chunk_len, n_heads, value_dim]`; the swap is a view.
-        if let Some((out, stats)) = crate::cuda::causal_attention(&q, &k, &v, needs) {
-            return (out.swap_dims(1, 2), stats);
+        if let Some(out) = crate::cuda::causal_attention(&q, &k, &v) {
+            return (out.swap_dims(1, 2), AttentionStats::none());
         }
     }
     mss_core::attention::attend(q, k, v, hidden, needs, query_block)

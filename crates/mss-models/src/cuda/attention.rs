@@ -7,24 +7,21 @@
 //! left and whose autotuner can settle on a kernel without tensor cores
 //! (docs/results/gpu-prefill.md). Here the scores are still materialised, a block of queries at
 //! a time, but each product runs at cuBLAS's speed, the softmax is one pass, and a block's
-//! products stop at its last visible key (the causal half of the chunk is never computed). The
-//! pruners' statistics come from the same probabilities, summed per key by one more kernel.
+//! products stop at its last visible key (the causal half of the chunk is never computed).
+//! Chunks whose pruner needs statistics still run Burn's blocked products (`mss_core::attend`).
 #![allow(unsafe_code)]
 
 use std::any::{Any, TypeId};
 
 use burn::prelude::*;
 use burn::tensor::{DType, TensorPrimitive};
-use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros_client};
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
 use burn_fusion::stream::{Operation, OperationStreams};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 use cubecl::cuda::CudaRuntime;
 
-use mss_core::{AttentionNeeds, AttentionStats};
-
-use super::column_stats::accumulate_column_stats;
 use super::gemm::{Gemm, Precision};
 use super::op::{FusionCuda, Inner, Primitive, fusion_primitive, submit_products};
 use super::operand::Operand;
@@ -32,21 +29,19 @@ use super::score_blocks::query_block;
 use super::softmax::causal_softmax;
 
 /// The chunk's queries attend causally to `[memory; chunk]` (memory keys visible to every
-/// query), through cuBLAS and one softmax kernel, with the statistics in `needs` (one more kernel
-/// per block of queries), when `B` is Burn's CUDA backend, cuBLAS is available and the operands
-/// are bf16, f16 or f32 alike; `None` otherwise (the caller then runs Burn's attention).
+/// query), through cuBLAS and one softmax kernel, when `B` is Burn's CUDA backend, cuBLAS is
+/// available and the operands are bf16, f16 or f32 alike; `None` otherwise (the caller then
+/// runs Burn's attention).
 ///
 /// # Shapes
 /// - `q`: `[1, n_heads, chunk_len, head_dim]`
 /// - `k`: `[1, n_kv_heads, keys, head_dim]`, `v`: `[1, n_kv_heads, keys, value_dim]`
-/// - returns `[1, chunk_len, n_heads, value_dim]` (the layout the output projection reads) and
-///   [`AttentionStats`] of `[n_kv_heads, keys]`
+/// - returns `[1, chunk_len, n_heads, value_dim]` (the layout the output projection reads)
 pub(crate) fn causal_attention<B: Backend>(
     q: &Tensor<B, 4>,
     k: &Tensor<B, 4>,
     v: &Tensor<B, 4>,
-    needs: AttentionNeeds,
-) -> Option<(Tensor<B, 4>, AttentionStats<B>)> {
+) -> Option<Tensor<B, 4>> {
     if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<Primitive>() {
         return None;
     }
@@ -68,92 +63,42 @@ pub(crate) fn causal_attention<B: Backend>(
     if !fits || Precision::of(dtype).is_none() || !super::cublas_available() {
         return None;
     }
-    let device = q.device();
     let inputs = [q, k, v]
         .into_iter()
         .map(fusion_primitive)
         .collect::<Option<Vec<_>>>()?;
     let client = inputs[0].client.clone();
     let streams = OperationStreams::with_inputs(&inputs);
-    let with_stats = !needs.is_empty();
-    let mut outputs = vec![TensorIr::uninit(
+    let out = TensorIr::uninit(
         client.create_empty_handle(),
         Shape::new([1, chunk_len, n_heads, value_dim]),
         dtype,
-    )];
-    if with_stats {
-        outputs.extend((0..3).map(|_| {
-            TensorIr::uninit(
-                client.create_empty_handle(),
-                Shape::new([n_kv_heads, keys]),
-                DType::F32,
-            )
-        }));
-    }
-    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
-    let desc = CustomOpIr::new("mss_causal_attention", &inputs, &outputs);
-    let outputs = client.register(
-        streams,
-        OperationIr::Custom(desc.clone()),
-        CausalAttention { desc, with_stats },
     );
-    let mut outputs = outputs.into_iter();
-    let out = float_tensor::<B, 4>(outputs.next()?)?;
-    if !with_stats {
-        return Some((out, AttentionStats::none()));
-    }
-    let mut stat = || float_tensor::<B, 2>(outputs.next()?);
-    let [sums, squares, last] = [stat()?, stat()?, stat()?];
-    // Memory keys are seen by every query; the chunk key at local index t by the chunk_len - t
-    // queries from it on.
-    let memory = keys - chunk_len;
-    let visible = || {
-        Tensor::<B, 1, Int>::arange(0..keys as i64, &device)
-            .float()
-            .neg()
-            .add_scalar((memory + chunk_len) as f64)
-            .clamp_max(chunk_len as f64)
-            .unsqueeze_dim::<2>(0)
-            .expand([n_kv_heads, keys])
-    };
-    let stats = AttentionStats {
-        last_query: needs.last_query.then_some(last),
-        column_sums: needs.column_sums.then_some(sums),
-        visible_queries: (needs.column_sums || needs.second_moments).then(visible),
-        second_moments: needs.second_moments.then_some(squares),
-    };
-    Some((out, stats))
+    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
+    let desc = CustomOpIr::new("mss_causal_attention", &inputs, &[out]);
+    let out = client
+        .register(
+            streams,
+            OperationIr::Custom(desc.clone()),
+            CausalAttention { desc },
+        )
+        .pop()?;
+    let out: Box<dyn Any> = Box::new(out);
+    let out = *out.downcast::<B::FloatTensorPrimitive>().ok()?;
+    Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
 }
 
-/// A tensor of `B` from an output of the custom operation (`B` was checked to be Burn's CUDA
-/// backend).
-fn float_tensor<B: Backend, const D: usize>(primitive: Primitive) -> Option<Tensor<B, D>> {
-    let primitive: Box<dyn Any> = Box::new(primitive);
-    let primitive = *primitive.downcast::<B::FloatTensorPrimitive>().ok()?;
-    Some(Tensor::from_primitive(TensorPrimitive::Float(primitive)))
-}
-
-/// The registered operation: inputs `q`, `k`, `v`; outputs `[1, chunk_len, n_heads, value_dim]`
-/// and, `with_stats`, the column sums, the sums of squares and the last query's probabilities
-/// (`[n_kv_heads, keys]` f32 each).
+/// The registered operation: inputs `q`, `k`, `v`, output `[1, chunk_len, n_heads, value_dim]`.
 #[derive(Debug)]
 struct CausalAttention {
     desc: CustomOpIr,
-    with_stats: bool,
 }
 
 impl Operation<FusionCuda> for CausalAttention {
     fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
         let [q, k, v] = [0, 1, 2].map(|i| handles.get_float_tensor::<Inner>(&self.desc.inputs[i]));
-        let (out, stats) = attend_blocks(q, k, v, self.with_stats);
-        for (desc, tensor) in self
-            .desc
-            .outputs
-            .iter()
-            .zip(std::iter::once(out).chain(stats.into_iter().flatten()))
-        {
-            handles.register_float_tensor::<Inner>(&desc.id, tensor);
-        }
+        let out = attend_blocks(q, k, v);
+        handles.register_float_tensor::<Inner>(&self.desc.outputs[0].id, out);
     }
 }
 
@@ -176,18 +121,13 @@ fn heads_operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, [
 
 /// The attention, a block of queries at a time: scores `Q Kᵀ / √d` of the block's queries over
 /// the keys they can see (f32, cuBLAS), the causal softmax (one kernel), then `P V` (cuBLAS)
-/// written straight into the output's rows; `with_stats`, the block's column statistics are
-/// added up (`[sums, squares, last]`, see `column_stats`). Query head `h` reads KV head
-/// `h / n_rep`; each product is batched over the KV heads, one per position in the group.
+/// written straight into the output's rows. Query head `h` reads KV head `h / n_rep`; each
+/// product is batched over the KV heads, one per position in the group.
 fn attend_blocks(
     q: CubeTensor<CudaRuntime>,
     k: CubeTensor<CudaRuntime>,
     v: CubeTensor<CudaRuntime>,
-    with_stats: bool,
-) -> (
-    CubeTensor<CudaRuntime>,
-    Option<[CubeTensor<CudaRuntime>; 3]>,
-) {
+) -> CubeTensor<CudaRuntime> {
     let dtype = q.dtype;
     let precision = Precision::of(dtype).expect("the dtype was checked when registered");
     let [_, n_heads, chunk_len, head_dim] = q.meta.shape().dims::<4>();
@@ -205,16 +145,6 @@ fn attend_blocks(
         Shape::new([1, chunk_len, n_heads, value_dim]),
         dtype,
     );
-    let stats = with_stats.then(|| {
-        [0, 1, 2].map(|_| {
-            zeros_client(
-                q.client.clone(),
-                q.device.clone(),
-                Shape::new([n_kv_heads, keys]),
-                DType::F32,
-            )
-        })
-    });
     let bytes = dtype.size() as u64;
     let rows_per_block = query_block(n_heads, keys, chunk_len);
     for start in (0..chunk_len).step_by(rows_per_block) {
@@ -256,10 +186,7 @@ fn attend_blocks(
                 })
                 .collect()
         });
-        let probs = causal_softmax(&scores, rows, memory + start + 1, dtype, with_stats);
-        if let Some(stats) = &stats {
-            accumulate_column_stats(&scores, stats, n_rep, rows, start + rows == chunk_len);
-        }
+        let probs = causal_softmax(&scores, rows, memory + start + 1, dtype);
         let bindings = [&probs, &v, &out]
             .map(|t| t.handle.clone().binding())
             .to_vec();
@@ -293,5 +220,5 @@ fn attend_blocks(
                 .collect()
         });
     }
-    (out, stats)
+    out
 }

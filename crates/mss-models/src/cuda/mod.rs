@@ -7,9 +7,9 @@
 //! `CubeBackend<CudaRuntime>`) a [`Linear`](crate::Linear) therefore hands its product to cuBLAS
 //! as a fusion custom operation (`op::product`), when cuBLAS can be loaded and the operands are
 //! bf16 or f32; any other backend, dtype or shape, or a missing `libcublas`, runs Burn's own
-//! matrix product as before. Attention without a sliding window runs the same way: two cuBLAS
-//! products per block of queries around one CubeCL softmax kernel, plus a kernel for the
-//! pruners' statistics (`attention`, `softmax`, `column_stats`).
+//! matrix product as before. Attention without statistics or a sliding window runs the same
+//! way: two cuBLAS products per block of queries around one CubeCL softmax kernel
+//! (`attention`, `softmax`); RoPE is one CubeCL kernel (`rope`).
 //!
 //! CubeCL 0.10 keeps its CUDA streams private, so the product cannot be queued on them. It is
 //! queued as a task on CubeCL's CUDA server thread instead, which runs tasks in order: by then
@@ -21,8 +21,6 @@
 
 #[cfg(feature = "cuda")]
 mod attention;
-#[cfg(feature = "cuda")]
-mod column_stats;
 #[cfg(feature = "cuda")]
 mod gemm;
 #[cfg(feature = "cuda")]
@@ -59,7 +57,7 @@ static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);
 
 #[cfg(feature = "cuda")]
 /// Whether the CUDA backend runs the crate's own kernels (the default) — cuBLAS products for
-/// linear layers and attention, the softmax, statistics and RoPE kernels — or Burn's
+/// linear layers and attention, the softmax and RoPE kernels — or Burn's
 /// operations, for every model in the process. Both compute the same function; the switch
 /// exists to compare the two.
 pub fn use_cublas(enabled: bool) {

@@ -12,16 +12,14 @@ const THREADS_PER_ROW: u32 = 256;
 
 /// Softmax of each row of `scores` over its first `first_visible + (row % rows)` entries, zero
 /// past them: the causal rows of a block of `rows` queries per head, whose first query sees
-/// `first_visible` keys. With `write_back` the probabilities also replace the scores, at their
-/// precision (for the statistics). One cube per row; the max and the sum are reduced within each
+/// `first_visible` keys. One cube per row; the max and the sum are reduced within each
 /// plane, then across the planes through shared memory. Every row has at least one visible key.
 #[cube(launch)]
 fn causal_softmax_kernel<F: Float, P: Float>(
-    scores: &mut Tensor<F>,
+    scores: &Tensor<F>,
     probs: &mut Tensor<P>,
     rows: u32,
     first_visible: u32,
-    #[comptime] write_back: bool,
     #[define(F, P)] _dtypes: [StorageType; 2],
 ) {
     let width = scores.shape(1);
@@ -69,22 +67,17 @@ fn causal_softmax_kernel<F: Float, P: Float>(
             p = (scores[base + j] - row_max).exp() * inverse;
         }
         probs[base + j] = P::cast_from(p);
-        if write_back {
-            scores[base + j] = p;
-        }
         j += step;
     }
 }
 
 /// The causal softmax of f32 `scores` (`[heads × rows, width]`, contiguous) as a new tensor of
-/// `dtype`, queued after the work already queued on the device; with `write_back`, also written
-/// over the scores in f32.
+/// `dtype`, queued after the work already queued on the device.
 pub(super) fn causal_softmax(
     scores: &CubeTensor<CudaRuntime>,
     rows: usize,
     first_visible: usize,
     dtype: DType,
-    write_back: bool,
 ) -> CubeTensor<CudaRuntime> {
     let shape = scores.meta.shape().clone();
     let probs = empty_device_contiguous_dtype(
@@ -104,7 +97,6 @@ pub(super) fn causal_softmax(
         probs.clone().into_tensor_arg(),
         u32::try_from(rows).expect("rows fit in u32"),
         u32::try_from(first_visible).expect("keys fit in u32"),
-        write_back,
         [scores_dtype.into(), dtype.into()],
     );
     probs
