@@ -80,6 +80,10 @@ struct Args {
     /// Skip the device checks of top-k and the statistics attention (not the cuBLAS check).
     #[arg(long)]
     no_checks: bool,
+    /// RoPE through the crate's CUDA kernel instead of Burn's operations (off by default until
+    /// its check has passed on a GPU; the check runs either way).
+    #[arg(long)]
+    rope_kernel: bool,
     /// Also check the model's last logits with the crate's CUDA kernels against Burn's
     /// operations (slow on a fresh machine: Burn's products are tuned for the model's shapes).
     #[arg(long)]
@@ -117,6 +121,7 @@ fn main() -> anyhow::Result<()> {
     #[cfg(feature = "cuda")]
     {
         mss::models::use_cublas(!args.burn_kernels);
+        mss::models::use_rope_kernel(args.rope_kernel);
         println!(
             "linear layers: {}",
             if mss::models::cublas_available() {
@@ -466,8 +471,8 @@ fn switch_cublas(enabled: bool) {
     let _ = enabled;
 }
 
-/// Checks RoPE (`mss::models::rope::RopeTable::rotate_range` and `rotate_at`, one kernel with
-/// `--features cuda`) against Burn's operations (`apply_rope` on the table's rows) in bf16, on a
+/// Checks RoPE (`mss::models::rope::RopeTable::rotate_range` and `rotate_at`, with
+/// `--features cuda` through the crate's kernel, switched on for the check) against Burn's operations (`apply_rope` on the table's rows) in bf16, on a
 /// strided input: 9 heads of 300 tokens at positions from 1000, and at random per-head
 /// positions.
 fn check_rope(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
@@ -482,6 +487,10 @@ fn check_rope(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
     let positions =
         Tensor::<B, 2, Int>::random([9, 300], Distribution::Uniform(0.0, 4096.0), device);
     let values = |t: Tensor<B, 4>| host_values::<f32>(t.cast(DType::F32).into_data());
+    #[cfg(feature = "cuda")]
+    let was_on = mss::models::rope_kernel_enabled();
+    #[cfg(feature = "cuda")]
+    mss::models::use_rope_kernel(true);
     let (cos, sin) = table.range(1000, 300);
     let range_error = mss_testkit::relative_error(
         &values(table.rotate_range(x.clone(), 1000))?,
@@ -492,6 +501,8 @@ fn check_rope(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
         &values(table.rotate_at(x.clone(), positions))?,
         &values(apply_rope(x, cos, sin))?,
     );
+    #[cfg(feature = "cuda")]
+    mss::models::use_rope_kernel(was_on);
     anyhow::ensure!(
         range_error < 1e-2 && at_error < 1e-2,
         "RoPE differs from Burn's operations: {range_error} (a range of positions), {at_error} \

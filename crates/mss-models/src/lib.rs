@@ -47,7 +47,8 @@ pub use config::{Architecture, TransformerConfig};
 #[cfg(feature = "cuda")]
 pub use cuda::{
     DevicePool, KERNEL_CACHE_ENV, cublas_available, cublas_ordering, device_pool,
-    order_cublas_by_events, persist_kernel_caches, release_unused_device_memory, use_cublas,
+    order_cublas_by_events, persist_kernel_caches, release_unused_device_memory,
+    rope_kernel_enabled, use_cublas, use_rope_kernel,
 };
 pub use error::{ModelError, Result};
 pub use generation_config::GenerationConfig;

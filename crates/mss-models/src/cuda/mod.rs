@@ -9,7 +9,7 @@
 //! bf16 or f32; any other backend, dtype or shape, or a missing `libcublas`, runs Burn's own
 //! matrix product as before. Attention without statistics or a sliding window runs the same
 //! way: two cuBLAS products per block of queries around one CubeCL softmax kernel
-//! (`attention`, `softmax`); RoPE is one CubeCL kernel (`rope`).
+//! (`attention`, `softmax`); RoPE can be one CubeCL kernel (`rope`, opt-in until checked).
 //!
 //! CubeCL 0.10 keeps its CUDA streams private, so the product cannot be queued on them. It is
 //! queued as a task on CubeCL's CUDA server thread instead, which runs tasks in order: by then
@@ -57,7 +57,8 @@ static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);
 
 #[cfg(feature = "cuda")]
 /// Whether the CUDA backend runs the crate's own kernels (the default) — cuBLAS products for
-/// linear layers and attention, the softmax and RoPE kernels — or Burn's
+/// linear layers and attention, the softmax kernel (and RoPE's, when [`use_rope_kernel`] asks)
+/// — or Burn's
 /// operations, for every model in the process. Both compute the same function; the switch
 /// exists to compare the two.
 pub fn use_cublas(enabled: bool) {
@@ -65,9 +66,22 @@ pub fn use_cublas(enabled: bool) {
 }
 
 #[cfg(feature = "cuda")]
-/// Whether [`use_cublas`] left the crate's own kernels switched on.
-fn own_kernels_enabled() -> bool {
-    CUBLAS_ENABLED.load(Ordering::Relaxed)
+static ROPE_KERNEL: AtomicBool = AtomicBool::new(false);
+
+#[cfg(feature = "cuda")]
+/// Whether RoPE runs as one CubeCL kernel on the CUDA backend (reading each token's table rows
+/// by position) instead of Burn's operations (two gathers, a flip, a copy, a multiply-add), for
+/// every model in the process. Off by default: the kernel has run on a GPU but has not yet
+/// passed `prefill_timing`'s RoPE check there (docs/results/gpu-prefill.md). The crate's
+/// kernels must also be on ([`use_cublas`]).
+pub fn use_rope_kernel(enabled: bool) {
+    ROPE_KERNEL.store(enabled, Ordering::Relaxed);
+}
+
+#[cfg(feature = "cuda")]
+/// Whether RoPE runs as the crate's kernel ([`use_rope_kernel`] and [`use_cublas`]).
+pub fn rope_kernel_enabled() -> bool {
+    ROPE_KERNEL.load(Ordering::Relaxed) && CUBLAS_ENABLED.load(Ordering::Relaxed)
 }
 
 #[cfg(feature = "cuda")]

@@ -58,7 +58,7 @@ mod kernel {
 
 /// `x` rotated at per-head `positions` (`[heads, len]`), or at `start..start + len` for every
 /// head, through one kernel, when `B` is Burn's CUDA backend, `x` and the tables share a float
-/// dtype and the crate's kernels are on (`use_cublas`); `None` otherwise (the caller then runs Burn's operations). Every position must
+/// dtype and the kernel is switched on (`use_rope_kernel`); `None` otherwise (the caller then runs Burn's operations). Every position must
 /// be a row of the tables.
 ///
 /// # Shapes
@@ -88,7 +88,7 @@ pub(crate) fn rotate<B: Backend>(
         && signed_sin.dtype() == dtype
         && matches!(dtype, DType::BF16 | DType::F16 | DType::F32)
         && positions.is_none_or(|p| p.dims() == [heads, len]);
-    if !fits || !super::own_kernels_enabled() {
+    if !fits || !super::rope_kernel_enabled() {
         return None;
     }
     let mut inputs = vec![
