@@ -7,14 +7,13 @@
 //! left and whose autotuner can settle on a kernel without tensor cores
 //! (docs/results/gpu-prefill.md). Here the scores are still materialised, a block of queries at
 //! a time, but each product runs at cuBLAS's speed, the softmax is one pass, and a block's
-//! products stop at its last visible key (the causal half of the chunk is never computed).
+//! products stop at its last visible key (keys no query of the block sees are never scored).
 //! Chunks whose pruner needs statistics still run Burn's blocked products (`mss_core::attend`).
-#![allow(unsafe_code)]
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 
 use burn::prelude::*;
-use burn::tensor::{DType, TensorPrimitive};
+use burn::tensor::DType;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
@@ -23,7 +22,7 @@ use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 use cubecl::cuda::CudaRuntime;
 
 use super::gemm::{Gemm, Precision};
-use super::op::{FusionCuda, Inner, Primitive, fusion_primitive, submit_products};
+use super::op::{FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, submit_products};
 use super::operand::Operand;
 use super::score_blocks::query_block;
 use super::softmax::causal_softmax;
@@ -83,9 +82,7 @@ pub(crate) fn causal_attention<B: Backend>(
             CausalAttention { desc },
         )
         .pop()?;
-    let out: Box<dyn Any> = Box::new(out);
-    let out = *out.downcast::<B::FloatTensorPrimitive>().ok()?;
-    Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
+    float_tensor(out)
 }
 
 /// The registered operation: inputs `q`, `k`, `v`, output `[1, chunk_len, n_heads, value_dim]`.

@@ -78,21 +78,29 @@ pub(crate) fn products<B: Backend>(
         OperationIr::Custom(desc.clone()),
         CublasLinear { desc },
     );
-    ys.into_iter()
-        .map(|y| {
-            let y: Box<dyn Any> = Box::new(y);
-            let y = *y.downcast::<B::FloatTensorPrimitive>().ok()?;
-            Some(Tensor::from_primitive(TensorPrimitive::Float(y)))
-        })
-        .collect()
+    ys.into_iter().map(float_tensor).collect()
 }
 
-/// The fusion primitive of a tensor of Burn's CUDA backend.
+/// The fusion primitive of a float tensor of Burn's CUDA backend.
 pub(super) fn fusion_primitive<B: Backend, const D: usize>(
     tensor: &Tensor<B, D>,
 ) -> Option<Primitive> {
-    let primitive: Box<dyn Any> = Box::new(tensor.clone().into_primitive().tensor());
+    as_fusion(tensor.clone().into_primitive().tensor())
+}
+
+/// A primitive of Burn's CUDA backend (float or int) as the fusion primitive it is; `None` for
+/// any other backend's.
+pub(super) fn as_fusion<T: 'static>(primitive: T) -> Option<Primitive> {
+    let primitive: Box<dyn Any> = Box::new(primitive);
     primitive.downcast::<Primitive>().ok().map(|p| *p)
+}
+
+/// A float tensor of `B` from a custom operation's output (`B` checked to be Burn's CUDA
+/// backend).
+pub(super) fn float_tensor<B: Backend, const D: usize>(output: Primitive) -> Option<Tensor<B, D>> {
+    let output: Box<dyn Any> = Box::new(output);
+    let output = *output.downcast::<B::FloatTensorPrimitive>().ok()?;
+    Some(Tensor::from_primitive(TensorPrimitive::Float(output)))
 }
 
 /// The registered operation: inputs `x` (`[1, m, k]`) and the weights `W_i` (`[k, n_i]`),

@@ -2,10 +2,10 @@
 //! where Burn's operations select the cosine and sine rows (two gathers), swap the halves (a
 //! flip and a copy) and multiply-add (a fused kernel).
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 
 use burn::prelude::*;
-use burn::tensor::{DType, TensorPrimitive};
+use burn::tensor::DType;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
@@ -16,7 +16,7 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::rope_kernel;
 
-use super::op::{FusionCuda, Inner, Primitive};
+use super::op::{FusionCuda, Inner, Primitive, as_fusion, float_tensor, fusion_primitive};
 
 /// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
 mod kernel {
@@ -92,12 +92,12 @@ pub(crate) fn rotate<B: Backend>(
         return None;
     }
     let mut inputs = vec![
-        primitive(x.clone().into_primitive().tensor())?,
-        primitive(cos.clone().into_primitive().tensor())?,
-        primitive(signed_sin.clone().into_primitive().tensor())?,
+        fusion_primitive(x)?,
+        fusion_primitive(cos)?,
+        fusion_primitive(signed_sin)?,
     ];
     if let Some(positions) = positions {
-        inputs.push(primitive(positions.clone().into_primitive())?);
+        inputs.push(as_fusion(positions.clone().into_primitive())?);
     }
     let client = inputs[0].client.clone();
     let streams = OperationStreams::with_inputs(&inputs);
@@ -116,23 +116,7 @@ pub(crate) fn rotate<B: Backend>(
             Rope { desc, start },
         )
         .pop()?;
-    let out = primitive_of::<B>(out)?;
-    Some(Tensor::from_primitive(TensorPrimitive::Float(out)))
-}
-
-/// The fusion primitive behind a primitive of `B` (checked to be Burn's CUDA backend).
-fn primitive<T: 'static>(primitive: T) -> Option<Primitive> {
-    let primitive: Box<dyn Any> = Box::new(primitive);
-    primitive.downcast::<Primitive>().ok().map(|p| *p)
-}
-
-/// `B`'s float primitive from the custom operation's output.
-fn primitive_of<B: Backend>(primitive: Primitive) -> Option<B::FloatTensorPrimitive> {
-    let primitive: Box<dyn Any> = Box::new(primitive);
-    primitive
-        .downcast::<B::FloatTensorPrimitive>()
-        .ok()
-        .map(|p| *p)
+    float_tensor(out)
 }
 
 /// The registered operation: inputs `x`, `cos`, `signed_sin` and, per head, the positions;
