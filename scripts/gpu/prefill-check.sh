@@ -6,7 +6,7 @@
 # binary carried in .device/bin (see docs/results/gpu-prefill.md):
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
-#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused
+#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks
 set -u -o pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
@@ -41,6 +41,11 @@ attention)
     CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
         step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
     tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
+    ;;
+checks)
+    # The device checks alone on the small shape (top-k, attention, cuBLAS, RoPE kernel,
+    # statistics): a minute on a warm machine, the first thing to run on a fresh one.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none
     ;;
 fused)
     # The model's own attention (cuBLAS products around one softmax kernel, statistics by one
