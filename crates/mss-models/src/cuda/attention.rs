@@ -17,12 +17,14 @@ use burn::tensor::DType;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
-use burn_fusion::stream::{Operation, OperationStreams};
-use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
+use burn_fusion::stream::Operation;
+use burn_ir::{CustomOpIr, HandleContainer};
 use cubecl::cuda::CudaRuntime;
 
 use super::gemm::{Gemm, Precision};
-use super::op::{FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, submit_products};
+use super::op::{
+    FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, register_custom, submit_products,
+};
 use super::operand::Operand;
 use super::score_blocks::query_block;
 use super::softmax::causal_softmax;
@@ -66,22 +68,11 @@ pub(crate) fn causal_attention<B: Backend>(
         .into_iter()
         .map(fusion_primitive)
         .collect::<Option<Vec<_>>>()?;
-    let client = inputs[0].client.clone();
-    let streams = OperationStreams::with_inputs(&inputs);
-    let out = TensorIr::uninit(
-        client.create_empty_handle(),
-        Shape::new([1, chunk_len, n_heads, value_dim]),
-        dtype,
-    );
-    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
-    let desc = CustomOpIr::new("mss_causal_attention", &inputs, &[out]);
-    let out = client
-        .register(
-            streams,
-            OperationIr::Custom(desc.clone()),
-            CausalAttention { desc },
-        )
-        .pop()?;
+    let out = (Shape::new([1, chunk_len, n_heads, value_dim]), dtype);
+    let out = register_custom("mss_causal_attention", inputs, &[out], |desc| {
+        CausalAttention { desc }
+    })
+    .pop()?;
     float_tensor(out)
 }
 

@@ -58,8 +58,7 @@ static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);
 #[cfg(feature = "cuda")]
 /// Whether the CUDA backend runs the crate's own kernels (the default) — cuBLAS products for
 /// linear layers and attention, the softmax kernel (and RoPE's, when [`use_rope_kernel`] asks)
-/// — or Burn's
-/// operations, for every model in the process. Both compute the same function; the switch
+/// — or Burn's operations, for every model in the process. Both compute the same function; the switch
 /// exists to compare the two.
 pub fn use_cublas(enabled: bool) {
     CUBLAS_ENABLED.store(enabled, Ordering::Relaxed);

@@ -4,7 +4,7 @@
 use std::any::{Any, TypeId};
 
 use burn::prelude::*;
-use burn::tensor::TensorPrimitive;
+use burn::tensor::{DType, TensorPrimitive};
 use burn_cubecl::CubeBackend;
 use burn_cubecl::fusion::FusionCubeRuntime;
 use burn_cubecl::kernel::into_contiguous;
@@ -60,24 +60,14 @@ pub(crate) fn products<B: Backend>(
         .iter()
         .map(|w| fusion_primitive(w))
         .collect::<Option<Vec<_>>>()?;
-    let client = x.client.clone();
-    let streams = OperationStreams::with_inputs(std::iter::once(&x).chain(&weights));
-    let outputs: Vec<TensorIr> = weights
+    let outputs: Vec<(Shape, DType)> = weights
         .iter()
-        .map(|w| {
-            let n = w.shape[1];
-            TensorIr::uninit(client.create_empty_handle(), Shape::new([1, m, n]), dtype)
-        })
+        .map(|w| (Shape::new([1, m, w.shape[1]]), dtype))
         .collect();
-    let inputs: Vec<TensorIr> = std::iter::once(x.into_ir())
-        .chain(weights.into_iter().map(|w| w.into_ir()))
-        .collect();
-    let desc = CustomOpIr::new("mss_cublas_linear", &inputs, &outputs);
-    let ys = client.register(
-        streams,
-        OperationIr::Custom(desc.clone()),
-        CublasLinear { desc },
-    );
+    let inputs = std::iter::once(x).chain(weights).collect();
+    let ys = register_custom("mss_cublas_linear", inputs, &outputs, |desc| CublasLinear {
+        desc,
+    });
     ys.into_iter().map(float_tensor).collect()
 }
 
@@ -93,6 +83,27 @@ pub(super) fn fusion_primitive<B: Backend, const D: usize>(
 pub(super) fn as_fusion<T: 'static>(primitive: T) -> Option<Primitive> {
     let primitive: Box<dyn Any> = Box::new(primitive);
     primitive.downcast::<Primitive>().ok().map(|p| *p)
+}
+
+/// Registers a custom operation of Burn's fusion stream over `inputs`, with outputs of these
+/// shapes and dtypes; `operation` builds it from its description. Returns the outputs.
+pub(super) fn register_custom<O: Operation<FusionCuda> + 'static>(
+    name: &'static str,
+    inputs: Vec<Primitive>,
+    outputs: &[(Shape, DType)],
+    operation: impl FnOnce(CustomOpIr) -> O,
+) -> Vec<Primitive> {
+    let Some(client) = inputs.first().map(|t| t.client.clone()) else {
+        return Vec::new();
+    };
+    let streams = OperationStreams::with_inputs(&inputs);
+    let outputs: Vec<TensorIr> = outputs
+        .iter()
+        .map(|(shape, dtype)| TensorIr::uninit(client.create_empty_handle(), shape.clone(), *dtype))
+        .collect();
+    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
+    let desc = CustomOpIr::new(name, &inputs, &outputs);
+    client.register(streams, OperationIr::Custom(desc.clone()), operation(desc))
 }
 
 /// A float tensor of `B` from a custom operation's output (`B` checked to be Burn's CUDA

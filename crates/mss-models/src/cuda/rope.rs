@@ -9,14 +9,16 @@ use burn::tensor::DType;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
-use burn_fusion::stream::{Operation, OperationStreams};
-use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
+use burn_fusion::stream::Operation;
+use burn_ir::{CustomOpIr, HandleContainer};
 use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::rope_kernel;
 
-use super::op::{FusionCuda, Inner, Primitive, as_fusion, float_tensor, fusion_primitive};
+use super::op::{
+    FusionCuda, Inner, Primitive, as_fusion, float_tensor, fusion_primitive, register_custom,
+};
 
 /// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
 mod kernel {
@@ -58,8 +60,8 @@ mod kernel {
 
 /// `x` rotated at per-head `positions` (`[heads, len]`), or at `start..start + len` for every
 /// head, through one kernel, when `B` is Burn's CUDA backend, `x` and the tables share a float
-/// dtype and the kernel is switched on (`use_rope_kernel`); `None` otherwise (the caller then runs Burn's operations). Every position must
-/// be a row of the tables.
+/// dtype and the kernel is switched on (`use_rope_kernel`); `None` otherwise (the caller then
+/// runs Burn's operations). Every position must be a row of the tables.
 ///
 /// # Shapes
 /// - `x`: `[1, heads, len, head_dim]`, `cos` and `signed_sin`: `[table_len, head_dim]`
@@ -99,23 +101,9 @@ pub(crate) fn rotate<B: Backend>(
     if let Some(positions) = positions {
         inputs.push(as_fusion(positions.clone().into_primitive())?);
     }
-    let client = inputs[0].client.clone();
-    let streams = OperationStreams::with_inputs(&inputs);
-    let out = TensorIr::uninit(
-        client.create_empty_handle(),
-        Shape::new([1, heads, len, d]),
-        dtype,
-    );
-    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
-    let desc = CustomOpIr::new("mss_rope", &inputs, &[out]);
     let start = u32::try_from(start).ok()?;
-    let out = client
-        .register(
-            streams,
-            OperationIr::Custom(desc.clone()),
-            Rope { desc, start },
-        )
-        .pop()?;
+    let out = (Shape::new([1, heads, len, d]), dtype);
+    let out = register_custom("mss_rope", inputs, &[out], |desc| Rope { desc, start }).pop()?;
     float_tensor(out)
 }
 
