@@ -562,15 +562,13 @@ fn check_model_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()
     Ok(())
 }
 
-/// Checks the attention that computes statistics on this backend, in f32: Burn's blocked
-/// products (heads broadcast per KV head) give the fused kernel's output, in one block and in
-/// blocks of 256; the model's attention (`mss::models::attend`) gives the blocked output and
-/// statistics. 9 query heads over 3 KV
-/// heads, 1024 queries over 2052 keys.
+/// Checks that the attention which computes statistics (blocked, heads broadcast per KV head)
+/// gives the fused kernel's output on this backend, in f32: 9 query heads over 3 KV heads,
+/// 1024 queries over 2052 keys, in one block and in blocks of 256.
 fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
     use burn::tensor::Distribution;
     use mss::core::AttentionNeeds;
-    use mss::core::attention::{AttentionKernel, attend, use_attention_kernel};
+    use mss::core::attention::attend;
     let random =
         |shape: [usize; 4]| Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device);
     let (q, k, v) = (
@@ -592,7 +590,6 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
         1024,
     );
     let fused: Vec<f32> = host_values(fused.into_data())?;
-    let mut reference = None;
     for block in [1024, 256] {
         let (blocked, stats) = attend(q.clone(), k.clone(), v.clone(), None, needs, block);
         let blocked: Vec<f32> = host_values(blocked.into_data())?;
@@ -603,54 +600,14 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
         );
         // Every query's probabilities sum to one: the column sums of a KV head add up to
         // 3 heads × 1024 queries.
-        let total: f32 = stats
-            .column_sums
-            .clone()
-            .expect("asked")
-            .sum()
-            .into_scalar()
-            .elem();
+        let total: f32 = stats.column_sums.expect("asked").sum().into_scalar().elem();
         anyhow::ensure!(
             (total / (3.0 * 3.0 * 1024.0) - 1.0).abs() < 1e-3,
             "column sums add up to {total}"
         );
-        reference = Some((blocked, stats));
     }
-    let (blocked, blocked_stats) = reference.expect("two blocks were run");
-    use_attention_kernel(AttentionKernel::Fused);
-    let (model, model_stats) = mss::models::attend(q, k, v, None, needs, 1024);
-    let model: Vec<f32> = host_values(model.into_data())?;
-    let stat = |stats: &mss::core::AttentionStats<B>, i: usize| {
-        let t = [
-            &stats.last_query,
-            &stats.column_sums,
-            &stats.visible_queries,
-            &stats.second_moments,
-        ][i]
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("statistic {i} missing"))?;
-        host_values::<f32>(t.into_data())
-    };
-    let mut errors = vec![mss_testkit::relative_error(&model, &blocked)];
-    for i in 0..4 {
-        errors.push(mss_testkit::relative_error(
-            &stat(&model_stats, i)?,
-            &stat(&blocked_stats, i)?,
-        ));
-    }
-    let errors_shown = errors
-        .iter()
-        .map(|e| format!("{e:.1e}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    anyhow::ensure!(
-        errors.iter().all(|e| *e < 1e-3),
-        "the model's statistics attention differs from the blocked products (output, last \
-         query, column sums, visible queries, second moments): {errors_shown}"
-    );
     println!(
-        "statistics attention equals the fused kernel on this device (blocks of 1024 and 256); \
-         the model's attention gives the same output and statistics: {errors_shown}\n"
+        "statistics attention equals the fused kernel on this device (blocks of 1024 and 256)\n"
     );
     Ok(())
 }
