@@ -55,11 +55,12 @@ struct Args {
     /// Weight and activation dtype.
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     dtype: Precision,
-    /// Pruner: streaming_llm, chunk_prefix, h2o, tova, mean_attention, snapkv (conv), roco,
-    /// random, local_window, no_compress (full attention).
-    #[arg(long, default_value = "no_compress")]
+    /// Pruner of FM, IM and FI: streaming_llm, chunk_prefix, h2o, tova, mean_attention, snapkv
+    /// (conv), roco, random.
+    #[arg(long, default_value = "snapkv")]
     pruner: PrunerKind,
-    /// Memory type: fm, im, imdc (IM with decremental chunks), fi.
+    /// Memory type: full (full attention, no pruning), local (no memory), fm, im, imdc (IM
+    /// with decremental chunks), fi.
     #[arg(long, default_value = "fm")]
     memory_type: Method,
     /// Memory size M (entries per layer and KV head, sinks excluded) after the prompt.

@@ -2,7 +2,9 @@
 """Golden fixtures for mss-models: tiny random-weight Llama / Mistral models and their logits,
 computed by Hugging Face transformers (f32, eager attention, CPU).
 
-Usage:  python3 scripts/make_golden_fixtures.py crates/mss-models/tests/fixtures
+Usage:  python3 scripts/make_golden_fixtures.py crates/mss-models/tests/fixtures [NAME ...]
+        (only the named fixtures are written; every model is still built in order, so each
+        fixture is the same whichever are asked for)
 Needs:  torch, transformers, safetensors (the GPU box has them; nothing here needs a GPU).
 
 Each fixture folder holds config.json + model.safetensors (a Hugging Face folder that
@@ -11,7 +13,8 @@ Each fixture folder holds config.json + model.safetensors (a Hugging Face folder
 - tiny_llama: GQA (4 query heads over 2 KV heads), untied LM head;
 - tiny_llama_dynamic: as tiny_llama with dynamic-NTK RoPE and a sequence past
   max_position_embeddings, so the scaling is active;
-- tiny_mistral: sliding window 8, shorter than the 40-token test sequence, tied embeddings.
+- tiny_mistral: sliding window 8, shorter than the 40-token test sequence, tied embeddings;
+- tiny_qwen2: Qwen2 (Llama with biases on the q/k/v projections, none on o), tied embeddings.
 """
 import json
 import os
@@ -20,7 +23,8 @@ import sys
 import torch
 import transformers
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          Qwen2Config, Qwen2ForCausalLM)
 
 SEQ = 40
 COMMON = dict(
@@ -51,9 +55,12 @@ def fixtures():
     yield "tiny_mistral", MistralForCausalLM, MistralConfig(
         **COMMON, max_position_embeddings=128, rope_theta=10000.0, sliding_window=8,
         tie_word_embeddings=True)
+    yield "tiny_qwen2", Qwen2ForCausalLM, Qwen2Config(
+        **COMMON, max_position_embeddings=128, rope_theta=10000.0, tie_word_embeddings=True,
+        use_sliding_window=False)
 
 
-def main(out_root):
+def main(out_root, names):
     torch.manual_seed(0)
     for name, cls, config in fixtures():
         config._attn_implementation = "eager"
@@ -63,6 +70,11 @@ def main(out_root):
             for n, p in model.named_parameters():
                 if n.endswith("norm.weight"):
                     p.copy_(1.0 + 0.1 * torch.randn_like(p))
+                elif n.endswith("proj.bias"):
+                    # Zero-initialised by transformers: make them count.
+                    p.copy_(0.5 * torch.randn_like(p))
+        if names and name not in names:
+            continue
         out = os.path.join(out_root, name)
         os.makedirs(out, exist_ok=True)
         model.save_pretrained(out, safe_serialization=True)
@@ -80,4 +92,4 @@ def main(out_root):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

@@ -8,20 +8,8 @@ use mss_core::Pruner;
 use mss_schedule::names::{self, Named};
 
 use crate::{
-    LocalWindow, NoCompress, PrunerError, chunk_prefix, h2o, mean_attention, random, roco, snapkv,
-    streaming_llm, tova,
+    PrunerError, chunk_prefix, h2o, mean_attention, random, roco, snapkv, streaming_llm, tova,
 };
-
-/// What the prefill loop keeps in memory for a pruner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemoryPolicy {
-    /// Sinks plus the entries the pruner selects within the schedule's budget.
-    Pruned,
-    /// Everything: full attention.
-    Everything,
-    /// Nothing, not even sinks: each chunk sees itself only.
-    Nothing,
-}
 
 /// Declares [`PrunerKind`] from the registry below: each pruner's variant, name, aliases and
 /// constructor are written once, in one line.
@@ -92,21 +80,6 @@ registry! {
     Roco = "roco" => |_| roco();
     /// Seeded random subset ([`random`]).
     Random = "random" => |seed| random(seed);
-    /// No memory ([`LocalWindow`]).
-    LocalWindow = "local_window" => |_| LocalWindow;
-    /// Full attention ([`NoCompress`]).
-    NoCompress = "no_compress" => |_| NoCompress;
-}
-
-impl PrunerKind {
-    /// What the prefill loop keeps for this pruner.
-    pub fn memory_policy(self) -> MemoryPolicy {
-        match self {
-            Self::LocalWindow => MemoryPolicy::Nothing,
-            Self::NoCompress => MemoryPolicy::Everything,
-            _ => MemoryPolicy::Pruned,
-        }
-    }
 }
 
 impl fmt::Display for PrunerKind {
@@ -118,9 +91,18 @@ impl fmt::Display for PrunerKind {
 impl FromStr for PrunerKind {
     type Err = PrunerError;
 
-    /// Parses a name or alias ([`names::parse`]).
+    /// Parses a name or alias ([`names::parse`]); the baselines' names (`no_compress`,
+    /// `local_window`) point to their memory types.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(names::parse(s)?)
+        names::parse(s).map_err(
+            |unknown| match names::parse::<mss_schedule::MemoryType>(s) {
+                Ok(memory_type) if !memory_type.prunes() => PrunerError::MemoryType {
+                    given: s.trim().to_owned(),
+                    memory_type,
+                },
+                _ => unknown.into(),
+            },
+        )
     }
 }
 
@@ -138,6 +120,22 @@ mod tests {
             "Streaming-LLM".parse::<PrunerKind>().unwrap(),
             PrunerKind::StreamingLlm
         );
+    }
+
+    #[test]
+    fn the_baselines_point_to_their_memory_types() {
+        let err = "no_compress".parse::<PrunerKind>().unwrap_err().to_string();
+        assert!(err.contains("memory type `full`"), "{err}");
+        let err = "Local-Window"
+            .parse::<PrunerKind>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("memory type `local`"), "{err}");
+        // A paper memory type is just an unknown pruner.
+        assert!(matches!(
+            "fm".parse::<PrunerKind>(),
+            Err(PrunerError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -14,8 +14,10 @@
 //! | [`snapkv`](snapkv()) (`conv`) | the highest pooled mean attention (kernel 5) | column sums |
 //! | [`roco`](roco()) | the highest mean attention after demoting the lowest-std half of the budget | column sums, second moments |
 //! | [`random`](random()) | a seeded random subset, the same on every head | nothing |
-//! | [`local_window`](LocalWindow) | nothing: no memory | nothing |
-//! | [`no_compress`](NoCompress) | everything: full attention | nothing |
+//!
+//! Full attention and no memory (the seed's `no_compress` and `local_window`) keep everything
+//! or nothing: they are memory types of the schedule (`mss_schedule::MemoryType`), not
+//! pruners.
 //!
 //! Selection is per layer and per KV head (statistics arrive summed over each KV head's query
 //! heads), kept indices are sorted, and ties go to the more recent entry. The sinks are kept by
@@ -29,9 +31,7 @@ mod chunk_prefix;
 mod error;
 mod h2o;
 mod kind;
-mod local_window;
 mod mean_attention;
-mod no_compress;
 mod positional;
 mod random;
 mod roco;
@@ -44,10 +44,8 @@ mod tova;
 pub use chunk_prefix::{ChunkPrefix, chunk_prefix};
 pub use error::{PrunerError, Result};
 pub use h2o::{Accumulated, h2o};
-pub use kind::{MemoryPolicy, PrunerKind};
-pub use local_window::LocalWindow;
+pub use kind::PrunerKind;
 pub use mean_attention::{MeanAttention, mean_attention};
-pub use no_compress::NoCompress;
 pub use positional::{End, keep_end};
 pub use random::{RandomScores, random};
 pub use roco::{StdFiltered, roco};

@@ -204,16 +204,3 @@ fn a_budget_covering_every_candidate_keeps_them_all() {
         );
     }
 }
-
-#[test]
-fn local_window_keeps_nothing_and_no_compress_everything() {
-    let case = Case::new(2, 4);
-    assert_eq!(
-        case.prune(build(PrunerKind::LocalWindow).as_mut(), 0, 0),
-        vec![Vec::<i32>::new(); 2]
-    );
-    assert_eq!(
-        case.prune(build(PrunerKind::NoCompress).as_mut(), 4, 0),
-        vec![vec![0, 1, 2, 3]; 2]
-    );
-}

@@ -12,7 +12,7 @@ pub const DEFAULT_SINKS: usize = 4;
 /// validates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleConfig {
-    /// FM, IM or FI.
+    /// FM, IM or FI, or a baseline (full attention, no memory).
     pub memory_type: MemoryType,
     /// The reference chunk size `C`; under decremental chunks it still sets `n = ceil(L / C)`.
     pub chunk: usize,
@@ -67,6 +67,24 @@ impl ScheduleConfig {
     pub fn with_num_layers(mut self, num_layers: usize) -> Self {
         self.num_layers = Some(num_layers);
         self
+    }
+
+    /// The configuration a plan of `prompt_len` tokens follows. The baselines become fixed
+    /// memories: full attention keeps the whole prompt (`M = L`), no memory keeps nothing,
+    /// sinks included (`M = S = 0`). The paper's types are returned as they are.
+    pub fn for_prompt(&self, prompt_len: usize) -> Self {
+        match self.memory_type {
+            MemoryType::Full => ScheduleConfig {
+                memory: prompt_len,
+                ..self.clone()
+            },
+            MemoryType::Local => ScheduleConfig {
+                memory: 0,
+                sinks: 0,
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
     }
 
     /// Whether budgets differ between layers: IM with a layer-wise incremental type.
@@ -165,6 +183,22 @@ mod tests {
                 Err(ScheduleError::DecrementalNeedsIm { memory_type: t })
             );
         }
+    }
+
+    #[test]
+    fn baselines_become_fixed_memories_of_the_whole_prompt_or_nothing() {
+        let full = ScheduleConfig::new(MemoryType::Full, 8, 3).with_sinks(2);
+        assert_eq!(
+            (full.for_prompt(50).memory, full.for_prompt(50).sinks),
+            (50, 2)
+        );
+        let local = ScheduleConfig::new(MemoryType::Local, 8, 3).with_sinks(2);
+        assert_eq!(
+            (local.for_prompt(50).memory, local.for_prompt(50).sinks),
+            (0, 0)
+        );
+        let fm = ScheduleConfig::new(MemoryType::Fm, 8, 3).with_sinks(2);
+        assert_eq!(fm.for_prompt(50), fm);
     }
 
     #[test]

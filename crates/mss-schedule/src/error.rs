@@ -136,7 +136,8 @@ mod tests {
         let err: ScheduleError = "XX".parse::<crate::MemoryType>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown memory type `XX`; valid choices: FM, Chunk_Streaming, IM, \
+            "unknown memory type `XX`; valid choices: full, no_compress, full_attention, \
+             local, local_window, none, FM, Chunk_Streaming, IM, \
              Incremental_Chunk_Streaming_Dynamic_History, FI, \
              Incremental_Chunk_Streaming_Fixed_History"
         );

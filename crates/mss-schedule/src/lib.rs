@@ -6,13 +6,15 @@
 //! chunk lengths and the memory budget of every step, up front, and predicts the working set:
 //!
 //! - [`MemoryType`]: FM (fixed memory `M`), IM (incremental: budgets grow to `M` along an
-//!   [`IncrementalType`]), FI (fixed history: append [`fi_slices`] of each chunk);
+//!   [`IncrementalType`]), FI (fixed history: append [`fi_slices`] of each chunk), and the
+//!   baselines full attention and no memory;
 //! - [`Curve`] (`linear`, `square`, `sqrt`, `inverse_convex`, `inverse_concave`) and
 //!   [`LayerwiseCurve`] (`square_sqrt`, `double_inverse`, `adaptive`, see
 //!   [`adaptive_budgets`]), with the reference code's exact integer semantics;
 //! - [`standard_chunks`] and [`decremental_chunks`] (IMDC);
 //! - [`plan`] → [`Plan`]: chunk ranges and per-step [`Budget`]s, checked by
-//!   [`Plan::validate`];
+//!   [`Plan::validate`]; [`Plan::retain`] says what every layer keeps after a step
+//!   ([`Retain`]), so a prefill loop never branches on the memory type;
 //! - [`predict`] and [`check_fits`]: the working set per step and its peak, against a cap.
 //!
 //! ```
@@ -59,6 +61,7 @@ mod limits;
 mod memory_type;
 pub mod names;
 mod plan;
+mod retain;
 mod validate;
 
 #[cfg(test)]
@@ -83,3 +86,4 @@ pub use limits::{MAX_CHUNKS, MAX_LAYERS, MAX_PLAN_ENTRIES, MAX_TOKENS};
 pub use memory_type::MemoryType;
 pub use names::{Named, UnknownName};
 pub use plan::{Plan, Step, plan};
+pub use retain::Retain;

@@ -1,4 +1,5 @@
-//! The three memory types: fixed (FM), incremental (IM) and fixed-history incremental (FI).
+//! The memory types: fixed (FM), incremental (IM) and fixed-history incremental (FI), and the
+//! two baselines every comparison draws, full attention and no memory.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,8 +8,17 @@ use crate::ScheduleError;
 use crate::names::{self, Named};
 
 /// How the memory read by the next chunk is chosen after each chunk (spec §2.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// FM, IM and FI prune with a pruner; [`Full`](MemoryType::Full) and
+/// [`Local`](MemoryType::Local) keep everything or nothing and call no pruner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MemoryType {
+    /// Full attention (the seed's `no_compress`): every entry is kept, so each chunk attends
+    /// to the whole prefix. The memory size is ignored.
+    Full,
+    /// No memory (the seed's `local_window`): nothing is kept, not even sinks, so each chunk
+    /// attends to itself only. Memory and sink sizes are ignored.
+    Local,
     /// Fixed memory (`FM`, formerly `Chunk_Streaming`): after every chunk keep `M` of the
     /// non-sink entries of `[memory; chunk]`.
     Fm,
@@ -23,12 +33,29 @@ pub enum MemoryType {
 }
 
 impl MemoryType {
-    /// Every memory type.
-    pub const ALL: [MemoryType; 3] = [MemoryType::Fm, MemoryType::Im, MemoryType::Fi];
+    /// Every memory type: the two baselines, then the paper's three.
+    pub const ALL: [MemoryType; 5] = [
+        MemoryType::Full,
+        MemoryType::Local,
+        MemoryType::Fm,
+        MemoryType::Im,
+        MemoryType::Fi,
+    ];
 
-    /// The short name: `FM`, `IM` or `FI`.
+    /// The memory types that prune with a pruner: FM, IM and FI.
+    pub const PRUNED: [MemoryType; 3] = [MemoryType::Fm, MemoryType::Im, MemoryType::Fi];
+
+    /// Whether a pruner selects the memory (FM, IM, FI), rather than keeping everything or
+    /// nothing.
+    pub fn prunes(self) -> bool {
+        !matches!(self, MemoryType::Full | MemoryType::Local)
+    }
+
+    /// The short name: `full`, `local`, `FM`, `IM` or `FI`.
     pub fn name(self) -> &'static str {
         match self {
+            MemoryType::Full => "full",
+            MemoryType::Local => "local",
             MemoryType::Fm => "FM",
             MemoryType::Im => "IM",
             MemoryType::Fi => "FI",
@@ -53,9 +80,11 @@ impl Named for MemoryType {
     fn name(self) -> &'static str {
         MemoryType::name(self)
     }
-    /// The name the paper's scripts use.
+    /// The name the paper's scripts use (for the baselines, the seed's pruner name).
     fn aliases(self) -> &'static [&'static str] {
         match self {
+            MemoryType::Full => &["no_compress", "full_attention"],
+            MemoryType::Local => &["local_window", "none"],
             MemoryType::Fm => &["Chunk_Streaming"],
             MemoryType::Im => &["Incremental_Chunk_Streaming_Dynamic_History"],
             MemoryType::Fi => &["Incremental_Chunk_Streaming_Fixed_History"],
@@ -90,10 +119,19 @@ mod tests {
             ),
             ("Fi", MemoryType::Fi),
             ("Incremental_Chunk_Streaming_Fixed_History", MemoryType::Fi),
+            ("Full", MemoryType::Full),
+            ("no-compress", MemoryType::Full),
+            ("local_window", MemoryType::Local),
         ];
         for (given, expected) in cases {
             assert_eq!(given.parse::<MemoryType>(), Ok(expected), "{given}");
         }
+    }
+
+    #[test]
+    fn only_the_paper_types_prune() {
+        let pruned: Vec<_> = MemoryType::ALL.into_iter().filter(|t| t.prunes()).collect();
+        assert_eq!(pruned, MemoryType::PRUNED);
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct Step {
     /// Memory entries (sinks excluded) read by this chunk: what the previous step kept.
     pub memory_before: Budget,
     /// The budget after this chunk: `M` (FM), the curve's `m_i` (IM), or the slices appended
-    /// so far (FI). It equals `M` at the last step.
+    /// so far (FI). It equals `M` at the last step. Full attention's is the prompt length,
+    /// no memory's 0 (see [`ScheduleConfig::for_prompt`]).
     pub budget: Budget,
     /// What the cache actually holds after this chunk. FM and IM keep
     /// `min(budget, memory_before + fresh)`: when the formula asks for more entries than there
@@ -54,7 +55,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The configuration the plan was computed from.
+    /// The configuration the plan follows: the one it was computed from, with the baselines'
+    /// sizes set ([`ScheduleConfig::for_prompt`]).
     pub fn config(&self) -> &ScheduleConfig {
         &self.config
     }
@@ -140,6 +142,7 @@ impl Plan {
 pub fn plan(config: &ScheduleConfig, prompt_len: usize) -> Result<Plan> {
     config.validate()?;
     at_most("prompt length", prompt_len, MAX_TOKENS)?;
+    let config = &config.for_prompt(prompt_len);
     let n = num_chunks(prompt_len, config.chunk)?;
     at_most("number of chunks", n, MAX_CHUNKS)?;
     let layers = config.num_layers.unwrap_or(1);
@@ -213,7 +216,8 @@ pub(crate) fn after(
 pub(crate) fn target(config: &ScheduleConfig, n: usize, step: usize) -> Result<Budget> {
     let memory = config.memory;
     Ok(match (config.memory_type, config.incremental) {
-        (MemoryType::Fm, _) => Budget::Uniform(memory),
+        // The baselines' sizes are set by `ScheduleConfig::for_prompt`.
+        (MemoryType::Fm | MemoryType::Full | MemoryType::Local, _) => Budget::Uniform(memory),
         (MemoryType::Fi, _) => {
             let (base, extra) = (memory / n, memory % n);
             Budget::Uniform(base * (step + 1) + extra.min(step + 1))

@@ -213,6 +213,7 @@ fn memory_at_least_the_prompt_prunes_nothing() -> Result<()> {
             let kept = step.memory_after.layer(0).unwrap();
             match t {
                 MemoryType::Fi => assert!(kept <= seen),
+                MemoryType::Local => assert_eq!(kept, 0, "no memory keeps nothing"),
                 _ => assert_eq!(kept, seen, "{t} step {}", step.index),
             }
         }

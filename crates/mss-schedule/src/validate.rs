@@ -26,6 +26,12 @@ impl Plan {
         let config = &self.config;
         config.validate()?;
         let fail = |step: usize, reason: String| Err(ScheduleError::InvalidPlan { step, reason });
+        if *config != config.for_prompt(self.prompt_len) {
+            return fail(
+                0,
+                "the baseline's memory or sinks are not set from the prompt".into(),
+            );
+        }
         let n = num_chunks(self.prompt_len, config.chunk)?;
         if self.steps.len() != n {
             return fail(0, format!("{} steps instead of {n}", self.steps.len()));

@@ -9,10 +9,14 @@ use mss_schedule::{IncrementalType, MemoryType, QueryBlocks, ScheduleConfig};
 
 use crate::{Error, Result};
 
-/// A memory type as the command lines name it: FM, IM, IMDC (IM with decremental chunks) or
-/// FI, parsed in any case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A memory type as the command lines name it: full attention, no memory, FM, IM, IMDC (IM with
+/// decremental chunks) or FI, parsed in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {
+    /// Full attention (`no_compress`): the reference line.
+    Full,
+    /// No memory (`local_window`): each chunk sees itself only.
+    Local,
     /// Fixed memory.
     Fm,
     /// Incremental memory.
@@ -27,6 +31,8 @@ impl Method {
     /// The schedule's memory type.
     pub fn memory_type(self) -> MemoryType {
         match self {
+            Self::Full => MemoryType::Full,
+            Self::Local => MemoryType::Local,
             Self::Fm => MemoryType::Fm,
             Self::Im | Self::Imdc => MemoryType::Im,
             Self::Fi => MemoryType::Fi,
@@ -41,13 +47,29 @@ impl Method {
 
 impl Named for Method {
     const KIND: &'static str = "memory type";
-    const ALL: &'static [Self] = &[Self::Fm, Self::Im, Self::Imdc, Self::Fi];
+    const ALL: &'static [Self] = &[
+        Self::Full,
+        Self::Local,
+        Self::Fm,
+        Self::Im,
+        Self::Imdc,
+        Self::Fi,
+    ];
     fn name(self) -> &'static str {
         match self {
+            Self::Full => "full",
+            Self::Local => "local",
             Self::Fm => "FM",
             Self::Im => "IM",
             Self::Imdc => "IMDC",
             Self::Fi => "FI",
+        }
+    }
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Self::Full => &["no_compress"],
+            Self::Local => &["local_window"],
+            _ => &[],
         }
     }
 }
@@ -107,20 +129,12 @@ impl fmt::Display for PositionMode {
 /// Everything that decides how a prompt is prefilled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrefillConfig {
-    /// The pruner that selects each layer's memory.
+    /// The pruner that selects each layer's memory under FM, IM and FI (the baselines, full
+    /// attention and no memory, call none).
     pub pruner: PrunerKind,
-    /// FM (fixed), IM (incremental) or FI (fixed history, append-only).
-    pub memory_type: MemoryType,
-    /// Reference chunk size `C`.
-    pub chunk: usize,
-    /// Memory size `M` (sinks excluded) after the last chunk.
-    pub memory: usize,
-    /// Sink tokens never evicted (the prompt's first tokens).
-    pub sinks: usize,
-    /// IM growth curve (ignored by FM and FI).
-    pub incremental: IncrementalType,
-    /// Decremental chunks (IMDC; IM only).
-    pub decremental: bool,
+    /// Memory type, chunk and memory sizes, sinks, IM curve, decremental chunks. Its layer
+    /// count is set from the model when a prompt is prefilled.
+    pub schedule: ScheduleConfig,
     /// RoPE positions of memory and chunk.
     pub positions: PositionMode,
     /// Seed of the `random` pruner.
@@ -131,17 +145,18 @@ pub struct PrefillConfig {
 }
 
 impl PrefillConfig {
-    /// FM-free defaults: 4 sinks, linear IM curve, no DC, compact positions, seed 0, default
-    /// query blocks.
+    /// Chunks of `chunk` tokens, `memory` entries (sinks excluded) after the last one, and the
+    /// schedule's defaults: 4 sinks, linear IM curve, no decremental chunks; compact positions,
+    /// seed 0, default query blocks.
     pub fn new(pruner: PrunerKind, memory_type: MemoryType, chunk: usize, memory: usize) -> Self {
+        Self::with_schedule(pruner, ScheduleConfig::new(memory_type, chunk, memory))
+    }
+
+    /// A prefill along `schedule`, with compact positions, seed 0 and default query blocks.
+    pub fn with_schedule(pruner: PrunerKind, schedule: ScheduleConfig) -> Self {
         Self {
             pruner,
-            memory_type,
-            chunk,
-            memory,
-            sinks: mss_schedule::DEFAULT_SINKS,
-            incremental: IncrementalType::default(),
-            decremental: false,
+            schedule,
             positions: PositionMode::Compact,
             seed: 0,
             query_blocks: QueryBlocks::DEFAULT,
@@ -156,24 +171,39 @@ impl PrefillConfig {
 
     /// Full attention, fed in chunks of `chunk` (the `no_compress` baseline).
     pub fn full_attention(chunk: usize) -> Self {
-        Self::new(PrunerKind::NoCompress, MemoryType::Fm, chunk, 0)
+        Self::new(PrunerKind::StreamingLlm, MemoryType::Full, chunk, 0)
+    }
+
+    /// The memory type.
+    pub fn memory_type(&self) -> MemoryType {
+        self.schedule.memory_type
+    }
+
+    /// The reference chunk size `C`.
+    pub fn chunk(&self) -> usize {
+        self.schedule.chunk
+    }
+
+    /// The memory size `M` (sinks excluded) after the last chunk.
+    pub fn memory(&self) -> usize {
+        self.schedule.memory
     }
 
     /// Sets the number of sinks.
     pub fn with_sinks(mut self, sinks: usize) -> Self {
-        self.sinks = sinks;
+        self.schedule.sinks = sinks;
         self
     }
 
     /// Sets the IM growth curve.
     pub fn with_incremental(mut self, incremental: IncrementalType) -> Self {
-        self.incremental = incremental;
+        self.schedule.incremental = incremental;
         self
     }
 
     /// Turns decremental chunks (IMDC) on or off.
     pub fn with_decremental(mut self, decremental: bool) -> Self {
-        self.decremental = decremental;
+        self.schedule.decremental = decremental;
         self
     }
 
@@ -197,11 +227,7 @@ impl PrefillConfig {
 
     /// The schedule configuration for a model of `num_layers` layers.
     pub fn schedule(&self, num_layers: usize) -> ScheduleConfig {
-        ScheduleConfig::new(self.memory_type, self.chunk, self.memory)
-            .with_sinks(self.sinks)
-            .with_incremental(self.incremental)
-            .with_decremental(self.decremental)
-            .with_num_layers(num_layers)
+        self.schedule.clone().with_num_layers(num_layers)
     }
 }
 
@@ -212,6 +238,8 @@ mod tests {
     #[test]
     fn a_method_sets_the_memory_type_and_decremental_chunks_together() {
         for (name, memory_type, decremental) in [
+            ("full", MemoryType::Full, false),
+            ("local_window", MemoryType::Local, false),
             ("fm", MemoryType::Fm, false),
             ("IM", MemoryType::Im, false),
             ("imdc", MemoryType::Im, true),
@@ -220,7 +248,7 @@ mod tests {
             let method: Method = name.parse().unwrap();
             let config = PrefillConfig::from_method(PrunerKind::SnapKv, method, 64, 32);
             assert_eq!(
-                (config.memory_type, config.decremental),
+                (config.memory_type(), config.schedule.decremental),
                 (memory_type, decremental)
             );
             assert_eq!(method.to_string().parse::<Method>().unwrap(), method);
@@ -228,7 +256,8 @@ mod tests {
         let err = "im-dc".parse::<Method>().unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown memory type `im-dc`; valid choices: FM, IM, IMDC, FI"
+            "unknown memory type `im-dc`; valid choices: full, no_compress, local, local_window, \
+             FM, IM, IMDC, FI"
         );
     }
 

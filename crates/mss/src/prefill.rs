@@ -4,9 +4,8 @@
 use std::ops::Range;
 
 use burn::prelude::*;
-use mss_core::{ChunkedModel, Logits, MemoryObserver, Pruner};
-use mss_pruners::MemoryPolicy;
-use mss_schedule::{IncrementalType, LayerwiseCurve, MemoryType, Plan};
+use mss_core::{AttentionNeeds, ChunkedModel, Logits, MemoryObserver, ModelShape, Pruner};
+use mss_schedule::{Plan, Step};
 
 use crate::step::{Retention, StepHook};
 use crate::{Error, Memory, PrefillConfig, Result};
@@ -36,8 +35,8 @@ pub struct Prefill<B: Backend> {
     pub next_logits: Tensor<B, 1>,
     /// `-log p(token_{i+1} | prefix)` for every `i < L - 1`, when asked for.
     pub nll: Option<Vec<f32>>,
-    /// The schedule used (`None` for `no_compress` and `local_window`, which need none).
-    pub plan: Option<Plan>,
+    /// The schedule used.
+    pub plan: Plan,
     /// One report per step.
     pub steps: Vec<StepReport>,
 }
@@ -57,7 +56,6 @@ type StepCallback = Box<dyn FnMut(&StepReport)>;
 pub struct Prefiller<B: Backend> {
     config: PrefillConfig,
     pruner: Box<dyn Pruner<B>>,
-    policy: MemoryPolicy,
     nll: bool,
     memory_cap: Option<u64>,
     on_step: Option<StepCallback>,
@@ -74,31 +72,24 @@ impl<B: Backend> std::fmt::Debug for Prefiller<B> {
 
 impl<B: Backend> Prefiller<B> {
     /// A prefiller with the configured pruner.
+    ///
+    /// # Errors
+    /// A schedule that cannot be formed ([`mss_schedule::ScheduleConfig::validate`]).
     pub fn new(config: PrefillConfig) -> Result<Self> {
         let pruner = config.pruner.build::<B>(config.seed);
-        let policy = config.pruner.memory_policy();
-        Self::with_pruner(config, pruner, policy)
+        Self::with_pruner(config, pruner)
     }
 
-    /// A prefiller with a pruner of your own (its memory is pruned within the schedule).
-    pub fn with_pruner(
-        config: PrefillConfig,
-        pruner: Box<dyn Pruner<B>>,
-        policy: MemoryPolicy,
-    ) -> Result<Self> {
-        if config.chunk == 0 {
-            return Err(Error::InvalidArgument {
-                name: "chunk",
-                reason: "must be positive".into(),
-            });
-        }
-        if policy == MemoryPolicy::Pruned {
-            config.schedule(1).validate()?;
-        }
+    /// A prefiller with a pruner of your own, called under FM, IM and FI within the schedule
+    /// (`config.pruner` is not used).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_pruner(config: PrefillConfig, pruner: Box<dyn Pruner<B>>) -> Result<Self> {
+        config.schedule(1).validate()?;
         Ok(Self {
             config,
             pruner,
-            policy,
             nll: false,
             memory_cap: None,
             on_step: None,
@@ -157,87 +148,49 @@ impl<B: Backend> Prefiller<B> {
         mut observer: Option<&mut dyn MemoryObserver<B>>,
     ) -> Result<Prefill<B>> {
         let shape = model.shape();
-        if tokens.is_empty() {
-            return Err(Error::InvalidArgument {
-                name: "tokens",
-                reason: "the prompt is empty".into(),
-            });
-        }
-        check_vocabulary(tokens, shape.vocab_size)?;
+        check_prompt(tokens, shape.vocab_size)?;
         let plan = self.plan(&shape, tokens.len())?;
-        if let (Some(cap), Some(plan)) = (self.memory_cap, &plan) {
-            mss_schedule::check_fits(plan, &self.cost_model(&shape), cap)?;
+        if let Some(cap) = self.memory_cap {
+            mss_schedule::check_fits(&plan, &self.cost_model(&shape, &plan), cap)?;
         }
-        let chunks: Vec<Range<usize>> = match &plan {
-            Some(plan) => plan.steps().iter().map(|s| s.tokens.clone()).collect(),
-            None => mss_schedule::standard_chunks(tokens.len(), self.config.chunk)?
-                .into_iter()
-                .scan(0, |start, len| {
-                    let range = *start..*start + len;
-                    *start += len;
-                    Some(range)
-                })
-                .collect(),
-        };
-        let adaptive = matches!(
-            self.config.incremental,
-            IncrementalType::Layerwise(LayerwiseCurve::Adaptive)
-        ) && self.config.memory_type == MemoryType::Im;
-        let mut retention = Retention::new(shape.n_layers);
-        let mut memory = Memory::new(shape.n_layers, self.config.positions);
-        let mut nll = self.nll.then(Vec::new);
-        let mut reports = Vec::with_capacity(chunks.len());
-        let mut next_logits = None;
-        let device = model.device();
         let needs = match observer.as_deref() {
-            Some(observer) => self.pruner.needs().union(observer.needs()),
-            None => self.pruner.needs(),
+            Some(observer) => self.pruner_needs(&plan).union(observer.needs()),
+            None => self.pruner_needs(&plan),
         };
         if let Some(observer) = observer.as_deref_mut() {
             observer.start(tokens.len(), shape.n_layers);
         }
         self.pruner.reset();
-        for (step, range) in chunks.iter().enumerate() {
-            let budgets = match &plan {
-                Some(plan) => self.budgets(plan, step, shape.n_layers, &mut retention)?,
-                None => vec![0; shape.n_layers],
+        let mut memory = Memory::new(shape.n_layers, self.config.positions);
+        let mut retention = Retention::new(shape.n_layers);
+        let mut nll = self.nll.then(Vec::new);
+        let mut reports = Vec::with_capacity(plan.n_chunks());
+        let mut next_logits = None;
+        for step in plan.steps() {
+            let retention_means = match plan.measures_retention() {
+                true => retention.means(),
+                false => Vec::new(),
             };
-            let positions = memory.next_chunk();
-            let ids = &tokens[range.clone()];
-            let data: Vec<i32> = ids.iter().map(|&id| id as i32).collect();
-            let input =
-                Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device);
             let mut hook = StepHook {
                 n_heads: shape.n_heads,
                 query_blocks: self.config.query_blocks,
                 memory: &mut memory,
                 pruner: self.pruner.as_mut(),
-                policy: self.policy,
                 needs,
-                sinks: self.config.sinks,
-                fixed_history: self.config.memory_type == MemoryType::Fi,
-                budgets,
-                step,
-                retention: adaptive.then_some(&mut retention),
-                chunk: range.clone(),
+                sinks: plan.config().sinks,
+                rules: plan.retain(step.index, shape.n_layers, &retention_means)?,
+                step: step.index,
+                retention: plan.measures_retention().then_some(&mut retention),
+                chunk: step.tokens.clone(),
                 observer: observer.as_deref_mut(),
             };
-            let logits = match nll.as_mut() {
-                Some(nll) => {
-                    let targets = &tokens[range.start + 1..(range.end + 1).min(tokens.len())];
-                    let (scores, last) =
-                        model.forward_chunk_nll(input, positions, &mut hook, targets)?;
-                    nll.extend(scores);
-                    last
-                }
-                None => model.forward_chunk(input, positions, &mut hook, Logits::Last)?,
-            };
-            memory.advance(ids.len());
+            let logits = forward_step(model, tokens, step, &mut hook, nll.as_mut())?;
             next_logits = Some(logits);
+            memory.advance(step.chunk_len());
             let report = StepReport {
-                step,
-                steps: chunks.len(),
-                tokens: range.clone(),
+                step: step.index,
+                steps: plan.n_chunks(),
+                tokens: step.tokens.clone(),
                 memory: memory.lens(),
             };
             if let Some(f) = self.on_step.as_mut() {
@@ -245,10 +198,9 @@ impl<B: Backend> Prefiller<B> {
             }
             reports.push(report);
         }
-        let vocab = shape.vocab_size;
         let next_logits = next_logits
-            .expect("the prompt is not empty")
-            .reshape([vocab]);
+            .expect("a plan has at least one step")
+            .reshape([shape.vocab_size]);
         Ok(Prefill {
             memory,
             next_logits,
@@ -260,7 +212,6 @@ impl<B: Backend> Prefiller<B> {
 
     /// The predicted peak working set of a prefill of `n_tokens` tokens on `model` (weights
     /// excluded; see [`mss_schedule::predict`] for what is counted), without running it.
-    /// `None` for the policies that need no schedule (`no_compress`, `local_window`).
     ///
     /// # Errors
     /// Those of the schedule for this prompt length (e.g. an empty prompt).
@@ -268,29 +219,32 @@ impl<B: Backend> Prefiller<B> {
         &self,
         model: &impl ChunkedModel<B>,
         n_tokens: usize,
-    ) -> Result<Option<mss_schedule::Prediction>> {
+    ) -> Result<mss_schedule::Prediction> {
         let shape = model.shape();
-        let Some(plan) = self.plan(&shape, n_tokens)? else {
-            return Ok(None);
-        };
-        Ok(Some(mss_schedule::predict(
+        let plan = self.plan(&shape, n_tokens)?;
+        Ok(mss_schedule::predict(
             &plan,
-            &self.cost_model(&shape),
-        )?))
+            &self.cost_model(&shape, &plan),
+        )?)
     }
 
-    /// The schedule of an `n_tokens` prompt; `None` for the policies that need none.
-    fn plan(&self, shape: &mss_core::ModelShape, n_tokens: usize) -> Result<Option<Plan>> {
-        Ok(match self.policy {
-            MemoryPolicy::Pruned => Some(mss_schedule::plan(
-                &self.config.schedule(shape.n_layers),
-                n_tokens,
-            )?),
-            _ => None,
-        })
+    /// The schedule of an `n_tokens` prompt.
+    fn plan(&self, shape: &ModelShape, n_tokens: usize) -> Result<Plan> {
+        Ok(mss_schedule::plan(
+            &self.config.schedule(shape.n_layers),
+            n_tokens,
+        )?)
     }
 
-    fn cost_model(&self, shape: &mss_core::ModelShape) -> mss_schedule::CostModel {
+    /// The statistics the pruner reads; none when the schedule keeps everything or nothing.
+    fn pruner_needs(&self, plan: &Plan) -> AttentionNeeds {
+        match plan.config().memory_type.prunes() {
+            true => self.pruner.needs(),
+            false => AttentionNeeds::NONE,
+        }
+    }
+
+    fn cost_model(&self, shape: &ModelShape, plan: &Plan) -> mss_schedule::CostModel {
         let dims = mss_schedule::ModelDims {
             n_layers: shape.n_layers,
             n_heads: shape.n_heads,
@@ -305,7 +259,7 @@ impl<B: Backend> Prefiller<B> {
         if let Some(bytes_per_entry) = working.layer_bytes_per_entry {
             cost = cost.with_layer_kv(mss_schedule::LayerKv::OneLayer { bytes_per_entry });
         }
-        if working.probability_blocks && !self.pruner.needs().is_empty() {
+        if working.probability_blocks && !self.pruner_needs(plan).is_empty() {
             cost.attention = mss_schedule::AttentionMode::Statistics {
                 blocks: self.config.query_blocks,
             };
@@ -317,29 +271,43 @@ impl<B: Backend> Prefiller<B> {
         };
         cost
     }
+}
 
-    fn budgets(
-        &self,
-        plan: &Plan,
-        step: usize,
-        n_layers: usize,
-        retention: &mut Retention<B>,
-    ) -> Result<Vec<usize>> {
-        if self.config.memory_type == MemoryType::Fi {
-            let slice = plan.step(step)?.fi_slice.unwrap_or(0);
-            return Ok(vec![slice; n_layers]);
+/// Runs `step`'s chunk through `model`: the logits of its last token, and when `nll` is asked
+/// for, the NLL of each of its tokens' successors appended to it.
+fn forward_step<B: Backend>(
+    model: &impl ChunkedModel<B>,
+    tokens: &[u32],
+    step: &Step,
+    hook: &mut StepHook<'_, '_, B>,
+    nll: Option<&mut Vec<f32>>,
+) -> Result<Tensor<B, 3>> {
+    let ids = &tokens[step.tokens.clone()];
+    let data: Vec<i32> = ids.iter().map(|&id| id as i32).collect();
+    let input =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &model.device());
+    let positions = hook.memory.next_chunk();
+    Ok(match nll {
+        Some(nll) => {
+            let end = (step.tokens.end + 1).min(tokens.len());
+            let targets = &tokens[step.tokens.start + 1..end];
+            let (scores, last) = model.forward_chunk_nll(input, positions, hook, targets)?;
+            nll.extend(scores);
+            last
         }
-        let means = retention.means();
-        let budget = plan.resolve_budget(step, &means)?;
-        (0..n_layers)
-            .map(|layer| {
-                budget.layer(layer).ok_or(Error::InvalidArgument {
-                    name: "incremental",
-                    reason: format!("the schedule has no budget for layer {layer}"),
-                })
-            })
-            .collect()
+        None => model.forward_chunk(input, positions, hook, Logits::Last)?,
+    })
+}
+
+/// A prompt with at least one token, every one inside a vocabulary of `vocab_size`.
+fn check_prompt(tokens: &[u32], vocab_size: usize) -> Result<()> {
+    if tokens.is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "tokens",
+            reason: "the prompt is empty".into(),
+        });
     }
+    check_vocabulary(tokens, vocab_size)
 }
 
 /// The first token id outside a vocabulary of `vocab_size`, as an error.

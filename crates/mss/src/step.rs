@@ -8,8 +8,7 @@ use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, LayerKv, LayerMemory, MemoryEvent, MemoryObserver,
     PruneInput, Pruner, per_head_range,
 };
-use mss_pruners::MemoryPolicy;
-use mss_schedule::QueryBlocks;
+use mss_schedule::{QueryBlocks, Retain};
 
 use crate::Memory;
 
@@ -68,13 +67,11 @@ pub(crate) struct StepHook<'a, 'o, B: Backend> {
     pub query_blocks: QueryBlocks,
     pub memory: &'a mut Memory<B>,
     pub pruner: &'a mut dyn Pruner<B>,
-    pub policy: MemoryPolicy,
     pub needs: AttentionNeeds,
+    /// The prompt's first tokens kept ahead of the memory (0 when the schedule keeps nothing).
     pub sinks: usize,
-    /// FI: the old memory is frozen; only the chunk's entries are candidates.
-    pub fixed_history: bool,
-    /// Entries (sinks excluded) to keep per layer after this step.
-    pub budgets: Vec<usize>,
+    /// What each layer keeps after this step.
+    pub rules: Vec<Retain>,
     pub step: usize,
     /// Measured only when a schedule needs it (`adaptive`).
     pub retention: Option<&'a mut Retention<B>>,
@@ -105,24 +102,27 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
             .then(|| positions(self.memory.layer(layer)));
         // `entries` holds a copy of the old memory: let the old one go before pruning.
         let old_len = self.memory.take(layer).as_ref().map_or(0, LayerKv::len);
-        match self.policy {
-            MemoryPolicy::Nothing => {}
-            MemoryPolicy::Everything => self.memory.set(layer, Some(entries)),
-            MemoryPolicy::Pruned => {
-                let kept = self.prune(layer, entries, old_len, &stats);
-                self.memory.set(layer, kept);
+        // Memory stays in document order, so the first entries are the prompt's first tokens.
+        let sinks = self.sinks.min(entries.len());
+        let kept = match self.rules[layer] {
+            Retain::Everything => Some(entries),
+            Retain::Nothing => None,
+            Retain::Reselect { budget } => {
+                let from_memory = old_len.saturating_sub(sinks);
+                self.prune(layer, entries, sinks, from_memory, budget, &stats)
             }
-        }
+            // The old memory is frozen: only the chunk's entries are candidates.
+            Retain::Append { slice } => {
+                self.prune(layer, entries, sinks.max(old_len), 0, slice, &stats)
+            }
+        };
+        self.memory.set(layer, kept);
         if let (Some(observer), Some(before)) = (self.observer.as_deref_mut(), before) {
             let event = MemoryEvent {
                 step: self.step,
                 layer,
                 chunk: self.chunk.clone(),
-                sinks: if self.policy == MemoryPolicy::Nothing {
-                    0
-                } else {
-                    self.sinks.min(self.chunk.end)
-                },
+                sinks: self.sinks.min(self.chunk.end),
                 n_kv_heads: heads,
                 before,
                 after: positions(self.memory.layer(layer)),
@@ -134,33 +134,24 @@ impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
 }
 
 impl<B: Backend> StepHook<'_, '_, B> {
-    /// `full` = `[sinks; memory; chunk]` (`old_len` entries of old memory) pruned to
-    /// `[sinks; kept]` (FI: `[sinks; memory; kept of chunk]`); `None` when nothing is kept.
+    /// `full` = `[head; candidates]` pruned to `[head; budget of the candidates]`, where the
+    /// head is the first `start` entries (sinks, and under FI the frozen memory) and the
+    /// candidates' first `from_memory` come from the old memory; `None` when nothing is kept.
     /// Empty parts are never built: CUDA refuses to launch the kernels of zero-size tensors.
     fn prune(
         &mut self,
         layer: usize,
         full: LayerKv<B>,
-        old_len: usize,
+        start: usize,
+        from_memory: usize,
+        budget: usize,
         stats: &AttentionStats<B>,
     ) -> Option<LayerKv<B>> {
-        // Memory stays in document order, so the first entries are the prompt's first tokens.
-        let sinks = self.sinks.min(full.len());
-        let start = if self.fixed_history {
-            sinks.max(old_len)
-        } else {
-            sinks
-        };
         let candidates = full.len() - start;
         if candidates == 0 {
             return Some(full);
         }
-        let from_memory = if self.fixed_history {
-            0
-        } else {
-            old_len.saturating_sub(sinks)
-        };
-        let budget = self.budgets[layer].min(candidates);
+        let budget = budget.min(candidates);
         if budget == 0 {
             return (start > 0).then(|| full.narrow(0, start));
         }

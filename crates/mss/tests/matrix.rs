@@ -1,10 +1,10 @@
-//! Every pruner × every memory type (FM, IM-linear, IMDC, FI) × {Llama, Mistral}: runs and
-//! keeps the invariants.
+//! Every pruner × every memory type (FM, IM-linear, IMDC, FI) and the baselines (full
+//! attention, no memory) × {Llama, Mistral}: runs and keeps the invariants.
 
 mod common;
 
 use common::*;
-use mss::pruners::{MemoryPolicy, PrunerKind};
+use mss::pruners::PrunerKind;
 use mss::schedule::MemoryType;
 use mss::{Memory, PrefillConfig, Prefiller};
 
@@ -14,8 +14,10 @@ const C: usize = 16;
 const M: usize = 24;
 const S: usize = 4;
 
-fn memory_types() -> [(&'static str, MemoryType, bool); 4] {
+fn memory_types() -> [(&'static str, MemoryType, bool); 6] {
     [
+        ("full", MemoryType::Full, false),
+        ("local", MemoryType::Local, false),
         ("FM", MemoryType::Fm, false),
         ("IM", MemoryType::Im, false),
         ("IMDC", MemoryType::Im, true),
@@ -46,6 +48,10 @@ fn every_pruner_under_every_memory_type_keeps_the_invariants() {
         let prompt = ids(L, 128, 5);
         for kind in PrunerKind::ALL {
             for (type_name, memory_type, decremental) in memory_types() {
+                // The baselines call no pruner: one run of each is enough.
+                if !memory_type.prunes() && kind != PrunerKind::ALL[0] {
+                    continue;
+                }
                 let what = format!("{model_name} {kind} {type_name}");
                 let config = PrefillConfig::new(kind, memory_type, C, M)
                     .with_decremental(decremental)
@@ -63,16 +69,16 @@ fn every_pruner_under_every_memory_type_keeps_the_invariants() {
                 assert!(nll.iter().all(|x| x.is_finite()), "{what}: non-finite NLL");
                 assert_eq!(prefill.memory.consumed(), L, "{what}");
                 let kept = positions(&prefill.memory, 2);
-                match kind.memory_policy() {
-                    MemoryPolicy::Nothing => assert!(kept.iter().all(Vec::is_empty), "{what}"),
-                    MemoryPolicy::Everything => {
+                match memory_type {
+                    MemoryType::Local => assert!(kept.iter().all(Vec::is_empty), "{what}"),
+                    MemoryType::Full => {
                         for heads in &kept {
                             for head in heads {
                                 assert_eq!(head, &(0..L as i64).collect::<Vec<_>>(), "{what}");
                             }
                         }
                     }
-                    MemoryPolicy::Pruned => {
+                    MemoryType::Fm | MemoryType::Im | MemoryType::Fi => {
                         for heads in &kept {
                             for head in heads {
                                 // The budget is M at the last step and every type reaches it here.

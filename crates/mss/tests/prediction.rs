@@ -17,7 +17,6 @@ fn the_prediction_is_the_bound_the_memory_cap_enforces() {
         .unwrap()
         .predict(&model, prompt.len())
         .unwrap()
-        .expect("a pruned policy has a schedule")
         .peak_bytes();
     assert!(peak > 0);
     Prefiller::new(config.clone())
@@ -43,7 +42,6 @@ fn decremental_chunks_predict_less_kv_than_fixed_memory() {
             .unwrap()
             .predict(&model, 256)
             .unwrap()
-            .unwrap()
             .steps()
             .iter()
             .map(|s| s.kv_bytes)
@@ -63,11 +61,22 @@ fn decremental_chunks_predict_less_kv_than_fixed_memory() {
 }
 
 #[test]
-fn full_attention_has_no_schedule_to_predict() {
+fn full_attention_predicts_a_working_set_that_grows_with_the_prompt() {
     let model = tiny("tiny_llama");
-    let prediction = Prefiller::new(PrefillConfig::full_attention(16))
-        .unwrap()
-        .predict(&model, 64)
-        .unwrap();
-    assert!(prediction.is_none());
+    let kv = |config: PrefillConfig| -> Vec<u64> {
+        let prediction = Prefiller::new(config).unwrap().predict(&model, 64).unwrap();
+        prediction.steps().iter().map(|s| s.kv_bytes).collect()
+    };
+    let full = kv(PrefillConfig::full_attention(16));
+    assert!(full.windows(2).all(|w| w[0] < w[1]), "{full:?}");
+    let fm = kv(PrefillConfig::new(
+        PrunerKind::SnapKv,
+        MemoryType::Fm,
+        16,
+        16,
+    ));
+    assert!(
+        full[3] > fm[3],
+        "the whole prompt outweighs M: {full:?} vs {fm:?}"
+    );
 }

@@ -1,79 +1,18 @@
 //! The evaluation grid: methods × pruners × chunk sizes × memory sizes, and its presets.
 
-use std::fmt;
-use std::str::FromStr;
-
 use mss::pruners::PrunerKind;
-use mss::schedule::names::{self, Named};
+use mss::schedule::names::Named;
 use mss::schedule::{DEFAULT_SINKS, IncrementalType, MemoryType};
 use mss::{PositionMode, PrefillConfig};
 
-/// How memory is managed in a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Method {
-    /// Full attention (`no_compress`): the reference line.
-    Full,
-    /// Fixed memory.
-    Fm,
-    /// Incremental memory.
-    Im,
-    /// Incremental memory with decremental chunks.
-    Imdc,
-    /// Fixed history (append-only).
-    Fi,
-}
-
-impl Method {
-    /// The memory type of a pruned run; `None` for the full-attention line.
-    pub fn memory(self) -> Option<mss::Method> {
-        match self {
-            Method::Full => None,
-            Method::Fm => Some(mss::Method::Fm),
-            Method::Im => Some(mss::Method::Im),
-            Method::Imdc => Some(mss::Method::Imdc),
-            Method::Fi => Some(mss::Method::Fi),
-        }
-    }
-
-    /// Name in reports: the memory type's, or `full`.
-    pub fn name(self) -> &'static str {
-        self.memory().map_or("full", Named::name)
-    }
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Named for Method {
-    const KIND: &'static str = "method";
-    const ALL: &'static [Self] = &[
-        Method::Full,
-        Method::Fm,
-        Method::Im,
-        Method::Imdc,
-        Method::Fi,
-    ];
-    fn name(self) -> &'static str {
-        Method::name(self)
-    }
-}
-
-impl FromStr for Method {
-    type Err = mss::schedule::UnknownName;
-
-    /// Parses a name in any case ([`names::parse`]).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        names::parse(s)
-    }
-}
+/// How memory is managed in a run: the library's memory types, full attention and no memory
+/// included.
+pub use mss::Method;
 
 /// One configuration of the grid (a document is added when it runs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSpec {
-    /// The pruner (`no_compress` for the full-attention line).
+    /// The pruner (not called by full attention and no memory).
     pub pruner: PrunerKind,
     /// The memory method.
     pub method: Method,
@@ -95,14 +34,11 @@ pub struct RunSpec {
 impl RunSpec {
     /// The prefill configuration.
     pub fn config(&self) -> PrefillConfig {
-        let Some(method) = self.method.memory() else {
-            return PrefillConfig::full_attention(self.chunk).with_positions(self.positions);
-        };
-        let config = PrefillConfig::from_method(self.pruner, method, self.chunk, self.memory)
+        let config = PrefillConfig::from_method(self.pruner, self.method, self.chunk, self.memory)
             .with_sinks(self.sinks)
             .with_positions(self.positions);
         // Only IM grows along a curve.
-        if method.memory_type() == MemoryType::Im {
+        if self.method.memory_type() == MemoryType::Im {
             config.with_incremental(self.incremental)
         } else {
             config
@@ -113,7 +49,7 @@ impl RunSpec {
     pub fn key(&self, doc: &str, doc_tokens: usize) -> String {
         format!(
             "{doc}|L={doc_tokens}|{}|{}|{}|C={}|M={}{}{}",
-            self.pruner,
+            self.pruner_name(),
             self.method,
             self.incremental,
             self.chunk,
@@ -121,6 +57,16 @@ impl RunSpec {
             self.rope_suffix(),
             self.setting_suffix()
         )
+    }
+
+    /// The pruner's name in keys and reports; for the baselines, which call none, the seed's
+    /// name of the baseline (`no_compress`, `local_window`), as in the keys of earlier runs.
+    pub fn pruner_name(&self) -> &'static str {
+        match self.method {
+            Method::Full => "no_compress",
+            Method::Local => "local_window",
+            _ => self.pruner.name(),
+        }
     }
 
     /// `|sinks=N` and `|positions=NAME` where they differ from the defaults, so that the keys
@@ -175,22 +121,15 @@ impl Grid {
         let mut runs = Vec::new();
         for &chunk in &self.chunks {
             if self.full_line {
-                runs.push(RunSpec {
-                    pruner: PrunerKind::NoCompress,
-                    method: Method::Full,
-                    incremental: self.incremental,
-                    chunk,
-                    memory: 0,
-                    step_ntk: self.step_ntk,
-                    // It keeps everything: sinks make no difference, and one full-attention
-                    // run serves every sink count.
-                    sinks: DEFAULT_SINKS,
-                    positions: self.positions,
-                });
+                runs.push(self.baseline(Method::Full, chunk));
+            }
+            if self.methods.contains(&Method::Local) {
+                runs.push(self.baseline(Method::Local, chunk));
             }
             for &pruner in &self.pruners {
                 for &memory in &self.memories {
-                    for &method in self.methods.iter().filter(|m| **m != Method::Full) {
+                    let pruned = self.methods.iter().filter(|m| m.memory_type().prunes());
+                    for &method in pruned {
                         runs.push(RunSpec {
                             pruner,
                             method,
@@ -206,6 +145,22 @@ impl Grid {
             }
         }
         runs
+    }
+
+    /// The run of a baseline, full attention or no memory, at `chunk`: one per chunk size, as
+    /// it calls no pruner and has no memory size.
+    fn baseline(&self, method: Method, chunk: usize) -> RunSpec {
+        RunSpec {
+            pruner: PrunerKind::StreamingLlm,
+            method,
+            incremental: self.incremental,
+            chunk,
+            memory: 0,
+            step_ntk: self.step_ntk,
+            // Sinks make no difference to a baseline, so one run serves every sink count.
+            sinks: DEFAULT_SINKS,
+            positions: self.positions,
+        }
     }
 }
 
@@ -400,7 +355,7 @@ mod tests {
             assert_eq!(run.config().positions, PositionMode::Original);
         }
         let pruned = runs.iter().find(|r| r.memory > 0).unwrap();
-        assert_eq!(pruned.config().sinks, 0);
+        assert_eq!(pruned.config().schedule.sinks, 0);
     }
 
     #[test]

@@ -28,13 +28,13 @@ pub fn run<B: Backend>(
         error: None,
         doc: doc.name.clone(),
         doc_tokens: doc.ids.len(),
-        pruner: spec.pruner.to_string(),
+        pruner: spec.pruner_name().into(),
         method: spec.method.to_string(),
         incremental: spec.incremental.to_string(),
         chunk: spec.chunk,
         step_ntk: spec.step_ntk,
         memory: spec.memory,
-        sinks: spec.config().sinks,
+        sinks: spec.config().schedule.sinks,
         positions: spec.positions.name().into(),
         perplexity: None,
         mean_nll: None,
@@ -86,9 +86,7 @@ fn measure<B: Backend>(
         return Ok(());
     }
     let mut prefiller = Prefiller::new(spec.config())?;
-    record.predicted_peak_bytes = prefiller
-        .predict(model, doc.ids.len())?
-        .map(|p| p.peak_bytes());
+    record.predicted_peak_bytes = Some(prefiller.predict(model, doc.ids.len())?.peak_bytes());
     let cpu = backend_is_cpu(&record.backend);
     let mut in_use = InUsePeak::default();
     let heap_before = crate::alloc::reset_peak();

@@ -118,7 +118,7 @@ pub fn run<B: Backend>(
         key,
         status: super::guard::OK.into(),
         error: None,
-        pruner: spec.pruner.to_string(),
+        pruner: spec.pruner_name().into(),
         method: spec.method.to_string(),
         chunk: spec.chunk,
         memory: spec.memory,
