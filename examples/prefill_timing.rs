@@ -80,10 +80,10 @@ struct Args {
     /// Skip the device checks of top-k and the statistics attention (not the cuBLAS check).
     #[arg(long)]
     no_checks: bool,
-    /// RoPE through the crate's CUDA kernel instead of Burn's operations (off by default until
-    /// its check has passed on a GPU; the check runs either way).
+    /// RoPE through Burn's operations instead of the crate's CUDA kernel (for the A/B; the
+    /// check compares the two either way).
     #[arg(long)]
-    rope_kernel: bool,
+    burn_rope: bool,
     /// Also check the model's last logits with the crate's CUDA kernels against Burn's
     /// operations (slow on a fresh machine: Burn's products are tuned for the model's shapes).
     #[arg(long)]
@@ -121,7 +121,7 @@ fn main() -> anyhow::Result<()> {
     #[cfg(feature = "cuda")]
     {
         mss::models::use_cublas(!args.burn_kernels);
-        mss::models::use_rope_kernel(args.rope_kernel);
+        mss::models::use_rope_kernel(!args.burn_rope);
         println!(
             "linear layers: {}",
             if mss::models::cublas_available() {

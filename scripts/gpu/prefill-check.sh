@@ -56,7 +56,7 @@ fused)
     step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm,snapkv" ||
         step mss-l7b-32k-unchecked $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm,snapkv" --no-checks
     step mss-l7b-32k-blocked $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks --attention blocked
-    step mss-l7b-32k-rope $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,streaming_llm IMDC" --no-checks --rope-kernel
+    step mss-l7b-32k-burn-rope $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,streaming_llm IMDC" --no-checks --burn-rope
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     step mss-smollm2-8k-full $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192

@@ -8,7 +8,9 @@
 //! - [`ChunkHook`]: the narrow per-layer hook through which a chunked forward pass reads each
 //!   layer's memory and hands back `[memory; chunk]` (the chunk's new keys and values after the
 //!   memory's) plus attention statistics;
-//! - [`ChunkedModel`]: what a model must offer to be prefilled chunk by chunk;
+//! - [`ChunkedModel`]: what a model must offer to be prefilled chunk by chunk, and
+//!   [`attend_layer`]: one attention layer's whole part in it (memory, RoPE at this step's
+//!   positions, statistics, hook calls), so that a model of your own needs a few lines;
 //! - [`prune`]: the [`Pruner`] trait, and [`ScoredPruner`], one built from a [`Scorer`] and a
 //!   [`Selector`];
 //! - [`MemoryObserver`]: how a probe watches each layer's memory being rewritten;
@@ -24,6 +26,7 @@ mod blocks;
 mod error;
 mod hook;
 mod kv;
+mod layer;
 mod nll;
 mod observe;
 pub mod prune;
@@ -35,6 +38,7 @@ pub use hook::{
     ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory, WorkingSet,
 };
 pub use kv::{LayerKv, per_head_range};
+pub use layer::{Joined, attend_layer, join_memory};
 pub use nll::{check_targets, next_token_nll, score_logits};
 pub use observe::{MemoryEvent, MemoryObserver};
 pub use prune::{PruneInput, Pruner, ScoredPruner, Scorer, Selector};

@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use mss_core::attention::sliding_window_mask;
-use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, per_head_range};
+use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, join_memory};
 
 use crate::linear::{Linear, project};
 use crate::rope::RopeTable;
@@ -98,7 +98,6 @@ impl<B: Backend> Attention<B> {
         query_block: usize,
     ) -> Result<LayerOutput<B>, CoreError> {
         let [_, c, _] = x.dims();
-        let device = x.device();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
         let [q, k, v] = project(x, [&self.q_proj, &self.k_proj, &self.v_proj]);
         let q = heads(q, self.n_heads);
@@ -108,68 +107,29 @@ impl<B: Backend> Attention<B> {
             positions: step.document_positions.clone(),
         };
         let q = step.table.rotate_range(q, step.rope_start);
-        let chunk_rope = || {
-            let start = step.rope_start;
-            per_head_range(start..start + c, self.n_kv_heads, &device)
-        };
-
         // The keys are rotated together, at their positions of this step; the entries stay
         // unrotated for the hook (a later step rotates them to other positions).
-        let memory = memory.filter(|m| !m.kv.is_empty());
-        let (entries, key_positions) = match memory {
-            None => (chunk, None),
-            Some(memory) => {
-                self.check_memory(&memory)?;
-                let positions = Tensor::cat(vec![memory.rope_positions, chunk_rope()], 1);
-                (memory.kv.cat(chunk), Some(positions))
-            }
-        };
-        let keys = match &key_positions {
-            None => step
+        let joined = join_memory(memory, chunk, step.rope_start)?;
+        let keys = match joined.memory_len {
+            0 => step
                 .table
-                .rotate_range(entries.keys.clone(), step.rope_start),
-            Some(positions) => step
+                .rotate_range(joined.entries.keys.clone(), step.rope_start),
+            _ => step
                 .table
-                .rotate_at(entries.keys.clone(), positions.clone()),
+                .rotate_at(joined.entries.keys.clone(), joined.rope_positions.clone()),
         };
         // Keys can fall out of the window only once the step reaches past it.
         let hidden = self
             .sliding_window
             .filter(|w| step.last_position >= *w)
             .map(|window| {
-                let positions = key_positions.unwrap_or_else(chunk_rope);
-                sliding_window_mask(step.rope_positions.clone(), positions, window)
+                sliding_window_mask(step.rope_positions.clone(), joined.rope_positions, window)
             });
+        let entries = joined.entries;
         let (out, stats) = attend(q, keys, entries.values.clone(), hidden, needs, query_block);
         let out = out
             .swap_dims(1, 2)
             .reshape([1, c, self.n_heads * self.head_dim]);
         Ok((self.o_proj.forward(out), entries, stats))
-    }
-
-    pub(crate) fn check_memory(&self, memory: &LayerMemory<B>) -> Result<(), CoreError> {
-        let m = memory.kv.len();
-        let expected = vec![1, self.n_kv_heads, m, self.head_dim];
-        for (what, actual) in [
-            ("memory keys", memory.kv.keys.dims().to_vec()),
-            ("memory values", memory.kv.values.dims().to_vec()),
-        ] {
-            if actual != expected {
-                return Err(CoreError::ShapeMismatch {
-                    what: what.into(),
-                    expected,
-                    actual,
-                });
-            }
-        }
-        let positions = memory.rope_positions.dims().to_vec();
-        if positions != [self.n_kv_heads, m] {
-            return Err(CoreError::ShapeMismatch {
-                what: "memory RoPE positions".into(),
-                expected: vec![self.n_kv_heads, m],
-                actual: positions,
-            });
-        }
-        Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! The Hugging Face `config.json` of a Llama or Mistral model, and its validated form.
+//! The Hugging Face `config.json` of a Llama, Mistral or Qwen2 model, and its validated form.
 
 use std::path::{Path, PathBuf};
 
@@ -9,13 +9,15 @@ use crate::rope::RopeScaling;
 use crate::{ModelError, Result};
 
 /// Which decoder family a config describes. Mistral is the Llama decoder plus (in v0.1) a
-/// sliding attention window.
+/// sliding attention window; Qwen2 is the Llama decoder with biases on the q/k/v projections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     /// `model_type: "llama"`.
     Llama,
     /// `model_type: "mistral"`.
     Mistral,
+    /// `model_type: "qwen2"`.
+    Qwen2,
 }
 
 /// A validated decoder configuration, read from `config.json` or built by hand (tests, presets).
@@ -49,8 +51,11 @@ pub struct TransformerConfig {
     pub tie_word_embeddings: bool,
     /// Mistral v0.1's sliding attention window, in positions.
     pub sliding_window: Option<usize>,
-    /// Whether q/k/v/o projections carry a bias.
-    pub attention_bias: bool,
+    /// Whether the q/k/v projections carry a bias (Llama's `attention_bias`; always for Qwen2).
+    pub qkv_bias: bool,
+    /// Whether the attention's output projection carries a bias (Llama's `attention_bias`;
+    /// never for Qwen2).
+    pub o_bias: bool,
     /// Whether the feed-forward projections carry a bias.
     pub mlp_bias: bool,
     /// Token ids that end generation.
@@ -82,6 +87,7 @@ struct HfConfig {
     attention_bias: bool,
     #[serde(default)]
     mlp_bias: bool,
+    use_sliding_window: Option<bool>,
     hidden_act: Option<String>,
     eos_token_id: Option<Value>,
     bos_token_id: Option<u32>,
@@ -108,7 +114,8 @@ impl TransformerConfig {
             rms_norm_eps: 1e-5,
             tie_word_embeddings: true,
             sliding_window: None,
-            attention_bias: false,
+            qkv_bias: false,
+            o_bias: false,
             mlp_bias: false,
             eos_token_ids: vec![2],
             bos_token_id: Some(1),
@@ -214,12 +221,29 @@ impl HfConfig {
         let architecture = match self.model_type.as_deref() {
             Some("llama") | None => Architecture::Llama,
             Some("mistral") => Architecture::Mistral,
+            Some("qwen2") => Architecture::Qwen2,
             Some(other) => {
                 return Err(invalid(
                     "model_type",
-                    format!("'{other}'; supported: llama, mistral"),
+                    format!("'{other}'; supported: llama, mistral, qwen2"),
                 ));
             }
+        };
+        // Qwen2 writes a window it does not use unless `use_sliding_window` is set, and then
+        // only on the layers from `max_window_layers` on.
+        let sliding_window = match architecture {
+            Architecture::Qwen2 if self.use_sliding_window == Some(true) => {
+                return Err(invalid(
+                    "use_sliding_window",
+                    "a sliding window on some of Qwen2's layers is not supported".into(),
+                ));
+            }
+            Architecture::Qwen2 => None,
+            _ => self.sliding_window,
+        };
+        let (qkv_bias, o_bias) = match architecture {
+            Architecture::Qwen2 => (true, false),
+            _ => (self.attention_bias, self.attention_bias),
         };
         if let Some(act) = self.hidden_act.as_deref().filter(|a| *a != "silu") {
             return Err(invalid("hidden_act", format!("'{act}'; supported: silu")));
@@ -258,8 +282,9 @@ impl HfConfig {
             rope_scaling,
             rms_norm_eps: self.rms_norm_eps,
             tie_word_embeddings: self.tie_word_embeddings,
-            sliding_window: self.sliding_window,
-            attention_bias: self.attention_bias,
+            sliding_window,
+            qkv_bias,
+            o_bias,
             mlp_bias: self.mlp_bias,
             eos_token_ids,
             bos_token_id: self.bos_token_id,
@@ -322,6 +347,16 @@ mod tests {
         "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096,
         "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.34.0",
         "use_cache": true, "vocab_size": 32000
+    }"#;
+
+    /// Qwen2.5-0.5B-Instruct's `config.json` (abridged): a window it does not use.
+    const QWEN2: &str = r#"{
+        "architectures": ["Qwen2ForCausalLM"], "bos_token_id": 151643, "eos_token_id": 151645,
+        "hidden_act": "silu", "hidden_size": 896, "intermediate_size": 4864,
+        "max_position_embeddings": 32768, "max_window_layers": 21, "model_type": "qwen2",
+        "num_attention_heads": 14, "num_hidden_layers": 24, "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768,
+        "tie_word_embeddings": true, "use_sliding_window": false, "vocab_size": 151936
     }"#;
 
     fn parse(text: &str) -> Result<TransformerConfig> {
@@ -412,10 +447,29 @@ mod tests {
     }
 
     #[test]
+    fn reads_qwen2_with_q_k_v_biases_and_no_window() {
+        let c = parse(QWEN2).unwrap();
+        assert_eq!(c.architecture, Architecture::Qwen2);
+        assert_eq!((c.qkv_bias, c.o_bias, c.mlp_bias), (true, false, false));
+        assert_eq!(c.sliding_window, None, "use_sliding_window is false");
+        assert_eq!(c.head_dim, 64);
+        let windowed = QWEN2.replace(
+            r#""use_sliding_window": false"#,
+            r#""use_sliding_window": true"#,
+        );
+        let err = parse(&windowed).unwrap_err().to_string();
+        assert!(err.contains("use_sliding_window"), "{err}");
+        // Llama's `attention_bias` puts a bias on all four projections.
+        let biased = SMOLLM2.replace(r#""hidden_act""#, r#""attention_bias": true, "hidden_act""#);
+        let c = parse(&biased).unwrap();
+        assert_eq!((c.qkv_bias, c.o_bias), (true, true));
+    }
+
+    #[test]
     fn unknown_model_type_lists_the_supported_ones() {
         let err = parse(&SMOLLM2.replace(r#""model_type": "llama""#, r#""model_type": "gpt2""#))
             .unwrap_err();
-        assert!(err.to_string().contains("llama, mistral"), "{err}");
+        assert!(err.to_string().contains("llama, mistral, qwen2"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Llama and Mistral decoders in Burn, loaded from Hugging Face folders.
+//! Llama, Mistral and Qwen2 decoders in Burn, loaded from Hugging Face folders.
 //!
 //! A model folder holds `config.json`, `model.safetensors` (or shards listed in
 //! `model.safetensors.index.json`) and `tokenizer.json`. [`Transformer::load`] reads it in the
@@ -11,7 +11,7 @@
 //! models know nothing about pruners, schedules or probes.
 //!
 //! Supported: GQA, RMSNorm, SwiGLU, rotate-half RoPE (plain, linear, dynamic NTK, Llama 3),
-//! tied embeddings, Mistral's sliding window, optional attention/MLP biases.
+//! tied embeddings, Mistral's sliding window, optional attention/MLP biases (Qwen2's q/k/v biases).
 //!
 //! On the Flex (CPU) backend an f32 model runs its forward pass through the crate's own host
 //! kernels (fused element-wise loops, `gemm` products, a blocked attention that also yields the

@@ -235,7 +235,7 @@ impl<B: Backend> RopeTable<B> {
     }
 
     /// `x` rotated at positions `start..start + len`, the same for every head (one kernel on
-    /// Burn's CUDA backend with feature `cuda`, if `use_rope_kernel` switched it on).
+    /// Burn's CUDA backend with feature `cuda`, unless `use_rope_kernel` switched it off).
     ///
     /// # Shapes
     /// - `x`: `[1, heads, len, head_dim]`; returns the same
@@ -249,7 +249,7 @@ impl<B: Backend> RopeTable<B> {
     }
 
     /// `x` rotated at explicit per-head positions (each below the table's length; one kernel on
-    /// Burn's CUDA backend with feature `cuda`, if `use_rope_kernel` switched it on).
+    /// Burn's CUDA backend with feature `cuda`, unless `use_rope_kernel` switched it off).
     ///
     /// # Shapes
     /// - `x`: `[1, heads, len, head_dim]`, `positions`: `[heads, len]`; returns the shape of `x`

@@ -60,10 +60,10 @@ impl TransformerConfig {
             .map(|_| DecoderLayer {
                 input_layernorm: norm(),
                 self_attn: self.attention(
-                    linear(h, q, self.attention_bias),
-                    linear(h, kv, self.attention_bias),
-                    linear(h, kv, self.attention_bias),
-                    linear(q, h, self.attention_bias),
+                    linear(h, q, self.qkv_bias),
+                    linear(h, kv, self.qkv_bias),
+                    linear(h, kv, self.qkv_bias),
+                    linear(q, h, self.o_bias),
                 ),
                 post_attention_layernorm: norm(),
                 mlp: Mlp {
@@ -166,14 +166,14 @@ impl<B: Backend> Transformer<B> {
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let p = format!("model.layers.{i}");
-            let (ab, mb) = (config.attention_bias, config.mlp_bias);
+            let (qkv_bias, o_bias, mb) = (config.qkv_bias, config.o_bias, config.mlp_bias);
             layers.push(DecoderLayer {
                 input_layernorm: norm(&format!("{p}.input_layernorm"))?,
                 self_attn: config.attention(
-                    linear(&format!("{p}.self_attn.q_proj"), h, q, ab)?,
-                    linear(&format!("{p}.self_attn.k_proj"), h, kv, ab)?,
-                    linear(&format!("{p}.self_attn.v_proj"), h, kv, ab)?,
-                    linear(&format!("{p}.self_attn.o_proj"), q, h, ab)?,
+                    linear(&format!("{p}.self_attn.q_proj"), h, q, qkv_bias)?,
+                    linear(&format!("{p}.self_attn.k_proj"), h, kv, qkv_bias)?,
+                    linear(&format!("{p}.self_attn.v_proj"), h, kv, qkv_bias)?,
+                    linear(&format!("{p}.self_attn.o_proj"), q, h, o_bias)?,
                 ),
                 post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm"))?,
                 mlp: Mlp {

@@ -33,10 +33,21 @@ fn mistral_with_a_sliding_window_matches_transformers() {
 }
 
 #[test]
+fn qwen2_with_q_k_v_biases_matches_transformers() {
+    let err = one_shot("tiny_qwen2");
+    assert!(err <= TOLERANCE, "relative error {err}");
+    // The fixture's biases are random (transformers starts them at zero), so a model that
+    // ignored them would fail the comparison above.
+    let dir = fixture("tiny_qwen2");
+    let config = mss_models::TransformerConfig::from_file(&dir.join("config.json")).unwrap();
+    assert_eq!((config.qkv_bias, config.o_bias), (true, false));
+}
+
+#[test]
 fn chunked_forward_through_the_hook_matches_transformers() {
     // Chunk boundaries inside and across Mistral's window of 8; the statistics path (blocked
     // attention) must give the same logits as the fused one.
-    for name in ["tiny_llama", "tiny_mistral"] {
+    for name in ["tiny_llama", "tiny_mistral", "tiny_qwen2"] {
         let (ids, expected, _) = golden(name);
         let model = load(name, DType::F32);
         for (chunk, needs) in [

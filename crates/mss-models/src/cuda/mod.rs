@@ -65,14 +65,14 @@ pub fn use_cublas(enabled: bool) {
 }
 
 #[cfg(feature = "cuda")]
-static ROPE_KERNEL: AtomicBool = AtomicBool::new(false);
+static ROPE_KERNEL: AtomicBool = AtomicBool::new(true);
 
 #[cfg(feature = "cuda")]
 /// Whether RoPE runs as one CubeCL kernel on the CUDA backend (reading each token's table rows
 /// by position) instead of Burn's operations (two gathers, a flip, a copy, a multiply-add), for
-/// every model in the process. Off by default: the kernel has run on a GPU but has not yet
-/// passed `prefill_timing`'s RoPE check there (docs/results/gpu-prefill.md). The crate's
-/// kernels must also be on ([`use_cublas`]).
+/// every model in the process. On by default: it equals Burn's operations within bf16 rounding
+/// on an H200 (`prefill_timing`'s RoPE check, docs/results/gpu-prefill.md). The crate's kernels
+/// must also be on ([`use_cublas`]).
 pub fn use_rope_kernel(enabled: bool) {
     ROPE_KERNEL.store(enabled, Ordering::Relaxed);
 }

@@ -172,7 +172,8 @@ fn run_layers<B: Backend>(
     for (i, layer) in weights.layers.iter().enumerate() {
         let memory = hook.memory(i).filter(|m| !m.kv.is_empty());
         if let Some(memory) = &memory {
-            model.layers[i].self_attn.check_memory(memory)?;
+            let d = config.head_dim;
+            memory.check_shape(config.num_key_value_heads, d, d)?;
         }
         let rope_start = memory
             .as_ref()

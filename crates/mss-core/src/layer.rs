@@ -1,0 +1,271 @@
+//! One attention layer's part in a chunked prefill, for any model: the memory joined in front of
+//! the chunk, the keys rotated at this step's positions, and the hook told what was attended to.
+//!
+//! [`attend_layer`] is the whole of it for a model of your own: give it the layer's queries,
+//! keys and values before RoPE and a function that rotates at given positions, and it asks the
+//! hook for the memory and the statistics it needs, attends, and hands `[memory; chunk]` back.
+//! [`join_memory`] is the first half alone, for a model with its own attention kernel.
+
+use burn::prelude::*;
+
+use crate::attention::attend;
+use crate::{ChunkHook, ChunkPositions, CoreError, LayerKv, LayerMemory, Result, per_head_range};
+
+/// `[memory; chunk]` of one layer and where every entry's key is rotated this step.
+///
+/// # Shapes
+/// - `rope_positions`: `[n_kv_heads, memory_len + chunk_len]`
+#[derive(Debug, Clone)]
+pub struct Joined<B: Backend> {
+    /// The memory's entries followed by the chunk's (keys before RoPE): what the hook receives.
+    pub entries: LayerKv<B>,
+    /// The RoPE position of every entry's key this step, per KV head.
+    pub rope_positions: Tensor<B, 2, Int>,
+    /// Entries that came from memory (the first ones).
+    pub memory_len: usize,
+    /// The RoPE position of the chunk's first token in this layer.
+    pub chunk_rope_start: usize,
+}
+
+/// Joins the chunk's entries behind `memory` (an empty memory counts as none), after checking
+/// that the memory has the chunk's heads and dimensions.
+///
+/// The chunk's RoPE positions start at the memory's [`LayerMemory::chunk_rope_start`], or at
+/// `rope_start` (the step's [`ChunkPositions::rope_start`]) without memory.
+///
+/// # Shapes
+/// - `chunk`: keys `[1, n_kv_heads, chunk_len, head_dim]`, values
+///   `[1, n_kv_heads, chunk_len, value_dim]`, positions `[n_kv_heads, chunk_len]`
+///
+/// # Errors
+/// [`CoreError::ShapeMismatch`] for a memory of other heads or dimensions than the chunk.
+pub fn join_memory<B: Backend>(
+    memory: Option<LayerMemory<B>>,
+    chunk: LayerKv<B>,
+    rope_start: usize,
+) -> Result<Joined<B>> {
+    let memory = memory.filter(|m| !m.kv.is_empty());
+    let start = memory.as_ref().map_or(rope_start, |m| m.chunk_rope_start);
+    let (heads, len) = (chunk.n_kv_heads(), chunk.len());
+    let chunk_rope = per_head_range(start..start + len, heads, &chunk.keys.device());
+    let Some(memory) = memory else {
+        return Ok(Joined {
+            entries: chunk,
+            rope_positions: chunk_rope,
+            memory_len: 0,
+            chunk_rope_start: start,
+        });
+    };
+    let [_, heads, _, head_dim] = chunk.keys.dims();
+    memory.check_shape(heads, head_dim, chunk.values.dims()[3])?;
+    let memory_len = memory.kv.len();
+    Ok(Joined {
+        entries: memory.kv.cat(chunk),
+        rope_positions: Tensor::cat(vec![memory.rope_positions, chunk_rope], 1),
+        memory_len,
+        chunk_rope_start: start,
+    })
+}
+
+/// One layer's attention over its memory and chunk, with every hook call: the memory and the
+/// statistics the hook asks for, scaled dot-product attention (causal within the chunk, every
+/// memory entry visible), and `[memory; chunk]` with the statistics handed back to the hook.
+///
+/// `rotate(x, positions)` applies the model's RoPE to `x` `[1, heads, len, head_dim]` at
+/// `positions` `[heads, len]`; it rotates the queries at the chunk's positions and every key at
+/// its position of this step. Keys reach the hook unrotated, as a later step rotates them again.
+///
+/// # Shapes
+/// - `queries`: `[1, n_heads, chunk_len, head_dim]`, before RoPE
+/// - `keys`: `[1, n_kv_heads, chunk_len, head_dim]`, before RoPE
+/// - `values`: `[1, n_kv_heads, chunk_len, value_dim]`
+/// - returns `[1, n_heads, chunk_len, value_dim]`
+///
+/// # Errors
+/// Those of [`join_memory`], and [`CoreError::ShapeMismatch`] for inconsistent keys and values.
+pub fn attend_layer<B: Backend>(
+    hook: &mut dyn ChunkHook<B>,
+    layer: usize,
+    positions: ChunkPositions,
+    queries: Tensor<B, 4>,
+    keys: Tensor<B, 4>,
+    values: Tensor<B, 4>,
+    rotate: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>,
+) -> Result<Tensor<B, 4>> {
+    let [_, heads, len, _] = queries.dims();
+    let [_, kv_heads, _, _] = keys.dims();
+    let device = keys.device();
+    let start = positions.document_start;
+    let document = per_head_range(start..start + len, kv_heads, &device);
+    let chunk = LayerKv::new(keys, values, document)?;
+    let joined = join_memory(hook.memory(layer), chunk, positions.rope_start)?;
+    let query_start = joined.chunk_rope_start;
+    let queries = rotate(
+        queries,
+        per_head_range(query_start..query_start + len, heads, &device),
+    );
+    let keys = rotate(joined.entries.keys.clone(), joined.rope_positions);
+    let needs = hook.needs(layer);
+    let query_block = hook.query_block(layer, joined.entries.len());
+    let values = joined.entries.values.clone();
+    let (out, stats) = attend(queries, keys, values, None, needs, query_block);
+    hook.record(layer, joined.entries, stats);
+    Ok(out)
+}
+
+impl<B: Backend> LayerMemory<B> {
+    /// Checks that the memory has `n_kv_heads` heads of keys `head_dim` and values
+    /// `value_dim` wide, and one RoPE position per entry.
+    ///
+    /// # Errors
+    /// [`CoreError::ShapeMismatch`], naming the part that differs.
+    pub fn check_shape(&self, n_kv_heads: usize, head_dim: usize, value_dim: usize) -> Result<()> {
+        let m = self.kv.len();
+        for (what, expected, actual) in [
+            (
+                "memory keys",
+                vec![1, n_kv_heads, m, head_dim],
+                self.kv.keys.dims().to_vec(),
+            ),
+            (
+                "memory values",
+                vec![1, n_kv_heads, m, value_dim],
+                self.kv.values.dims().to_vec(),
+            ),
+            (
+                "memory RoPE positions",
+                vec![n_kv_heads, m],
+                self.rope_positions.dims().to_vec(),
+            ),
+        ] {
+            if actual != expected {
+                return Err(CoreError::ShapeMismatch {
+                    what: what.into(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::TestBackend as B;
+    use crate::{AttentionNeeds, AttentionStats};
+
+    fn kv(heads: usize, len: usize, start: usize, dim: usize) -> LayerKv<B> {
+        let device = Default::default();
+        let ramp = |offset: f32| {
+            Tensor::<B, 1, Int>::arange(0..(heads * len * dim) as i64, &device)
+                .float()
+                .mul_scalar(0.01)
+                .add_scalar(offset)
+                .reshape([1, heads, len, dim])
+        };
+        LayerKv::new(
+            ramp(0.0),
+            ramp(1.0),
+            per_head_range(start..start + len, heads, &device),
+        )
+        .unwrap()
+    }
+
+    fn ints(t: Tensor<B, 2, Int>) -> Vec<i64> {
+        t.into_data().convert::<i64>().to_vec().unwrap()
+    }
+
+    #[test]
+    fn the_chunk_follows_the_memory_at_the_memory_s_rope_start() {
+        let device = Default::default();
+        let memory = LayerMemory {
+            kv: kv(2, 3, 0, 4),
+            rope_positions: per_head_range(0..3, 2, &device),
+            chunk_rope_start: 3,
+        };
+        let joined = join_memory(Some(memory), kv(2, 2, 10, 4), 10).unwrap();
+        assert_eq!((joined.memory_len, joined.chunk_rope_start), (3, 3));
+        assert_eq!(ints(joined.rope_positions), [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+        assert_eq!(
+            ints(joined.entries.positions),
+            [0, 1, 2, 10, 11, 0, 1, 2, 10, 11]
+        );
+        let alone = join_memory(None, kv(2, 2, 10, 4), 10).unwrap();
+        assert_eq!((alone.memory_len, alone.chunk_rope_start), (0, 10));
+        assert_eq!(ints(alone.rope_positions), [10, 11, 10, 11]);
+    }
+
+    #[test]
+    fn a_memory_of_other_heads_is_refused() {
+        let device = Default::default();
+        let memory = LayerMemory {
+            kv: kv(1, 3, 0, 4),
+            rope_positions: per_head_range(0..3, 1, &device),
+            chunk_rope_start: 3,
+        };
+        let err = join_memory(Some(memory), kv(2, 2, 3, 4), 3).unwrap_err();
+        assert!(matches!(err, CoreError::ShapeMismatch { .. }), "{err}");
+    }
+
+    /// A hook with a fixed memory that keeps what it is handed.
+    struct Keep {
+        memory: Option<LayerMemory<B>>,
+        recorded: Option<(LayerKv<B>, AttentionStats<B>)>,
+    }
+
+    impl ChunkHook<B> for Keep {
+        fn memory(&mut self, _layer: usize) -> Option<LayerMemory<B>> {
+            self.memory.take()
+        }
+        fn needs(&self, _layer: usize) -> AttentionNeeds {
+            AttentionNeeds {
+                column_sums: true,
+                ..AttentionNeeds::NONE
+            }
+        }
+        fn record(&mut self, _layer: usize, entries: LayerKv<B>, stats: AttentionStats<B>) {
+            self.recorded = Some((entries, stats));
+        }
+    }
+
+    #[test]
+    fn attend_layer_hands_the_hook_memory_and_chunk_with_the_statistics_asked_for() {
+        let device = Default::default();
+        let memory = kv(2, 3, 0, 4);
+        let mut hook = Keep {
+            memory: Some(LayerMemory {
+                kv: memory,
+                rope_positions: per_head_range(0..3, 2, &device),
+                chunk_rope_start: 3,
+            }),
+            recorded: None,
+        };
+        let chunk = kv(2, 2, 7, 4);
+        let queries = Tensor::<B, 4>::ones([1, 4, 2, 4], &device);
+        let positions = ChunkPositions {
+            document_start: 7,
+            rope_start: 7,
+        };
+        // The identity "rotation" keeps the check to the plumbing.
+        let out = attend_layer(
+            &mut hook,
+            0,
+            positions,
+            queries,
+            chunk.keys,
+            chunk.values,
+            |x, _| x,
+        )
+        .unwrap();
+        assert_eq!(out.dims(), [1, 4, 2, 4]);
+        let (entries, stats) = hook.recorded.unwrap();
+        assert_eq!(ints(entries.positions), [0, 1, 2, 7, 8, 0, 1, 2, 7, 8]);
+        let sums = stats.column_sums.expect("the hook asked for column sums");
+        assert_eq!(sums.dims(), [2, 5]);
+        // Each of the 2 query heads per KV head spreads a probability of 1 per query.
+        let total: f32 = sums.sum().into_scalar();
+        assert!((total - 8.0).abs() < 1e-4, "{total}");
+    }
+}
