@@ -8,10 +8,12 @@ use crate::linear::{Linear, project};
 use crate::rope::RopeTable;
 
 /// [`mss_core::attention::attend`], with this crate's CUDA attention where it applies: on Burn's
-/// CUDA backend with cuBLAS, a chunk that needs no statistics and no mask beyond causality runs
-/// two cuBLAS products around one softmax kernel (feature `cuda`, unless
+/// CUDA backend with cuBLAS, a chunk with no mask beyond causality runs two cuBLAS products
+/// around one softmax kernel, and the column sums and the last query's row, when asked for, one
+/// more product from the same probabilities (feature `cuda`, unless
 /// [`use_attention_kernel`](mss_core::attention::use_attention_kernel) chose another kernel).
-/// The same function, the same shapes; `query_block` serves Burn's path only.
+/// Second moments, and every other case, run `mss_core`'s attention. The same function, the
+/// same shapes; `query_block` serves `mss_core`'s path only.
 ///
 /// # Shapes
 /// - `q`: `[1, n_heads, chunk_len, head_dim]`
@@ -29,15 +31,49 @@ pub fn attend<B: Backend>(
 ) -> (Tensor<B, 4>, AttentionStats<B>) {
     #[cfg(feature = "cuda")]
     if hidden.is_none()
-        && needs.is_empty()
+        && !needs.second_moments
         && mss_core::attention::attention_kernel() == mss_core::attention::AttentionKernel::Fused
     {
         // The kernel writes `[1, chunk_len, n_heads, value_dim]`; the swap is a view.
-        if let Some(out) = crate::cuda::causal_attention(&q, &k, &v) {
-            return (out.swap_dims(1, 2), AttentionStats::none());
+        if needs.is_empty() {
+            if let Some(out) = crate::cuda::causal_attention(&q, &k, &v) {
+                return (out.swap_dims(1, 2), AttentionStats::none());
+            }
+        } else if let Some((out, stats)) = crate::cuda::causal_attention_with_statistics(&q, &k, &v)
+        {
+            let chunk_len = q.dims()[2];
+            return (out.swap_dims(1, 2), causal_stats(stats, needs, chunk_len));
         }
     }
     mss_core::attention::attend(q, k, v, hidden, needs, query_block)
+}
+
+/// The statistics `needs` asks for from `[n_kv_heads, 2, keys]` column sums and last-query rows
+/// of a causal chunk of `chunk_len` queries, with the number of queries that see each key:
+/// every one for a memory key, `keys - t` for the chunk's key `t`.
+#[cfg(feature = "cuda")]
+fn causal_stats<B: Backend>(
+    stats: Tensor<B, 3>,
+    needs: AttentionNeeds,
+    chunk_len: usize,
+) -> AttentionStats<B> {
+    let [n_kv_heads, _, keys] = stats.dims();
+    let row = |i| stats.clone().narrow(1, i, 1).reshape([n_kv_heads, keys]);
+    let visible = || {
+        Tensor::<B, 1, Int>::arange(0..keys as i64, &stats.device())
+            .neg()
+            .add_scalar(keys as i64)
+            .clamp_max(chunk_len as i64)
+            .float()
+            .unsqueeze::<2>()
+            .expand([n_kv_heads, keys])
+    };
+    AttentionStats {
+        last_query: needs.last_query.then(|| row(1)),
+        column_sums: needs.column_sums.then(|| row(0)),
+        visible_queries: needs.column_sums.then(visible),
+        second_moments: None,
+    }
 }
 
 /// What one layer returns: its output, the entries `[memory; chunk]` it attended to (keys

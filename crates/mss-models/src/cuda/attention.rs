@@ -8,7 +8,9 @@
 //! (docs/results/gpu-prefill.md). Here the scores are still materialised, a block of queries at
 //! a time, but each product runs at cuBLAS's speed, the softmax is one pass, and a block's
 //! products stop at its last visible key (keys no query of the block sees are never scored).
-//! Chunks whose pruner needs statistics still run Burn's blocked products (`mss_core::attend`).
+//! Column sums and the last query's row, when a pruner needs them, are one more product per
+//! block from the same probabilities (`statistics`); second moments still run Burn's blocked
+//! products (`mss_core::attend`).
 
 use std::any::TypeId;
 
@@ -28,6 +30,7 @@ use super::op::{
 use super::operand::Operand;
 use super::score_blocks::query_block;
 use super::softmax::causal_softmax;
+use super::statistics::{BlockStatistics, selectors, statistics_product};
 
 /// The chunk's queries attend causally to `[memory; chunk]` (memory keys visible to every
 /// query), through cuBLAS and one softmax kernel, when `B` is Burn's CUDA backend, cuBLAS is
@@ -43,6 +46,35 @@ pub(crate) fn causal_attention<B: Backend>(
     k: &Tensor<B, 4>,
     v: &Tensor<B, 4>,
 ) -> Option<Tensor<B, 4>> {
+    let out = register(q, k, v, false)?.pop()?;
+    float_tensor(out)
+}
+
+/// [`causal_attention`], with per KV head the column sums over the chunk's queries and the last
+/// query's row (each summed over the KV head's query heads, f32), computed from the same
+/// probabilities.
+///
+/// # Shapes
+/// - as [`causal_attention`]; the statistics are `[n_kv_heads, 2, keys]`: column sums, then the
+///   last query's row
+pub(crate) fn causal_attention_with_statistics<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: &Tensor<B, 4>,
+    v: &Tensor<B, 4>,
+) -> Option<(Tensor<B, 4>, Tensor<B, 3>)> {
+    let mut outputs = register(q, k, v, true)?;
+    let stats = float_tensor(outputs.pop()?)?;
+    let out = float_tensor(outputs.pop()?)?;
+    Some((out, stats))
+}
+
+/// Registers the attention (with the statistics' output when asked) when it applies.
+fn register<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: &Tensor<B, 4>,
+    v: &Tensor<B, 4>,
+    statistics: bool,
+) -> Option<Vec<Primitive>> {
     if TypeId::of::<B::FloatTensorPrimitive>() != TypeId::of::<Primitive>() {
         return None;
     }
@@ -68,25 +100,32 @@ pub(crate) fn causal_attention<B: Backend>(
         .into_iter()
         .map(fusion_primitive)
         .collect::<Option<Vec<_>>>()?;
-    let out = (Shape::new([1, chunk_len, n_heads, value_dim]), dtype);
-    let out = register_custom("mss_causal_attention", inputs, &[out], |desc| {
-        CausalAttention { desc }
-    })
-    .pop()?;
-    float_tensor(out)
+    let mut outputs = vec![(Shape::new([1, chunk_len, n_heads, value_dim]), dtype)];
+    if statistics {
+        outputs.push((Shape::new([n_kv_heads, 2, keys]), DType::F32));
+    }
+    let outputs = register_custom("mss_causal_attention", inputs, &outputs, |desc| {
+        CausalAttention { desc, statistics }
+    });
+    (outputs.len() == 1 + statistics as usize).then_some(outputs)
 }
 
-/// The registered operation: inputs `q`, `k`, `v`, output `[1, chunk_len, n_heads, value_dim]`.
+/// The registered operation: inputs `q`, `k`, `v`, outputs `[1, chunk_len, n_heads, value_dim]`
+/// and, with `statistics`, `[n_kv_heads, 2, keys]`.
 #[derive(Debug)]
 struct CausalAttention {
     desc: CustomOpIr,
+    statistics: bool,
 }
 
 impl Operation<FusionCuda> for CausalAttention {
     fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
         let [q, k, v] = [0, 1, 2].map(|i| handles.get_float_tensor::<Inner>(&self.desc.inputs[i]));
-        let out = attend_blocks(q, k, v);
+        let (out, stats) = attend_blocks(q, k, v, self.statistics);
         handles.register_float_tensor::<Inner>(&self.desc.outputs[0].id, out);
+        if let Some(stats) = stats {
+            handles.register_float_tensor::<Inner>(&self.desc.outputs[1].id, stats);
+        }
     }
 }
 
@@ -110,12 +149,16 @@ fn heads_operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, [
 /// The attention, a block of queries at a time: scores `Q Kᵀ / √d` of the block's queries over
 /// the keys they can see (f32, cuBLAS), the causal softmax (one kernel), then `P V` (cuBLAS)
 /// written straight into the output's rows. Query head `h` reads KV head `h / n_rep`; each
-/// product is batched over the KV heads, one per position in the group.
+/// product is batched over the KV heads, one per position in the group. With `statistics`, one
+/// more product per block writes (last block) or adds (the others) the statistics
+/// (`statistics::statistics_product`): the blocks run last first, as the last one covers every
+/// key.
 fn attend_blocks(
     q: CubeTensor<CudaRuntime>,
     k: CubeTensor<CudaRuntime>,
     v: CubeTensor<CudaRuntime>,
-) -> CubeTensor<CudaRuntime> {
+    statistics: bool,
+) -> (CubeTensor<CudaRuntime>, Option<CubeTensor<CudaRuntime>>) {
     let dtype = q.dtype;
     let precision = Precision::of(dtype).expect("the dtype was checked when registered");
     let [_, n_heads, chunk_len, head_dim] = q.meta.shape().dims::<4>();
@@ -133,9 +176,19 @@ fn attend_blocks(
         Shape::new([1, chunk_len, n_heads, value_dim]),
         dtype,
     );
+    let stats = statistics.then(|| {
+        empty_device_contiguous_dtype(
+            q.client.clone(),
+            q.device.clone(),
+            Shape::new([n_kv_heads, 2, keys]),
+            DType::F32,
+        )
+    });
+    // A block's selectors depend on its rows: the last block's, then the others'.
+    let mut block_selectors: Vec<(usize, CubeTensor<CudaRuntime>)> = Vec::new();
     let bytes = dtype.size() as u64;
     let rows_per_block = query_block(n_heads, keys, chunk_len);
-    for start in (0..chunk_len).step_by(rows_per_block) {
+    for start in (0..chunk_len).step_by(rows_per_block).rev() {
         let rows = rows_per_block.min(chunk_len - start);
         // The block's last query sees the memory and the chunk up to itself.
         let width = memory + start + rows;
@@ -160,6 +213,7 @@ fn attend_blocks(
                     inputs: precision,
                     output: Precision::F32,
                     alpha: scale,
+                    beta: 0.0,
                     a: (
                         q_ptr + ((j * q_head + start * q_row) as u64) * bytes,
                         Operand::of(rows, head_dim, q_row, 1).expect("unit-strided rows"),
@@ -175,6 +229,33 @@ fn attend_blocks(
                 .collect()
         });
         let probs = causal_softmax(&scores, rows, memory + start + 1, dtype);
+        if let Some(stats) = &stats {
+            let index = match block_selectors.iter().position(|(r, _)| *r == rows) {
+                Some(index) => index,
+                None => {
+                    block_selectors.push((rows, selectors(&probs, n_rep, rows, dtype)));
+                    block_selectors.len() - 1
+                }
+            };
+            let block = BlockStatistics {
+                n_rep,
+                n_kv_heads,
+                rows,
+                width,
+                keys,
+                last: start + rows == chunk_len,
+            };
+            let bindings = [&probs, &block_selectors[index].1, stats]
+                .map(|t| t.handle.clone().binding())
+                .to_vec();
+            submit_products(&q.device, bindings, move |ptrs| {
+                vec![statistics_product(
+                    block,
+                    precision,
+                    [ptrs[0], ptrs[1], ptrs[2]],
+                )]
+            });
+        }
         let bindings = [&probs, &v, &out]
             .map(|t| t.handle.clone().binding())
             .to_vec();
@@ -190,6 +271,7 @@ fn attend_blocks(
                     inputs: precision,
                     output: precision,
                     alpha: 1.0,
+                    beta: 0.0,
                     a: (
                         p_ptr + ((j * rows * width) as u64) * bytes,
                         Operand::of(rows, width, width, 1).expect("contiguous"),
@@ -208,5 +290,5 @@ fn attend_blocks(
                 .collect()
         });
     }
-    out
+    (out, stats)
 }

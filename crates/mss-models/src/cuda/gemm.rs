@@ -52,7 +52,7 @@ impl Precision {
     }
 }
 
-/// `C_i = alpha A_i B_i` for `batch` row-major products `A_i` (`m × k`), `B_i` (`k × n`) into
+/// `C_i = alpha A_i B_i + beta C_i` for `batch` row-major products `A_i` (`m × k`), `B_i` (`k × n`) into
 /// `C_i` (`m × n`, rows `ldc` apart), matrix `i` of each operand `batch_strides` elements after
 /// matrix `i - 1`; accumulated in f32. `A` and `B` share one precision, `C` may have another (f32
 /// attention scores from bf16 queries and keys).
@@ -64,6 +64,8 @@ pub(super) struct Gemm {
     pub inputs: Precision,
     pub output: Precision,
     pub alpha: f32,
+    /// 0 overwrites `C` (its old contents are never read), 1 adds to it.
+    pub beta: f32,
     pub a: (u64, Operand),
     pub b: (u64, Operand),
     /// The result's address and row stride.
@@ -89,6 +91,7 @@ impl Gemm {
             inputs: precision,
             output: precision,
             alpha: 1.0,
+            beta: 0.0,
             a,
             b,
             c: (c, n),
@@ -268,14 +271,13 @@ impl Gemm {
     /// Queues the product on `handle`'s stream.
     unsafe fn launch(&self, handle: cublasHandle_t) -> Result<(), String> {
         // Row-major C = A B is column-major Cᵀ = Bᵀ Aᵀ: cuBLAS gets B first, and m and n swap.
-        let beta = 0.0f32;
         let (inputs, output) = (self.inputs.data_type(), self.output.data_type());
         let dim = |x: usize| i32::try_from(x).map_err(|_| format!("{x} does not fit in i32"));
         let stride = |x: usize| i64::try_from(x).map_err(|_| format!("{x} does not fit in i64"));
         let (m, n, k) = (dim(self.m)?, dim(self.n)?, dim(self.k)?);
         let (lda, ldb, ldc) = (dim(self.a.1.ld)?, dim(self.b.1.ld)?, dim(self.c.1)?);
         let alpha = (&self.alpha as *const f32).cast::<c_void>();
-        let beta = (&beta as *const f32).cast::<c_void>();
+        let beta = (&self.beta as *const f32).cast::<c_void>();
         let (a, b, c) = (
             self.a.0 as *const c_void,
             self.b.0 as *const c_void,

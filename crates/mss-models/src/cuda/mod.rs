@@ -9,7 +9,9 @@
 //! bf16 or f32; any other backend, dtype or shape, or a missing `libcublas`, runs Burn's own
 //! matrix product as before. Attention without statistics or a sliding window runs the same
 //! way: two cuBLAS products per block of queries around one CubeCL softmax kernel
-//! (`attention`, `softmax`); RoPE can be one CubeCL kernel (`rope`, opt-in until checked).
+//! (`attention`, `softmax`), and where a pruner needs column sums or the last query's row, one
+//! more product per block from the same probabilities (`statistics`); RoPE is one CubeCL kernel
+//! (`rope`).
 //!
 //! CubeCL 0.10 keeps its CUDA streams private, so the product cannot be queued on them. It is
 //! queued as a task on CubeCL's CUDA server thread instead, which runs tasks in order: by then
@@ -31,6 +33,8 @@ mod rope;
 mod score_blocks;
 #[cfg(feature = "cuda")]
 mod softmax;
+#[cfg(feature = "cuda")]
+mod statistics;
 
 #[cfg(feature = "cuda")]
 mod caches;
@@ -46,7 +50,7 @@ pub use caches::{KERNEL_CACHE_ENV, persist_kernel_caches};
 pub use pool::{DevicePool, device_pool, release_unused_device_memory};
 
 #[cfg(feature = "cuda")]
-pub(crate) use attention::causal_attention;
+pub(crate) use attention::{causal_attention, causal_attention_with_statistics};
 #[cfg(feature = "cuda")]
 pub(crate) use op::products;
 #[cfg(feature = "cuda")]
