@@ -6,7 +6,8 @@
 # binary carried in .device/bin (see docs/results/gpu-prefill.md):
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
-#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks
+#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks,
+#                                             # stats, stats-7b
 set -u -o pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
@@ -46,6 +47,19 @@ checks)
     # The device checks alone on the small shape (top-k, attention, cuBLAS, RoPE kernel,
     # statistics): a minute on a warm machine, the first thing to run on a fresh one.
     step mss-checks $bin --tokens 1024 --repeats 1 --only none
+    ;;
+stats)
+    # The statistics from the model's attention (one more cuBLAS product per block): the checks
+    # first, then the SmolLM2 shape beside PyTorch.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
+    ;;
+stats-7b)
+    # The 7B shape at 32K beside PyTorch, `snapkv` with the statistics products.
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks
+    step mss-l7b-32k-more $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "snapkv FM,streaming_llm IMDC" --no-checks
     ;;
 fused)
     # The model's own attention (cuBLAS products around one softmax kernel, statistics by one

@@ -54,7 +54,13 @@ fn eval(model: &Path, data: &Path, out: &Path, pruners: &str) -> String {
             "--memories",
             "16",
         ])
-        .args(["--methods", "FM,IMDC", "--no-passkey", "--pruners", pruners])
+        .args([
+            "--memory-type",
+            "FM,IMDC",
+            "--no-passkey",
+            "--pruners",
+            pruners,
+        ])
         .arg("--model")
         .arg(model)
         .arg("--data")

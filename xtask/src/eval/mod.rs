@@ -40,8 +40,10 @@ pub struct EvalArgs {
     /// Pruners, comma-separated (e.g. `streaming_llm,snapkv,h2o`).
     #[arg(long, value_delimiter = ',')]
     pruners: Option<Vec<PrunerKind>>,
-    /// Methods, comma-separated: FM, IM, IMDC, FI.
-    #[arg(long, value_delimiter = ',')]
+    /// Memory types, comma-separated: FM, IM, IMDC, FI, and `local` (no memory) — the same
+    /// names as everywhere else (`--methods` is accepted too). Full attention is drawn unless
+    /// `--no-full`.
+    #[arg(long = "memory-type", alias = "methods", value_delimiter = ',')]
     methods: Option<Vec<Method>>,
     /// Chunk sizes, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = mss_examples::positive)]
