@@ -627,7 +627,9 @@ fn check_model_statistics(device: &burn::tensor::Device<B>) -> anyhow::Result<()
         second_moments: false,
     };
     let values = |t: Tensor<B, 2>| host_values::<f32>(t.cast(DType::F32).into_data());
-    for (dtype, tolerance) in [(DType::F32, 1e-3), (DType::BF16, 3e-2)] {
+    // Burn's f32 products on this GPU round about as TF32 does (`check_linear_products`: ~1e-3
+    // of the largest value), so the f32 reference is itself that far off.
+    for (dtype, tolerance) in [(DType::F32, 1e-2), (DType::BF16, 3e-2)] {
         let random = |shape: [usize; 4]| {
             Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(dtype)
         };

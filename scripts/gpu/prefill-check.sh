@@ -55,6 +55,13 @@ stats)
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     ;;
+stats-checks)
+    # The checks alone, then where a 7B `snapkv` step spends its kernel time.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none
+    CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
+        step mss-l7b-8k-snapkv-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
+    tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-snapkv-summary.txt"; rm -f "$out/profile-l7b.log"
+    ;;
 stats-7b)
     # The 7B shape at 32K beside PyTorch, `snapkv` with the statistics products.
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
