@@ -313,10 +313,7 @@ fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> anyh
             ("contiguous", random([k, n])),
             ("transposed", random([n, k]).transpose()),
         ] {
-            let linear = Linear {
-                weight: weight.cast(dtype),
-                bias: None,
-            };
+            let linear = Linear::new(weight.cast(dtype), None);
             use_cublas(true);
             let got = linear.forward(x.clone()).cast(DType::F32);
             use_cublas(false);
@@ -367,10 +364,7 @@ fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow
                     Tensor::<B, 2>::random([k, k], Distribution::Normal(0.0, 0.05), device)
                         .transpose()
                 };
-                Linear {
-                    weight: weight.cast(dtype),
-                    bias: None,
-                }
+                Linear::new(weight.cast(dtype), None)
             })
             .collect();
         let chain = |cublas: bool, events: bool| {

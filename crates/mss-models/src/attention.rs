@@ -97,7 +97,7 @@ pub(crate) struct StepContext<B: Backend> {
 }
 
 /// Grouped-query attention with q/k/v/o projections named as in Hugging Face checkpoints.
-#[derive(Debug, Clone)]
+#[derive(Module, Debug)]
 pub struct Attention<B: Backend> {
     /// Query projection.
     pub q_proj: Linear<B>,

@@ -2,15 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::config::Config;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::rope::RopeScaling;
-use crate::{ModelError, Result};
+// `crate::Result` is spelled out: Burn's `Config` derive expects `Result` to be the standard one.
+use crate::ModelError;
 
 /// Which decoder family a config describes. Mistral is the Llama decoder plus (in v0.1) a
 /// sliding attention window; Qwen2 is the Llama decoder with biases on the q/k/v projections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Architecture {
     /// `model_type: "llama"`.
     Llama,
@@ -21,7 +23,9 @@ pub enum Architecture {
 }
 
 /// A validated decoder configuration, read from `config.json` or built by hand (tests, presets).
-#[derive(Debug, Clone, PartialEq)]
+/// A Burn `Config`: it saves and loads as JSON of its own (`save`, `load`) beside a record of
+/// the model's weights.
+#[derive(Config, Debug, PartialEq)]
 pub struct TransformerConfig {
     /// Decoder family.
     pub architecture: Architecture,
@@ -143,7 +147,7 @@ impl TransformerConfig {
     }
 
     /// Reads and validates `config.json`.
-    pub fn from_file(path: &Path) -> Result<Self> {
+    pub fn from_file(path: &Path) -> crate::Result<Self> {
         if !path.is_file() {
             return Err(ModelError::NotFound {
                 what: "config.json",
@@ -154,7 +158,7 @@ impl TransformerConfig {
     }
 
     /// Parses and validates the text of a `config.json`; `path` only names it in errors.
-    pub fn from_json(text: &str, path: &Path) -> Result<Self> {
+    pub fn from_json(text: &str, path: &Path) -> crate::Result<Self> {
         parse_json::<HfConfig>(text, path)?.validate(path)
     }
 
@@ -212,7 +216,7 @@ impl TransformerConfig {
 }
 
 impl HfConfig {
-    fn validate(self, path: &Path) -> Result<TransformerConfig> {
+    fn validate(self, path: &Path) -> crate::Result<TransformerConfig> {
         let invalid = |field: &'static str, reason: String| ModelError::ConfigInvalid {
             path: PathBuf::from(path),
             field,
@@ -297,7 +301,7 @@ impl HfConfig {
 }
 
 /// The text of a file of the model folder.
-pub(crate) fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> crate::Result<String> {
     std::fs::read_to_string(path).map_err(|source| ModelError::Io {
         path: path.to_owned(),
         source,
@@ -305,7 +309,10 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 }
 
 /// A JSON config file's text as `T`; `path` only names it in errors.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> crate::Result<T> {
     serde_json::from_str(text).map_err(|source| ModelError::ConfigSyntax {
         path: path.to_owned(),
         source,
@@ -359,7 +366,7 @@ mod tests {
         "tie_word_embeddings": true, "use_sliding_window": false, "vocab_size": 151936
     }"#;
 
-    fn parse(text: &str) -> Result<TransformerConfig> {
+    fn parse(text: &str) -> crate::Result<TransformerConfig> {
         TransformerConfig::from_json(text, Path::new("config.json"))
     }
 

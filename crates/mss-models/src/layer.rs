@@ -8,7 +8,7 @@ use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
 
 /// `x + attn(norm(x))`, then `+ mlp(norm(·))`.
-#[derive(Debug, Clone)]
+#[derive(Module, Debug)]
 pub struct DecoderLayer<B: Backend> {
     /// Norm before attention.
     pub input_layernorm: RmsNorm<B>,

@@ -39,6 +39,7 @@ mod norm;
 pub mod rope;
 mod tokenizer;
 mod transformer;
+mod weight_source;
 mod weights;
 
 pub use attention::{Attention, attend};

@@ -1,5 +1,6 @@
 //! A bias-optional linear projection stored as `[in, out]`.
 
+use burn::module::{Param, ParamId};
 use burn::prelude::*;
 
 /// `y = x W + b`.
@@ -7,15 +8,23 @@ use burn::prelude::*;
 /// # Shapes
 /// - `weight`: `[d_in, d_out]`
 /// - `bias`: `[d_out]`
-#[derive(Debug, Clone)]
+#[derive(Module, Debug)]
 pub struct Linear<B: Backend> {
     /// Weight, already transposed from Hugging Face's `[out, in]`.
-    pub weight: Tensor<B, 2>,
+    pub weight: Param<Tensor<B, 2>>,
     /// Optional bias.
-    pub bias: Option<Tensor<B, 1>>,
+    pub bias: Option<Param<Tensor<B, 1>>>,
 }
 
 impl<B: Backend> Linear<B> {
+    /// A projection of `weight` `[d_in, d_out]` and an optional `bias` `[d_out]`.
+    pub fn new(weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
+        Self {
+            weight: Param::initialized(ParamId::new(), weight),
+            bias: bias.map(|b| Param::initialized(ParamId::new(), b)),
+        }
+    }
+
     /// Applies the projection.
     ///
     /// # Shapes
@@ -27,7 +36,7 @@ impl<B: Backend> Linear<B> {
 
     fn add_bias(&self, y: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.bias {
-            Some(b) => y.add(b.clone().unsqueeze::<3>()),
+            Some(b) => y.add(b.val().unsqueeze::<3>()),
             None => y,
         }
     }
@@ -44,9 +53,9 @@ pub fn project<B: Backend, const N: usize>(
     linears: [&Linear<B>; N],
 ) -> [Tensor<B, 3>; N] {
     #[cfg(feature = "cuda")]
-    if let Some(ys) = crate::cuda::products(&x, &linears.map(|l| &l.weight)) {
+    if let Some(ys) = crate::cuda::products(&x, &linears.map(|l| l.weight.val()).each_ref()) {
         let mut ys = ys.into_iter().zip(linears).map(|(y, l)| l.add_bias(y));
         return std::array::from_fn(|_| ys.next().expect("one output per projection"));
     }
-    linears.map(|l| l.add_bias(x.clone().matmul(l.weight.clone().unsqueeze::<3>())))
+    linears.map(|l| l.add_bias(x.clone().matmul(l.weight.val().unsqueeze::<3>())))
 }

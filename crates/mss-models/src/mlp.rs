@@ -6,7 +6,7 @@ use burn::tensor::activation::silu;
 use crate::linear::{Linear, project};
 
 /// `down(silu(gate(x)) * up(x))`, named as in Hugging Face checkpoints.
-#[derive(Debug, Clone)]
+#[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
     /// Gate projection.
     pub gate_proj: Linear<B>,

@@ -1,5 +1,6 @@
 //! RMSNorm computed in f32, as Hugging Face's `LlamaRMSNorm`.
 
+use burn::module::{Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
@@ -7,15 +8,23 @@ use burn::tensor::FloatDType;
 ///
 /// # Shapes
 /// - `weight`: `[hidden]`
-#[derive(Debug, Clone)]
+#[derive(Module, Debug)]
 pub struct RmsNorm<B: Backend> {
     /// Per-channel gain.
-    pub weight: Tensor<B, 1>,
+    pub weight: Param<Tensor<B, 1>>,
     /// Added to the mean square.
     pub eps: f64,
 }
 
 impl<B: Backend> RmsNorm<B> {
+    /// A norm of gain `weight` `[hidden]`.
+    pub fn new(weight: Tensor<B, 1>, eps: f64) -> Self {
+        Self {
+            weight: Param::initialized(ParamId::new(), weight),
+            eps,
+        }
+    }
+
     /// Normalises the last axis.
     ///
     /// # Shapes
@@ -30,6 +39,6 @@ impl<B: Backend> RmsNorm<B> {
             .add_scalar(self.eps)
             .sqrt();
         let normed = x32.div(rms).cast(dtype);
-        normed.mul(self.weight.clone().unsqueeze::<3>())
+        normed.mul(self.weight.val().unsqueeze::<3>())
     }
 }

@@ -5,7 +5,7 @@ use burn::tensor::DType;
 use serde_json::Value;
 
 /// How RoPE frequencies are scaled.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum RopeScaling {
     /// Plain RoPE.
     None,

@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use burn::module::{Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::module::embedding;
-use burn::tensor::{DType, Distribution, FloatDType};
+use burn::tensor::{DType, FloatDType};
 use mss_core::{
     ChunkHook, ChunkPositions, ChunkedModel, Logits, ModelShape, WorkingSet, per_head_range,
 };
@@ -18,16 +19,20 @@ use crate::linear::Linear;
 use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
 use crate::rope::{RopeTable, inv_freq};
+use crate::weight_source::{FileWeights, RandomWeights, WeightSource};
 use crate::weights::WeightFiles;
 use crate::{ModelError, Result};
 
-/// A Llama or Mistral decoder with its LM head.
-#[derive(Debug, Clone)]
+/// A Llama, Mistral or Qwen2 decoder with its LM head: a Burn module, so it nests in a module
+/// of yours, moves with `to_device` and saves and loads with Burn's recorders (the
+/// configuration is not part of the record: build the model from it, then load the record).
+#[derive(Module, Debug)]
 pub struct Transformer<B: Backend> {
     /// The configuration it was built from.
+    #[module(skip)]
     pub config: TransformerConfig,
     /// Token embedding `[vocab, hidden]`.
-    pub embed_tokens: Tensor<B, 2>,
+    pub embed_tokens: Param<Tensor<B, 2>>,
     /// Decoder layers.
     pub layers: Vec<DecoderLayer<B>>,
     /// Final norm.
@@ -37,6 +42,7 @@ pub struct Transformer<B: Backend> {
     /// Whether an f32 model on the Flex backend runs the host path (on by default).
     pub(crate) host_kernels: bool,
     /// RoPE tables of the host path, shared by every chunk.
+    #[module(skip)]
     pub(crate) host_rope: Arc<RopeCache>,
 }
 
@@ -44,54 +50,11 @@ impl TransformerConfig {
     /// A model with random weights (normal, std 0.02; norms at 1) in `dtype`. Seed the backend
     /// first for reproducible weights.
     pub fn init<B: Backend>(&self, device: &B::Device, dtype: DType) -> Transformer<B> {
-        let normal = |shape: [usize; 2]| {
-            Tensor::<B, 2>::random(shape, Distribution::Normal(0.0, 0.02), device).cast(dtype)
-        };
-        let linear = |d_in, d_out, bias: bool| Linear {
-            weight: normal([d_in, d_out]),
-            bias: bias.then(|| normal([1, d_out]).reshape([d_out])),
-        };
-        let norm = || RmsNorm {
-            weight: Tensor::ones([self.hidden_size], (device, dtype)),
-            eps: self.rms_norm_eps,
-        };
-        let (h, q, kv, ff) = self.dims();
-        let layers = (0..self.num_hidden_layers)
-            .map(|_| DecoderLayer {
-                input_layernorm: norm(),
-                self_attn: self.attention(
-                    linear(h, q, self.qkv_bias),
-                    linear(h, kv, self.qkv_bias),
-                    linear(h, kv, self.qkv_bias),
-                    linear(q, h, self.o_bias),
-                ),
-                post_attention_layernorm: norm(),
-                mlp: Mlp {
-                    gate_proj: linear(h, ff, self.mlp_bias),
-                    up_proj: linear(h, ff, self.mlp_bias),
-                    down_proj: linear(ff, h, self.mlp_bias),
-                },
-            })
-            .collect();
-        let embed_tokens = normal([self.vocab_size, h]);
-        let lm_head = if self.tie_word_embeddings {
-            Linear {
-                weight: embed_tokens.clone().transpose(),
-                bias: None,
-            }
-        } else {
-            linear(h, self.vocab_size, false)
-        };
-        Transformer {
-            config: self.clone(),
-            embed_tokens,
-            layers,
-            norm: norm(),
-            lm_head,
-            host_kernels: true,
-            host_rope: Arc::default(),
+        let random = RandomWeights { device, dtype };
+        match Transformer::build(self.clone(), &random) {
+            Ok(model) => model,
+            Err(e) => unreachable!("random weights have every name and shape: {e}"),
         }
-        .with_fused_projections()
     }
 
     /// `(hidden, query width, key/value width, feed-forward width)`.
@@ -146,22 +109,31 @@ impl<B: Backend> Transformer<B> {
         device: &B::Device,
         dtype: DType,
     ) -> Result<Self> {
+        Self::build(
+            config,
+            &FileWeights {
+                files: w,
+                device,
+                dtype,
+            },
+        )
+    }
+
+    /// The one construction path of random init and loading: every weight by its Hugging Face
+    /// name and shape, from `source`.
+    fn build(config: TransformerConfig, source: &impl WeightSource<B>) -> Result<Self> {
         let (h, q, kv, ff) = config.dims();
         let linear = |name: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear<B>> {
-            Ok(Linear {
-                weight: w.transposed(&format!("{name}.weight"), [d_out, d_in], dtype, device)?,
-                bias: if bias {
-                    Some(w.tensor(&format!("{name}.bias"), [d_out], dtype, device)?)
-                } else {
-                    None
-                },
-            })
+            let weight = source.transposed(&format!("{name}.weight"), [d_out, d_in])?;
+            let bias = match bias {
+                true => Some(source.tensor(&format!("{name}.bias"), [d_out])?),
+                false => None,
+            };
+            Ok(Linear::new(weight, bias))
         };
         let norm = |name: &str| -> Result<RmsNorm<B>> {
-            Ok(RmsNorm {
-                weight: w.tensor(&format!("{name}.weight"), [h], dtype, device)?,
-                eps: config.rms_norm_eps,
-            })
+            let weight = source.tensor(&format!("{name}.weight"), [h])?;
+            Ok(RmsNorm::new(weight, config.rms_norm_eps))
         };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
@@ -183,29 +155,16 @@ impl<B: Backend> Transformer<B> {
                 },
             });
         }
-        let embed_tokens = w.tensor(
-            "model.embed_tokens.weight",
-            [config.vocab_size, h],
-            dtype,
-            device,
-        )?;
+        let embed_tokens = source.tensor("model.embed_tokens.weight", [config.vocab_size, h])?;
         let lm_head = if config.tie_word_embeddings {
-            Linear {
-                weight: w.transposed(
-                    "model.embed_tokens.weight",
-                    [config.vocab_size, h],
-                    dtype,
-                    device,
-                )?,
-                bias: None,
-            }
+            Linear::new(embed_tokens.clone().transpose(), None)
         } else {
             linear("lm_head", h, config.vocab_size, false)?
         };
         let norm = norm("model.norm")?;
         Ok(Self {
             config,
-            embed_tokens,
+            embed_tokens: Param::initialized(ParamId::new(), embed_tokens),
             layers,
             norm,
             lm_head,
@@ -215,8 +174,6 @@ impl<B: Backend> Transformer<B> {
         .with_fused_projections())
     }
 
-    /// On the host path's models, q/k/v and gate/up weights become views of one storage per
-    /// group, so that each group is one matrix product (decisions §12).
     fn with_fused_projections(mut self) -> Self {
         host::fuse_projections(&mut self);
         self
@@ -237,7 +194,7 @@ impl<B: Backend> Transformer<B> {
 
     /// The dtype of the weights.
     pub fn dtype(&self) -> DType {
-        self.embed_tokens.dtype()
+        self.embed_tokens.val().dtype()
     }
 
     /// Whether an f32 model on the Flex (CPU) backend runs its forward pass through the
@@ -341,7 +298,7 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
     }
 
     fn device(&self) -> B::Device {
-        self.embed_tokens.device()
+        self.embed_tokens.val().device()
     }
 
     fn forward_chunk(
@@ -394,7 +351,7 @@ impl<B: Backend> Transformer<B> {
         // Layers may hold memories of different lengths and so start the chunk at different
         // RoPE positions; each distinct start gets its tables once.
         let mut steps: Vec<StepContext<B>> = Vec::new();
-        let mut x = embedding(self.embed_tokens.clone(), tokens);
+        let mut x = embedding(self.embed_tokens.val(), tokens);
         for (i, layer) in self.layers.iter().enumerate() {
             let memory = hook.memory(i);
             let rope_start = memory

@@ -124,7 +124,7 @@ fn logits_tensor<B: Backend>(model: &Transformer<B>, logits: Vec<f32>) -> Tensor
     let rows = logits.len() / vocab;
     Tensor::from_data(
         TensorData::new(logits, [1, rows, vocab]),
-        &model.embed_tokens.device(),
+        &model.embed_tokens.val().device(),
     )
 }
 
@@ -138,7 +138,7 @@ fn run_layers<B: Backend>(
     hook: &mut dyn ChunkHook<B>,
 ) -> mss_core::Result<Buffers> {
     let config = &model.config;
-    let device = model.embed_tokens.device();
+    let device = model.embed_tokens.val().device();
     let ids = host_ints(tokens);
     let vocab = config.vocab_size;
     let tokens = ids

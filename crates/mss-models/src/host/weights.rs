@@ -61,7 +61,7 @@ pub(crate) struct HostLinear {
 
 impl HostLinear {
     fn of<B: Backend>(linear: &Linear<B>) -> Option<Self> {
-        let weight = HostTensor::of(&linear.weight)?;
+        let weight = HostTensor::of(&linear.weight.val())?;
         weight.matrix()?;
         let bias = match &linear.bias {
             Some(bias) => Some(HostTensor::of(bias).filter(|b| b.vector().is_some())?),
@@ -200,7 +200,7 @@ impl Projection {
 /// layer's weight a view of its columns (no copy on use), so the host path runs one product
 /// per group. Layers with biases, and models the host path cannot run, are left as they are.
 pub(crate) fn fuse_projections<B: Backend>(model: &mut Transformer<B>) {
-    if HostTensor::of(&model.embed_tokens).is_none() {
+    if HostTensor::of(&model.embed_tokens.val()).is_none() {
         return;
     }
     for layer in &mut model.layers {
@@ -216,15 +216,17 @@ fn share_columns<B: Backend, const N: usize>(linears: [&mut Linear<B>; N]) {
     if linears.iter().any(|l| l.bias.is_some()) {
         return;
     }
-    let widths = linears.each_ref().map(|l| l.weight.dims()[1]);
-    let d_in = linears[0].weight.dims()[0];
-    if linears.iter().any(|l| l.weight.dims()[0] != d_in) {
+    let weights = linears.each_ref().map(|l| l.weight.val());
+    let widths = weights.each_ref().map(|w| w.dims()[1]);
+    let d_in = weights[0].dims()[0];
+    if weights.iter().any(|w| w.dims()[0] != d_in) {
         return;
     }
-    let fused = Tensor::cat(linears.iter().map(|l| l.weight.clone()).collect(), 1);
+    let fused = Tensor::cat(weights.to_vec(), 1);
     let mut start = 0;
     for (linear, width) in linears.into_iter().zip(widths) {
-        linear.weight = fused.clone().slice([0..d_in, start..start + width]);
+        let view = fused.clone().slice([0..d_in, start..start + width]);
+        linear.weight = linear.weight.clone().map(|_| view);
         start += width;
     }
 }
@@ -238,7 +240,7 @@ pub(crate) struct HostNorm {
 
 impl HostNorm {
     fn of<B: Backend>(norm: &RmsNorm<B>) -> Option<Self> {
-        let weight = HostTensor::of(&norm.weight).filter(|w| w.vector().is_some())?;
+        let weight = HostTensor::of(&norm.weight.val()).filter(|w| w.vector().is_some())?;
         Some(Self {
             weight,
             eps: norm.eps as f32,
@@ -276,7 +278,7 @@ pub(crate) struct HostWeights {
 impl HostWeights {
     /// The weights of `model` when they are f32 tensors of the Flex backend.
     pub fn of<B: Backend>(model: &Transformer<B>) -> Option<Self> {
-        let embed = HostTensor::of(&model.embed_tokens).filter(|e| e.matrix().is_some())?;
+        let embed = HostTensor::of(&model.embed_tokens.val()).filter(|e| e.matrix().is_some())?;
         let layers = model
             .layers
             .iter()
@@ -334,14 +336,12 @@ mod tests {
     type B = burn::backend::Flex;
 
     fn linear(d_in: usize, d_out: usize) -> Linear<B> {
-        Linear {
-            weight: Tensor::random(
-                [d_in, d_out],
-                Distribution::Normal(0.0, 1.0),
-                &Default::default(),
-            ),
-            bias: None,
-        }
+        let weight = Tensor::random(
+            [d_in, d_out],
+            Distribution::Normal(0.0, 1.0),
+            &Default::default(),
+        );
+        Linear::new(weight, None)
     }
 
     fn output(projection: &Projection, x: &[f32]) -> Vec<f32> {
@@ -360,10 +360,10 @@ mod tests {
             HostLinear::of(&v).unwrap(),
         ]);
         assert_eq!(apart.products(), 3);
-        let before = [q.weight.to_data(), k.weight.to_data(), v.weight.to_data()];
+        let before = [&q, &k, &v].map(|l| l.weight.val().to_data());
 
         share_columns([&mut q, &mut k, &mut v]);
-        let after = [q.weight.to_data(), k.weight.to_data(), v.weight.to_data()];
+        let after = [&q, &k, &v].map(|l| l.weight.val().to_data());
         assert_eq!(before, after, "each layer keeps its own weight");
         let fused = Projection::of(vec![
             HostLinear::of(&q).unwrap(),
@@ -391,7 +391,7 @@ mod tests {
         assert_eq!(swapped.products(), 2);
 
         let (mut q, mut k) = (linear(6, 2), linear(6, 2));
-        q.bias = Some(Tensor::ones([2], &Default::default()));
+        q = Linear::new(q.weight.val(), Some(Tensor::ones([2], &Default::default())));
         share_columns([&mut q, &mut k]);
         let with_bias = Projection::of(vec![
             HostLinear::of(&q).unwrap(),
