@@ -1,6 +1,6 @@
 //! `xtask eval` end to end on the tiny fixture model: every run lands in `results.jsonl`, a
 //! rerun repeats nothing, a widened grid runs only what is new, a torn line left by a crash is
-//! tolerated, and the report is written.
+//! tolerated, the report is written, and a second eval on a folder in use is refused.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,7 +44,15 @@ fn texts(dir: &Path) -> PathBuf {
 }
 
 fn eval(model: &Path, data: &Path, out: &Path, pruners: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let output = eval_command(model, data, out, pruners).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "xtask eval failed:\n{stderr}");
+    stderr
+}
+
+fn eval_command(model: &Path, data: &Path, out: &Path, pruners: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
         .args([
             "eval",
             "--tokens",
@@ -66,12 +74,8 @@ fn eval(model: &Path, data: &Path, out: &Path, pruners: &str) -> String {
         .arg("--data")
         .arg(data)
         .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "xtask eval failed:\n{stderr}");
-    stderr
+        .arg(out);
+    command
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -123,4 +127,33 @@ fn a_rerun_repeats_nothing_and_a_wider_grid_runs_only_the_new_cells() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("**snapkv: perplexity**"), "{summary}");
     assert!(out.join("summary.csv").exists());
+}
+
+#[test]
+fn a_second_eval_on_a_folder_in_use_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, data) = (tiny_model(dir.path()), texts(dir.path()));
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    // This test holds the folder's lock, as a running eval would.
+    let lock = std::fs::File::create(out.join("eval.lock")).unwrap();
+    lock.try_lock().unwrap();
+    std::fs::write(
+        out.join("eval.lock"),
+        "pid 1, started at 0 (unix seconds): the first\n",
+    )
+    .unwrap();
+    let output = eval_command(&model, &data, &out, "streaming_llm")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another eval is writing") && stderr.contains("the first"),
+        "{stderr}"
+    );
+    assert!(!out.join("results.jsonl").exists(), "nothing was run");
+    drop(lock);
+    eval(&model, &data, &out, "streaming_llm");
+    assert_eq!(lines(&out.join("results.jsonl")).len(), 3);
 }

@@ -4,9 +4,11 @@
 //! Every finished run is appended at once to `results.jsonl` in the run folder; rerunning the
 //! same command skips what is done, so Ctrl-C, a crash or a reboot loses at most the run in
 //! flight. A configuration the library refuses is recorded as an error and the grid goes on.
+//! One eval at a time writes to a run folder (`folder_lock`).
 
 mod corpus;
 mod device_memory;
+mod folder_lock;
 mod grid;
 mod guard;
 mod measure;
@@ -158,6 +160,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if args.report_only {
         return report(&args, &out);
     }
+    let _lock = folder_lock::FolderLock::acquire(&out)?;
     let dir = match &args.model {
         Some(dir) => dir.clone(),
         None => mss::assets::ensure_default_model().context("fetching the default model")?,
