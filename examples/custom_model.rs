@@ -223,7 +223,11 @@ fn token_ids(n: usize, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    mss_examples::exit::run(run)
+}
+
+fn run() -> anyhow::Result<()> {
     const TOKENS: usize = 512;
     const CHUNK: usize = 64;
     const MEMORY: usize = 96;

@@ -49,7 +49,11 @@ struct Args {
 type Gpu = mss::Cuda;
 type Cpu = burn::backend::Flex;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    mss_examples::exit::run(run)
+}
+
+fn run() -> anyhow::Result<()> {
     mss_examples::persist_kernel_caches();
     let args = Args::parse();
     let tmp = std::env::temp_dir().join("mss-device-check-model");

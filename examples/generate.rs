@@ -89,7 +89,11 @@ struct Args {
 
 type Backend = mss::DefaultBackend;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    mss_examples::exit::run(run)
+}
+
+fn run() -> anyhow::Result<()> {
     mss_examples::persist_kernel_caches();
     let args = Args::parse();
     let dir = match &args.model {

@@ -112,7 +112,11 @@ enum ModelShape {
     Llama2_7b,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    mss_examples::exit::run(run)
+}
+
+fn run() -> anyhow::Result<()> {
     let process_start = Instant::now();
     if let Some(folder) = mss_examples::persist_kernel_caches() {
         println!("kernel caches: {}", folder.display());

@@ -1,6 +1,8 @@
 //! Runnable examples of mss live beside this crate as `examples/*.rs`; this library holds what
 //! several of them share.
 
+pub mod exit;
+
 /// The `--dtype` of every command line of the project: the weights' and activations' type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Precision {

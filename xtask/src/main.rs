@@ -45,7 +45,11 @@ enum Command {
     Tidy,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    mss_examples::exit::run(run)
+}
+
+fn run() -> anyhow::Result<()> {
     // Compiled kernels and autotune results outlive the process (before the GPU is touched).
     #[cfg(feature = "cuda")]
     mss::models::persist_kernel_caches();

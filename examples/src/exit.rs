@@ -1,0 +1,108 @@
+//! How every binary of the project ends on an error: one line on stderr, the chain of causes
+//! joined, a backtrace only when `RUST_BACKTRACE` asks, and an exit code that says what kind of
+//! failure it was (the BSD `sysexits` values, as many Unix tools use).
+
+use std::process::ExitCode;
+
+use mss::models::ModelError;
+
+/// Bad command-line use (clap's own code for a flag it refuses).
+pub const USAGE: u8 = 2;
+/// The input data is wrong: a malformed or inconsistent model file, config or text.
+pub const DATA: u8 = 65;
+/// A file or folder named on the command line does not exist.
+pub const NO_INPUT: u8 = 66;
+/// A service the command needs is missing or failed (pip, the network behind it).
+pub const UNAVAILABLE: u8 = 69;
+/// Any other failure.
+pub const FAILURE: u8 = 1;
+
+/// Runs `main`, turning an error into one line on stderr and its exit code.
+pub fn run(main: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    match main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+                eprintln!("{}", error.backtrace());
+            }
+            ExitCode::from(code(&error))
+        }
+    }
+}
+
+/// The exit code of `error`: that of the first cause in its chain that has one.
+pub fn code(error: &anyhow::Error) -> u8 {
+    error.chain().find_map(code_of).unwrap_or(FAILURE)
+}
+
+fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        return (io.kind() == std::io::ErrorKind::NotFound).then_some(NO_INPUT);
+    }
+    if let Some(error) = cause.downcast_ref::<mss::Error>() {
+        return match error {
+            mss::Error::InvalidArgument { .. }
+            | mss::Error::UnknownName(_)
+            | mss::Error::Schedule(_)
+            | mss::Error::Pruner(_) => Some(USAGE),
+            mss::Error::TokenOutOfVocabulary { .. } => Some(DATA),
+            // The wrapped errors answer for themselves further down the chain.
+            _ => None,
+        };
+    }
+    if let Some(error) = cause.downcast_ref::<ModelError>() {
+        return match error {
+            ModelError::NotFound { .. } => Some(NO_INPUT),
+            ModelError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Some(NO_INPUT)
+            }
+            ModelError::Io { .. } | ModelError::Core(_) => None,
+            _ => Some(DATA),
+        };
+    }
+    if let Some(error) = cause.downcast_ref::<mss::assets::AssetError>() {
+        use mss::assets::AssetError;
+        return match error {
+            AssetError::PipMissing { .. } | AssetError::PipFailed { .. } => Some(UNAVAILABLE),
+            AssetError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Some(NO_INPUT)
+            }
+            AssetError::Io { .. } | AssetError::OutputExists { .. } => None,
+            _ => Some(DATA),
+        };
+    }
+    if cause
+        .downcast_ref::<mss::schedule::ScheduleError>()
+        .is_some()
+        || cause.downcast_ref::<mss::schedule::UnknownName>().is_some()
+    {
+        return Some(USAGE);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn each_kind_of_failure_has_its_code() {
+        let missing = anyhow::Error::new(ModelError::NotFound {
+            what: "model folder",
+            path: PathBuf::from("/nowhere"),
+        })
+        .context("loading the model");
+        assert_eq!(code(&missing), NO_INPUT);
+        let unknown = anyhow::Error::new(mss::Error::from(
+            "perceiver"
+                .parse::<mss::schedule::MemoryType>()
+                .unwrap_err(),
+        ));
+        assert_eq!(code(&unknown), USAGE);
+        let io = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(code(&io), NO_INPUT);
+        assert_eq!(code(&anyhow::anyhow!("something else")), FAILURE);
+    }
+}
