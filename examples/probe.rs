@@ -24,13 +24,13 @@ struct Args {
     #[arg(long, default_value = "fm")]
     memory_type: Method,
     /// Chunk size C.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = mss_examples::positive)]
     chunk: usize,
     /// Memory size M.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = mss_examples::positive)]
     memory: usize,
     /// Prompt tokens.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = mss_examples::positive)]
     tokens: usize,
     /// Also print the report as JSON.
     #[arg(long)]

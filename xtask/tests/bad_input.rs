@@ -1,5 +1,6 @@
-//! Bad input to the binaries: one line on stderr naming what is wrong, and an exit code that
-//! says which kind of failure it was (2 usage, 65 bad data, 66 missing input).
+//! Bad input to the binaries (eval, probe, generate, the probe example): one line on stderr
+//! naming what is wrong, and an exit code that says which kind of failure it was (2 usage, 65
+//! bad data, 66 missing input).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +35,7 @@ fn broken_model(dir: &Path) -> PathBuf {
 fn every_bad_input_gets_one_line_and_its_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
+    let probe_out = dir.path().join("probe");
     let broken = broken_model(dir.path());
     let xtask = PathBuf::from(env!("CARGO_BIN_EXE_xtask"));
     let eval = |extra: &[&str]| {
@@ -50,6 +52,15 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
         args.extend_from_slice(extra);
         (
             example("generate"),
+            args.into_iter().map(String::from).collect::<Vec<_>>(),
+        )
+    };
+    let probe = |extra: &[&str]| {
+        let mut args = vec!["probe", "--out"];
+        args.push(probe_out.to_str().unwrap());
+        args.extend_from_slice(extra);
+        (
+            xtask.clone(),
             args.into_iter().map(String::from).collect::<Vec<_>>(),
         )
     };
@@ -90,6 +101,18 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
             generate(&["--pruner", "no_compress"]),
             2,
             "memory type `full`",
+        ),
+        (
+            "probe example, chunk 0",
+            (example("probe"), vec!["--chunk".into(), "0".into()]),
+            2,
+            "--chunk",
+        ),
+        (
+            "xtask probe, no model folder",
+            probe(&["--model", "/nonexistent/mss-model"]),
+            66,
+            "/nonexistent/mss-model",
         ),
     ];
     for (what, (program, args), expected, names) in cases {
