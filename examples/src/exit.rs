@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use mss::assets::AssetError;
 use mss::models::ModelError;
 
 /// Bad command-line use (clap's own code for a flag it refuses).
@@ -41,36 +42,24 @@ fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         return (io.kind() == std::io::ErrorKind::NotFound).then_some(NO_INPUT);
     }
     if let Some(error) = cause.downcast_ref::<mss::Error>() {
+        // The facade's wrappers are transparent: the chain goes on with the wrapped error's
+        // cause, not the wrapped error, so it is asked here.
         return match error {
             mss::Error::InvalidArgument { .. }
             | mss::Error::UnknownName(_)
             | mss::Error::Schedule(_)
             | mss::Error::Pruner(_) => Some(USAGE),
             mss::Error::TokenOutOfVocabulary { .. } => Some(DATA),
-            // The wrapped errors answer for themselves further down the chain.
+            mss::Error::Model(error) => model_code(error),
+            mss::Error::Assets(error) => asset_code(error),
             _ => None,
         };
     }
     if let Some(error) = cause.downcast_ref::<ModelError>() {
-        return match error {
-            ModelError::NotFound { .. } => Some(NO_INPUT),
-            ModelError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                Some(NO_INPUT)
-            }
-            ModelError::Io { .. } | ModelError::Core(_) => None,
-            _ => Some(DATA),
-        };
+        return model_code(error);
     }
-    if let Some(error) = cause.downcast_ref::<mss::assets::AssetError>() {
-        use mss::assets::AssetError;
-        return match error {
-            AssetError::PipMissing { .. } | AssetError::PipFailed { .. } => Some(UNAVAILABLE),
-            AssetError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                Some(NO_INPUT)
-            }
-            AssetError::Io { .. } | AssetError::OutputExists { .. } => None,
-            _ => Some(DATA),
-        };
+    if let Some(error) = cause.downcast_ref::<AssetError>() {
+        return asset_code(error);
     }
     if cause
         .downcast_ref::<mss::schedule::ScheduleError>()
@@ -80,6 +69,24 @@ fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         return Some(USAGE);
     }
     None
+}
+
+/// A model error's code; `None` for a failed read, whose I/O cause answers next in the chain.
+fn model_code(error: &ModelError) -> Option<u8> {
+    match error {
+        ModelError::NotFound { .. } => Some(NO_INPUT),
+        ModelError::Io { .. } | ModelError::Core(_) => None,
+        _ => Some(DATA),
+    }
+}
+
+/// An asset error's code; `None` for a failed file operation, whose I/O cause answers next.
+fn asset_code(error: &AssetError) -> Option<u8> {
+    match error {
+        AssetError::PipMissing { .. } | AssetError::PipFailed { .. } => Some(UNAVAILABLE),
+        AssetError::Io { .. } | AssetError::OutputExists { .. } => None,
+        _ => Some(DATA),
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +102,18 @@ mod tests {
         })
         .context("loading the model");
         assert_eq!(code(&missing), NO_INPUT);
+        // Through the facade's transparent wrapper too.
+        let malformed = anyhow::Error::new(mss::Error::from(ModelError::ConfigInvalid {
+            path: PathBuf::from("config.json"),
+            field: "head_dim",
+            reason: "odd".into(),
+        }));
+        assert_eq!(code(&malformed), DATA);
+        let unreadable = anyhow::Error::new(mss::Error::from(ModelError::Io {
+            path: PathBuf::from("/nowhere/model.safetensors"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        }));
+        assert_eq!(code(&unreadable), NO_INPUT);
         let unknown = anyhow::Error::new(mss::Error::from(
             "perceiver"
                 .parse::<mss::schedule::MemoryType>()
