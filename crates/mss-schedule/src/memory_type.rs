@@ -42,9 +42,6 @@ impl MemoryType {
         MemoryType::Fi,
     ];
 
-    /// The memory types that prune with a pruner: FM, IM and FI.
-    pub const PRUNED: [MemoryType; 3] = [MemoryType::Fm, MemoryType::Im, MemoryType::Fi];
-
     /// Whether a pruner selects the memory (FM, IM, FI), rather than keeping everything or
     /// nothing.
     pub fn prunes(self) -> bool {
@@ -131,7 +128,7 @@ mod tests {
     #[test]
     fn only_the_paper_types_prune() {
         let pruned: Vec<_> = MemoryType::ALL.into_iter().filter(|t| t.prunes()).collect();
-        assert_eq!(pruned, MemoryType::PRUNED);
+        assert_eq!(pruned, [MemoryType::Fm, MemoryType::Im, MemoryType::Fi]);
     }
 
     #[test]
