@@ -82,7 +82,9 @@ pub fn join_memory<B: Backend>(
 /// - returns `[1, n_heads, chunk_len, value_dim]`
 ///
 /// # Errors
-/// Those of [`join_memory`], and [`CoreError::ShapeMismatch`] for inconsistent keys and values.
+/// Those of [`join_memory`], and [`CoreError::ShapeMismatch`] for inconsistent keys and values,
+/// or queries whose length, head width or head count (a multiple of the KV heads) does not fit
+/// them.
 pub fn attend_layer<B: Backend>(
     hook: &mut dyn ChunkHook<B>,
     layer: usize,
@@ -92,8 +94,15 @@ pub fn attend_layer<B: Backend>(
     values: Tensor<B, 4>,
     rotate: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>,
 ) -> Result<Tensor<B, 4>> {
-    let [_, heads, len, _] = queries.dims();
-    let [_, kv_heads, _, _] = keys.dims();
+    let [_, heads, len, query_dim] = queries.dims();
+    let [_, kv_heads, key_len, head_dim] = keys.dims();
+    if len != key_len || query_dim != head_dim || kv_heads == 0 || heads % kv_heads != 0 {
+        return Err(CoreError::ShapeMismatch {
+            what: "queries [1, a multiple of the KV heads, chunk_len, head_dim]".into(),
+            expected: vec![1, kv_heads, key_len, head_dim],
+            actual: queries.dims().to_vec(),
+        });
+    }
     let device = keys.device();
     let start = positions.document_start;
     let document = per_head_range(start..start + len, kv_heads, &device);
@@ -227,6 +236,41 @@ mod tests {
         }
         fn record(&mut self, _layer: usize, entries: LayerKv<B>, stats: AttentionStats<B>) {
             self.recorded = Some((entries, stats));
+        }
+    }
+
+    #[test]
+    fn queries_that_do_not_fit_the_keys_are_refused() {
+        let device = Default::default();
+        let chunk = kv(2, 2, 0, 4);
+        let positions = ChunkPositions {
+            document_start: 0,
+            rope_start: 0,
+        };
+        for shape in [[1, 3, 2, 4], [1, 4, 3, 4], [1, 4, 2, 8]] {
+            let mut hook = Keep {
+                memory: None,
+                recorded: None,
+            };
+            let queries = Tensor::<B, 4>::ones(shape, &device);
+            let err = attend_layer(
+                &mut hook,
+                0,
+                positions,
+                queries,
+                chunk.keys.clone(),
+                chunk.values.clone(),
+                |x, _| x,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err, CoreError::ShapeMismatch { .. }),
+                "{shape:?}: {err}"
+            );
+            assert!(
+                hook.recorded.is_none(),
+                "{shape:?}: nothing reaches the hook"
+            );
         }
     }
 
