@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use clap::Parser;
-use mss::pruners::{PrunerKind, rank_top_k, top_k};
+use mss::pruners::{PrunerKind, rank_top_k, top_k, top_k_mask};
 use mss::schedule::{LayerwiseCurve, MemoryType, QueryBlocks};
 use mss::{DefaultBackend as B, PrefillConfig, Prefiller, Transformer, TransformerConfig};
 use mss_examples::Precision;
@@ -84,6 +84,10 @@ struct Args {
     /// check compares the two either way).
     #[arg(long)]
     burn_rope: bool,
+    /// Top-k through Burn's operations instead of the crate's two CUDA kernels (for the A/B;
+    /// the check compares both with the host either way).
+    #[arg(long)]
+    burn_top_k: bool,
     /// Also check the model's last logits with the crate's CUDA kernels against Burn's
     /// operations (slow on a fresh machine: Burn's products are tuned for the model's shapes).
     #[arg(long)]
@@ -126,6 +130,7 @@ fn run() -> anyhow::Result<()> {
     {
         mss::models::use_cublas(!args.burn_kernels);
         mss::models::use_rope_kernel(!args.burn_rope);
+        mss::pruners::use_top_k_kernel(!args.burn_top_k);
         println!(
             "linear layers: {}",
             if mss::models::cublas_available() {
@@ -153,7 +158,7 @@ fn run() -> anyhow::Result<()> {
     let model = model.with_host_kernels(!args.burn_kernels);
     let ids = mss_testkit::ids(args.tokens, model.config.vocab_size, 1);
     if !args.no_checks {
-        check_selection(&device)?;
+        check_selection(&device, args.burn_top_k)?;
         check_long_chunks(&device)?;
     }
     // Cheap beside the checks above (two products per dtype), and the guard on every cuBLAS
@@ -273,28 +278,66 @@ fn pool_reserved(device: &burn::tensor::Device<B>, release: bool) -> Option<u64>
 }
 
 /// Checks, before timing anything, that top-k on this backend's device chooses exactly what the
-/// host would: random score rows with many ties, the candidate counts of a `C = M = 1024` step.
-fn check_selection(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
-    let (heads, len) = (3, 2052);
-    for seed in 0..4 {
-        let ids = mss_testkit::ids(heads * len, 64, seed);
-        let values: Vec<f32> = ids.iter().map(|&i| i as f32 / 8.0).collect();
-        let scores =
-            Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [heads, len]), device);
-        for budget in [1, 1024, 2047] {
-            let got: Vec<i64> = host_values(rank_top_k(scores.clone(), budget).into_data())?;
-            let want: Vec<i64> = values
-                .chunks_exact(len)
-                .flat_map(|row| top_k(row, budget))
-                .map(|i| i as i64)
+/// host would: random score rows with many ties (and NaN, −∞, −0.0 beside 0.0), the candidate
+/// counts of a `C = M = 1024` step and of a long row, as indices and as a mask; with
+/// `--features cuda` both the crate's kernels and Burn's operations. Leaves the kernels
+/// switched as `--burn-top-k` says.
+fn check_selection(device: &burn::tensor::Device<B>, burn_top_k: bool) -> anyhow::Result<()> {
+    let heads = 3;
+    let mut cases = 0;
+    for kernels in [true, false] {
+        #[cfg(feature = "cuda")]
+        mss::pruners::use_top_k_kernel(kernels);
+        #[cfg(not(feature = "cuda"))]
+        if kernels {
+            continue;
+        }
+        for (seed, len) in [(0, 2052), (1, 2052), (2, 2052), (3, 8195)] {
+            let ids = mss_testkit::ids(heads * len, 64, seed);
+            let values: Vec<f32> = ids
+                .iter()
+                .enumerate()
+                .map(|(n, &i)| match (n % 97, n % 89, n % 83) {
+                    (0, _, _) => f32::NAN,
+                    (_, 0, _) => f32::NEG_INFINITY,
+                    (_, _, 0) => -0.0,
+                    _ => i as f32 / 8.0,
+                })
                 .collect();
-            anyhow::ensure!(
-                got == want,
-                "device top-k differs from the host's (seed {seed}, budget {budget})"
-            );
+            let scores =
+                Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [heads, len]), device);
+            for budget in [1, 1024, 2047, len - 1, len + 5] {
+                let want: Vec<Vec<usize>> = values
+                    .chunks_exact(len)
+                    .map(|row| top_k(row, budget))
+                    .collect();
+                let got: Vec<i64> = host_values(rank_top_k(scores.clone(), budget).into_data())?;
+                let want_indices: Vec<i64> = want.iter().flatten().map(|&i| i as i64).collect();
+                let mut want_mask = vec![0i64; heads * len];
+                for (head, kept) in want.iter().enumerate() {
+                    for &i in kept {
+                        want_mask[head * len + i] = 1;
+                    }
+                }
+                let mask: Vec<i64> =
+                    host_values(top_k_mask(scores.clone(), budget).int().into_data())?;
+                anyhow::ensure!(
+                    got == want_indices && mask == want_mask,
+                    "device top-k differs from the host's (kernels {kernels}, seed {seed}, \
+                     {len} candidates, budget {budget})"
+                );
+                cases += 1;
+            }
         }
     }
-    println!("device top-k equals the host's on 12 random score matrices (3 x 2052, many ties)\n");
+    #[cfg(feature = "cuda")]
+    mss::pruners::use_top_k_kernel(!burn_top_k);
+    #[cfg(not(feature = "cuda"))]
+    let _ = burn_top_k;
+    println!(
+        "device top-k equals the host's in {cases} cases (3 heads, 2052 or 8195 candidates, \
+         many ties, NaN and infinities; indices and masks)\n"
+    );
     Ok(())
 }
 

@@ -19,10 +19,14 @@
 //!
 //! # Feature flags
 //!
-//! None: this crate enables no Burn backend. Pick one in the binary (`mss/flex`, `mss/cuda`).
+//! - `cuda`: [`cuda`], the plumbing by which other crates add their own kernels to Burn's CUDA
+//!   backend. This crate enables no Burn backend itself: pick one in the binary (`mss/flex`,
+//!   `mss/cuda`).
 
 pub mod attention;
 mod blocks;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod error;
 mod hook;
 mod kv;

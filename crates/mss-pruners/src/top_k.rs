@@ -55,6 +55,12 @@ fn host_memory<B: Backend>(device: &B::Device) -> bool {
 pub fn top_k_mask<B: Backend>(scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 2, Bool> {
     let device = scores.device();
     if !host_memory::<B>(&device) {
+        #[cfg(feature = "cuda")]
+        if crate::top_k_kernel_enabled()
+            && let Some(flags) = crate::top_k_kernel::kept_flags(&scores, budget)
+        {
+            return flags.equal_elem(1);
+        }
         return rank_mask(scores, budget, RANK_BLOCK_ELEMENTS);
     }
     let [heads, len] = scores.dims();
@@ -72,8 +78,16 @@ const RANK_BLOCK_ELEMENTS: usize = 1 << 24;
 
 /// [`top_k`] on the device, for every row of `scores` `[heads, len]`: returns `[heads, k]`
 /// ascending indices, `k = min(budget, len)` (an empty tensor when `k` is 0, which some
-/// devices cannot hold). `O(len²)` comparisons, no read-back, no scatter.
+/// devices cannot hold). `O(len²)` comparisons, no read-back, no scatter: on Burn's CUDA
+/// backend two kernels (feature `cuda`, unless [`use_top_k_kernel`](crate::use_top_k_kernel)
+/// switched them off), elsewhere Burn's operations over comparison blocks.
 pub fn rank_top_k<B: Backend>(scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 2, Int> {
+    #[cfg(feature = "cuda")]
+    if crate::top_k_kernel_enabled()
+        && let Some(kept) = crate::top_k_kernel::top_k_indices(&scores, budget)
+    {
+        return kept;
+    }
     rank_top_k_in_blocks(scores, budget, RANK_BLOCK_ELEMENTS)
 }
 

@@ -24,9 +24,11 @@ use burn_ir::{CustomOpIr, HandleContainer};
 use cubecl::cuda::CudaRuntime;
 
 use super::gemm::{Gemm, Precision};
-use super::op::{
-    FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, register_custom, submit_products,
+use mss_core::cuda::{
+    FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, register_custom,
 };
+
+use super::op::submit_products;
 use super::operand::Operand;
 use super::score_blocks::query_block;
 use super::softmax::causal_softmax;

@@ -1,32 +1,28 @@
 //! Linear layers' products as custom operations of Burn's fusion stream, run by cuBLAS.
 #![allow(unsafe_code)]
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 
 use burn::prelude::*;
-use burn::tensor::{DType, TensorPrimitive};
-use burn_cubecl::CubeBackend;
-use burn_cubecl::fusion::FusionCubeRuntime;
+use burn::tensor::DType;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use burn_fusion::stream::{Operation, OperationStreams};
-use burn_fusion::{FusionRuntime, FusionTensor};
-use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
+use burn_fusion::FusionRuntime;
+use burn_fusion::stream::Operation;
+use burn_ir::{CustomOpIr, HandleContainer};
 use cubecl::Runtime;
 use cubecl::cuda::CudaRuntime;
 use cubecl::device::Device;
 use cubecl::device_handle::DeviceHandle;
 use cubecl::server::{Binding, ComputeServer};
 use cubecl::stream_id::StreamId;
+use mss_core::cuda::{
+    FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, register_custom,
+};
 
 use super::gemm::{Gemm, Precision, run_ordered};
 use super::operand::Operand;
-
-/// Burn's CUDA backend is fusion over this one; the custom operation unwraps to it.
-pub(super) type Inner = CubeBackend<CudaRuntime, f32, i32, u8>;
-pub(super) type FusionCuda = FusionCubeRuntime<CudaRuntime>;
-pub(super) type Primitive = FusionTensor<FusionCuda>;
 
 /// `x W_i` for each weight through cuBLAS, as one operation of Burn's fusion stream (one
 /// hand-over to cuBLAS for the whole group), when `B` is Burn's CUDA backend, cuBLAS is
@@ -69,49 +65,6 @@ pub(crate) fn products<B: Backend>(
         desc,
     });
     ys.into_iter().map(float_tensor).collect()
-}
-
-/// The fusion primitive of a float tensor of Burn's CUDA backend.
-pub(super) fn fusion_primitive<B: Backend, const D: usize>(
-    tensor: &Tensor<B, D>,
-) -> Option<Primitive> {
-    as_fusion(tensor.clone().into_primitive().tensor())
-}
-
-/// A primitive of Burn's CUDA backend (float or int) as the fusion primitive it is; `None` for
-/// any other backend's.
-pub(super) fn as_fusion<T: 'static>(primitive: T) -> Option<Primitive> {
-    let primitive: Box<dyn Any> = Box::new(primitive);
-    primitive.downcast::<Primitive>().ok().map(|p| *p)
-}
-
-/// Registers a custom operation of Burn's fusion stream over `inputs`, with outputs of these
-/// shapes and dtypes; `operation` builds it from its description. Returns the outputs.
-pub(super) fn register_custom<O: Operation<FusionCuda> + 'static>(
-    name: &'static str,
-    inputs: Vec<Primitive>,
-    outputs: &[(Shape, DType)],
-    operation: impl FnOnce(CustomOpIr) -> O,
-) -> Vec<Primitive> {
-    let Some(client) = inputs.first().map(|t| t.client.clone()) else {
-        return Vec::new();
-    };
-    let streams = OperationStreams::with_inputs(&inputs);
-    let outputs: Vec<TensorIr> = outputs
-        .iter()
-        .map(|(shape, dtype)| TensorIr::uninit(client.create_empty_handle(), shape.clone(), *dtype))
-        .collect();
-    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
-    let desc = CustomOpIr::new(name, &inputs, &outputs);
-    client.register(streams, OperationIr::Custom(desc.clone()), operation(desc))
-}
-
-/// A float tensor of `B` from a custom operation's output (`B` checked to be Burn's CUDA
-/// backend).
-pub(super) fn float_tensor<B: Backend, const D: usize>(output: Primitive) -> Option<Tensor<B, D>> {
-    let output: Box<dyn Any> = Box::new(output);
-    let output = *output.downcast::<B::FloatTensorPrimitive>().ok()?;
-    Some(Tensor::from_primitive(TensorPrimitive::Float(output)))
 }
 
 /// The registered operation: inputs `x` (`[1, m, k]`) and the weights `W_i` (`[k, n_i]`),

@@ -16,7 +16,7 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::rope_kernel;
 
-use super::op::{
+use mss_core::cuda::{
     FusionCuda, Inner, Primitive, as_fusion, float_tensor, fusion_primitive, register_custom,
 };
 
