@@ -7,7 +7,7 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks,
-#                                             # stats, stats-7b
+#                                             # stats, stats-7b, top-k
 set -u -o pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
@@ -61,6 +61,20 @@ stats-checks)
     CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
         step mss-l7b-8k-snapkv-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
     tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-snapkv-summary.txt"; rm -f "$out/profile-l7b.log"
+    ;;
+top-k)
+    # The top-k kernels: the checks (kernels and Burn's operations against the host), the 7B
+    # shape at 32K beside PyTorch with the kernels and with Burn's top-k for the A/B, where a 7B
+    # `snapkv` step now spends its kernel time, then the SmolLM2 shape beside PyTorch.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks
+    step mss-l7b-32k-burn-top-k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "snapkv IMDC,snapkv FM" --no-checks --burn-top-k
+    CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
+        step mss-l7b-8k-snapkv-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
+    tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-snapkv-summary.txt"; rm -f "$out/profile-l7b.log"
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     ;;
 stats-7b)
     # The 7B shape at 32K beside PyTorch, `snapkv` with the statistics products.

@@ -13,6 +13,8 @@ mod value;
 mod writer;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 pub use dequant::dequantize;
