@@ -10,6 +10,10 @@ use crate::rope::RopeScaling;
 // `crate::Result` is spelled out: Burn's `Config` derive expects `Result` to be the standard one.
 use crate::ModelError;
 
+/// The most elements one weight matrix may have (2^40: 2 TB in bf16), so that sizes read from
+/// a stranger's config never drive an absurd allocation or overflow a product.
+const MAX_MATRIX_ELEMENTS: usize = 1 << 40;
+
 /// Which decoder family a config describes. Mistral is the Llama decoder plus (in v0.1) a
 /// sliding attention window; Qwen2 is the Llama decoder with biases on the q/k/v projections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -193,6 +197,33 @@ impl TransformerConfig {
                 "head_dim",
                 format!("{} must be positive and even", self.head_dim),
             ));
+        }
+        // Every weight matrix (`hidden_size` × a width) must have a computable element count
+        // (a stranger's sizes could overflow it) and a plausible one.
+        let widths = [
+            (
+                "num_attention_heads",
+                self.num_attention_heads.checked_mul(self.head_dim),
+            ),
+            (
+                "num_key_value_heads",
+                self.num_key_value_heads.checked_mul(self.head_dim),
+            ),
+            ("vocab_size", Some(self.vocab_size)),
+            ("intermediate_size", Some(self.intermediate_size)),
+        ];
+        for (field, width) in widths {
+            let elements = width.and_then(|w| w.checked_mul(self.hidden_size));
+            if elements.is_none_or(|n| n > MAX_MATRIX_ELEMENTS) {
+                return Err((
+                    field,
+                    format!(
+                        "makes a weight matrix of more than 2^40 elements (hidden_size {}, \
+                         head_dim {})",
+                        self.hidden_size, self.head_dim
+                    ),
+                ));
+            }
         }
         if self.sliding_window == Some(0) {
             return Err(("sliding_window", "must be positive or null".into()));

@@ -32,7 +32,14 @@ impl Tokenizer {
                 path: path.to_owned(),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| self::error(path, e))?;
+        let text = crate::config::read_text(path)?;
+        // The tokenizers crate panics on some malformed files (a syntax error inside the
+        // decoder, found by fuzzing): the JSON is checked first, and a panic left in the crate
+        // becomes this error too.
+        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| self::error(path, e))?;
+        let inner = std::panic::catch_unwind(|| text.parse::<tokenizers::Tokenizer>())
+            .map_err(|_| self::error(path, "the tokenizers crate could not read it"))?
+            .map_err(|e| self::error(path, e))?;
         Ok(Self {
             inner,
             path: path.to_owned(),

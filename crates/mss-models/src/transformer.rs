@@ -135,7 +135,8 @@ impl<B: Backend> Transformer<B> {
             let weight = source.tensor(&format!("{name}.weight"), [h])?;
             Ok(RmsNorm::new(weight, config.rms_norm_eps))
         };
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        // Grown as the weights arrive: a stranger's config may name any number of layers.
+        let mut layers = Vec::new();
         for i in 0..config.num_hidden_layers {
             let p = format!("model.layers.{i}");
             let (qkv_bias, o_bias, mb) = (config.qkv_bias, config.o_bias, config.mlp_bias);
