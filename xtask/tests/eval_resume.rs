@@ -2,46 +2,12 @@
 //! rerun repeats nothing, a widened grid runs only what is new, a torn line left by a crash is
 //! tolerated, the report is written, and a second eval on a folder in use is refused.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// A model folder: the `tiny_llama` fixture plus a word-level tokenizer over its 128 ids.
-fn tiny_model(dir: &Path) -> PathBuf {
-    let fixture = mss_testkit::fixture("tiny_llama");
-    let model = dir.join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    for file in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixture.join(file), model.join(file)).unwrap();
-    }
-    let vocab: serde_json::Map<String, serde_json::Value> =
-        std::iter::once(("[UNK]".into(), 0.into()))
-            .chain((1..128).map(|i| (format!("w{i}"), i.into())))
-            .collect();
-    let tokenizer = serde_json::json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": [],
-        "normalizer": null,
-        "pre_tokenizer": {"type": "Whitespace"},
-        "post_processor": null,
-        "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
-    });
-    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).unwrap();
-    model
-}
+mod common;
 
-/// A folder with one text of 400 words.
-fn texts(dir: &Path) -> PathBuf {
-    let data = dir.join("texts");
-    std::fs::create_dir_all(&data).unwrap();
-    let words: Vec<String> = (0..400)
-        .map(|i| format!("w{}", 1 + (i * 7) % 127))
-        .collect();
-    std::fs::write(data.join("a.txt"), words.join(" ")).unwrap();
-    data
-}
+use common::{texts, tiny_model};
 
 fn eval(model: &Path, data: &Path, out: &Path, pruners: &str) -> String {
     let output = eval_command(model, data, out, pruners).output().unwrap();

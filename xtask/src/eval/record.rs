@@ -110,16 +110,18 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Record>> {
     read_lines(path)
 }
 
-/// Every line of `path` that parses as `T`; a torn line (a crash mid-write) is skipped.
+/// Every line of `path` that parses as `T`; a torn line (a crash mid-write) or any other
+/// line that is not one (even one cut inside a multi-byte character) is skipped.
 pub fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut records = Vec::new();
-    for line in BufReader::new(file).lines() {
-        let line = line?;
-        if let Ok(record) = serde_json::from_str::<T>(&line) {
+    // Bytes, not text: one line of invalid UTF-8 must not make the whole file unreadable.
+    for line in BufReader::new(file).split(b'\n') {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if let Ok(record) = serde_json::from_slice::<T>(&line) {
             records.push(record);
         }
     }
@@ -199,6 +201,62 @@ pub fn example(key: &str) -> Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzzing the results reader (issue 14): a file of records with one line damaged
+        /// (cut anywhere, even inside a multi-byte character; a byte overwritten; garbage
+        /// appended) reads without error and keeps every undamaged record, in order.
+        #[test]
+        fn damaged_lines_lose_only_themselves(
+            n in 1usize..6,
+            damaged in any::<usize>(),
+            at in any::<usize>(),
+            byte in any::<u8>(),
+            cut in any::<bool>(),
+            garbage in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let records: Vec<Record> = (0..n)
+                .map(|i| Record { error: Some(format!("é{i}ü")), ..example(&format!("k{i}")) })
+                .collect();
+            let mut lines: Vec<Vec<u8>> = records
+                .iter()
+                .map(|r| serde_json::to_vec(r).unwrap())
+                .collect();
+            let damaged = damaged % n;
+            let line = &mut lines[damaged];
+            let at = at % line.len();
+            if cut {
+                line.truncate(at);
+            } else {
+                line[at] = byte;
+            }
+            let mut bytes = lines.join(&b'\n');
+            bytes.push(b'\n');
+            bytes.extend(garbage.iter().filter(|&&b| b != b'\n'));
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("results.jsonl");
+            std::fs::write(&path, &bytes).unwrap();
+            let read = read(&path).unwrap();
+            let survivors: Vec<&Record> =
+                records.iter().enumerate().filter(|(i, _)| *i != damaged).map(|(_, r)| r).collect();
+            // The damaged line may still parse (a changed digit): the survivors are then a
+            // subsequence of what is read, beside at most that one.
+            prop_assert!(read.len() <= n);
+            let mut rest = read.iter();
+            for survivor in survivors {
+                prop_assert!(rest.any(|r| r == survivor), "{} was lost", survivor.key);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_read_without_error(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("results.jsonl");
+            std::fs::write(&path, &bytes).unwrap();
+            prop_assert!(read(&path).is_ok());
+        }
+    }
 
     #[test]
     fn records_written_before_the_prediction_existed_still_read() {

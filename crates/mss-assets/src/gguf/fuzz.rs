@@ -113,6 +113,22 @@ proptest! {
         open_and_read(bytes);
     }
 
+    /// The whole conversion to a Hugging Face folder (metadata to config and tokenizer,
+    /// tensors dequantized and permuted) over mutations of a tiny Llama GGUF.
+    #[test]
+    fn mutated_models_convert_or_refuse(mutations in proptest::collection::vec(mutation(), 1..3)) {
+        let mut bytes = crate::convert::tests::tiny().to_bytes();
+        for mutation in &mutations {
+            if bytes.len() > 8 {
+                apply(&mut bytes, mutation);
+            }
+        }
+        let dir = crate::fsutil::tests::TestDir::new("fuzz-convert");
+        let src = dir.0.join("m.gguf");
+        std::fs::write(&src, &bytes).unwrap();
+        let _ = crate::convert::convert_gguf_to_hf(&src, dir.0.join("hf"), crate::convert::OutputDtype::F32);
+    }
+
     #[test]
     fn mutated_files_never_panic(mutations in proptest::collection::vec(mutation(), 1..4)) {
         let mut bytes = valid();

@@ -1,0 +1,54 @@
+//! The tiny model folder and text the eval tests run on.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// A model folder: the `tiny_llama` fixture plus a word-level tokenizer over its 128 ids.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let fixture = mss_testkit::fixture("tiny_llama");
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture.join(file), model.join(file)).unwrap();
+    }
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        std::iter::once(("[UNK]".into(), 0.into()))
+            .chain((1..128).map(|i| (format!("w{i}"), i.into())))
+            .collect();
+    let tokenizer = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    });
+    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    model
+}
+
+/// A folder with one text of 400 words, `a.txt`.
+pub fn texts(dir: &Path) -> PathBuf {
+    texts_in(dir, 1)
+}
+
+/// A folder with `count` texts of 400 words each, all different.
+pub fn texts_in(dir: &Path, count: usize) -> PathBuf {
+    let data = dir.join("texts");
+    std::fs::create_dir_all(&data).unwrap();
+    for text in 0..count {
+        let words: Vec<String> = (0..400)
+            .map(|i| format!("w{}", 1 + (i * 7 + text * 13) % 127))
+            .collect();
+        std::fs::write(
+            data.join(format!("{}.txt", (b'a' + text as u8) as char)),
+            words.join(" "),
+        )
+        .unwrap();
+    }
+    data
+}
