@@ -163,10 +163,10 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokenizer.json");
         std::fs::write(&path, &bytes).unwrap();
-        if let Ok(tokenizer) = Tokenizer::from_file(&path) {
-            if let Ok(ids) = tokenizer.encode("hello world", true) {
-                let _ = tokenizer.decode(&ids);
-            }
+        if let Ok(tokenizer) = Tokenizer::from_file(&path)
+            && let Ok(ids) = tokenizer.encode("hello world", true)
+        {
+            let _ = tokenizer.decode(&ids);
         }
     }
 }
