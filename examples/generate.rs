@@ -77,10 +77,10 @@ struct Args {
     #[arg(long, default_value = "compact")]
     positions: PositionMode,
     /// Sampling temperature; 0 = greedy.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = mss_examples::temperature)]
     temperature: f32,
     /// Nucleus mass for sampling.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = mss_examples::probability_mass)]
     top_p: f32,
     /// Seed of sampling and of the random pruner.
     #[arg(long, default_value_t = 0)]

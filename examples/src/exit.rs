@@ -18,6 +18,28 @@ pub const UNAVAILABLE: u8 = 69;
 /// Any other failure.
 pub const FAILURE: u8 = 1;
 
+/// Input data a binary itself finds wrong (an empty text, a JSONL line without its field): exit
+/// code [`DATA`]. Build it with [`bad_data`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadData(pub String);
+
+/// Arguments a binary itself refuses after parsing (sizes that contradict each other): exit
+/// code [`USAGE`]. Build it with [`bad_usage`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadUsage(pub String);
+
+/// An error of bad input data (exit code 65).
+pub fn bad_data(message: impl Into<String>) -> anyhow::Error {
+    BadData(message.into()).into()
+}
+
+/// An error of bad command-line use (exit code 2).
+pub fn bad_usage(message: impl Into<String>) -> anyhow::Error {
+    BadUsage(message.into()).into()
+}
+
 /// Runs `main`, turning an error into one line on stderr and its exit code.
 pub fn run(main: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     match main() {
@@ -38,8 +60,19 @@ pub fn code(error: &anyhow::Error) -> u8 {
 }
 
 fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if cause.is::<BadData>() {
+        return Some(DATA);
+    }
+    if cause.is::<BadUsage>() {
+        return Some(USAGE);
+    }
     if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-        return (io.kind() == std::io::ErrorKind::NotFound).then_some(NO_INPUT);
+        return match io.kind() {
+            std::io::ErrorKind::NotFound => Some(NO_INPUT),
+            // Not UTF-8 where text was expected, and the like.
+            std::io::ErrorKind::InvalidData => Some(DATA),
+            _ => None,
+        };
     }
     if let Some(error) = cause.downcast_ref::<mss::Error>() {
         // The facade's wrappers are transparent: the chain goes on with the wrapped error's
@@ -94,6 +127,13 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// A temporary file holding `bytes` (kept for the process's life).
+    fn file_of(bytes: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("mss-exit-{}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
     #[test]
     fn each_kind_of_failure_has_its_code() {
         let missing = anyhow::Error::new(ModelError::NotFound {
@@ -122,6 +162,10 @@ mod tests {
         assert_eq!(code(&unknown), USAGE);
         let io = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound));
         assert_eq!(code(&io), NO_INPUT);
+        let not_text = std::fs::read_to_string(file_of(&[0xff, 0xfe])).unwrap_err();
+        assert_eq!(code(&anyhow::Error::new(not_text).context("reading")), DATA);
+        assert_eq!(code(&bad_data("empty").context("reading the texts")), DATA);
+        assert_eq!(code(&bad_usage("M > L")), USAGE);
         assert_eq!(code(&anyhow::anyhow!("something else")), FAILURE);
     }
 }

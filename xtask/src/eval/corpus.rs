@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use mss::Tokenizer;
+use mss_examples::exit::bad_data;
 
 /// A document of exactly `L` token ids.
 #[derive(Debug, Clone)]
@@ -32,7 +33,9 @@ pub fn texts(data: Option<&Path>) -> anyhow::Result<Vec<(String, String)>> {
                 .filter(|p| p.extension().is_some_and(|e| e == "txt"))
                 .collect();
             files.sort();
-            anyhow::ensure!(!files.is_empty(), "no .txt file in {}", dir.display());
+            if files.is_empty() {
+                return Err(bad_data(format!("no .txt file in {}", dir.display())));
+            }
             files
         }
     };
@@ -60,11 +63,12 @@ fn jsonl(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
+            let at = || format!("{}:{}", path.display(), i + 1);
             let value: serde_json::Value = serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
-            let text = value["text"].as_str().with_context(|| {
-                format!("{}:{}: no string field \"text\"", path.display(), i + 1)
-            })?;
+                .map_err(|e| bad_data(format!("{}: not JSON: {e}", at())))?;
+            let text = value["text"]
+                .as_str()
+                .ok_or_else(|| bad_data(format!("{}: no string field \"text\"", at())))?;
             Ok((format!("{stem}:{}", i + 1), text.to_owned()))
         })
         .collect()
@@ -103,7 +107,11 @@ pub fn documents(
             break;
         }
     }
-    anyhow::ensure!(!docs.is_empty(), "no text has {tokens} tokens");
+    if docs.is_empty() {
+        return Err(bad_data(format!(
+            "no text has {tokens} tokens (--tokens): give longer texts or fewer tokens"
+        )));
+    }
     Ok(docs)
 }
 

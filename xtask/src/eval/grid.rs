@@ -4,6 +4,7 @@ use mss::pruners::PrunerKind;
 use mss::schedule::names::Named;
 use mss::schedule::{DEFAULT_SINKS, IncrementalType, MemoryType};
 use mss::{PositionMode, PrefillConfig};
+use mss_examples::exit::bad_usage;
 
 /// How memory is managed in a run: the library's memory types, full attention and no memory
 /// included.
@@ -116,6 +117,25 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// Refuses sizes that make no experiment: a memory or chunk of the document's size or
+    /// more prunes nothing, so its runs would all be full attention under another name.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let l = self.doc_tokens;
+        if let Some(m) = self.memories.iter().find(|&&m| m >= l) {
+            return Err(bad_usage(format!(
+                "memory {m} (--memories) is not smaller than the documents' {l} tokens \
+                 (--tokens): nothing would be pruned"
+            )));
+        }
+        if let Some(c) = self.chunks.iter().find(|&&c| c >= l) {
+            return Err(bad_usage(format!(
+                "chunk {c} (--chunks) is not smaller than the documents' {l} tokens \
+                 (--tokens): the prompt would be one chunk"
+            )));
+        }
+        Ok(())
+    }
+
     /// Every run of the grid, full-attention line first.
     pub fn runs(&self) -> Vec<RunSpec> {
         let mut runs = Vec::new();

@@ -143,6 +143,7 @@ impl EvalArgs {
             }
             g.full_line &= !self.no_full;
             g.step_ntk |= self.step_ntk;
+            g.check()?;
         }
         Ok(grids)
     }
