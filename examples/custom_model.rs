@@ -174,6 +174,7 @@ impl<B: Backend> ChunkedModel<B> for TinyDecoder<B> {
             head_dim: block.head_dim,
             vocab_size: self.vocab_size,
             max_position_embeddings: 1 << 16,
+            rope_scaled: false,
             hidden_size: hidden,
             dtype_bytes: 4,
             // What Burn's operations hold per chunk token, roughly: the residual, the

@@ -82,6 +82,10 @@ struct Args {
     /// Nucleus mass for sampling.
     #[arg(long, default_value_t = 0.9, value_parser = mss_examples::probability_mass)]
     top_p: f32,
+    /// Allow rotating keys past the model's trained positions when its RoPE has no scaling
+    /// (refused otherwise: the model was not trained there).
+    #[arg(long)]
+    past_trained_positions: bool,
     /// Seed of sampling and of the random pruner.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -128,6 +132,7 @@ fn run() -> anyhow::Result<()> {
     let config = PrefillConfig::from_method(args.pruner, args.memory_type, args.chunk, args.memory)
         .with_incremental(args.incremental)
         .with_positions(args.positions)
+        .with_past_trained_positions(args.past_trained_positions)
         .with_seed(args.seed);
     let mut prefiller = Prefiller::<Backend>::new(config)?;
     let start = Instant::now();

@@ -79,6 +79,7 @@ fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         // cause, not the wrapped error, so it is asked here.
         return match error {
             mss::Error::InvalidArgument { .. }
+            | mss::Error::PastTrainedPositions { .. }
             | mss::Error::UnknownName(_)
             | mss::Error::Schedule(_)
             | mss::Error::Pruner(_) => Some(USAGE),

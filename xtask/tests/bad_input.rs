@@ -75,6 +75,8 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
     let model = model.to_str().unwrap();
     let [empty, latin, jsonl] = bad_texts(dir.path());
     let [no_weights, gpt2] = bad_models(dir.path());
+    // 300 words of the tiny model's vocabulary, past its 128 positions.
+    let long_prompt: String = (0..300).map(|i| format!("w{} ", 1 + i % 100)).collect();
     let xtask = PathBuf::from(env!("CARGO_BIN_EXE_xtask"));
     let eval = |extra: &[&str]| {
         let mut args = vec!["eval", "--no-passkey", "--tokens", "64"];
@@ -87,7 +89,10 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
         )
     };
     let generate = |extra: &[&str]| {
-        let mut args = vec!["--prompt", "hello"];
+        let mut args = match extra.contains(&"--prompt") {
+            true => vec![],
+            false => vec!["--prompt", "hello"],
+        };
         args.extend_from_slice(extra);
         (
             example("generate"),
@@ -182,6 +187,19 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
             generate(&["--pruner", "no_compress"]),
             2,
             "memory type `full`",
+        ),
+        (
+            "generate, a prompt past the model's positions with full attention",
+            generate(&[
+                "--model",
+                model,
+                "--memory-type",
+                "full",
+                "--prompt",
+                &long_prompt,
+            ]),
+            2,
+            "past the 128 the model was trained for",
         ),
         (
             "generate, a negative temperature",

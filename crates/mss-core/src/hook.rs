@@ -96,6 +96,10 @@ pub struct ModelShape {
     pub vocab_size: usize,
     /// Context length the model was trained for.
     pub max_position_embeddings: usize,
+    /// Whether the model's RoPE scaling carries it past `max_position_embeddings` (linear,
+    /// dynamic NTK, Llama 3, the paper's step-wise NTK). Without it, a prefill that rotates
+    /// keys at later positions is refused unless the configuration allows it.
+    pub rope_scaled: bool,
     /// Width of the residual stream.
     pub hidden_size: usize,
     /// Bytes per element of activations and KV entries (4 for f32, 2 for f16/bf16).

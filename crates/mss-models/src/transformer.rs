@@ -292,6 +292,7 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
             head_dim: c.head_dim,
             vocab_size: c.vocab_size,
             max_position_embeddings: c.max_position_embeddings,
+            rope_scaled: c.rope_scaling != crate::RopeScaling::None,
             hidden_size: c.hidden_size,
             dtype_bytes: self.dtype().size(),
             working_set: self.working_set(),

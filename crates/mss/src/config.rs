@@ -142,6 +142,10 @@ pub struct PrefillConfig {
     /// How many queries a block of the attention that computes statistics holds (memory
     /// against kernel launches; see [`QueryBlocks`]).
     pub query_blocks: QueryBlocks,
+    /// Whether keys may be rotated at positions past the model's `max_position_embeddings`
+    /// when its RoPE has no scaling (off: such a prefill is refused, as its numbers are outside
+    /// what the model was trained on; on: to measure exactly that, as the paper's big chunks do).
+    pub past_trained_positions: bool,
 }
 
 impl PrefillConfig {
@@ -160,6 +164,7 @@ impl PrefillConfig {
             positions: PositionMode::Compact,
             seed: 0,
             query_blocks: QueryBlocks::DEFAULT,
+            past_trained_positions: false,
         }
     }
 
@@ -210,6 +215,13 @@ impl PrefillConfig {
     /// Sets the position mode.
     pub fn with_positions(mut self, positions: PositionMode) -> Self {
         self.positions = positions;
+        self
+    }
+
+    /// Allows (or refuses, the default) rotating keys past the model's trained positions when
+    /// its RoPE has no scaling.
+    pub fn with_past_trained_positions(mut self, allowed: bool) -> Self {
+        self.past_trained_positions = allowed;
         self
     }
 

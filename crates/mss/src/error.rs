@@ -34,6 +34,20 @@ pub enum Error {
         /// The model's vocabulary size.
         vocab_size: usize,
     },
+    /// The prefill would rotate keys at positions the model was not trained for, and its RoPE
+    /// has no scaling that reaches them.
+    #[error(
+        "the prefill rotates keys at up to {needed} positions, past the {trained} the model was \
+         trained for (max_position_embeddings) without RoPE scaling: {remedy}"
+    )]
+    PastTrainedPositions {
+        /// Positions the prefill's largest step needs.
+        needed: usize,
+        /// The model's `max_position_embeddings`.
+        trained: usize,
+        /// What to change.
+        remedy: &'static str,
+    },
     /// An argument is out of range.
     #[error("invalid argument {name}: {reason}")]
     InvalidArgument {

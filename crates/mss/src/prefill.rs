@@ -8,7 +8,7 @@ use mss_core::{AttentionNeeds, ChunkedModel, Logits, MemoryObserver, ModelShape,
 use mss_schedule::{Plan, Step};
 
 use crate::step::{Retention, StepHook};
-use crate::{Error, Memory, PrefillConfig, Result};
+use crate::{Error, Memory, PositionMode, PrefillConfig, Result};
 
 /// What one step did, for progress display and reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +150,7 @@ impl<B: Backend> Prefiller<B> {
         let shape = model.shape();
         check_prompt(tokens, shape.vocab_size)?;
         let plan = self.plan(&shape, tokens.len())?;
+        self.check_positions(&shape, &plan)?;
         if let Some(cap) = self.memory_cap {
             mss_schedule::check_fits(&plan, &self.cost_model(&shape, &plan), cap)?;
         }
@@ -234,6 +235,48 @@ impl<B: Backend> Prefiller<B> {
             &self.config.schedule(shape.n_layers),
             n_tokens,
         )?)
+    }
+
+    /// Refuses a plan that rotates keys past the model's trained positions, unless its RoPE
+    /// scales or the configuration allows it. Compact positions need `sinks + memory + chunk`
+    /// at the largest step; original positions the prompt's length.
+    fn check_positions(&self, shape: &ModelShape, plan: &Plan) -> Result<()> {
+        if shape.rope_scaled || self.config.past_trained_positions {
+            return Ok(());
+        }
+        let needed = plan
+            .steps()
+            .iter()
+            .map(|step| match self.config.positions {
+                PositionMode::Compact => {
+                    step.sinks + step.memory_before.layer_max() + step.chunk_len()
+                }
+                PositionMode::Original => step.tokens.end,
+            })
+            .max()
+            .unwrap_or(0);
+        if needed <= shape.max_position_embeddings {
+            return Ok(());
+        }
+        let remedy = match (self.config.positions, self.config.memory_type().prunes()) {
+            (PositionMode::Compact, true) => {
+                "use a smaller chunk and memory, a model with RoPE scaling, or allow it \
+                 (`--past-trained-positions`, `PrefillConfig::with_past_trained_positions`)"
+            }
+            (PositionMode::Compact, false) => {
+                "use a memory type that prunes (fm, im, imdc), a model with RoPE scaling, or \
+                 allow it (`--past-trained-positions`, `PrefillConfig::with_past_trained_positions`)"
+            }
+            (PositionMode::Original, _) => {
+                "use compact positions, a model with RoPE scaling, or allow it \
+                 (`--past-trained-positions`, `PrefillConfig::with_past_trained_positions`)"
+            }
+        };
+        Err(Error::PastTrainedPositions {
+            needed,
+            trained: shape.max_position_embeddings,
+            remedy,
+        })
     }
 
     /// The statistics the pruner reads; none when the schedule keeps everything or nothing.

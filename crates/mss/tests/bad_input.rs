@@ -148,3 +148,43 @@ fn a_schedule_over_the_memory_cap_is_refused_with_the_numbers() {
         .prefill(&model, &prompt)
         .unwrap();
 }
+
+#[test]
+fn positions_past_the_trained_window_are_refused_unless_allowed() {
+    // tiny_llama: 128 trained positions, no RoPE scaling.
+    let model = tiny("tiny_llama");
+    let prompt = ids(200, 128, 3);
+    let refused = |config: PrefillConfig| {
+        let err = Prefiller::new(config)
+            .unwrap()
+            .prefill(&model, &prompt)
+            .unwrap_err();
+        match err {
+            Error::PastTrainedPositions {
+                needed, trained, ..
+            } => (needed, trained),
+            other => panic!("{other}"),
+        }
+    };
+    // Full attention rotates at every document position.
+    assert_eq!(refused(PrefillConfig::full_attention(32)), (200, 128));
+    // Original positions too, whatever the memory.
+    let original = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 32, 16)
+        .with_positions(mss::PositionMode::Original);
+    assert_eq!(refused(original), (200, 128));
+    // Compact positions need sinks + M + C: 4 + 100 + 32 = 136 at the largest step.
+    let wide = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 32, 100);
+    assert_eq!(refused(wide.clone()), (136, 128));
+    // Within the window, or allowed: runs.
+    let narrow = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 32, 64);
+    for config in [
+        narrow,
+        wide.with_past_trained_positions(true),
+        PrefillConfig::full_attention(32).with_past_trained_positions(true),
+    ] {
+        Prefiller::new(config)
+            .unwrap()
+            .prefill(&model, &prompt)
+            .unwrap();
+    }
+}

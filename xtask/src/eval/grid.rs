@@ -30,6 +30,9 @@ pub struct RunSpec {
     pub sinks: usize,
     /// RoPE positions of memory entries.
     pub positions: PositionMode,
+    /// Whether keys may be rotated past the model's trained positions (not part of the key:
+    /// it allows a run, it does not change it).
+    pub past_trained_positions: bool,
 }
 
 impl RunSpec {
@@ -37,7 +40,8 @@ impl RunSpec {
     pub fn config(&self) -> PrefillConfig {
         let config = PrefillConfig::from_method(self.pruner, self.method, self.chunk, self.memory)
             .with_sinks(self.sinks)
-            .with_positions(self.positions);
+            .with_positions(self.positions)
+            .with_past_trained_positions(self.past_trained_positions);
         // Only IM grows along a curve.
         if self.method.memory_type() == MemoryType::Im {
             config.with_incremental(self.incremental)
@@ -114,6 +118,9 @@ pub struct Grid {
     pub sinks: usize,
     /// RoPE positions of memory entries.
     pub positions: PositionMode,
+    /// Whether its runs may rotate keys past the model's trained positions (the paper's big
+    /// chunks do, to measure what that costs).
+    pub past_trained_positions: bool,
 }
 
 impl Grid {
@@ -159,6 +166,7 @@ impl Grid {
                             step_ntk: self.step_ntk,
                             sinks: self.sinks,
                             positions: self.positions,
+                            past_trained_positions: self.past_trained_positions,
                         });
                     }
                 }
@@ -180,6 +188,7 @@ impl Grid {
             // Sinks make no difference to a baseline, so one run serves every sink count.
             sinks: DEFAULT_SINKS,
             positions: self.positions,
+            past_trained_positions: self.past_trained_positions,
         }
     }
 }
@@ -216,6 +225,7 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
             step_ntk: false,
             sinks: DEFAULT_SINKS,
             positions: PositionMode::default(),
+            past_trained_positions: false,
         }]),
         "paper" => {
             let big_chunks = Grid {
@@ -230,6 +240,8 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
                 step_ntk: false,
                 sinks: DEFAULT_SINKS,
                 positions: PositionMode::default(),
+                // C + M and the full-attention line pass SmolLM2's 8K window on purpose.
+                past_trained_positions: true,
             };
             Ok(vec![
                 Grid {
@@ -244,6 +256,7 @@ pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
                     step_ntk: false,
                     sinks: DEFAULT_SINKS,
                     positions: PositionMode::default(),
+                    past_trained_positions: false,
                 },
                 big_chunks.clone(),
                 Grid {

@@ -65,6 +65,10 @@ pub struct EvalArgs {
     /// Skip the full-attention line.
     #[arg(long)]
     no_full: bool,
+    /// Allow runs that rotate keys past the model's trained positions when its RoPE has no
+    /// scaling (refused otherwise; the paper preset's 32K grids allow it).
+    #[arg(long)]
+    past_trained_positions: bool,
     /// Rotate with the paper's step-wise dynamic NTK (scaling the RoPE base once a step reaches
     /// past the model's context) instead of the model's own RoPE scaling.
     #[arg(long)]
@@ -143,6 +147,7 @@ impl EvalArgs {
             }
             g.full_line &= !self.no_full;
             g.step_ntk |= self.step_ntk;
+            g.past_trained_positions |= self.past_trained_positions;
             g.check()?;
         }
         Ok(grids)
