@@ -86,6 +86,10 @@ struct Args {
     /// (refused otherwise: the model was not trained there).
     #[arg(long)]
     past_trained_positions: bool,
+    /// Refuse, before anything runs, a prefill whose predicted working set (weights aside)
+    /// passes this many GiB; the refusal names the chunk or memory size that would fit.
+    #[arg(long, value_parser = mss_examples::gibibytes)]
+    memory_cap: Option<u64>,
     /// Seed of sampling and of the random pruner.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -135,6 +139,9 @@ fn run() -> anyhow::Result<()> {
         .with_past_trained_positions(args.past_trained_positions)
         .with_seed(args.seed);
     let mut prefiller = Prefiller::<Backend>::new(config)?;
+    if let Some(bytes) = args.memory_cap {
+        prefiller = prefiller.with_memory_cap(bytes);
+    }
     let start = Instant::now();
     let mut prefill = prefiller.prefill(&model, &prompt)?;
     let prefill_secs = start.elapsed().as_secs_f64();

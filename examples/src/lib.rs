@@ -67,6 +67,17 @@ pub fn positive(text: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses a size in GiB (a positive number, fractions allowed) into bytes.
+pub fn gibibytes(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(g) if g.is_finite() && g > 0.0 && g < (1u64 << 33) as f64 => {
+            Ok((g * (1u64 << 30) as f64) as u64)
+        }
+        Ok(g) => Err(format!("{g} is not a size in GiB (a positive number)")),
+        Err(e) => Err(format!("{e} (a size in GiB, e.g. 1.5)")),
+    }
+}
+
 /// Parses a sampling temperature: a finite number of at least 0 (0 is greedy).
 pub fn temperature(text: &str) -> Result<f32, String> {
     match text.trim().parse::<f32>() {
@@ -98,6 +109,8 @@ mod tests {
         assert_eq!(temperature("0"), Ok(0.0));
         assert!(temperature("-0.5").is_err() && temperature("inf").is_err());
         assert!(temperature("NaN").is_err());
+        assert_eq!(gibibytes("1.5"), Ok(3 << 29));
+        assert!(gibibytes("0").is_err() && gibibytes("-2").is_err() && gibibytes("inf").is_err());
         assert_eq!(probability_mass("1"), Ok(1.0));
         assert!(probability_mass("0").is_err() && probability_mass("1.5").is_err());
         assert!(probability_mass("NaN").is_err());

@@ -19,7 +19,7 @@
 //!
 //! # Feature flags
 //!
-//! - `cuda`: [`cuda`], the plumbing by which other crates add their own kernels to Burn's CUDA
+//! - `cuda`: the `cuda` module, the plumbing by which other crates add their own kernels to Burn's CUDA
 //!   backend. This crate enables no Burn backend itself: pick one in the binary (`mss/flex`,
 //!   `mss/cuda`).
 

@@ -41,6 +41,10 @@ mod streaming_llm;
 mod top_k;
 #[cfg(feature = "cuda")]
 mod top_k_kernel;
+#[cfg(feature = "cuda")]
+pub(crate) use top_k_kernel::top_k_kernel_enabled;
+#[cfg(feature = "cuda")]
+pub use top_k_kernel::use_top_k_kernel;
 mod tova;
 
 pub use chunk_prefix::{ChunkPrefix, chunk_prefix};
@@ -60,20 +64,4 @@ pub use tova::{LastQuery, tova};
 pub(crate) mod tests {
     /// The CPU backend every unit test runs on.
     pub type TestBackend = burn::backend::Flex;
-}
-
-#[cfg(feature = "cuda")]
-static TOP_K_KERNEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-#[cfg(feature = "cuda")]
-/// Whether [`rank_top_k`] and [`top_k_mask`] run as the crate's two CubeCL kernels on Burn's
-/// CUDA backend (the default) or as Burn's operations, for every pruner in the process. Both
-/// choose exactly what the host's [`top_k`] chooses; the switch exists to compare the two.
-pub fn use_top_k_kernel(enabled: bool) {
-    TOP_K_KERNEL.store(enabled, std::sync::atomic::Ordering::Relaxed);
-}
-
-#[cfg(feature = "cuda")]
-fn top_k_kernel_enabled() -> bool {
-    TOP_K_KERNEL.load(std::sync::atomic::Ordering::Relaxed)
 }

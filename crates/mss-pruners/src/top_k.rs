@@ -79,7 +79,7 @@ const RANK_BLOCK_ELEMENTS: usize = 1 << 24;
 /// [`top_k`] on the device, for every row of `scores` `[heads, len]`: returns `[heads, k]`
 /// ascending indices, `k = min(budget, len)` (an empty tensor when `k` is 0, which some
 /// devices cannot hold). `O(len²)` comparisons, no read-back, no scatter: on Burn's CUDA
-/// backend two kernels (feature `cuda`, unless [`use_top_k_kernel`](crate::use_top_k_kernel)
+/// backend two kernels (feature `cuda`, unless `use_top_k_kernel`
 /// switched them off), elsewhere Burn's operations over comparison blocks.
 pub fn rank_top_k<B: Backend>(scores: Tensor<B, 2>, budget: usize) -> Tensor<B, 2, Int> {
     #[cfg(feature = "cuda")]

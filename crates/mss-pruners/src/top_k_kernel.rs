@@ -11,6 +11,8 @@
 //! Both choose exactly what the host's [`top_k`](crate::top_k) chooses (`prefill_timing` checks
 //! it on the GPU before timing anything).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
@@ -23,6 +25,21 @@ use cubecl::prelude::{CubeCount, CubeDim};
 use mss_core::cuda::{FusionCuda, Inner, fusion_primitive, int_tensor, is_cuda, register_custom};
 
 use self::kernel::{compact_kernel, rank_kernel};
+
+static TOP_K_KERNEL: AtomicBool = AtomicBool::new(true);
+
+/// Whether [`rank_top_k`](crate::rank_top_k) and [`top_k_mask`](crate::top_k_mask) run as the
+/// crate's two CubeCL kernels on Burn's CUDA backend (the default) or as Burn's operations, for
+/// every pruner in the process. Both choose exactly what the host's [`top_k`](crate::top_k)
+/// chooses; the switch exists to compare the two.
+pub fn use_top_k_kernel(enabled: bool) {
+    TOP_K_KERNEL.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the kernels are switched on ([`use_top_k_kernel`]).
+pub(crate) fn top_k_kernel_enabled() -> bool {
+    TOP_K_KERNEL.load(Ordering::Relaxed)
+}
 
 /// Threads per cube, and the candidates of one shared-memory tile.
 const TILE: u32 = 256;

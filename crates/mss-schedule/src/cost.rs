@@ -22,7 +22,8 @@
 //! linear curve's budget).
 
 use crate::{
-    AttentionMode, CostModel, F32_BYTES, LayerKv, LogitRows, Plan, Result, ScheduleError, Step,
+    AttentionMode, CostModel, F32_BYTES, LayerKv, LogitRows, Plan, Result, ScheduleConfig,
+    ScheduleError, Step,
 };
 
 /// The predicted working set of one step, in bytes.
@@ -185,26 +186,55 @@ pub fn predict(plan: &Plan, model: &CostModel) -> Result<Prediction> {
 /// The prediction of `plan`, if its peak fits `cap_bytes`.
 ///
 /// # Errors
-/// [`ScheduleError::ExceedsMemoryCap`] with the peak step, its predicted bytes and the cap
-/// when it does not fit, and those of [`predict`].
+/// [`ScheduleError::ExceedsMemoryCap`] with the peak step, its predicted bytes, the cap and
+/// the largest halved chunk and memory sizes that would fit, when it does not fit; and those
+/// of [`predict`].
 pub fn check_fits(plan: &Plan, model: &CostModel, cap_bytes: u64) -> Result<Prediction> {
     let prediction = predict(plan, model)?;
     let peak = prediction.peak();
     if peak.total_bytes > cap_bytes {
+        let config = plan.config();
+        let fits = |config: ScheduleConfig| {
+            crate::plan(&config, plan.prompt_len())
+                .and_then(|plan| predict(&plan, model))
+                .is_ok_and(|p| p.peak_bytes() <= cap_bytes)
+        };
+        let smaller_chunk = halvings(config.chunk).find(|&chunk| {
+            fits(ScheduleConfig {
+                chunk,
+                ..config.clone()
+            })
+        });
+        let smaller_memory = match config.memory_type.prunes() {
+            true => halvings(config.memory).find(|&memory| {
+                fits(ScheduleConfig {
+                    memory,
+                    ..config.clone()
+                })
+            }),
+            false => None,
+        };
         return Err(ScheduleError::ExceedsMemoryCap {
             step: peak.step,
             predicted: peak.total_bytes,
             cap: cap_bytes,
+            smaller_chunk,
+            smaller_memory,
         });
     }
     Ok(prediction)
+}
+
+/// `n / 2, n / 4, ..., 1`.
+fn halvings(n: usize) -> impl Iterator<Item = usize> {
+    std::iter::successors(Some(n / 2), |&k| Some(k / 2)).take_while(|&k| k > 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::QueryBlocks;
-    use crate::{MemoryType, ModelDims, ScheduleConfig, plan};
+    use crate::{MemoryType, ModelDims, plan};
 
     fn model() -> CostModel {
         let dims = ModelDims {
@@ -284,18 +314,45 @@ mod tests {
         assert_eq!(prediction.peak_step(), 1);
     }
 
+    fn plan_of(config: &ScheduleConfig, prompt_len: usize) -> Plan {
+        plan(config, prompt_len).unwrap()
+    }
+
     #[test]
     fn cap_refuses_with_the_numbers() {
         let config = ScheduleConfig::new(MemoryType::Fm, 4, 3).with_sinks(1);
         let plan = plan(&config, 10).unwrap();
         assert!(check_fits(&plan, &model(), 4928).is_ok());
-        assert_eq!(
-            check_fits(&plan, &model(), 4927),
-            Err(ScheduleError::ExceedsMemoryCap {
-                step: 1,
-                predicted: 4928,
-                cap: 4927
-            })
+        let refused = check_fits(&plan, &model(), 4927).unwrap_err();
+        let ScheduleError::ExceedsMemoryCap {
+            step,
+            predicted,
+            cap,
+            smaller_chunk,
+            smaller_memory,
+        } = refused.clone()
+        else {
+            panic!("{refused}");
+        };
+        assert_eq!((step, predicted, cap), (1, 4928, 4927));
+        // The suggestions are the largest halvings that fit, and they do fit.
+        assert_eq!((smaller_chunk, smaller_memory), (Some(2), Some(1)));
+        for config in [
+            ScheduleConfig::new(MemoryType::Fm, 2, 3).with_sinks(1),
+            ScheduleConfig::new(MemoryType::Fm, 4, 1).with_sinks(1),
+        ] {
+            assert!(check_fits(&plan_of(&config, 10), &model(), 4927).is_ok());
+        }
+        assert!(
+            refused
+                .to_string()
+                .contains("chunk 2 (same memory) or memory 1")
+        );
+        // Nothing fits a tiny cap.
+        let none = check_fits(&plan, &model(), 10).unwrap_err();
+        assert!(
+            none.to_string().contains("no smaller chunk or memory fits"),
+            "{none}"
         );
     }
 

@@ -113,7 +113,10 @@ pub enum ScheduleError {
         model: usize,
     },
     /// The predicted peak working set exceeds the memory cap.
-    #[error("step {step} is predicted to need {predicted} bytes, more than the cap of {cap} bytes")]
+    #[error(
+        "step {step} is predicted to need {predicted} bytes, more than the cap of {cap} bytes; {}",
+        fit_hint(*smaller_chunk, *smaller_memory)
+    )]
     ExceedsMemoryCap {
         /// The step at the peak.
         step: usize,
@@ -121,6 +124,11 @@ pub enum ScheduleError {
         predicted: u64,
         /// The cap in bytes.
         cap: u64,
+        /// The largest chunk size (a power-of-two fraction of the asked one) that fits, the
+        /// memory unchanged.
+        smaller_chunk: Option<usize>,
+        /// The largest memory size (likewise) that fits, the chunk unchanged.
+        smaller_memory: Option<usize>,
     },
 }
 
@@ -141,5 +149,19 @@ mod tests {
              Incremental_Chunk_Streaming_Dynamic_History, FI, \
              Incremental_Chunk_Streaming_Fixed_History"
         );
+    }
+}
+
+/// What [`ScheduleError::ExceedsMemoryCap`] suggests.
+fn fit_hint(chunk: Option<usize>, memory: Option<usize>) -> String {
+    match (chunk, memory) {
+        (Some(c), Some(m)) => {
+            format!("it fits with chunk {c} (same memory) or memory {m} (same chunk)")
+        }
+        (Some(c), None) => format!("it fits with chunk {c} (same memory)"),
+        (None, Some(m)) => format!("it fits with memory {m} (same chunk)"),
+        (None, None) => {
+            "no smaller chunk or memory fits: raise the cap or use a smaller model".into()
+        }
     }
 }

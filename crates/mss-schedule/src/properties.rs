@@ -206,14 +206,22 @@ proptest! {
         prop_assert!(prediction.steps().iter().all(|s| s.total_bytes <= peak));
         prop_assert!(check_fits(&plan, &model, peak).is_ok());
         let refused = check_fits(&plan, &model, peak - 1);
-        prop_assert_eq!(
-            refused,
-            Err(ScheduleError::ExceedsMemoryCap {
-                step: prediction.peak_step(),
-                predicted: peak,
-                cap: peak - 1,
-            })
-        );
+        let Err(ScheduleError::ExceedsMemoryCap { step, predicted, cap, smaller_chunk, .. }) =
+            refused
+        else {
+            return Err(TestCaseError::fail(format!("{refused:?}")));
+        };
+        prop_assert_eq!((step, predicted, cap), (prediction.peak_step(), peak, peak - 1));
+        // A suggested chunk is smaller and fits.
+        if let Some(chunk) = smaller_chunk {
+            prop_assert!(chunk < plan.config().chunk);
+            let smaller = crate::plan(
+                &ScheduleConfig { chunk, ..plan.config().clone() },
+                plan.prompt_len(),
+            )
+            .unwrap();
+            prop_assert!(check_fits(&smaller, &model, peak - 1).is_ok());
+        }
     }
 }
 
