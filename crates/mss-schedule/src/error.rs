@@ -135,6 +135,20 @@ pub enum ScheduleError {
 /// Result with [`ScheduleError`].
 pub type Result<T> = std::result::Result<T, ScheduleError>;
 
+/// What [`ScheduleError::ExceedsMemoryCap`] suggests.
+fn fit_hint(chunk: Option<usize>, memory: Option<usize>) -> String {
+    match (chunk, memory) {
+        (Some(c), Some(m)) => {
+            format!("it fits with chunk {c} (same memory) or memory {m} (same chunk)")
+        }
+        (Some(c), None) => format!("it fits with chunk {c} (same memory)"),
+        (None, Some(m)) => format!("it fits with memory {m} (same chunk)"),
+        (None, None) => {
+            "no smaller chunk or memory fits: raise the cap or use a smaller model".into()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,19 +163,5 @@ mod tests {
              Incremental_Chunk_Streaming_Dynamic_History, FI, \
              Incremental_Chunk_Streaming_Fixed_History"
         );
-    }
-}
-
-/// What [`ScheduleError::ExceedsMemoryCap`] suggests.
-fn fit_hint(chunk: Option<usize>, memory: Option<usize>) -> String {
-    match (chunk, memory) {
-        (Some(c), Some(m)) => {
-            format!("it fits with chunk {c} (same memory) or memory {m} (same chunk)")
-        }
-        (Some(c), None) => format!("it fits with chunk {c} (same memory)"),
-        (None, Some(m)) => format!("it fits with memory {m} (same chunk)"),
-        (None, None) => {
-            "no smaller chunk or memory fits: raise the cap or use a smaller model".into()
-        }
     }
 }
