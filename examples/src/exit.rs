@@ -15,6 +15,8 @@ pub const DATA: u8 = 65;
 pub const NO_INPUT: u8 = 66;
 /// A service the command needs is missing or failed (pip, the network behind it).
 pub const UNAVAILABLE: u8 = 69;
+/// The device ran out of memory: try again with smaller sizes (`EX_TEMPFAIL`).
+pub const OUT_OF_MEMORY: u8 = 75;
 /// Any other failure.
 pub const FAILURE: u8 = 1;
 
@@ -84,6 +86,7 @@ fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             | mss::Error::Schedule(_)
             | mss::Error::Pruner(_) => Some(USAGE),
             mss::Error::TokenOutOfVocabulary { .. } => Some(DATA),
+            mss::Error::OutOfMemory { .. } => Some(OUT_OF_MEMORY),
             mss::Error::Model(error) => model_code(error),
             mss::Error::Assets(error) => asset_code(error),
             _ => None,
@@ -167,6 +170,15 @@ mod tests {
         assert_eq!(code(&anyhow::Error::new(not_text).context("reading")), DATA);
         assert_eq!(code(&bad_data("empty").context("reading the texts")), DATA);
         assert_eq!(code(&bad_usage("M > L")), USAGE);
+        let oom = mss::Error::OutOfMemory {
+            predicted: "1 GiB".into(),
+            alternatives: "chunk 8: 0.5 GiB".into(),
+            cause: "can't allocate buffer".into(),
+        };
+        assert_eq!(
+            code(&anyhow::Error::new(oom).context("prefilling")),
+            OUT_OF_MEMORY
+        );
         assert_eq!(code(&anyhow::anyhow!("something else")), FAILURE);
     }
 }

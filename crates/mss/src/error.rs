@@ -48,6 +48,22 @@ pub enum Error {
         /// What to change.
         remedy: &'static str,
     },
+    /// The device ran out of memory during the prefill (weights included: the cost model's
+    /// figures leave them out).
+    #[error(
+        "the device ran out of memory ({cause}); the cost model predicts a working set of \
+         {predicted} beside the weights for this configuration ({alternatives}); a memory cap \
+         (`--memory-cap`, `Prefiller::with_memory_cap`) below the device's free memory refuses \
+         before allocating and names the sizes that fit"
+    )]
+    OutOfMemory {
+        /// The predicted peak working set, in GiB.
+        predicted: String,
+        /// Half the chunk and half the memory, with their predictions.
+        alternatives: String,
+        /// The backend's first line.
+        cause: String,
+    },
     /// An argument is out of range.
     #[error("invalid argument {name}: {reason}")]
     InvalidArgument {

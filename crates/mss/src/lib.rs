@@ -61,6 +61,7 @@ mod config;
 mod error;
 mod generate;
 mod memory;
+mod out_of_memory;
 mod prefill;
 mod sampling;
 mod step;

@@ -8,7 +8,7 @@ use mss_core::{AttentionNeeds, ChunkedModel, Logits, MemoryObserver, ModelShape,
 use mss_schedule::{Plan, Step};
 
 use crate::step::{Retention, StepHook};
-use crate::{Error, Memory, PositionMode, PrefillConfig, Result};
+use crate::{Error, Memory, PositionMode, PrefillConfig, Result, out_of_memory};
 
 /// What one step did, for progress display and reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +103,11 @@ impl<B: Backend> Prefiller<B> {
         self
     }
 
+    /// Whether the negative log-likelihood is computed ([`with_nll`](Self::with_nll)).
+    pub fn nll(&self) -> bool {
+        self.nll
+    }
+
     /// Refuses, before running, a schedule whose predicted peak working set (KV of sinks,
     /// memory and chunk over all layers, attention scratch, activations, logits; weights not
     /// counted) exceeds `bytes`. See [`mss_schedule::check_fits`].
@@ -125,9 +130,13 @@ impl<B: Backend> Prefiller<B> {
     /// Prefills `tokens` chunk by chunk.
     ///
     /// # Errors
-    /// An empty prompt, token ids outside the vocabulary, a schedule that cannot be formed.
+    /// An empty prompt, token ids outside the vocabulary, a schedule that cannot be formed,
+    /// positions past the trained window, a working set over the memory cap, and
+    /// [`Error::OutOfMemory`] when the device runs out of memory on the way.
     pub fn prefill(&mut self, model: &impl ChunkedModel<B>, tokens: &[u32]) -> Result<Prefill<B>> {
-        self.run(model, tokens, None)
+        out_of_memory::guard(self, model, tokens.len(), |this| {
+            this.run(model, tokens, None)
+        })
     }
 
     /// [`prefill`](Prefiller::prefill), reporting every layer's memory rewrite to `observer`
@@ -138,7 +147,9 @@ impl<B: Backend> Prefiller<B> {
         tokens: &[u32],
         observer: &mut dyn MemoryObserver<B>,
     ) -> Result<Prefill<B>> {
-        self.run(model, tokens, Some(observer))
+        out_of_memory::guard(self, model, tokens.len(), |this| {
+            this.run(model, tokens, Some(observer))
+        })
     }
 
     fn run(

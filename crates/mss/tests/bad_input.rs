@@ -188,3 +188,78 @@ fn positions_past_the_trained_window_are_refused_unless_allowed() {
             .unwrap();
     }
 }
+
+/// The tiny model, but its second chunk fails as CubeCL fails a CUDA allocation (or with
+/// another panic).
+struct FailingModel {
+    inner: mss::Transformer<B>,
+    panic: &'static str,
+    chunks: std::cell::Cell<usize>,
+}
+
+impl mss::core::ChunkedModel<B> for FailingModel {
+    fn shape(&self) -> mss::core::ModelShape {
+        self.inner.shape()
+    }
+
+    fn device(&self) -> burn::tensor::Device<B> {
+        self.inner.device()
+    }
+
+    fn forward_chunk(
+        &self,
+        tokens: burn::prelude::Tensor<B, 2, burn::prelude::Int>,
+        positions: mss::core::ChunkPositions,
+        hook: &mut dyn mss::core::ChunkHook<B>,
+        logits: mss::core::Logits,
+    ) -> mss::core::Result<burn::prelude::Tensor<B, 3>> {
+        self.chunks.set(self.chunks.get() + 1);
+        if self.chunks.get() == 2 {
+            panic!("{}", self.panic);
+        }
+        self.inner.forward_chunk(tokens, positions, hook, logits)
+    }
+}
+
+#[test]
+fn a_device_out_of_memory_is_a_typed_error_with_the_predictions() {
+    let model = FailingModel {
+        inner: tiny("tiny_llama"),
+        panic: "can't allocate buffer of size: 123456789\nbacktrace: ...",
+        chunks: Default::default(),
+    };
+    let config = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 16, 32);
+    let err = Prefiller::new(config)
+        .unwrap()
+        .prefill(&model, &ids(64, 128, 5))
+        .unwrap_err();
+    let Error::OutOfMemory {
+        predicted,
+        alternatives,
+        cause,
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(cause, "can't allocate buffer of size: 123456789");
+    assert!(predicted.ends_with("GiB"), "{err}");
+    assert!(
+        alternatives.contains("chunk 8: ") && alternatives.contains("memory 16: "),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--memory-cap"), "{err}");
+}
+
+#[test]
+#[should_panic(expected = "a bug")]
+fn other_panics_go_on_unwinding() {
+    let model = FailingModel {
+        inner: tiny("tiny_llama"),
+        panic: "a bug",
+        chunks: Default::default(),
+    };
+    let config = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 16, 32);
+    let _ = Prefiller::new(config)
+        .unwrap()
+        .prefill(&model, &ids(64, 128, 5));
+}
