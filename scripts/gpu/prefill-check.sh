@@ -75,6 +75,11 @@ top-k)
     tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-snapkv-summary.txt"; rm -f "$out/profile-l7b.log"
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
+    # A prefill that runs out of device memory must end in the typed error (exit code 75).
+    for hog in 124 127; do
+        step mss-oom-$hog $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv FM" --no-checks --hog-gib $hog
+        echo "exit code with $hog GiB held: $?"
+    done
     ;;
 stats-7b)
     # The 7B shape at 32K beside PyTorch, `snapkv` with the statistics products.
