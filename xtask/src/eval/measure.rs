@@ -24,6 +24,8 @@ pub fn run<B: Backend>(
     let key = spec.key(&doc.name, doc.ids.len());
     let mut record = Record {
         key,
+        // Set by the caller, which knows the model folder.
+        model: String::new(),
         status: super::guard::OK.into(),
         error: None,
         doc: doc.name.clone(),

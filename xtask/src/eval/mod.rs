@@ -11,6 +11,7 @@ mod device_memory;
 mod folder_lock;
 mod grid;
 mod guard;
+mod manifest;
 mod measure;
 mod needle;
 mod peak_memory;
@@ -109,7 +110,9 @@ pub struct EvalArgs {
     /// (e.g. after merging runs made on several machines); runs nothing.
     #[arg(long)]
     report_only: bool,
-    /// The run folder (default: `target/eval/<preset>`).
+    /// The run folder (default: `target/eval/<preset>` for the default model in f32, else
+    /// `target/eval/<preset>-<model folder>-<dtype>`). A folder holds one model, dtype,
+    /// backend and data (its `manifest.json`); another is refused.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -157,10 +160,7 @@ impl EvalArgs {
 /// Runs the grid, then writes the report.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let grids = args.grids()?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target/eval").join(&args.preset));
+    let out = args.out.clone().unwrap_or_else(|| default_folder(&args));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let results = out.join("results.jsonl");
     if args.report_only {
@@ -178,6 +178,20 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let ropes = Ropes::of(&model);
     let tokenizer = Tokenizer::from_dir(&dir)?;
     let texts = corpus::texts(args.data.as_deref())?;
+    let manifest = manifest::Manifest {
+        model: folder_name(&dir),
+        model_path: dir.display().to_string(),
+        model_hash: manifest::model_hash(&dir)?,
+        dtype: args.dtype.name().into(),
+        backend: backend_name().into(),
+        data: match &args.data {
+            Some(path) => path.display().to_string(),
+            None => "Shakespeare and Milton (modern spelling)".into(),
+        },
+        data_hash: manifest::data_hash(&texts),
+        code_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    manifest.claim(&out)?;
 
     let mut plan = Vec::new();
     // Flags can make two grids alike (`--preset paper --step-ntk`): each run once.
@@ -215,7 +229,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             spec.pruner, spec.method, spec.chunk, spec.memory, doc.name
         ));
         let model = ropes.model_for(&model, spec);
-        let record = measure::run(&model, spec, doc, !args.no_timing, &backend);
+        let mut record = measure::run(&model, spec, doc, !args.no_timing, &backend);
+        record.model.clone_from(&manifest.model);
         if let Some(e) = &record.error {
             let what = if record.status == guard::PANICKED {
                 "failed (retried next time)"
@@ -239,7 +254,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 /// Writes `summary.md`, `summary.csv` and the plots from the run folder's results.
 fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
     let records = record::read(&out.join("results.jsonl"))?;
-    let title = format!("mss eval, preset {} ({} runs)", args.preset, records.len());
+    let model = match manifest::read(out)? {
+        Some(manifest) => format!(", {}", manifest.title()),
+        None => String::new(),
+    };
+    let title = format!(
+        "mss eval, preset {}{model} ({} runs)",
+        args.preset,
+        records.len()
+    );
     let needles = record::read_lines::<needle::NeedleRecord>(&out.join("needle.jsonl"))?;
     let mut markdown = summary::markdown(&records, &title);
     markdown.push_str(&summary::needle_markdown(&needles));
@@ -257,6 +280,31 @@ fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
     std::fs::write(out.join("summary.csv"), summary::csv(&records))?;
     eprintln!("report: {}", out.join("summary.md").display());
     Ok(())
+}
+
+/// The run folder when `--out` is omitted: each model and dtype its own.
+fn default_folder(args: &EvalArgs) -> PathBuf {
+    let root = PathBuf::from("target/eval");
+    match (&args.model, args.dtype) {
+        (None, Precision::F32) => root.join(&args.preset),
+        (model, dtype) => {
+            let model = model
+                .as_deref()
+                .map_or_else(|| "SmolLM2-135M-Instruct".into(), folder_name);
+            root.join(format!("{}-{model}-{}", args.preset, dtype.name()))
+        }
+    }
+}
+
+/// The last component of a folder's path (`SmolLM2-135M-Instruct`).
+fn folder_name(dir: &std::path::Path) -> String {
+    dir.canonicalize()
+        .unwrap_or_else(|_| dir.to_owned())
+        .file_name()
+        .map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
 }
 
 fn backend_name() -> &'static str {

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub struct Record {
     /// Identifies the run; a rerun skips keys already present.
     pub key: String,
+    /// The model folder's name (empty in results written before it was recorded).
+    #[serde(default)]
+    pub model: String,
     /// `ok`, `error` (the library refused the configuration) or `panic` (retried next time).
     pub status: String,
     /// Why the run failed (bad configuration, ...).
@@ -171,6 +174,7 @@ fn compact() -> String {
 pub fn example(key: &str) -> Record {
     Record {
         key: key.into(),
+        model: "tiny".into(),
         status: "ok".into(),
         error: None,
         doc: "a.txt#0".into(),
