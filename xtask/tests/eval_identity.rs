@@ -82,7 +82,10 @@ fn a_folder_refuses_another_model_dtype_or_data() {
         message.contains("holds results of another run: model model ("),
         "{message}"
     );
-    assert!(!message.contains("dtype f32"), "only what differs: {message}");
+    assert!(
+        !message.contains("dtype f32"),
+        "only what differs: {message}"
+    );
 
     // Another dtype.
     let f16 = eval(&model, &data, &out, &["--dtype", "f16"]);

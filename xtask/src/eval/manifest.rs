@@ -60,27 +60,43 @@ impl Manifest {
         let path = folder.join(FILE);
         match read(folder)? {
             None => {
+                // Shards may claim the folder at once: the manifest appears whole or not at all
+                // (a hard link fails if another shard's is there already), and the loser
+                // compares.
                 let text = serde_json::to_string_pretty(self)? + "\n";
-                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-            }
-            Some(old) => {
-                let differences: Vec<String> = old
-                    .identity()
-                    .into_iter()
-                    .zip(self.identity())
-                    .filter(|((_, a), (_, b))| a != b)
-                    .map(|((field, a), (_, b))| format!("{field} {a} there, {b} now"))
-                    .collect();
-                match differences.is_empty() {
-                    true => Ok(()),
-                    false => Err(bad_usage(format!(
-                        "{} holds results of another run: {}; give another --out (or omit it: \
-                         each model and dtype then gets its own folder)",
-                        folder.display(),
-                        differences.join("; ")
-                    ))),
+                let staged = folder.join(format!("{FILE}.{}", std::process::id()));
+                std::fs::write(&staged, text)
+                    .with_context(|| format!("writing {}", staged.display()))?;
+                let linked = std::fs::hard_link(&staged, &path);
+                let _ = std::fs::remove_file(&staged);
+                match linked {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.claim(folder),
+                    Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
                 }
             }
+            Some(old) => old.check_same(self, folder),
+        }
+    }
+
+    /// Refuses, naming what differs, when `other` (of `folder`) is of another model, dtype,
+    /// backend or data.
+    pub fn check_same(&self, other: &Manifest, folder: &Path) -> anyhow::Result<()> {
+        let differences: Vec<String> = self
+            .identity()
+            .into_iter()
+            .zip(other.identity())
+            .filter(|((_, a), (_, b))| a != b)
+            .map(|((field, a), (_, b))| format!("{field} {a} there, {b} now"))
+            .collect();
+        match differences.is_empty() {
+            true => Ok(()),
+            false => Err(bad_usage(format!(
+                "{} holds results of another run: {}; give another --out (or omit it: each \
+                 model and dtype then gets its own folder)",
+                folder.display(),
+                differences.join("; ")
+            ))),
         }
     }
 }

@@ -17,6 +17,7 @@ mod needle;
 mod peak_memory;
 mod plots;
 mod record;
+mod shard;
 mod summary;
 
 use std::path::PathBuf;
@@ -107,9 +108,17 @@ pub struct EvalArgs {
     #[arg(long)]
     no_passkey: bool,
     /// Only rewrite `summary.md`, `summary.csv` and the plots from the run folder's results
-    /// (e.g. after merging runs made on several machines); runs nothing.
+    /// (every shard's, and those of the `--merge` folders); runs nothing.
     #[arg(long)]
     report_only: bool,
+    /// Run only this share of the grid's runs and passkey cells, `i/n` (0 <= i < n): each
+    /// shard writes its own files and several may share the folder; `--report-only` merges.
+    #[arg(long)]
+    shard: Option<shard::Shard>,
+    /// With `--report-only`: also the results of these run folders (of the same model, dtype,
+    /// backend and data), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    merge: Vec<PathBuf>,
     /// The run folder (default: `target/eval/<preset>` for the default model in f32, else
     /// `target/eval/<preset>-<model folder>-<dtype>`). A folder holds one model, dtype,
     /// backend and data (its `manifest.json`); another is refused.
@@ -162,11 +171,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let grids = args.grids()?;
     let out = args.out.clone().unwrap_or_else(|| default_folder(&args));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let results = out.join("results.jsonl");
     if args.report_only {
         return report(&args, &out);
     }
-    let _lock = folder_lock::FolderLock::acquire(&out)?;
+    let (_lock, results) = match &args.shard {
+        Some(shard) => (
+            folder_lock::FolderLock::acquire_shard(&out, shard)?,
+            out.join(shard.file("results")),
+        ),
+        None => (
+            folder_lock::FolderLock::acquire(&out)?,
+            out.join("results.jsonl"),
+        ),
+    };
     let dir = match &args.model {
         Some(dir) => dir.clone(),
         None => mss::assets::ensure_default_model().context("fetching the default model")?,
@@ -200,13 +217,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let docs = corpus::documents(&texts, &tokenizer, g.doc_tokens, g.docs)?;
         for doc in docs {
             for spec in g.runs() {
-                if planned.insert(spec.key(&doc.name, doc.ids.len())) {
+                let key = spec.key(&doc.name, doc.ids.len());
+                let mine = args.shard.is_none_or(|shard| shard.owns(&key));
+                if mine && planned.insert(key) {
                     plan.push((spec, doc.clone()));
                 }
             }
         }
     }
-    let done = record::done_keys::<record::Record>(&results)?;
+    let done = record::done_keys_in::<record::Record>(&out, "results")?;
     let todo: Vec<_> = plan
         .iter()
         .filter(|(s, d)| !done.contains(&s.key(&d.name, d.ids.len())))
@@ -247,14 +266,32 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if !args.no_passkey {
         run_needles(&args, &grids, &model, &ropes, &tokenizer, &texts, &out)?;
     }
-
+    if let Some(shard) = &args.shard {
+        eprintln!(
+            "shard {shard} done; when every shard is, `cargo xtask eval --report-only --out {}` \
+             writes the merged report",
+            out.display()
+        );
+        return Ok(());
+    }
     report(&args, &out)
 }
 
 /// Writes `summary.md`, `summary.csv` and the plots from the run folder's results.
 fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
-    let records = record::read(&out.join("results.jsonl"))?;
-    let model = match manifest::read(out)? {
+    let mut records = record::read_folder::<record::Record>(out, "results")?;
+    let mut needles = record::read_folder::<needle::NeedleRecord>(out, "needle")?;
+    let own = manifest::read(out)?;
+    for folder in &args.merge {
+        if let (Some(own), Some(theirs)) = (&own, manifest::read(folder)?) {
+            own.check_same(&theirs, folder)?;
+        }
+        records.extend(record::read_folder::<record::Record>(folder, "results")?);
+        needles.extend(record::read_folder::<needle::NeedleRecord>(
+            folder, "needle",
+        )?);
+    }
+    let model = match own {
         Some(manifest) => format!(", {}", manifest.title()),
         None => String::new(),
     };
@@ -263,7 +300,6 @@ fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
         args.preset,
         records.len()
     );
-    let needles = record::read_lines::<needle::NeedleRecord>(&out.join("needle.jsonl"))?;
     let mut markdown = summary::markdown(&records, &title);
     markdown.push_str(&summary::needle_markdown(&needles));
     let plots = plots::write_all(out, &records, &needles)?;
@@ -356,8 +392,11 @@ fn run_needles(
     texts: &[(String, String)],
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let path = out.join("needle.jsonl");
-    let done = record::done_keys::<needle::NeedleRecord>(&path)?;
+    let path = out.join(match &args.shard {
+        Some(shard) => shard.file("needle"),
+        None => "needle.jsonl".into(),
+    });
+    let done = record::done_keys_in::<needle::NeedleRecord>(out, "needle")?;
     let axes = grid::needle_axes(&args.preset);
     let contexts = args.passkey_contexts.clone().unwrap_or(axes.contexts);
     let depths = args.passkey_depths.clone().unwrap_or(axes.depths);
@@ -385,7 +424,12 @@ fn run_needles(
     for spec in runs {
         for &context in &contexts {
             for &depth in &depths {
-                cells.push((spec.clone(), context, depth));
+                let mine = args
+                    .shard
+                    .is_none_or(|shard| shard.owns(&needle::key(&spec, context, depth)));
+                if mine {
+                    cells.push((spec.clone(), context, depth));
+                }
             }
         }
     }

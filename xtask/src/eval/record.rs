@@ -98,19 +98,36 @@ impl RunLine for Record {
     }
 }
 
-/// Keys of the runs in `path` not to be run again: finished or refused, not panicked (a
-/// missing file holds none).
-pub fn done_keys<T: RunLine>(path: &Path) -> anyhow::Result<HashSet<String>> {
-    Ok(read_lines::<T>(path)?
+/// Every line of `stem`'s files in `folder` (`results.jsonl`, then every shard's file in name
+/// order) that parses as `T`.
+pub fn read_folder<T: serde::de::DeserializeOwned>(
+    folder: &Path,
+    stem: &str,
+) -> anyhow::Result<Vec<T>> {
+    let mut files: Vec<String> = match std::fs::read_dir(folder) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| super::shard::is_file_of(stem, name))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", folder.display())),
+    };
+    // The unsharded file first, then the shards'.
+    files.sort_by_key(|name| (name != &format!("{stem}.jsonl"), name.clone()));
+    let mut lines = Vec::new();
+    for name in files {
+        lines.extend(read_lines(&folder.join(name))?);
+    }
+    Ok(lines)
+}
+
+/// Keys of the runs in `stem`'s files of `folder` (every shard's) not to be run again.
+pub fn done_keys_in<T: RunLine>(folder: &Path, stem: &str) -> anyhow::Result<HashSet<String>> {
+    Ok(read_folder::<T>(folder, stem)?
         .iter()
         .filter(|r| super::guard::is_done(r.status()))
         .map(|r| r.key().to_owned())
         .collect())
-}
-
-/// Every record in `path`; a torn last line (a crash mid-write) is skipped.
-pub fn read(path: &Path) -> anyhow::Result<Vec<Record>> {
-    read_lines(path)
 }
 
 /// Every line of `path` that parses as `T`; a torn line (a crash mid-write) or any other
@@ -241,7 +258,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("results.jsonl");
             std::fs::write(&path, &bytes).unwrap();
-            let read = read(&path).unwrap();
+            let read = read_lines::<Record>(&path).unwrap();
             let survivors: Vec<&Record> =
                 records.iter().enumerate().filter(|(i, _)| *i != damaged).map(|(_, r)| r).collect();
             // The damaged line may still parse (a changed digit): the survivors are then a
@@ -258,7 +275,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("results.jsonl");
             std::fs::write(&path, &bytes).unwrap();
-            prop_assert!(read(&path).is_ok());
+            prop_assert!(read_lines::<Record>(&path).is_ok());
         }
     }
 
@@ -281,7 +298,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.jsonl");
         assert!(
-            done_keys::<Record>(&path).unwrap().is_empty(),
+            done_keys_in::<Record>(dir.path(), "results")
+                .unwrap()
+                .is_empty(),
             "no file, nothing done"
         );
         for (key, status) in [("a", "ok"), ("b", "error"), ("c", "panic")] {
@@ -291,9 +310,15 @@ mod tests {
             };
             append(&path, &record).unwrap();
         }
-        let mut done: Vec<String> = done_keys::<Record>(&path).unwrap().into_iter().collect();
+        // A shard's file counts too.
+        let shard = dir.path().join("results.shard-1-of-2.jsonl");
+        append(&shard, &example("d")).unwrap();
+        let mut done: Vec<String> = done_keys_in::<Record>(dir.path(), "results")
+            .unwrap()
+            .into_iter()
+            .collect();
         done.sort();
-        assert_eq!(done, ["a", "b"]);
+        assert_eq!(done, ["a", "b", "d"]);
     }
 
     #[test]
@@ -309,8 +334,11 @@ mod tests {
             .write_all(b"{\"key\": \"b\", \"sta")
             .unwrap();
         append(&path, &example("c")).unwrap();
-        let keys: Vec<String> = read(&path).unwrap().into_iter().map(|r| r.key).collect();
+        let keys: Vec<String> = read_lines::<Record>(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
         assert_eq!(keys, vec!["a", "c"]);
-        assert!(done_keys::<Record>(&path).unwrap().contains("c"));
     }
 }
