@@ -2,13 +2,12 @@
 //! the report of the unsharded run (issue 13): every run and passkey cell once, the same
 //! figures (timings aside).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
 
-use common::{texts_in, tiny_model};
+use common::{figures, lines, texts_in, tiny_model};
 
 fn eval_command(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -28,45 +27,6 @@ fn eval_command(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Comman
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     command
-}
-
-/// The summary's rows without the timing columns.
-fn figures(out: &Path) -> Vec<String> {
-    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let timing = |name: &str| name.contains("ttft") || name.contains("peak_growth");
-    csv.lines()
-        .map(|line| {
-            line.split(',')
-                .zip(&header)
-                .filter(|(_, name)| !timing(name))
-                .map(|(value, _)| value)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
-
-/// Every line of the folder's `stem` files, by key, without its timings.
-fn lines(out: &Path, stem: &str) -> BTreeMap<String, serde_json::Value> {
-    let mut lines = BTreeMap::new();
-    for entry in std::fs::read_dir(out).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if !(name.starts_with(stem) && name.ends_with(".jsonl")) {
-            continue;
-        }
-        for line in std::fs::read_to_string(out.join(&name)).unwrap().lines() {
-            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
-            let fields = value.as_object_mut().unwrap();
-            fields.retain(|k, _| {
-                !(k.contains("ttft") || k.contains("peak") || k.contains("tokens_per_s"))
-                    && k != "finished_at"
-            });
-            let key = fields["key"].as_str().unwrap().to_owned();
-            assert!(lines.insert(key.clone(), value).is_none(), "{key} twice");
-        }
-    }
-    lines
 }
 
 #[test]
@@ -120,6 +80,10 @@ fn three_shards_in_three_processes_merge_into_the_unsharded_report() {
     assert_eq!(lines(&sharded, "results"), lines(&whole, "results"));
     assert_eq!(lines(&sharded, "needle"), lines(&whole, "needle"));
     assert_eq!(lines(&whole, "results").len(), 2 * (1 + 3 * 2));
-    assert_eq!(lines(&whole, "needle").len(), (1 + 3 * 2) * 2, "one context, two depths");
+    assert_eq!(
+        lines(&whole, "needle").len(),
+        (1 + 3 * 2) * 2,
+        "one context, two depths"
+    );
     assert_eq!(figures(&sharded), figures(&whole));
 }

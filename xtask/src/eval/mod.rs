@@ -19,6 +19,7 @@ mod plots;
 mod record;
 mod shard;
 mod summary;
+mod workers;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -119,6 +120,13 @@ pub struct EvalArgs {
     /// backend and data), comma-separated.
     #[arg(long, value_delimiter = ',')]
     merge: Vec<PathBuf>,
+    /// Run the grid on these devices at once, comma-separated (`0,1`): one worker process per
+    /// device, each a shard, then the merged report. CPU builds run CPU workers.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["shard", "device", "report_only"])]
+    devices: Option<Vec<usize>>,
+    /// The device to run on (a CUDA device's index; CPU builds have one device, 0).
+    #[arg(long)]
+    device: Option<usize>,
     /// The run folder (default: `target/eval/<preset>` for the default model in f32, else
     /// `target/eval/<preset>-<model folder>-<dtype>`). A folder holds one model, dtype,
     /// backend and data (its `manifest.json`); another is refused.
@@ -174,6 +182,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if args.report_only {
         return report(&args, &out);
     }
+    if let Some(devices) = &args.devices {
+        workers::run(devices, &out)?;
+        return report(&args, &out);
+    }
     let (_lock, results) = match &args.shard {
         Some(shard) => (
             folder_lock::FolderLock::acquire_shard(&out, shard)?,
@@ -190,7 +202,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     let dtype = args.dtype.dtype();
     let backend = format!("{} {}", backend_name(), args.dtype.name());
-    let device = Default::default();
+    let device = device(args.device)?;
     let model = Transformer::<Backend>::load(&dir, &device, dtype)?;
     let ropes = Ropes::of(&model);
     let tokenizer = Tokenizer::from_dir(&dir)?;
@@ -316,6 +328,19 @@ fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
     std::fs::write(out.join("summary.csv"), summary::csv(&records))?;
     eprintln!("report: {}", out.join("summary.md").display());
     Ok(())
+}
+
+/// The device of `--device`.
+#[cfg(feature = "cuda")]
+fn device(index: Option<usize>) -> anyhow::Result<burn::tensor::Device<Backend>> {
+    Ok(burn::backend::cuda::CudaDevice::new(index.unwrap_or(0)))
+}
+
+/// The device of `--device`: the CPU is one device, but CPU workers of `--devices` are
+/// numbered as GPUs would be, so any index runs on it.
+#[cfg(not(feature = "cuda"))]
+fn device(_index: Option<usize>) -> anyhow::Result<burn::tensor::Device<Backend>> {
+    Ok(Default::default())
 }
 
 /// The run folder when `--out` is omitted: each model and dtype its own.

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A model folder: the `tiny_llama` fixture plus a word-level tokenizer over its 128 ids.
@@ -51,4 +52,43 @@ pub fn texts_in(dir: &Path, count: usize) -> PathBuf {
         .unwrap();
     }
     data
+}
+
+/// The summary's rows without the timing columns.
+pub fn figures(out: &Path) -> Vec<String> {
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let timing = |name: &str| name.contains("ttft") || name.contains("peak_growth");
+    csv.lines()
+        .map(|line| {
+            line.split(',')
+                .zip(&header)
+                .filter(|(_, name)| !timing(name))
+                .map(|(value, _)| value)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+/// Every line of the folder's `stem` files, by key, without its timings.
+pub fn lines(out: &Path, stem: &str) -> BTreeMap<String, serde_json::Value> {
+    let mut lines = BTreeMap::new();
+    for entry in std::fs::read_dir(out).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if !(name.starts_with(stem) && name.ends_with(".jsonl")) {
+            continue;
+        }
+        for line in std::fs::read_to_string(out.join(&name)).unwrap().lines() {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let fields = value.as_object_mut().unwrap();
+            fields.retain(|k, _| {
+                !(k.contains("ttft") || k.contains("peak") || k.contains("tokens_per_s"))
+                    && k != "finished_at"
+            });
+            let key = fields["key"].as_str().unwrap().to_owned();
+            assert!(lines.insert(key.clone(), value).is_none(), "{key} twice");
+        }
+    }
+    lines
 }
