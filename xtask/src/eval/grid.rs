@@ -193,83 +193,7 @@ impl Grid {
     }
 }
 
-/// The named presets.
-pub const PRESETS: &str = "default, paper";
-
-/// The grids of a preset.
-///
-/// - `default`: finishes in minutes on 2 CPU cores: 2048-token documents, C = M = 256,
-///   FM / IM / IMDC for `streaming_llm`, `snapkv` and `h2o`, plus full attention.
-/// - `paper`: the paper's two experiments scaled to SmolLM2's 8K window: small chunks
-///   (L = 8192, C ∈ {512, 1024}, M ∈ {256, 512, 1024}, `snapkv` and `streaming_llm`) and big
-///   chunks where C + M exceeds the window (L = 32768, C = 8192, M ∈ {2048, 4096, 8192},
-///   `streaming_llm`), the latter twice: with the model's own RoPE and with the paper's
-///   step-wise dynamic NTK, which the paper used for it. The 32K part wants a GPU.
-pub fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
-    let methods = vec![Method::Fm, Method::Im, Method::Imdc];
-    let linear = IncrementalType::default();
-    match name {
-        "default" => Ok(vec![Grid {
-            doc_tokens: 2048,
-            docs: 1,
-            pruners: vec![
-                PrunerKind::StreamingLlm,
-                PrunerKind::SnapKv,
-                PrunerKind::H2o,
-            ],
-            methods,
-            chunks: vec![256],
-            memories: vec![256],
-            incremental: linear,
-            full_line: true,
-            step_ntk: false,
-            sinks: DEFAULT_SINKS,
-            positions: PositionMode::default(),
-            past_trained_positions: false,
-        }]),
-        "paper" => {
-            let big_chunks = Grid {
-                doc_tokens: 32768,
-                docs: 2,
-                pruners: vec![PrunerKind::StreamingLlm],
-                methods: methods.clone(),
-                chunks: vec![8192],
-                memories: vec![2048, 4096, 8192],
-                incremental: linear,
-                full_line: true,
-                step_ntk: false,
-                sinks: DEFAULT_SINKS,
-                positions: PositionMode::default(),
-                // C + M and the full-attention line pass SmolLM2's 8K window on purpose.
-                past_trained_positions: true,
-            };
-            Ok(vec![
-                Grid {
-                    doc_tokens: 8192,
-                    docs: 2,
-                    pruners: vec![PrunerKind::SnapKv, PrunerKind::StreamingLlm],
-                    methods: methods.clone(),
-                    chunks: vec![512, 1024],
-                    memories: vec![256, 512, 1024],
-                    incremental: linear,
-                    full_line: true,
-                    step_ntk: false,
-                    sinks: DEFAULT_SINKS,
-                    positions: PositionMode::default(),
-                    past_trained_positions: false,
-                },
-                big_chunks.clone(),
-                Grid {
-                    step_ntk: true,
-                    ..big_chunks
-                },
-            ])
-        }
-        other => anyhow::bail!("unknown preset '{other}'; valid: {PRESETS}"),
-    }
-}
-
-/// The axes of a preset's passkey task. Its cells are the first grid's runs (pruners, methods,
+/// The axes of the passkey task. Its cells are the first grid's runs (pruners, methods,
 /// memory sizes) at these chunk sizes, prompt lengths and depths.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NeedleAxes {
@@ -281,26 +205,14 @@ pub struct NeedleAxes {
     pub chunks: Option<Vec<usize>>,
 }
 
-/// The passkey axes of a preset. The paper preset runs the task at C = 1024 only: every cell
-/// is a prefill, and five depths at two lengths already make 190 of them.
-pub fn needle_axes(preset: &str) -> NeedleAxes {
-    match preset {
-        "paper" => NeedleAxes {
-            contexts: vec![4096, 8192],
-            depths: vec![0.1, 0.3, 0.5, 0.7, 0.9],
-            chunks: Some(vec![1024]),
-        },
-        _ => NeedleAxes {
-            contexts: vec![2048],
-            depths: vec![0.1, 0.5, 0.9],
-            chunks: None,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The grids of a preset file.
+    fn preset(name: &str) -> anyhow::Result<Vec<Grid>> {
+        super::super::config_file::EvalFile::preset(name)?.grids(std::path::Path::new(name))
+    }
 
     #[test]
     fn the_default_preset_compares_fm_im_imdc_for_three_pruners() {
@@ -330,7 +242,10 @@ mod tests {
         assert_eq!(big.len(), 2);
         assert!(!big[0].step_ntk && big[1].step_ntk);
         assert_eq!(big[0].runs().len(), big[1].runs().len());
-        let axes = needle_axes("paper");
+        let axes = super::super::config_file::EvalFile::preset("paper")
+            .unwrap()
+            .needle_axes()
+            .unwrap();
         let cells = grids[0]
             .runs()
             .iter()

@@ -6,6 +6,7 @@
 //! flight. A configuration the library refuses is recorded as an error and the grid goes on.
 //! One eval at a time writes to a run folder (`folder_lock`).
 
+mod config_file;
 mod corpus;
 mod device_memory;
 mod folder_lock;
@@ -39,9 +40,14 @@ type Backend = mss::DefaultBackend;
 /// Options of `cargo xtask eval`. Axis flags replace the preset's axis in every grid.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// `default` (minutes on 2 CPU cores) or `paper` (the paper's two experiments; 32K wants a GPU).
+    /// `default` (minutes on 2 CPU cores) or `paper` (the paper's two experiments; 32K wants a
+    /// GPU): the TOML files in `xtask/presets`.
     #[arg(long, default_value = "default", value_parser = ["default", "paper"])]
     preset: String,
+    /// A TOML file of the eval instead of a preset (copy one of `xtask/presets`); flags given
+    /// beside it replace its values.
+    #[arg(long, conflicts_with = "preset")]
+    config: Option<PathBuf>,
     /// Pruners, comma-separated (e.g. `streaming_llm,snapkv,h2o`).
     #[arg(long, value_delimiter = ',')]
     pruners: Option<Vec<PrunerKind>>,
@@ -91,8 +97,8 @@ pub struct EvalArgs {
     #[arg(long)]
     model: Option<PathBuf>,
     /// Weights' and activations' type (bf16 wants a GPU).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    dtype: Precision,
+    #[arg(long, value_enum)]
+    dtype: Option<Precision>,
     /// Only perplexity: skip the timed prefill.
     #[arg(long)]
     no_timing: bool,
@@ -135,8 +141,56 @@ pub struct EvalArgs {
 }
 
 impl EvalArgs {
-    fn grids(&self) -> anyhow::Result<Vec<Grid>> {
-        let mut grids = grid::preset(&self.preset)?;
+    /// The configuration file (the preset's, or `--config`), with its values filled in where
+    /// no flag was given.
+    fn resolve(mut self) -> anyhow::Result<(Self, config_file::EvalFile)> {
+        let file = match &self.config {
+            Some(path) => config_file::EvalFile::read(path)?,
+            None => config_file::EvalFile::preset(&self.preset)?,
+        };
+        if self.model.is_none() {
+            self.model.clone_from(&file.model);
+        }
+        if self.data.is_none() {
+            self.data.clone_from(&file.data);
+        }
+        if self.out.is_none() {
+            self.out.clone_from(&file.out);
+        }
+        if self.dtype.is_none()
+            && let Some(name) = &file.dtype
+        {
+            let dtype = <Precision as clap::ValueEnum>::from_str(name, true).map_err(|_| {
+                mss_examples::exit::bad_data(format!("dtype '{name}': f32, f16 or bf16"))
+            })?;
+            self.dtype = Some(dtype);
+        }
+        self.no_timing |= file.timing == Some(false);
+        self.no_passkey |= file.needle_axes().is_none();
+        Ok((self, file))
+    }
+
+    /// The dtype (f32 unless given).
+    fn dtype(&self) -> Precision {
+        self.dtype.unwrap_or(Precision::F32)
+    }
+
+    /// The name of the configuration: the preset's, or the file's stem.
+    fn name(&self) -> String {
+        match &self.config {
+            Some(path) => path
+                .file_stem()
+                .map_or_else(|| "config".into(), |s| s.to_string_lossy().into_owned()),
+            None => self.preset.clone(),
+        }
+    }
+
+    fn grids(&self, file: &config_file::EvalFile) -> anyhow::Result<Vec<Grid>> {
+        let path = self
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&self.preset));
+        let mut grids = file.grids(&path)?;
         for g in &mut grids {
             if let Some(v) = &self.pruners {
                 g.pruners.clone_from(v);
@@ -176,7 +230,8 @@ impl EvalArgs {
 
 /// Runs the grid, then writes the report.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let grids = args.grids()?;
+    let (args, file) = args.resolve()?;
+    let grids = args.grids(&file)?;
     let out = args.out.clone().unwrap_or_else(|| default_folder(&args));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     if args.report_only {
@@ -200,8 +255,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => mss::assets::ensure_default_model().context("fetching the default model")?,
     };
-    let dtype = args.dtype.dtype();
-    let backend = format!("{} {}", backend_name(), args.dtype.name());
+    let dtype = args.dtype().dtype();
+    let backend = format!("{} {}", backend_name(), args.dtype().name());
     let device = device(args.device)?;
     let model = Transformer::<Backend>::load(&dir, &device, dtype)?;
     let ropes = Ropes::of(&model);
@@ -211,7 +266,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         model: folder_name(&dir),
         model_path: dir.display().to_string(),
         model_hash: manifest::model_hash(&dir)?,
-        dtype: args.dtype.name().into(),
+        dtype: args.dtype().name().into(),
         backend: backend_name().into(),
         data: match &args.data {
             Some(path) => path.display().to_string(),
@@ -276,7 +331,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     if !args.no_passkey {
-        run_needles(&args, &grids, &model, &ropes, &tokenizer, &texts, &out)?;
+        let axes = file
+            .needle_axes()
+            .context("the passkey task is switched off")?;
+        run_needles(
+            &args, axes, &grids, &model, &ropes, &tokenizer, &texts, &out,
+        )?;
     }
     if let Some(shard) = &args.shard {
         eprintln!(
@@ -309,7 +369,7 @@ fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
     };
     let title = format!(
         "mss eval, preset {}{model} ({} runs)",
-        args.preset,
+        args.name(),
         records.len()
     );
     let mut markdown = summary::markdown(&records, &title);
@@ -346,13 +406,13 @@ fn device(_index: Option<usize>) -> anyhow::Result<burn::tensor::Device<Backend>
 /// The run folder when `--out` is omitted: each model and dtype its own.
 fn default_folder(args: &EvalArgs) -> PathBuf {
     let root = PathBuf::from("target/eval");
-    match (&args.model, args.dtype) {
-        (None, Precision::F32) => root.join(&args.preset),
+    match (&args.model, args.dtype()) {
+        (None, Precision::F32) => root.join(args.name()),
         (model, dtype) => {
             let model = model
                 .as_deref()
                 .map_or_else(|| "SmolLM2-135M-Instruct".into(), folder_name);
-            root.join(format!("{}-{model}-{}", args.preset, dtype.name()))
+            root.join(format!("{}-{model}-{}", args.name(), dtype.name()))
         }
     }
 }
@@ -408,8 +468,10 @@ impl Ropes {
 }
 
 /// The passkey task over the grids' pruners, methods, chunk and memory sizes.
+#[allow(clippy::too_many_arguments)]
 fn run_needles(
     args: &EvalArgs,
+    axes: grid::NeedleAxes,
     grids: &[Grid],
     model: &Transformer<Backend>,
     ropes: &Ropes,
@@ -422,7 +484,6 @@ fn run_needles(
         None => "needle.jsonl".into(),
     });
     let done = record::done_keys_in::<needle::NeedleRecord>(out, "needle")?;
-    let axes = grid::needle_axes(&args.preset);
     let contexts = args.passkey_contexts.clone().unwrap_or(axes.contexts);
     let depths = args.passkey_depths.clone().unwrap_or(axes.depths);
     let chunks = args.passkey_chunks.clone().or(axes.chunks);
