@@ -18,7 +18,7 @@ pub fn run<B: Backend>(
     model: &Transformer<B>,
     spec: &RunSpec,
     doc: &Document,
-    timing: bool,
+    repeats: usize,
     backend: &str,
 ) -> Record {
     let key = spec.key(&doc.name, doc.ids.len());
@@ -41,6 +41,7 @@ pub fn run<B: Backend>(
         perplexity: None,
         mean_nll: None,
         ttft_s: None,
+        ttft_runs: Vec::new(),
         tokens_per_s: None,
         peak_bytes: None,
         peak_growth_bytes: None,
@@ -52,7 +53,7 @@ pub fn run<B: Backend>(
         finished_at: 0,
     };
     let mut measured = record.clone();
-    match super::guard::run_guarded(|| measure(model, spec, doc, timing, &mut measured)) {
+    match super::guard::run_guarded(|| measure(model, spec, doc, repeats, &mut measured)) {
         Ok(()) => record = measured,
         Err((status, message)) => {
             record.status = status.into();
@@ -67,7 +68,7 @@ fn measure<B: Backend>(
     model: &Transformer<B>,
     spec: &RunSpec,
     doc: &Document,
-    timing: bool,
+    repeats: usize,
     record: &mut Record,
 ) -> mss::Result<()> {
     let prefill = Prefiller::new(spec.config())?
@@ -84,7 +85,7 @@ fn measure<B: Backend>(
         .map(|s| s.memory.iter().copied().max().unwrap_or(0))
         .collect();
     drop(prefill);
-    if !timing {
+    if repeats == 0 {
         return Ok(());
     }
     let mut prefiller = Prefiller::new(spec.config())?;
@@ -96,26 +97,34 @@ fn measure<B: Backend>(
     in_use.sample();
     let in_use_before = in_use.peak;
     peak_memory::reset_peak();
-    let start = Instant::now();
-    // The sampler runs only on the GPU: on the CPU the counting allocator sees every byte.
-    let prefill = if cpu {
-        prefiller.prefill(model, &doc.ids)?
-    } else {
-        prefiller.prefill_observed(model, &doc.ids, &mut in_use)?
-    };
-    // The first token: reading its logits back also waits for the device to finish.
-    let _first = prefill.next_logits.clone().argmax(0).into_scalar();
-    let secs = start.elapsed().as_secs_f64();
-    let after = peak_memory::resident();
+    // Memory is measured on the first timed prefill; the others add times only.
+    for run in 0..repeats {
+        let start = Instant::now();
+        // The sampler runs only on the GPU: on the CPU the counting allocator sees every byte.
+        let prefill = if cpu || run > 0 {
+            prefiller.prefill(model, &doc.ids)?
+        } else {
+            prefiller.prefill_observed(model, &doc.ids, &mut in_use)?
+        };
+        // The first token: reading its logits back also waits for the device to finish.
+        let _first = prefill.next_logits.clone().argmax(0).into_scalar();
+        record.ttft_runs.push(start.elapsed().as_secs_f64());
+        if run > 0 {
+            continue;
+        }
+        let after = peak_memory::resident();
+        if cpu {
+            record.peak_growth_bytes =
+                Some(crate::alloc::peak().saturating_sub(heap_before) as u64);
+            record.peak_bytes = after.map(|a| a.peak);
+        } else if let Some(reserved) = device_memory::reserved() {
+            record.peak_bytes = Some(reserved);
+            record.peak_growth_bytes = Some(in_use.peak.saturating_sub(in_use_before));
+        }
+    }
+    let secs = mss_examples::median(&record.ttft_runs);
     record.ttft_s = Some(secs);
     record.tokens_per_s = Some(doc.ids.len() as f64 / secs);
-    if cpu {
-        record.peak_growth_bytes = Some(crate::alloc::peak().saturating_sub(heap_before) as u64);
-        record.peak_bytes = after.map(|a| a.peak);
-    } else if let Some(reserved) = device_memory::reserved() {
-        record.peak_bytes = Some(reserved);
-        record.peak_growth_bytes = Some(in_use.peak.saturating_sub(in_use_before));
-    }
     Ok(())
 }
 

@@ -102,6 +102,10 @@ pub struct EvalArgs {
     /// Only perplexity: skip the timed prefill.
     #[arg(long)]
     no_timing: bool,
+    /// Timed prefills per run (after the perplexity pass): the report gives their median,
+    /// with the minimum and maximum.
+    #[arg(long, default_value_t = 1, value_parser = mss_examples::positive)]
+    repeats: usize,
     /// Prompt lengths of the passkey task, comma-separated (default: the preset's).
     #[arg(long, value_delimiter = ',', value_parser = mss_examples::positive)]
     passkey_contexts: Option<Vec<usize>>,
@@ -168,6 +172,14 @@ impl EvalArgs {
         self.no_timing |= file.timing == Some(false);
         self.no_passkey |= file.needle_axes().is_none();
         Ok((self, file))
+    }
+
+    /// Timed prefills per run: none with `--no-timing`.
+    fn timed_prefills(&self) -> usize {
+        match self.no_timing {
+            true => 0,
+            false => self.repeats,
+        }
     }
 
     /// The dtype (f32 unless given).
@@ -315,7 +327,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             spec.pruner, spec.method, spec.chunk, spec.memory, doc.name
         ));
         let model = ropes.model_for(&model, spec);
-        let mut record = measure::run(&model, spec, doc, !args.no_timing, &backend);
+        let mut record = measure::run(&model, spec, doc, args.timed_prefills(), &backend);
         record.model.clone_from(&manifest.model);
         if let Some(e) = &record.error {
             let what = if record.status == guard::PANICKED {
@@ -373,6 +385,10 @@ fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
         records.len()
     );
     let mut markdown = summary::markdown(&records, &title);
+    // The leaderboard goes first, under the title.
+    if let Some(at) = markdown.find("\n\n") {
+        markdown.insert_str(at + 2, &summary::leaderboard(&records, &needles));
+    }
     markdown.push_str(&summary::needle_markdown(&needles));
     let plots = plots::write_all(out, &records, &needles)?;
     if !plots.is_empty() {

@@ -49,6 +49,9 @@ pub struct Record {
     pub mean_nll: Option<f64>,
     /// Time to first token: the whole prefill plus the first token's choice, seconds.
     pub ttft_s: Option<f64>,
+    /// Every timed prefill's seconds (`--repeats`); `ttft_s` is their median.
+    #[serde(default)]
+    pub ttft_runs: Vec<f64>,
     /// `doc_tokens / ttft_s`.
     pub tokens_per_s: Option<f64>,
     /// Peak memory during the timed prefill, bytes (see `memory_measure`).
@@ -207,6 +210,7 @@ pub fn example(key: &str) -> Record {
         perplexity: Some(3.0),
         mean_nll: Some(1.1),
         ttft_s: Some(0.5),
+        ttft_runs: vec![0.5],
         tokens_per_s: Some(20.0),
         peak_bytes: Some(1),
         peak_growth_bytes: Some(1),

@@ -13,6 +13,8 @@ pub struct Cell {
     pub perplexity: Option<f64>,
     /// Mean time to first token, seconds.
     pub ttft_s: Option<f64>,
+    /// The fastest and slowest timed prefill of the cell's runs (`--repeats`).
+    pub ttft_range: Option<(f64, f64)>,
     /// Mean peak memory growth, bytes.
     pub peak_growth_bytes: Option<f64>,
     /// The cost model's peak working set, bytes.
@@ -124,9 +126,19 @@ pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
                 let v: Vec<f64> = rs.iter().filter_map(|r| f(r)).collect();
                 (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
             };
+            let runs: Vec<f64> = rs
+                .iter()
+                .flat_map(|r| r.ttft_runs.iter().copied())
+                .collect();
             let cell = Cell {
                 perplexity: mean(&|r| r.perplexity),
                 ttft_s: mean(&|r| r.ttft_s),
+                ttft_range: (!runs.is_empty()).then(|| {
+                    runs.iter()
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| {
+                            (lo.min(t), hi.max(t))
+                        })
+                }),
                 peak_growth_bytes: mean(&|r| r.peak_growth_bytes.map(|b| b as f64)),
                 predicted_peak_bytes: mean(&|r| r.predicted_peak_bytes.map(|b| b as f64)),
                 docs: rs.len(),
@@ -306,6 +318,73 @@ pub fn csv(records: &[Record]) -> String {
     out
 }
 
+/// The leaderboard at the top of the report: every cell of every block, full attention first
+/// and then by perplexity, with the change against full attention, time to first token (the
+/// median, and the range when runs were repeated), peak memory growth and the passkey score
+/// of the same pruner, memory type, chunk and memory.
+pub fn leaderboard(records: &[Record], needles: &[super::needle::NeedleRecord]) -> String {
+    let cells = cells(records);
+    if cells.is_empty() {
+        return String::new();
+    }
+    let mut rows: Vec<(&CellKey, &Cell)> = cells.iter().collect();
+    let full_of = |block: &Block| {
+        cells
+            .iter()
+            .find(|(k, _)| k.block == *block && k.is_full())
+            .and_then(|(_, c)| c.perplexity)
+    };
+    rows.sort_by(|(a, x), (b, y)| {
+        (a.block, !a.is_full()).cmp(&(b.block, !b.is_full())).then(
+            x.perplexity
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&y.perplexity.unwrap_or(f64::INFINITY)),
+        )
+    });
+    let mut out = String::from(
+        "## Leaderboard\n\n| setting | pruner | memory type | M | perplexity | vs full | time to \
+         first token | peak growth | passkey |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (key, cell) in rows {
+        let change = match (cell.perplexity, full_of(&key.block)) {
+            (Some(p), Some(f)) if !key.is_full() => format!("{:+.2} %", 100.0 * (p / f - 1.0)),
+            _ => "—".into(),
+        };
+        let ttft = match (cell.ttft_s, cell.ttft_range) {
+            (Some(t), Some((lo, hi))) if hi > lo => format!("{t:.2} s ({lo:.2}–{hi:.2})"),
+            (t, _) => secs(t),
+        };
+        let cells_needles: Vec<_> = needles
+            .iter()
+            .filter(|n| {
+                n.status == super::guard::OK
+                    && n.pruner == key.pruner
+                    && n.method == key.method
+                    && n.chunk == key.block.chunk
+                    && n.memory == key.memory
+            })
+            .collect();
+        let passkey = match cells_needles.len() {
+            0 => "—".to_string(),
+            n => format!("{}/{n}", cells_needles.iter().filter(|r| r.correct).count()),
+        };
+        let (pruner, memory) = match key.is_full() {
+            true => ("full attention", "—".to_string()),
+            false => (key.pruner.as_str(), key.memory.to_string()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {pruner} | {} | {memory} | {} | {change} | {ttft} | {} | {passkey} |",
+            key.block.title(),
+            key.method,
+            num(cell.perplexity, 3),
+            mib(cell.peak_growth_bytes),
+        );
+    }
+    out.push('\n');
+    out
+}
+
 fn num(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "—".into(), |v| format!("{v:.digits$}"))
 }
@@ -398,6 +477,53 @@ mod tests {
             perplexity: Some(perplexity),
             ..example(&format!("{doc}|{method}|{step_ntk}"))
         }
+    }
+
+    #[test]
+    fn the_leaderboard_ranks_cells_with_their_change_times_and_passkey() {
+        let mut full = run("a#0", "full", false, 10.0);
+        full.pruner = "no_compress".into();
+        full.memory = 0;
+        let fm = Record {
+            ttft_s: Some(2.0),
+            ttft_runs: vec![1.0, 2.0, 3.0],
+            ..run("a#0", "FM", false, 11.0)
+        };
+        let imdc = run("a#0", "IMDC", false, 10.5);
+        let needle = |correct| crate::eval::needle::NeedleRecord {
+            key: format!("n{correct}"),
+            status: "ok".into(),
+            error: None,
+            pruner: "snapkv".into(),
+            method: "FM".into(),
+            chunk: 4,
+            memory: 4,
+            context_tokens: 10,
+            depth: 0.5,
+            passkey: "12345".into(),
+            answer: String::new(),
+            correct,
+            finished_at: 0,
+        };
+        let table = leaderboard(&[fm, imdc, full], &[needle(true), needle(false)]);
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| L =")).collect();
+        assert_eq!(rows.len(), 3, "{table}");
+        assert!(
+            rows[0].contains("full attention") && rows[0].contains("10.000"),
+            "{table}"
+        );
+        assert!(
+            rows[1].contains("| IMDC |") && rows[1].contains("+5.00 %"),
+            "{table}"
+        );
+        assert!(
+            rows[2].contains("| FM |") && rows[2].contains("+10.00 %"),
+            "{table}"
+        );
+        assert!(
+            rows[2].contains("2.00 s (1.00–3.00)") && rows[2].ends_with("| 1/2 |"),
+            "{table}"
+        );
     }
 
     #[test]
