@@ -99,6 +99,11 @@ fn perplexity_vs_memory(
         .chain(full)
         .collect();
     let (lo, hi) = bounds(&values);
+    // The legend sits in headroom above every line, so it never covers data: its rows take
+    // about LEGEND_ROW_PX each of the plot's PLOT_PX.
+    let rows = usize::from(full.is_some()) + METHOD_COLORS.len();
+    let legend = (rows as f64 * LEGEND_ROW_PX + 12.0) / PLOT_PX;
+    let hi = hi + (hi - lo) * legend / (1.0 - legend);
     let title = format!("Perplexity vs memory size ({})", names.title());
     let width = (420 * pruners.len() as u32).max(text_width(&title, 18) + 40);
     let root = SVGBackend::new(path, (width, 380)).into_drawing_area();
@@ -110,29 +115,36 @@ fn perplexity_vs_memory(
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(52)
-            .build_cartesian_2d(0f64..(memories.len() as f64 - 1.0).max(1.0), lo..hi)?;
+            // Half a step of room on both sides: a single M sits in the middle, not on an axis.
+            .build_cartesian_2d(-0.5f64..memories.len() as f64 - 0.5, lo..hi)?;
         let mem_labels = memories.clone();
         chart
             .configure_mesh()
             .x_desc("memory size M")
             .y_desc("perplexity")
-            .x_labels(memories.len().max(2))
-            .x_label_formatter(&|x| {
-                mem_labels
-                    .get(x.round() as usize)
-                    .map_or_else(String::new, |m| m.to_string())
+            .x_labels(memories.len() + 1)
+            .x_label_formatter(&|x| match (x.fract().abs() < 1e-6, x.round()) {
+                (true, i) if i >= 0.0 => mem_labels
+                    .get(i as usize)
+                    .map_or_else(String::new, |m| m.to_string()),
+                _ => String::new(),
             })
             .draw()?;
         if let Some(full) = full {
             chart
                 .draw_series(DashedLineSeries::new(
-                    vec![(0.0, full), ((memories.len() as f64 - 1.0).max(1.0), full)],
+                    vec![(-0.5, full), (memories.len() as f64 - 0.5, full)],
                     6,
                     4,
                     BLACK.stroke_width(1),
                 ))?
                 .label("full attention")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+                // Dashed in the legend as on the plot.
+                .legend(|(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (6, 0)], BLACK)
+                        + PathElement::new(vec![(10, 0), (16, 0)], BLACK)
+                });
         }
         for (method, color) in METHOD_COLORS {
             let points: Vec<(f64, f64)> = memories
@@ -163,6 +175,7 @@ fn perplexity_vs_memory(
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()?;
@@ -171,6 +184,11 @@ fn perplexity_vs_memory(
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+/// Pixels of one legend row, and of a panel's plotting area (380 px less title, caption, axis
+/// labels and margins), for the headroom the legend gets.
+const LEGEND_ROW_PX: f64 = 20.0;
+const PLOT_PX: f64 = 260.0;
 
 /// One bar: its label, colour and height.
 type Bar = (&'static str, RGBColor, f64);
