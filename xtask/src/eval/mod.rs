@@ -17,6 +17,7 @@ mod measure;
 mod needle;
 mod peak_memory;
 mod plots;
+mod qa;
 mod record;
 mod shard;
 mod summary;
@@ -99,6 +100,13 @@ pub struct EvalArgs {
     /// Weights' and activations' type (bf16 wants a GPU).
     #[arg(long, value_enum)]
     dtype: Option<Precision>,
+    /// `perplexity` (the grid over documents, and the passkey) or `qa`: the questions of
+    /// `--data file.jsonl` (`context`, `question`, `answers`) over the grid's runs.
+    #[arg(long, value_enum, default_value_t = Task::Perplexity)]
+    task: Task,
+    /// New tokens generated for each answer of `--task qa`.
+    #[arg(long, default_value_t = 16, value_parser = mss_examples::positive)]
+    answer_tokens: usize,
     /// Only perplexity: skip the timed prefill.
     #[arg(long)]
     no_timing: bool,
@@ -142,6 +150,15 @@ pub struct EvalArgs {
     /// backend and data (its `manifest.json`); another is refused.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// What the eval measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Task {
+    /// Perplexity, time to first token and peak memory over documents; the passkey.
+    Perplexity,
+    /// Question answering over a JSONL file.
+    Qa,
 }
 
 impl EvalArgs {
@@ -273,7 +290,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let model = Transformer::<Backend>::load(&dir, &device, dtype)?;
     let ropes = Ropes::of(&model);
     let tokenizer = Tokenizer::from_dir(&dir)?;
-    let texts = corpus::texts(args.data.as_deref())?;
+    let (texts, questions) = match args.task {
+        Task::Perplexity => (corpus::texts(args.data.as_deref())?, Vec::new()),
+        Task::Qa => {
+            let path = args.data.as_deref().ok_or_else(|| {
+                mss_examples::exit::bad_usage("--task qa needs --data file.jsonl")
+            })?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            (vec![(folder_name(path), text)], qa::read(path)?)
+        }
+    };
     let manifest = manifest::Manifest {
         model: folder_name(&dir),
         model_path: dir.display().to_string(),
@@ -288,6 +315,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         code_version: env!("CARGO_PKG_VERSION").into(),
     };
     manifest.claim(&out)?;
+    if args.task == Task::Qa {
+        let path = args.data.as_deref().unwrap_or(std::path::Path::new("qa"));
+        let task = path
+            .file_stem()
+            .map_or_else(|| "qa".into(), |s| s.to_string_lossy().into_owned());
+        run_qa(
+            &args, &grids, &model, &ropes, &tokenizer, &task, &questions, &out,
+        )?;
+        return match &args.shard {
+            Some(_) => Ok(()),
+            None => report(&args, &out),
+        };
+    }
 
     let mut plan = Vec::new();
     // Flags can make two grids alike (`--preset paper --step-ntk`): each run once.
@@ -384,7 +424,9 @@ fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
         args.name(),
         records.len()
     );
+    let qa_records = record::read_folder::<qa::QaRecord>(out, "qa")?;
     let mut markdown = summary::markdown(&records, &title);
+    markdown.push_str(&qa::markdown(&qa_records));
     // The leaderboard goes first, under the title.
     if let Some(at) = markdown.find("\n\n") {
         markdown.insert_str(at + 2, &summary::leaderboard(&records, &needles));
@@ -481,6 +523,51 @@ impl Ropes {
         };
         model.clone().with_rope_scaling(scaling)
     }
+}
+
+/// Every question under every run of the grids (each configuration once), into `qa.jsonl`
+/// (or the shard's file), skipping what is done.
+#[allow(clippy::too_many_arguments)]
+fn run_qa(
+    args: &EvalArgs,
+    grids: &[Grid],
+    model: &Transformer<Backend>,
+    ropes: &Ropes,
+    tokenizer: &Tokenizer,
+    task: &str,
+    questions: &[qa::QaItem],
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let path = out.join(match &args.shard {
+        Some(shard) => shard.file("qa"),
+        None => "qa.jsonl".into(),
+    });
+    let done = record::done_keys_in::<qa::QaRecord>(out, "qa")?;
+    let mut planned = std::collections::HashSet::new();
+    let mut todo = Vec::new();
+    for spec in grids.iter().flat_map(Grid::runs) {
+        for item in questions {
+            let key = qa::key(&spec, task, &item.id);
+            let mine = args.shard.is_none_or(|shard| shard.owns(&key));
+            if mine && !done.contains(&key) && planned.insert(key) {
+                todo.push((spec.clone(), item));
+            }
+        }
+    }
+    eprintln!("question answering ({task}): {} to do", todo.len());
+    let bar = ProgressBar::new(todo.len() as u64);
+    for (spec, item) in todo {
+        bar.set_message(format!("{} {} on {}", spec.pruner, spec.method, item.id));
+        let model = ropes.model_for(model, &spec);
+        let record = qa::run(&model, tokenizer, &spec, task, item, args.answer_tokens);
+        if let Some(e) = &record.error {
+            bar.println(format!("failed: {}: {e}", record.key));
+        }
+        record::append_line(&path, &record)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// The passkey task over the grids' pruners, methods, chunk and memory sizes.

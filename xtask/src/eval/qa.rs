@@ -1,0 +1,357 @@
+//! Question answering (`--task qa --data file.jsonl`): each line holds a `context`, a
+//! `question` and its `answers` (the shape LongBench and RULER exports take). The context is
+//! prefilled into the pruned memory, the question appended without pruning, the answer
+//! generated greedily and scored by exact match, substring and token F1 against every
+//! reference (the best is kept), after SQuAD's normalisation (lower case, no punctuation, no
+//! articles, single spaces).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use mss::{Generation, Prefiller, Tokenizer, Transformer, generate};
+use mss_examples::exit::bad_data;
+
+use super::grid::RunSpec;
+
+/// One question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QaItem {
+    /// `file:line`, or the line's `id`.
+    pub id: String,
+    /// The long text to prefill.
+    pub context: String,
+    /// Asked after the context.
+    pub question: String,
+    /// Correct answers (any one counts).
+    pub answers: Vec<String>,
+}
+
+/// Reads a JSONL file of `{"context", "question", "answers": [...]}` (or `"answer": "..."`;
+/// an `id` is kept when present).
+pub fn read(path: &Path) -> anyhow::Result<Vec<QaItem>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::Error::new(e).context(format!("reading {}", path.display())))?;
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let mut items = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad_data(format!("{}: not JSON: {e}", at())))?;
+        let field = |name: &str| {
+            value[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| bad_data(format!("{}: no string field \"{name}\"", at())))
+        };
+        let answers: Vec<String> = match (&value["answers"], &value["answer"]) {
+            (serde_json::Value::Array(list), _) => list
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            (_, serde_json::Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        };
+        if answers.is_empty() {
+            return Err(bad_data(format!(
+                "{}: no \"answers\" (a list of strings) or \"answer\"",
+                at()
+            )));
+        }
+        items.push(QaItem {
+            id: value["id"]
+                .as_str()
+                .map_or_else(|| format!("{stem}:{}", i + 1), str::to_owned),
+            context: field("context")?,
+            question: field("question")?,
+            answers,
+        });
+    }
+    if items.is_empty() {
+        return Err(bad_data(format!("{}: no questions", path.display())));
+    }
+    Ok(items)
+}
+
+/// SQuAD's normalisation: lower case, punctuation removed, the articles a/an/the removed,
+/// whitespace collapsed.
+pub fn normalize(text: &str) -> String {
+    let lower: String = text
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    lower
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The three scores of `prediction` against the best of `answers`, each in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Scores {
+    /// 1 when the normalised prediction equals a normalised answer.
+    pub exact: f64,
+    /// 1 when a normalised answer occurs in the normalised prediction.
+    pub substring: f64,
+    /// The harmonic mean of token precision and recall.
+    pub f1: f64,
+}
+
+/// Scores `prediction` against `answers`, keeping the best of each.
+pub fn score(prediction: &str, answers: &[String]) -> Scores {
+    let predicted = normalize(prediction);
+    let mut best = Scores::default();
+    for answer in answers {
+        let answer = normalize(answer);
+        let exact = f64::from(u8::from(predicted == answer));
+        let contained =
+            !answer.is_empty() && format!(" {predicted} ").contains(&format!(" {answer} "));
+        best.exact = best.exact.max(exact);
+        best.substring = best.substring.max(f64::from(u8::from(contained)));
+        best.f1 = best.f1.max(token_f1(&predicted, &answer));
+    }
+    best
+}
+
+fn token_f1(prediction: &str, answer: &str) -> f64 {
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for word in answer.split_whitespace() {
+        *counts.entry(word).or_default() += 1;
+    }
+    let predicted: Vec<&str> = prediction.split_whitespace().collect();
+    let answer_len = answer.split_whitespace().count();
+    let mut common = 0;
+    for word in &predicted {
+        if let Some(n) = counts.get_mut(word).filter(|n| **n > 0) {
+            *n -= 1;
+            common += 1;
+        }
+    }
+    if common == 0 {
+        return 0.0;
+    }
+    let precision = common as f64 / predicted.len() as f64;
+    let recall = common as f64 / answer_len as f64;
+    2.0 * precision * recall / (precision + recall)
+}
+
+/// One question answered under one configuration, as written to `qa.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QaRecord {
+    /// The run's key: the configuration's and the question's.
+    pub key: String,
+    /// `ok`, `error` or `panic`.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The task: the data file's stem.
+    pub task: String,
+    /// The question's id.
+    pub id: String,
+    /// Pruner.
+    pub pruner: String,
+    /// Memory type.
+    pub method: String,
+    /// Chunk size.
+    pub chunk: usize,
+    /// Memory size.
+    pub memory: usize,
+    /// Tokens of the context.
+    pub context_tokens: usize,
+    /// What the model answered.
+    pub answer: String,
+    /// Its scores.
+    pub scores: Scores,
+    /// When it finished (seconds since the Unix epoch).
+    pub finished_at: u64,
+}
+
+impl super::record::RunLine for QaRecord {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn status(&self) -> &str {
+        &self.status
+    }
+}
+
+/// The key of question `id` of `task` under `spec`.
+pub fn key(spec: &RunSpec, task: &str, id: &str) -> String {
+    format!(
+        "qa|{task}|{id}|{}|{}|{}|C={}|M={}{}{}",
+        spec.pruner_name(),
+        spec.method,
+        spec.incremental,
+        spec.chunk,
+        spec.memory,
+        spec.setting_suffix(),
+        spec.rope_suffix()
+    )
+}
+
+/// Answers `item` under `spec`: the context prefilled and pruned, the question appended, up to
+/// `max_new_tokens` generated greedily.
+pub fn run<B: Backend>(
+    model: &Transformer<B>,
+    tokenizer: &Tokenizer,
+    spec: &RunSpec,
+    task: &str,
+    item: &QaItem,
+    max_new_tokens: usize,
+) -> QaRecord {
+    let mut record = QaRecord {
+        key: key(spec, task, &item.id),
+        status: super::guard::OK.into(),
+        error: None,
+        task: task.into(),
+        id: item.id.clone(),
+        pruner: spec.pruner_name().into(),
+        method: spec.method.to_string(),
+        chunk: spec.chunk,
+        memory: spec.memory,
+        context_tokens: 0,
+        answer: String::new(),
+        scores: Scores::default(),
+        finished_at: 0,
+    };
+    let outcome = super::guard::run_guarded(|| -> mss::Result<(usize, String)> {
+        let context = tokenizer.encode(&item.context, true)?;
+        let question = tokenizer.encode(&item.question, false)?;
+        let mut prefill = Prefiller::new(spec.config())?.prefill(model, &context)?;
+        prefill.append(model, &question)?;
+        let options = Generation {
+            max_new_tokens,
+            ..Generation::default()
+        };
+        let new = generate(model, &mut prefill, &options, &mut |_| {})?;
+        Ok((context.len(), tokenizer.decode(&new)?))
+    });
+    match outcome {
+        Ok((tokens, answer)) => {
+            record.context_tokens = tokens;
+            record.scores = score(&answer, &item.answers);
+            record.answer = answer;
+        }
+        Err((status, message)) => {
+            record.status = status.into();
+            record.error = Some(message);
+        }
+    }
+    record.finished_at = super::record::now();
+    record
+}
+
+/// The per-task table: one row per pruner, memory type and memory size (full attention
+/// first), the mean of each score over the task's questions.
+pub fn markdown(records: &[QaRecord]) -> String {
+    let mut groups: BTreeMap<(String, bool, String, String, usize), Vec<&QaRecord>> =
+        BTreeMap::new();
+    for r in records.iter().filter(|r| r.status == super::guard::OK) {
+        let full = r.method == "full";
+        groups
+            .entry((
+                r.task.clone(),
+                !full,
+                r.pruner.clone(),
+                r.method.clone(),
+                r.memory,
+            ))
+            .or_default()
+            .push(r);
+    }
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("## Question answering\n\n");
+    let mut task = None;
+    for ((name, pruned, pruner, method, memory), rs) in groups {
+        if task.as_ref() != Some(&name) {
+            let _ = write!(
+                out,
+                "**{name}**\n\n| pruner | memory type | M | questions | exact match | substring | token F1 |\n|---|---|---|---|---|---|---|\n"
+            );
+            task = Some(name);
+        }
+        let mean =
+            |f: fn(&Scores) -> f64| rs.iter().map(|r| f(&r.scores)).sum::<f64>() / rs.len() as f64;
+        let (pruner, memory) = match pruned {
+            true => (pruner.as_str(), memory.to_string()),
+            false => ("full attention", "—".into()),
+        };
+        let _ = writeln!(
+            out,
+            "| {pruner} | {method} | {memory} | {} | {:.1} % | {:.1} % | {:.3} |",
+            rs.len(),
+            100.0 * mean(|s| s.exact),
+            100.0 * mean(|s| s.substring),
+            mean(|s| s.f1)
+        );
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_follow_squad_normalisation() {
+        let answers = vec!["The Eiffel Tower".to_string(), "Eiffel".to_string()];
+        assert_eq!(score("eiffel tower.", &answers).exact, 1.0);
+        assert_eq!(
+            score("It is the Eiffel Tower, in Paris", &answers).substring,
+            1.0
+        );
+        let partial = score("Eiffel Bridge", &answers);
+        assert_eq!((partial.exact, partial.substring), (0.0, 1.0));
+        // Against "eiffel tower": precision 1/2, recall 1/2; against "eiffel": 1/2 and 1.
+        assert!((partial.f1 - 2.0 / 3.0).abs() < 1e-12, "{partial:?}");
+        assert_eq!(score("London", &answers), Scores::default());
+        // A word inside another is no substring match.
+        assert_eq!(score("Eiffelish", &answers).substring, 0.0);
+    }
+
+    #[test]
+    fn jsonl_items_take_answers_or_an_answer_and_name_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("task.jsonl");
+        std::fs::write(
+            &path,
+            "{\"context\": \"c\", \"question\": \"q\", \"answers\": [\"a\", \"b\"]}\n\n\
+             {\"id\": \"x7\", \"context\": \"c\", \"question\": \"q\", \"answer\": \"a\"}\n",
+        )
+        .unwrap();
+        let items = read(&path).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            (items[0].id.as_str(), items[0].answers.len()),
+            ("task:1", 2)
+        );
+        assert_eq!(items[1].id, "x7");
+        std::fs::write(&path, "{\"context\": \"c\", \"question\": \"q\"}\n").unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("task.jsonl:1") && err.contains("answers"),
+            "{err}"
+        );
+    }
+}
