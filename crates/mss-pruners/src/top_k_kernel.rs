@@ -48,15 +48,34 @@ const TILE: u32 = 256;
 mod kernel {
     use cubecl::prelude::*;
 
-    /// Candidate `j`'s score as the ranking reads it: NaN as −∞, as on the host.
+    /// Candidate `j`'s score.
     #[cube]
-    fn ranked<F: Float>(scores: &Tensor<F>, head: usize, j: usize) -> f32 {
-        let x = f32::cast_from(scores[head * scores.stride(0) + j * scores.stride(1)]);
-        let mut ranked = x;
-        if x.is_nan() {
-            ranked = f32::new(f32::NEG_INFINITY);
+    fn score_at<F: Float>(scores: &Tensor<F>, head: usize, j: usize) -> f32 {
+        f32::cast_from(scores[head * scores.stride(0) + j * scores.stride(1)])
+    }
+
+    /// Whether `x` ranks lowest: NaN or −∞ (the host maps NaN to −∞; they tie). Tested, not
+    /// compared with a constant: CubeCL writes an infinite constant as `inf`, which CUDA C++
+    /// does not know.
+    #[cube]
+    fn lowest(x: f32) -> bool {
+        x.is_nan() || (x.is_inf() && x < 0.0)
+    }
+
+    /// Whether candidate `j` (score `theirs`) beats candidate `i` (score `mine`): a higher
+    /// score, or an equal one (the lowest tie with each other) at a larger index.
+    #[cube]
+    fn beats(theirs: f32, j: usize, mine: f32, i: usize) -> bool {
+        let (low_theirs, low_mine) = (lowest(theirs), lowest(mine));
+        let mut beats = false;
+        if low_theirs && low_mine {
+            beats = j > i;
+        } else if low_mine {
+            beats = true;
+        } else if !low_theirs {
+            beats = theirs > mine || (theirs == mine && j > i);
         }
-        ranked
+        beats
     }
 
     /// `kept[h, i]` = 1 when fewer than `budget` candidates of row `h` of `scores` beat
@@ -75,9 +94,9 @@ mod kernel {
         let i = (CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X) as usize;
         let tile_len = tile as usize;
         let mut shared = SharedMemory::<f32>::new(tile_len);
-        let mut mine = f32::new(f32::NEG_INFINITY);
+        let mut mine = 0.0f32;
         if i < len {
-            mine = ranked::<F>(scores, head, i);
+            mine = score_at::<F>(scores, head, i);
         }
         let mut beaten_by = 0u32;
         let mut start = 0usize;
@@ -85,14 +104,12 @@ mod kernel {
         while start < len {
             let j = start + UNIT_POS_X as usize;
             if j < len {
-                shared[UNIT_POS_X as usize] = ranked::<F>(scores, head, j);
+                shared[UNIT_POS_X as usize] = score_at::<F>(scores, head, j);
             }
             sync_cube();
             let count = min(tile_len, len - start);
             for t in 0..count {
-                let theirs = shared[t];
-                let j = start + t;
-                if theirs > mine || (theirs == mine && j > i) {
+                if beats(shared[t], start + t, mine, i) {
                     beaten_by += 1;
                 }
             }
