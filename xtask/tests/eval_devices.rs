@@ -2,32 +2,32 @@
 //! shard, merged into the report of a single-process run.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
-use common::{figures, lines, texts_in, tiny_model};
+use common::{figures, lines, texts_in, tiny_model, xtask_eval};
 
 fn eval(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["eval", "--tokens", "96", "--docs", "2", "--chunks", "32"])
-        .args([
-            "--memories",
-            "16",
-            "--memory-type",
-            "FM,IMDC",
-            "--no-passkey",
-        ])
-        .args(["--pruners", "streaming_llm,snapkv"])
-        .arg("--model")
-        .arg(model)
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
+    let mut args = vec![
+        "--tokens",
+        "96",
+        "--docs",
+        "2",
+        "--chunks",
+        "32",
+        "--memories",
+        "16",
+    ];
+    args.extend([
+        "--memory-type",
+        "FM,IMDC",
+        "--no-passkey",
+        "--pruners",
+        "streaming_llm,snapkv",
+    ]);
+    args.extend_from_slice(extra);
+    xtask_eval(model, data, out, &args).output().unwrap()
 }
 
 #[test]

@@ -3,40 +3,23 @@
 //! differs.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
-use common::{texts, tiny_model};
+use common::{texts, tiny_model, xtask_eval};
 
 fn eval(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "eval",
-            "--tokens",
-            "96",
-            "--chunks",
-            "32",
-            "--memories",
-            "16",
-        ])
-        .args([
-            "--memory-type",
-            "FM",
-            "--no-passkey",
-            "--pruners",
-            "streaming_llm",
-        ])
-        .arg("--model")
-        .arg(model)
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
+    let mut args = vec!["--tokens", "96", "--chunks", "32", "--memories", "16"];
+    args.extend([
+        "--memory-type",
+        "FM",
+        "--no-passkey",
+        "--pruners",
+        "streaming_llm",
+    ]);
+    args.extend_from_slice(extra);
+    xtask_eval(model, data, out, &args).output().unwrap()
 }
 
 fn stderr(output: &Output) -> String {

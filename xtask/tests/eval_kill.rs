@@ -5,20 +5,21 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{texts_in, tiny_model};
+use common::{figures, texts_in, tiny_model, xtask_eval};
 
 const PRUNERS: &str = "streaming_llm,snapkv,h2o,tova,random";
 
-fn eval_command(model: &Path, data: &Path, out: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command
-        .args([
-            "eval",
+fn eval_command(model: &Path, data: &Path, out: &Path) -> std::process::Command {
+    let mut command = xtask_eval(
+        model,
+        data,
+        out,
+        &[
             "--tokens",
             "96",
             "--docs",
@@ -27,40 +28,15 @@ fn eval_command(model: &Path, data: &Path, out: &Path) -> Command {
             "32",
             "--memories",
             "16",
-        ])
-        .args([
             "--memory-type",
             "FM,IMDC",
             "--no-passkey",
             "--pruners",
             PRUNERS,
-        ])
-        .arg("--model")
-        .arg(model)
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        ],
+    );
+    command.stdout(Stdio::null()).stderr(Stdio::null());
     command
-}
-
-/// The summary's rows without the timing columns, which differ from run to run.
-fn figures(out: &Path) -> Vec<String> {
-    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let timing = |name: &str| name.contains("ttft") || name.contains("peak_growth");
-    csv.lines()
-        .map(|line| {
-            line.split(',')
-                .zip(&header)
-                .filter(|(_, name)| !timing(name))
-                .map(|(value, _)| value)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
 }
 
 /// How many parseable lines `results.jsonl` holds per run key.

@@ -7,25 +7,30 @@ use std::process::{Command, Stdio};
 
 mod common;
 
-use common::{figures, lines, texts_in, tiny_model};
+use common::{figures, lines, texts_in, tiny_model, xtask_eval};
 
 fn eval_command(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command
-        .args(["eval", "--tokens", "96", "--docs", "2", "--chunks", "32"])
-        .args(["--memories", "16", "--memory-type", "FM,IMDC"])
-        .args(["--pruners", "streaming_llm,snapkv,h2o"])
-        .args(["--passkey-contexts", "96", "--passkey-depths", "0.25,0.75"])
-        .args(["--passkey-chunks", "32"])
-        .arg("--model")
-        .arg(model)
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut args = vec![
+        "--tokens",
+        "96",
+        "--docs",
+        "2",
+        "--chunks",
+        "32",
+        "--memories",
+        "16",
+    ];
+    args.extend([
+        "--memory-type",
+        "FM,IMDC",
+        "--pruners",
+        "streaming_llm,snapkv,h2o",
+    ]);
+    args.extend(["--passkey-contexts", "96", "--passkey-depths", "0.25,0.75"]);
+    args.extend(["--passkey-chunks", "32"]);
+    args.extend_from_slice(extra);
+    let mut command = xtask_eval(model, data, out, &args);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     command
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A model folder: the `tiny_llama` fixture plus a word-level tokenizer over its 128 ids.
 pub fn tiny_model(dir: &Path) -> PathBuf {
@@ -91,4 +92,20 @@ pub fn lines(out: &Path, stem: &str) -> BTreeMap<String, serde_json::Value> {
         }
     }
     lines
+}
+
+/// `xtask eval` on `model` and `data` into `out`, with `args` before them (the grid's axes).
+pub fn xtask_eval(model: &Path, data: &Path, out: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .arg("eval")
+        .args(args)
+        .arg("--model")
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .env_remove("RUST_BACKTRACE");
+    command
 }
