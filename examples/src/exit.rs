@@ -86,7 +86,9 @@ fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             | mss::Error::Schedule(_)
             | mss::Error::Pruner(_) => Some(USAGE),
             mss::Error::TokenOutOfVocabulary { .. } => Some(DATA),
-            mss::Error::OutOfMemory { .. } => Some(OUT_OF_MEMORY),
+            mss::Error::OutOfMemory { .. } | mss::Error::NotEnoughDeviceMemory { .. } => {
+                Some(OUT_OF_MEMORY)
+            }
             mss::Error::Model(error) => model_code(error),
             mss::Error::Assets(error) => asset_code(error),
             _ => None,

@@ -146,6 +146,13 @@ pub trait ChunkedModel<B: Backend> {
     /// The device the weights live on.
     fn device(&self) -> B::Device;
 
+    /// Bytes the model's device can still allocate, when the backend can say (a GPU); `None`,
+    /// the default, otherwise. A prefill whose predicted working set passes it is refused
+    /// before anything is allocated.
+    fn free_device_memory(&self) -> Option<u64> {
+        None
+    }
+
     /// Runs one chunk.
     ///
     /// # Shapes

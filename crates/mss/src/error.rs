@@ -64,6 +64,25 @@ pub enum Error {
         /// The backend's first line.
         cause: String,
     },
+    /// The configuration's predicted working set is more than its device has free: refused
+    /// before anything is allocated.
+    #[error(
+        "this prefill is predicted to need {predicted} bytes beside the weights (step {step}), \
+         more than the {free} bytes free on the device; {}",
+        fit(*smaller_chunk, *smaller_memory)
+    )]
+    NotEnoughDeviceMemory {
+        /// The predicted peak working set.
+        predicted: u64,
+        /// The step at the peak.
+        step: usize,
+        /// Bytes free on the device.
+        free: u64,
+        /// The largest halved chunk that fits.
+        smaller_chunk: Option<usize>,
+        /// The largest halved memory that fits.
+        smaller_memory: Option<usize>,
+    },
     /// An argument is out of range.
     #[error("invalid argument {name}: {reason}")]
     InvalidArgument {
@@ -76,3 +95,12 @@ pub enum Error {
 
 /// Result with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+fn fit(chunk: Option<usize>, memory: Option<usize>) -> String {
+    match (chunk, memory) {
+        (Some(c), Some(m)) => format!("chunk {c} (same memory) or memory {m} (same chunk) fits"),
+        (Some(c), None) => format!("chunk {c} (same memory) fits"),
+        (None, Some(m)) => format!("memory {m} (same chunk) fits"),
+        (None, None) => "no smaller chunk or memory fits".into(),
+    }
+}

@@ -164,6 +164,30 @@ impl<B: Backend> Prefiller<B> {
         self.check_positions(&shape, &plan)?;
         if let Some(cap) = self.memory_cap {
             mss_schedule::check_fits(&plan, &self.cost_model(&shape, &plan), cap)?;
+        } else if let Some(free) = model.free_device_memory() {
+            // A GPU's allocation failure never reaches this thread (CubeCL panics on its own
+            // device thread): what cannot fit is refused here, before it is tried.
+            let cost = self.cost_model(&shape, &plan);
+            match mss_schedule::check_fits(&plan, &cost, free) {
+                Err(mss_schedule::ScheduleError::ExceedsMemoryCap {
+                    step,
+                    predicted,
+                    cap,
+                    smaller_chunk,
+                    smaller_memory,
+                }) => {
+                    return Err(Error::NotEnoughDeviceMemory {
+                        predicted,
+                        step,
+                        free: cap,
+                        smaller_chunk,
+                        smaller_memory,
+                    });
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         let needs = match observer.as_deref() {
             Some(observer) => self.pruner_needs(&plan).union(observer.needs()),

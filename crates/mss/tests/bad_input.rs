@@ -263,3 +263,79 @@ fn other_panics_go_on_unwinding() {
         .unwrap()
         .prefill(&model, &ids(64, 128, 5));
 }
+
+/// The tiny model on a device with `free` bytes free.
+struct SmallDevice {
+    inner: mss::Transformer<B>,
+    free: u64,
+}
+
+impl mss::core::ChunkedModel<B> for SmallDevice {
+    fn shape(&self) -> mss::core::ModelShape {
+        self.inner.shape()
+    }
+
+    fn device(&self) -> burn::tensor::Device<B> {
+        self.inner.device()
+    }
+
+    fn free_device_memory(&self) -> Option<u64> {
+        Some(self.free)
+    }
+
+    fn forward_chunk(
+        &self,
+        tokens: burn::prelude::Tensor<B, 2, burn::prelude::Int>,
+        positions: mss::core::ChunkPositions,
+        hook: &mut dyn mss::core::ChunkHook<B>,
+        logits: mss::core::Logits,
+    ) -> mss::core::Result<burn::prelude::Tensor<B, 3>> {
+        self.inner.forward_chunk(tokens, positions, hook, logits)
+    }
+}
+
+#[test]
+fn a_prefill_the_device_cannot_hold_is_refused_before_it_runs() {
+    let config = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 32, 64);
+    let prompt = ids(120, 128, 6);
+    let predicted = Prefiller::<B>::new(config.clone())
+        .unwrap()
+        .predict(&tiny("tiny_llama"), prompt.len())
+        .unwrap()
+        .peak_bytes();
+    let small = SmallDevice {
+        inner: tiny("tiny_llama"),
+        free: predicted - 1,
+    };
+    let err = Prefiller::new(config.clone())
+        .unwrap()
+        .prefill(&small, &prompt)
+        .unwrap_err();
+    let Error::NotEnoughDeviceMemory {
+        predicted: p,
+        free,
+        smaller_chunk,
+        ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!((*p, *free), (predicted, predicted - 1));
+    assert_eq!(*smaller_chunk, Some(16), "{err}");
+    assert!(err.to_string().contains("chunk 16 (same memory)"), "{err}");
+    // Enough room: it runs. An explicit cap replaces the device's figure.
+    let roomy = SmallDevice {
+        free: predicted,
+        ..small
+    };
+    Prefiller::new(config.clone())
+        .unwrap()
+        .prefill(&roomy, &prompt)
+        .unwrap();
+    let capped = SmallDevice { free: 0, ..roomy };
+    Prefiller::new(config)
+        .unwrap()
+        .with_memory_cap(1 << 30)
+        .prefill(&capped, &prompt)
+        .unwrap();
+}
