@@ -312,6 +312,34 @@ pub fn markdown(records: &[QaRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Fuzzing the JSONL readers (issue 14): arbitrary bytes and damaged lines of a valid
+        /// file give items or one typed error naming the file, never a panic.
+        #[test]
+        fn jsonl_readers_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            at in any::<usize>(),
+            byte in any::<u8>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("task.jsonl");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Err(e) = read(&path) {
+                prop_assert!(e.to_string().contains("task.jsonl"), "{e}");
+            }
+            let _ = super::super::corpus::texts(Some(&path));
+            let mut valid = b"{\"context\": \"c\", \"question\": \"q\", \"answers\": [\"a\"], \"text\": \"t\"}\n".repeat(3);
+            let n = valid.len();
+            valid[at % n] = byte;
+            std::fs::write(&path, &valid).unwrap();
+            if let Err(e) = read(&path) {
+                prop_assert!(e.to_string().contains("task.jsonl"), "{e}");
+            }
+            let _ = super::super::corpus::texts(Some(&path));
+        }
+    }
 
     #[test]
     fn scores_follow_squad_normalisation() {
