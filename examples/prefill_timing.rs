@@ -96,11 +96,6 @@ struct Args {
     /// of each shape; with `--features cuda`, cuBLAS against Burn's product).
     #[arg(long)]
     products: Option<usize>,
-    /// Hold this many GiB of device memory before the prefills, so that they run out of
-    /// memory: checks that a device allocation failure is a typed error (`OutOfMemory`, exit
-    /// code 75) and not a crash.
-    #[arg(long)]
-    hog_gib: Option<f64>,
 }
 
 /// `--attention`.
@@ -162,14 +157,6 @@ fn run() -> anyhow::Result<()> {
     };
     let model = model.with_host_kernels(!args.burn_kernels);
     let ids = mss_testkit::ids(args.tokens, model.config.vocab_size, 1);
-    // Kept alive until the process ends.
-    let _hog = args.hog_gib.map(|gib| {
-        let elements = (gib * (1u64 << 30) as f64 / 4.0) as usize;
-        let hog = Tensor::<B, 1>::ones([elements], &device);
-        B::sync(&device).ok();
-        println!("holding {gib} GiB of device memory");
-        hog
-    });
     if !args.no_checks {
         check_selection(&device, args.burn_top_k)?;
         check_long_chunks(&device)?;
