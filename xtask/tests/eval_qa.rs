@@ -78,6 +78,10 @@ fn questions_are_answered_under_every_run_and_tabled() {
         "{summary}"
     );
     assert!(summary.contains("| snapkv | IMDC | 16 | 2 |"), "{summary}");
+    assert!(
+        out.join("qa_lookup_C32.svg").exists(),
+        "the score-vs-memory plot"
+    );
     // A rerun answers nothing again.
     let again = eval();
     assert!(String::from_utf8_lossy(&again.stderr).contains("0 to do"));

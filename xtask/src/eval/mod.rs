@@ -432,7 +432,8 @@ fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
         markdown.insert_str(at + 2, &summary::leaderboard(&records, &needles));
     }
     markdown.push_str(&summary::needle_markdown(&needles));
-    let plots = plots::write_all(out, &records, &needles)?;
+    let mut plots = plots::write_all(out, &records, &needles)?;
+    plots.extend(plots::write_qa(out, &qa_records)?);
     if !plots.is_empty() {
         markdown.push_str("## Plots\n\n");
         for plot in &plots {

@@ -20,6 +20,51 @@ const METHOD_COLORS: [(&str, RGBColor); 4] = [
     ("FI", RGBColor(108, 113, 196)),
 ];
 
+/// Token F1 of each question-answering task against M: one panel per pruner, a line per
+/// memory type, full attention dashed. Returns the files written.
+pub fn write_qa(dir: &Path, records: &[super::qa::QaRecord]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut by_task: BTreeMap<(&str, usize), BTreeMap<CellKey, Vec<f64>>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.status == super::guard::OK) {
+        let key = CellKey {
+            block: Block {
+                doc_tokens: 0,
+                chunk: r.chunk,
+                step_ntk: false,
+                sinks: mss::schedule::DEFAULT_SINKS,
+                original_positions: false,
+            },
+            pruner: r.pruner.clone(),
+            memory: r.memory,
+            method: r.method.clone(),
+        };
+        let task = by_task.entry((r.task.as_str(), r.chunk)).or_default();
+        task.entry(key).or_default().push(r.scores.f1);
+    }
+    let mut written = Vec::new();
+    for ((task, chunk), cells) in by_task {
+        let cells: BTreeMap<CellKey, Cell> = cells
+            .into_iter()
+            .map(|(k, f1)| {
+                let mean = f1.iter().sum::<f64>() / f1.len() as f64;
+                // The score rides in the perplexity slot the plot reads.
+                let cell = Cell {
+                    perplexity: Some(mean),
+                    docs: f1.len(),
+                    ..Cell::default()
+                };
+                (k, cell)
+            })
+            .collect();
+        let refs: BTreeMap<&CellKey, &Cell> = cells.iter().collect();
+        let path = dir.join(format!("qa_{task}_C{chunk}.svg"));
+        let title = format!("{task}: token F1 vs memory size (C = {chunk})");
+        let unit = Some((-0.02, 1.02));
+        lines_vs_memory(&path, &refs, &title, "token F1", |c| c.perplexity, unit)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// Writes every plot into `dir`; returns the files written.
 pub fn write_all(
     dir: &Path,
@@ -34,7 +79,16 @@ pub fn write_all(
             cells.iter().filter(|(k, _)| k.block == block).collect();
         let tag = block.file_tag();
         let path = dir.join(format!("perplexity_vs_memory_{tag}.svg"));
-        perplexity_vs_memory(&path, &cells_of_block, &block)?;
+        let title = format!("Perplexity vs memory size ({})", block.title());
+        let perplexity = |c: &Cell| c.perplexity;
+        lines_vs_memory(
+            &path,
+            &cells_of_block,
+            &title,
+            "perplexity",
+            perplexity,
+            None,
+        )?;
         written.push(path);
         for (name, what, value) in [
             (
@@ -61,16 +115,19 @@ pub fn write_all(
     Ok(written)
 }
 
-/// One panel per pruner: perplexity against M, a line per method, the full-attention line dashed.
-fn perplexity_vs_memory(
+/// One panel per pruner: `value` against M, a line per method, the full-attention line dashed.
+fn lines_vs_memory(
     path: &Path,
     block: &BTreeMap<&CellKey, &Cell>,
-    names: &Block,
+    title: &str,
+    y_desc: &str,
+    value: fn(&Cell) -> Option<f64>,
+    range: Option<(f64, f64)>,
 ) -> anyhow::Result<()> {
     let full = block
         .iter()
         .find(|(k, _)| k.is_full())
-        .and_then(|(_, c)| c.perplexity);
+        .and_then(|(_, c)| value(c));
     let pruners: Vec<&str> = {
         let mut p: Vec<&str> = block
             .keys()
@@ -95,20 +152,19 @@ fn perplexity_vs_memory(
     };
     let values: Vec<f64> = block
         .values()
-        .filter_map(|c| c.perplexity)
+        .filter_map(|c| value(c))
         .chain(full)
         .collect();
-    let (lo, hi) = bounds(&values);
+    let (lo, hi) = range.unwrap_or_else(|| bounds(&values));
     // The legend sits in headroom above every line, so it never covers data: its rows take
     // about LEGEND_ROW_PX each of the plot's PLOT_PX.
     let rows = usize::from(full.is_some()) + METHOD_COLORS.len();
     let legend = (rows as f64 * LEGEND_ROW_PX + 12.0) / PLOT_PX;
     let hi = hi + (hi - lo) * legend / (1.0 - legend);
-    let title = format!("Perplexity vs memory size ({})", names.title());
-    let width = (420 * pruners.len() as u32).max(text_width(&title, 18) + 40);
+    let width = (420 * pruners.len() as u32).max(text_width(title, 18) + 40);
     let root = SVGBackend::new(path, (width, 380)).into_drawing_area();
     root.fill(&WHITE)?;
-    let root = root.titled(&title, ("sans-serif", 18))?;
+    let root = root.titled(title, ("sans-serif", 18))?;
     for (area, pruner) in root.split_evenly((1, pruners.len())).iter().zip(&pruners) {
         let mut chart = ChartBuilder::on(area)
             .caption(*pruner, ("sans-serif", 15))
@@ -121,7 +177,7 @@ fn perplexity_vs_memory(
         chart
             .configure_mesh()
             .x_desc("memory size M")
-            .y_desc("perplexity")
+            .y_desc(y_desc)
             .x_labels(memories.len() + 1)
             .x_label_formatter(&|x| match (x.fract().abs() < 1e-6, x.round()) {
                 (true, i) if i >= 0.0 => mem_labels
@@ -154,7 +210,7 @@ fn perplexity_vs_memory(
                     block
                         .iter()
                         .find(|(k, _)| k.pruner == *pruner && k.memory == *m && k.method == method)
-                        .and_then(|(_, c)| c.perplexity)
+                        .and_then(|(_, c)| value(c))
                         .map(|p| (i as f64, p))
                 })
                 .collect();
