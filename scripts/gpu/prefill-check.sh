@@ -77,10 +77,10 @@ top-k)
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     ;;
 memory)
-    # A prefill the device cannot hold (7B, 256K tokens of full attention in one chunk: ~140 GB
-    # of keys and values) is refused before it allocates (exit code 75, the sizes that fit);
-    # then a 7B run the device can hold still runs.
-    step mss-too-big $bin --shape llama2-7b --tokens 262144 --full-chunk 262144 --repeats 1 --only "full attention" --no-checks
+    # A prefill the device cannot hold (7B, 384K tokens of full attention in chunks of 128K: the
+    # third chunk reads 256K tokens of keys and values, ~137 GB) is refused before it allocates
+    # (exit code 75, the sizes that fit); then a 7B run the device can hold still runs.
+    step mss-too-big $bin --shape llama2-7b --tokens 393216 --full-chunk 131072 --repeats 1 --only "full attention" --no-checks
     echo "exit code of the prefill too big for the device: $?"
     step mss-fits $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks
     ;;
