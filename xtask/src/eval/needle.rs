@@ -82,8 +82,15 @@ pub fn prompt(
 
 /// The key of a cell in `needle.jsonl`.
 pub fn key(spec: &RunSpec, context_tokens: usize, depth: f64) -> String {
+    // IM's curve is named only away from the default, so that older folders' keys still match.
+    let curve = match spec.method == super::grid::Method::Im
+        && spec.incremental != mss::schedule::IncrementalType::default()
+    {
+        true => format!("|curve={}", spec.incremental),
+        false => String::new(),
+    };
     format!(
-        "needle|N={context_tokens}|depth={depth}|{}|{}|C={}|M={}{}{}",
+        "needle|N={context_tokens}|depth={depth}|{}|{}|C={}|M={}{}{}{curve}",
         spec.pruner,
         spec.method,
         spec.chunk,
@@ -156,6 +163,26 @@ pub fn run<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_name_the_im_curve_away_from_the_default() {
+        let grids = crate::eval::config_file::EvalFile::preset("default")
+            .unwrap()
+            .grids(std::path::Path::new("default"))
+            .unwrap();
+        let runs = grids[0].runs();
+        let im = runs
+            .iter()
+            .find(|r| r.method == super::super::grid::Method::Im)
+            .unwrap();
+        let plain = key(im, 2048, 0.5);
+        assert!(!plain.contains("curve"), "{plain}");
+        let square = RunSpec {
+            incremental: "square".parse().unwrap(),
+            ..im.clone()
+        };
+        assert_eq!(key(&square, 2048, 0.5), format!("{plain}|curve=square"));
+    }
 
     #[test]
     fn passkeys_are_five_digits_and_differ_by_cell() {
