@@ -166,7 +166,8 @@ impl<B: Backend> Prefiller<B> {
             mss_schedule::check_fits(&plan, &self.cost_model(&shape, &plan), cap)?;
         } else if let Some(free) = model.free_device_memory() {
             // A GPU's allocation failure never reaches this thread (CubeCL panics on its own
-            // device thread): what cannot fit is refused here, before it is tried.
+            // device thread): what cannot fit is refused here, before it is tried, for models
+            // that can say what their device has free.
             let cost = self.cost_model(&shape, &plan);
             match mss_schedule::check_fits(&plan, &cost, free) {
                 Err(mss_schedule::ScheduleError::ExceedsMemoryCap {

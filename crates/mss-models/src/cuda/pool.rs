@@ -1,11 +1,7 @@
 //! The CUDA backend's device memory pool, as CubeCL accounts for it.
 
-use std::time::Duration;
-
 use cubecl::Runtime;
 use cubecl::cuda::{CudaDevice, CudaRuntime};
-use cubecl::device::Device;
-use cubecl::device_handle::DeviceHandle;
 
 /// One reading of a device's memory pool, bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,18 +28,4 @@ pub fn device_pool(device: &CudaDevice) -> Option<DevicePool> {
 /// [`DevicePool::reserved`] starts from the live tensors.
 pub fn release_unused_device_memory(device: &CudaDevice) {
     CudaRuntime::client(device).memory_cleanup();
-}
-
-/// Bytes a prefill on `device` can still allocate: what the driver has free, plus the pool's
-/// reserved pages that no tensor holds. Asked on CubeCL's device thread, where the device's
-/// context is current; `None` when the driver or CubeCL cannot say.
-pub fn device_free_memory(device: &CudaDevice) -> Option<u64> {
-    let pool = device_pool(device)?;
-    let (sender, receiver) = std::sync::mpsc::channel();
-    let server = DeviceHandle::<<CudaRuntime as Runtime>::Server>::new(device.to_id());
-    server.submit(move |_server| {
-        let _ = sender.send(cudarc::driver::result::mem_get_info().ok());
-    });
-    let (free, _total) = receiver.recv_timeout(Duration::from_secs(10)).ok()??;
-    Some(free as u64 + pool.reserved.saturating_sub(pool.in_use))
 }
