@@ -135,8 +135,9 @@ pub enum ScheduleError {
 /// Result with [`ScheduleError`].
 pub type Result<T> = std::result::Result<T, ScheduleError>;
 
-/// What [`ScheduleError::ExceedsMemoryCap`] suggests.
-fn fit_hint(chunk: Option<usize>, memory: Option<usize>) -> String {
+/// What a refusal for memory suggests ([`ScheduleError::ExceedsMemoryCap`], and the
+/// facade's device refusal): the halved chunk and memory that fit, or that none does.
+pub fn fit_hint(chunk: Option<usize>, memory: Option<usize>) -> String {
     match (chunk, memory) {
         (Some(c), Some(m)) => {
             format!("it fits with chunk {c} (same memory) or memory {m} (same chunk)")

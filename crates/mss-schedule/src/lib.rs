@@ -77,7 +77,7 @@ pub use cost_model::{
     AttentionMode, CostModel, DEFAULT_ACTIVATION_FACTOR, F32_BYTES, LayerKv, LogitRows, ModelDims,
     QueryBlocks,
 };
-pub use error::{Result, ScheduleError};
+pub use error::{Result, ScheduleError, fit_hint};
 pub use fixed_history::fi_slices;
 pub use incremental::Curve;
 pub use incremental_type::IncrementalType;

@@ -69,7 +69,7 @@ pub enum Error {
     #[error(
         "this prefill is predicted to need {predicted} bytes beside the weights (step {step}), \
          more than the {free} bytes free on the device; {}",
-        fit(*smaller_chunk, *smaller_memory)
+        mss_schedule::fit_hint(*smaller_chunk, *smaller_memory)
     )]
     NotEnoughDeviceMemory {
         /// The predicted peak working set.
@@ -95,12 +95,3 @@ pub enum Error {
 
 /// Result with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
-
-fn fit(chunk: Option<usize>, memory: Option<usize>) -> String {
-    match (chunk, memory) {
-        (Some(c), Some(m)) => format!("chunk {c} (same memory) or memory {m} (same chunk) fits"),
-        (Some(c), None) => format!("chunk {c} (same memory) fits"),
-        (None, Some(m)) => format!("memory {m} (same chunk) fits"),
-        (None, None) => "no smaller chunk or memory fits".into(),
-    }
-}
