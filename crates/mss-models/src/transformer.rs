@@ -303,6 +303,17 @@ impl<B: Backend> ChunkedModel<B> for Transformer<B> {
         self.embed_tokens.val().device()
     }
 
+    fn free_device_memory(&self) -> Option<u64> {
+        #[cfg(feature = "cuda")]
+        {
+            let device: Box<dyn std::any::Any> = Box::new(self.device());
+            if let Ok(device) = device.downcast::<cubecl::cuda::CudaDevice>() {
+                return crate::cuda::device_free_memory(&device);
+            }
+        }
+        None
+    }
+
     fn forward_chunk(
         &self,
         tokens: Tensor<B, 2, Int>,

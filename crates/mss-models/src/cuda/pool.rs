@@ -1,4 +1,8 @@
-//! The CUDA backend's device memory pool, as CubeCL accounts for it.
+//! The CUDA backend's device memory pool, as CubeCL accounts for it, and what the driver has
+//! free beside it.
+#![allow(unsafe_code)]
+
+use std::sync::Mutex;
 
 use cubecl::Runtime;
 use cubecl::cuda::{CudaDevice, CudaRuntime};
@@ -28,4 +32,45 @@ pub fn device_pool(device: &CudaDevice) -> Option<DevicePool> {
 /// [`DevicePool::reserved`] starts from the live tensors.
 pub fn release_unused_device_memory(device: &CudaDevice) {
     CudaRuntime::client(device).memory_cleanup();
+}
+
+/// Bytes a prefill on `device` can still allocate: what the driver has free, plus the pool's
+/// reserved pages that no tensor holds; `None` when the driver or CubeCL cannot say.
+///
+/// The driver is asked on the calling thread, with the device's primary context (the one
+/// CubeCL works in) made current here, so nothing waits on CubeCL's device thread: a task sent
+/// to that thread for this never answered on an H200 (docs/decisions.md §23).
+pub fn device_free_memory(device: &CudaDevice) -> Option<u64> {
+    let pool = device_pool(device)?;
+    let free = driver_free_memory(device.index)?;
+    Some(free + pool.reserved.saturating_sub(pool.in_use))
+}
+
+/// The driver's free bytes on device `ordinal`, asked on this thread.
+fn driver_free_memory(ordinal: usize) -> Option<u64> {
+    use cudarc::driver::result as driver;
+    // One retain per device for the process: the primary context lives as long as CubeCL's
+    // anyway, and releasing it here could end it if CubeCL had not retained it yet.
+    static RETAINED: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+    let mut retained = RETAINED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let context = match retained.iter().find(|(index, _)| *index == ordinal) {
+        Some(&(_, context)) => context as cudarc::driver::sys::CUcontext,
+        None => {
+            driver::init().ok()?;
+            let device = driver::device::get(i32::try_from(ordinal).ok()?).ok()?;
+            // SAFETY: `device` was just returned by the driver; the primary context is retained
+            // once and never released, so the pointer stays valid for the process.
+            let context = unsafe { driver::primary_ctx::retain(device) }.ok()?;
+            retained.push((ordinal, context as usize));
+            context
+        }
+    };
+    drop(retained);
+    // SAFETY: the context is retained above for the life of the process; making it current
+    // only affects this thread's later driver calls, which are all of this kind.
+    unsafe { driver::ctx::set_current(context) }.ok()?;
+    let (free, _total) = driver::mem_get_info().ok()?;
+    Some(free as u64)
 }
