@@ -115,7 +115,7 @@ pub enum ScheduleError {
     /// The predicted peak working set exceeds the memory cap.
     #[error(
         "step {step} is predicted to need {predicted} bytes, more than the cap of {cap} bytes; {}",
-        fit_hint(*smaller_chunk, *smaller_memory)
+        fit_hint(*smaller_chunk, *smaller_memory, "raise the cap or use a smaller model")
     )]
     ExceedsMemoryCap {
         /// The step at the peak.
@@ -136,17 +136,16 @@ pub enum ScheduleError {
 pub type Result<T> = std::result::Result<T, ScheduleError>;
 
 /// What a refusal for memory suggests ([`ScheduleError::ExceedsMemoryCap`], and the
-/// facade's device refusal): the halved chunk and memory that fit, or that none does.
-pub fn fit_hint(chunk: Option<usize>, memory: Option<usize>) -> String {
+/// facade's device refusal): the halved chunk and memory that fit, or that none does and
+/// what to do `otherwise`.
+pub fn fit_hint(chunk: Option<usize>, memory: Option<usize>, otherwise: &str) -> String {
     match (chunk, memory) {
         (Some(c), Some(m)) => {
             format!("it fits with chunk {c} (same memory) or memory {m} (same chunk)")
         }
         (Some(c), None) => format!("it fits with chunk {c} (same memory)"),
         (None, Some(m)) => format!("it fits with memory {m} (same chunk)"),
-        (None, None) => {
-            "no smaller chunk or memory fits: raise the cap or use a smaller model".into()
-        }
+        (None, None) => format!("no smaller chunk or memory fits: {otherwise}"),
     }
 }
 

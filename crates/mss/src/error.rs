@@ -69,7 +69,11 @@ pub enum Error {
     #[error(
         "this prefill is predicted to need {predicted} bytes beside the weights (step {step}), \
          more than the {free} bytes free on the device; {}",
-        mss_schedule::fit_hint(*smaller_chunk, *smaller_memory)
+        mss_schedule::fit_hint(
+            *smaller_chunk,
+            *smaller_memory,
+            "use a shorter prompt, a memory type that prunes, or a smaller model"
+        )
     )]
     NotEnoughDeviceMemory {
         /// The predicted peak working set.
