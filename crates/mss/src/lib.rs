@@ -70,6 +70,7 @@ pub use config::{Method, PositionMode, PrefillConfig};
 pub use error::{Error, Result};
 pub use generate::{Generation, generate};
 pub use memory::Memory;
+pub use out_of_memory::panic_message;
 pub use prefill::{Prefill, Prefiller, StepReport};
 pub use sampling::Sampling;
 

@@ -42,7 +42,8 @@ pub(crate) fn guard<B: Backend, T>(
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// The message of a panic's payload (`panic!`'s `&str` or `String`); empty for any other.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -13,6 +13,7 @@ use mss::schedule::{DEFAULT_SINKS, IncrementalType};
 use mss_examples::exit::{bad_data, bad_usage};
 
 use super::grid::{Grid, Method, NeedleAxes};
+use super::synthetic::{SyntheticAxes, SyntheticTask};
 
 /// The presets, by name, as shipped in `xtask/presets`.
 const PRESETS: [(&str, &str); 2] = [
@@ -39,6 +40,8 @@ pub struct EvalFile {
     pub timing: Option<bool>,
     /// The passkey task.
     pub passkey: Option<PasskeyFile>,
+    /// The synthetic tasks (off when absent).
+    pub synthetic: Option<SyntheticFile>,
     /// The grids.
     #[serde(rename = "grid", default)]
     pub grids: Vec<GridFile>,
@@ -57,6 +60,33 @@ pub struct PasskeyFile {
     pub depths: Vec<f64>,
     /// Chunk sizes of the first grid to run it at (all when absent).
     pub chunks: Option<Vec<usize>>,
+}
+
+/// The synthetic tasks' axes (see `synthetic::SyntheticAxes`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticFile {
+    /// Whether the tasks run.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Task names.
+    pub tasks: Vec<String>,
+    /// Context lengths full attention is tried at, shortest first.
+    pub contexts: Vec<usize>,
+    /// Depths of the answer.
+    pub depths: Vec<f64>,
+    /// Questions per length and depth.
+    #[serde(default = "one")]
+    pub samples: usize,
+    /// Full attention's accuracy a length needs.
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Chunk sizes of the first grid to run them at (all when absent).
+    pub chunks: Option<Vec<usize>>,
+}
+
+fn default_threshold() -> f64 {
+    0.8
 }
 
 /// One grid.
@@ -120,6 +150,8 @@ impl EvalFile {
         }
         // Every name is checked now, not when its grid is reached.
         file.grids(path)?;
+        file.synthetic_axes()
+            .map_err(|e| bad_data(format!("{}: [synthetic]: {e}", path.display())))?;
         Ok(file)
     }
 
@@ -151,6 +183,44 @@ impl EvalFile {
                 chunks: None,
             }),
         }
+    }
+}
+
+impl EvalFile {
+    /// The synthetic tasks' axes; `None` when the file has none or switches them off.
+    pub fn synthetic_axes(&self) -> Result<Option<SyntheticAxes>, String> {
+        let Some(file) = self.synthetic.as_ref().filter(|s| s.enabled) else {
+            return Ok(None);
+        };
+        let mut contexts = file.contexts.clone();
+        contexts.sort_unstable();
+        contexts.dedup();
+        if contexts.is_empty() || contexts[0] == 0 {
+            return Err("contexts: give positive lengths".into());
+        }
+        if file.depths.is_empty() || file.depths.iter().any(|d| !(0.0..=1.0).contains(d)) {
+            return Err(format!(
+                "depths {:?}: give fractions in [0, 1]",
+                file.depths
+            ));
+        }
+        if file.samples == 0 {
+            return Err("samples: at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&file.threshold) {
+            return Err(format!(
+                "threshold {}: a fraction in [0, 1]",
+                file.threshold
+            ));
+        }
+        Ok(Some(SyntheticAxes {
+            tasks: parse_all::<SyntheticTask>("tasks", &file.tasks)?,
+            contexts,
+            depths: file.depths.clone(),
+            samples: file.samples,
+            threshold: file.threshold,
+            chunks: file.chunks.clone(),
+        }))
     }
 }
 
@@ -204,6 +274,9 @@ mod tests {
         assert_eq!(grids.len(), 1);
         assert_eq!(grids[0].runs().len(), 1 + 3 * 3);
         assert_eq!(default.needle_axes().unwrap().contexts, [2048]);
+        let synthetic = default.synthetic_axes().unwrap().unwrap();
+        assert_eq!(synthetic.tasks, SyntheticTask::ALL);
+        assert_eq!((synthetic.contexts[0], synthetic.threshold), (512, 0.8));
         let paper = EvalFile::preset("paper").unwrap();
         let grids = paper.grids(Path::new("paper")).unwrap();
         assert_eq!(grids.len(), 3);
@@ -233,5 +306,27 @@ mod tests {
         assert!(err.contains("no [[grid]]"), "{err}");
         let off = format!("[passkey]\nenabled = false\ncontexts = []\ndepths = []\n{grid}");
         assert!(EvalFile::parse(&off, path).unwrap().needle_axes().is_none());
+        assert_eq!(
+            EvalFile::parse(grid, path).unwrap().synthetic_axes(),
+            Ok(None)
+        );
+        let synthetic = |body: &str| format!("[synthetic]\n{body}\n{grid}");
+        let err = EvalFile::parse(
+            &synthetic("tasks = [\"niah\"]\ncontexts = [64]\ndepths = [0.5]"),
+            path,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("mine.toml: [synthetic]: tasks") && err.contains("niah"),
+            "{err}"
+        );
+        let err = EvalFile::parse(
+            &synthetic("tasks = [\"multikey\"]\ncontexts = [64]\ndepths = [1.5]"),
+            path,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("depths [1.5]"), "{err}");
     }
 }

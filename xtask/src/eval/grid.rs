@@ -177,7 +177,7 @@ impl Grid {
 
     /// The run of a baseline, full attention or no memory, at `chunk`: one per chunk size, as
     /// it calls no pruner and has no memory size.
-    fn baseline(&self, method: Method, chunk: usize) -> RunSpec {
+    pub fn baseline(&self, method: Method, chunk: usize) -> RunSpec {
         RunSpec {
             pruner: PrunerKind::StreamingLlm,
             method,

@@ -20,11 +20,10 @@ pub fn run_guarded<T, E: Display>(
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err((REFUSED, e.to_string())),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".into());
+            let message = match mss::panic_message(payload.as_ref()) {
+                m if m.is_empty() => "a panic without a message".into(),
+                m => m,
+            };
             Err((PANICKED, message))
         }
     }

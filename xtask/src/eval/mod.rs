@@ -6,6 +6,7 @@
 //! flight. A configuration the library refuses is recorded as an error and the grid goes on.
 //! One eval at a time writes to a run folder (`folder_lock`).
 
+mod calibration;
 mod config_file;
 mod corpus;
 mod device_memory;
@@ -21,6 +22,7 @@ mod qa;
 mod record;
 mod shard;
 mod summary;
+mod synthetic;
 mod workers;
 
 use std::path::PathBuf;
@@ -126,6 +128,10 @@ pub struct EvalArgs {
     /// Skip the passkey task.
     #[arg(long)]
     no_passkey: bool,
+    /// Skip the synthetic tasks (multikey, variable tracking, common words) and their
+    /// calibration.
+    #[arg(long)]
+    no_synthetic: bool,
     /// Only rewrite `summary.md`, `summary.csv` and the plots from the run folder's results
     /// (every shard's, and those of the `--merge` folders); runs nothing.
     #[arg(long)]
@@ -263,12 +269,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let grids = args.grids(&file)?;
     let out = args.out.clone().unwrap_or_else(|| default_folder(&args));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let threshold = file
+        .synthetic_axes()
+        .map_err(mss_examples::exit::bad_data)?
+        .map_or(DEFAULT_THRESHOLD, |axes| axes.threshold);
     if args.report_only {
-        return report(&args, &out);
+        return report(&args, &out, threshold);
     }
     if let Some(devices) = &args.devices {
         workers::run(devices, &out)?;
-        return report(&args, &out);
+        return report(&args, &out, threshold);
     }
     let (_lock, results) = match &args.shard {
         Some(shard) => (
@@ -325,7 +335,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         )?;
         return match &args.shard {
             Some(_) => Ok(()),
-            None => report(&args, &out),
+            None => report(&args, &out, threshold),
         };
     }
 
@@ -390,6 +400,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &args, axes, &grids, &model, &ropes, &tokenizer, &texts, &out,
         )?;
     }
+    let synthetic = file
+        .synthetic_axes()
+        .map_err(mss_examples::exit::bad_data)?;
+    if let Some(axes) = synthetic.filter(|_| !args.no_synthetic) {
+        run_synthetic(
+            &args, &axes, &grids, &model, &ropes, &tokenizer, &texts, &out,
+        )?;
+    }
     if let Some(shard) = &args.shard {
         eprintln!(
             "shard {shard} done; when every shard is, `cargo xtask eval --report-only --out {}` \
@@ -398,22 +416,26 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    report(&args, &out)
+    report(&args, &out, threshold)
 }
 
-/// Writes `summary.md`, `summary.csv` and the plots from the run folder's results.
-fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
+/// Full attention's accuracy a synthetic task's length needs when no file says.
+const DEFAULT_THRESHOLD: f64 = 0.8;
+
+/// Writes `summary.md`, `summary.csv` and the plots from the run folder's results;
+/// `threshold` is the synthetic tasks' calibration threshold.
+fn report(args: &EvalArgs, out: &std::path::Path, threshold: f64) -> anyhow::Result<()> {
     let mut records = record::read_folder::<record::Record>(out, "results")?;
-    let mut needles = record::read_folder::<needle::NeedleRecord>(out, "needle")?;
+    let mut needles = needle::read_folder(out)?;
+    let mut answers = record::read_folder::<qa::QaRecord>(out, "qa")?;
     let own = manifest::read(out)?;
     for folder in &args.merge {
         if let (Some(own), Some(theirs)) = (&own, manifest::read(folder)?) {
             own.check_same(&theirs, folder)?;
         }
         records.extend(record::read_folder::<record::Record>(folder, "results")?);
-        needles.extend(record::read_folder::<needle::NeedleRecord>(
-            folder, "needle",
-        )?);
+        needles.extend(needle::read_folder(folder)?);
+        answers.extend(record::read_folder::<qa::QaRecord>(folder, "qa")?);
     }
     let model = match own {
         Some(manifest) => format!(", {}", manifest.title()),
@@ -424,16 +446,19 @@ fn report(args: &EvalArgs, out: &std::path::Path) -> anyhow::Result<()> {
         args.name(),
         records.len()
     );
-    let qa_records = record::read_folder::<qa::QaRecord>(out, "qa")?;
+    // Synthetic questions at the lengths that only calibrated are left out of the tables.
+    let calibrations = calibration::calibrations(&answers, threshold);
+    answers.retain(|r| calibration::reported(r, &calibrations));
     let mut markdown = summary::markdown(&records, &title);
-    markdown.push_str(&qa::markdown(&qa_records));
+    markdown.push_str(&calibration::markdown(&calibrations, threshold));
+    markdown.push_str(&qa::markdown(&answers));
     // The leaderboard goes first, under the title.
     if let Some(at) = markdown.find("\n\n") {
-        markdown.insert_str(at + 2, &summary::leaderboard(&records, &needles));
+        markdown.insert_str(at + 2, &summary::leaderboard(&records, &needles, &answers));
     }
     markdown.push_str(&summary::needle_markdown(&needles));
     let mut plots = plots::write_all(out, &records, &needles)?;
-    plots.extend(plots::write_qa(out, &qa_records)?);
+    plots.extend(plots::write_qa(out, &answers)?);
     if !plots.is_empty() {
         markdown.push_str("## Plots\n\n");
         for plot in &plots {
@@ -587,7 +612,11 @@ fn run_needles(
         Some(shard) => shard.file("needle"),
         None => "needle.jsonl".into(),
     });
-    let done = record::done_keys_in::<needle::NeedleRecord>(out, "needle")?;
+    let done: std::collections::HashSet<String> = needle::read_folder(out)?
+        .into_iter()
+        .filter(|r| guard::is_done(&r.status))
+        .map(|r| r.key)
+        .collect();
     let contexts = args.passkey_contexts.clone().unwrap_or(axes.contexts);
     let depths = args.passkey_depths.clone().unwrap_or(axes.depths);
     let chunks = args.passkey_chunks.clone().or(axes.chunks);
@@ -642,6 +671,134 @@ fn run_needles(
         let record = needle::run(&model, tokenizer, &haystack, spec, *context, *depth);
         record::append_line(&path, &record)?;
         bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The synthetic tasks: each calibrated with full attention over the ladder of lengths
+/// (`calibration`), then every run of the first grid (at the tasks' chunk sizes, memories
+/// smaller than the context) at the chosen length, into `qa.jsonl` or the shard's file. A
+/// shard runs every calibration question it finds in no file (it needs the answers to
+/// choose) but writes only its own.
+#[allow(clippy::too_many_arguments)]
+fn run_synthetic(
+    args: &EvalArgs,
+    axes: &synthetic::SyntheticAxes,
+    grids: &[Grid],
+    model: &Transformer<Backend>,
+    ropes: &Ropes,
+    tokenizer: &Tokenizer,
+    texts: &[(String, String)],
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let path = out.join(match &args.shard {
+        Some(shard) => shard.file("qa"),
+        None => "qa.jsonl".into(),
+    });
+    let longest = axes.contexts.iter().copied().max().unwrap_or(0);
+    let haystack: Vec<u32> = corpus::documents(texts, tokenizer, longest, 1)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("no text has the {longest} tokens of the synthetic tasks"))?
+        .ids;
+    let Some(first) = grids.first() else {
+        return Ok(());
+    };
+    let runs: Vec<grid::RunSpec> = first
+        .runs()
+        .into_iter()
+        .filter(|s| axes.chunks.as_ref().is_none_or(|c| c.contains(&s.chunk)))
+        .collect();
+    let Some(chunk) = runs.first().map(|s| s.chunk) else {
+        anyhow::bail!(
+            "the synthetic tasks' chunk sizes {:?} are not in the grid's {:?}; set [synthetic] \
+             chunks to some of them, or pass --no-synthetic",
+            axes.chunks,
+            first.chunks
+        );
+    };
+    let full = first.baseline(Method::Full, chunk);
+    let mut answers = record::read_folder::<qa::QaRecord>(out, "qa")?;
+    let is_done = |answers: &[qa::QaRecord], key: &str| {
+        answers
+            .iter()
+            .any(|r| r.key == key && guard::is_done(&r.status))
+    };
+    let questions: usize = axes.tasks.iter().map(|&t| axes.cells(t).len()).sum();
+    let bar = ProgressBar::new((questions * (axes.contexts.len() + runs.len())) as u64);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}",
+    )?);
+    bar.enable_steady_tick(Duration::from_millis(500));
+    for &task in &axes.tasks {
+        let cells = axes.cells(task);
+        let ask = |spec: &grid::RunSpec,
+                   tokens: usize,
+                   answers: &mut Vec<qa::QaRecord>,
+                   calibrating: bool|
+         -> anyhow::Result<()> {
+            for &(depth, sample) in &cells {
+                bar.inc(1);
+                let key = qa::key(spec, task.name(), &task.item_id(tokens, depth, sample));
+                let mine = args.shard.is_none_or(|shard| shard.owns(&key));
+                if is_done(answers, &key) || !(mine || calibrating) {
+                    continue;
+                }
+                bar.set_message(format!(
+                    "{task} N={tokens}: {} {} M={}",
+                    spec.pruner_name(),
+                    spec.method,
+                    spec.memory
+                ));
+                let item = synthetic::item(task, tokenizer, &haystack, tokens, depth, sample)?;
+                let model = ropes.model_for(model, spec);
+                let record = qa::run(
+                    &model,
+                    tokenizer,
+                    spec,
+                    task.name(),
+                    &item,
+                    args.answer_tokens,
+                );
+                if let Some(e) = &record.error {
+                    bar.println(format!("failed: {}: {e}", record.key));
+                }
+                if mine {
+                    record::append_line(&path, &record)?;
+                }
+                answers.push(record);
+            }
+            Ok(())
+        };
+        let mut chosen = None;
+        for (tried, &tokens) in axes.contexts.iter().enumerate() {
+            ask(&full, tokens, &mut answers, true)?;
+            let score = calibration::score(&answers, task, tokens);
+            if score.accuracy() < axes.threshold {
+                bar.println(format!(
+                    "{task}: full attention answers {}/{} at {tokens} tokens; {}",
+                    score.correct,
+                    score.questions,
+                    match chosen {
+                        Some(n) => format!("its runs use {n}"),
+                        None => "the model fails the task; no pruned runs".into(),
+                    }
+                ));
+                let skipped = axes.contexts.len() - tried - 1;
+                bar.set_length(bar.length().unwrap_or(0) - (skipped * cells.len()) as u64);
+                break;
+            }
+            chosen = Some(tokens);
+        }
+        match chosen {
+            Some(tokens) => {
+                for spec in runs.iter().filter(|s| s.memory < tokens) {
+                    ask(spec, tokens, &mut answers, false)?;
+                }
+            }
+            None => bar.set_length(bar.length().unwrap_or(0) - (runs.len() * cells.len()) as u64),
+        }
     }
     bar.finish_and_clear();
     Ok(())

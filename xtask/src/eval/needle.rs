@@ -91,13 +91,39 @@ pub fn key(spec: &RunSpec, context_tokens: usize, depth: f64) -> String {
     };
     format!(
         "needle|N={context_tokens}|depth={depth}|{}|{}|C={}|M={}{}{}{curve}",
-        spec.pruner,
+        spec.pruner_name(),
         spec.method,
         spec.chunk,
         spec.memory,
         spec.rope_suffix(),
         spec.setting_suffix()
     )
+}
+
+/// The passkey records of `folder` (every shard's file), each cell once (its last record),
+/// under today's keys: from 2026-12-01 to 12-03 the baselines' keys named the pruner they do
+/// not call (`streaming_llm|full`) instead of `no_compress|full` and `local_window|local`,
+/// so folders of those days hold such cells, some twice.
+pub fn read_folder(folder: &std::path::Path) -> anyhow::Result<Vec<NeedleRecord>> {
+    let mut records = super::record::read_folder::<NeedleRecord>(folder, "needle")?;
+    for r in &mut records {
+        for (old, new) in [
+            ("|streaming_llm|full|", "|no_compress|full|"),
+            ("|streaming_llm|local|", "|local_window|local|"),
+        ] {
+            r.key = r.key.replace(old, new);
+        }
+    }
+    let mut last = std::collections::HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        last.insert(r.key.clone(), i);
+    }
+    Ok(records
+        .into_iter()
+        .enumerate()
+        .filter(|(i, r)| last[&r.key] == *i)
+        .map(|(_, r)| r)
+        .collect())
 }
 
 impl super::record::RunLine for NeedleRecord {
@@ -182,6 +208,42 @@ mod tests {
             ..im.clone()
         };
         assert_eq!(key(&square, 2048, 0.5), format!("{plain}|curve=square"));
+    }
+
+    #[test]
+    fn baselines_keep_their_keys_and_old_folders_read_each_cell_once() {
+        let grids = crate::eval::config_file::EvalFile::preset("default")
+            .unwrap()
+            .grids(std::path::Path::new("default"))
+            .unwrap();
+        let full = grids[0].runs().remove(0);
+        assert_eq!(full.method, super::super::grid::Method::Full);
+        // The keys of the committed reports (docs/results/eval-*/needle.jsonl).
+        assert_eq!(
+            key(&full, 2048, 0.9),
+            "needle|N=2048|depth=0.9|no_compress|full|C=256|M=0"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let line = |key: &str, correct: bool| {
+            format!(
+                "{{\"key\":\"{key}\",\"status\":\"ok\",\"error\":null,\"pruner\":\"no_compress\",\
+                 \"method\":\"full\",\"chunk\":256,\"memory\":0,\"context_tokens\":2048,\
+                 \"depth\":0.9,\"passkey\":\"1\",\"answer\":\"\",\"correct\":{correct},\
+                 \"finished_at\":0}}\n"
+            )
+        };
+        let old = "needle|N=2048|depth=0.9|streaming_llm|full|C=256|M=0";
+        std::fs::write(
+            dir.path().join("needle.jsonl"),
+            line(&key(&full, 2048, 0.9), false) + &line(old, true),
+        )
+        .unwrap();
+        let records = read_folder(dir.path()).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (records[0].key.as_str(), records[0].correct),
+            (key(&full, 2048, 0.9).as_str(), true)
+        );
     }
 
     #[test]

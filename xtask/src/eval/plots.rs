@@ -27,7 +27,7 @@ pub fn write_qa(dir: &Path, records: &[super::qa::QaRecord]) -> anyhow::Result<V
     for r in records.iter().filter(|r| r.status == super::guard::OK) {
         let key = CellKey {
             block: Block {
-                doc_tokens: 0,
+                doc_tokens: r.length.unwrap_or(0),
                 chunk: r.chunk,
                 step_ntk: false,
                 sinks: mss::schedule::DEFAULT_SINKS,
@@ -38,18 +38,18 @@ pub fn write_qa(dir: &Path, records: &[super::qa::QaRecord]) -> anyhow::Result<V
             method: r.method.clone(),
         };
         let task = by_task.entry((r.task.as_str(), r.chunk)).or_default();
-        task.entry(key).or_default().push(r.scores.f1);
+        task.entry(key)
+            .or_default()
+            .push(qa_metric(&r.task).1(&r.scores));
     }
     let mut written = Vec::new();
     for ((task, chunk), cells) in by_task {
         let cells: BTreeMap<CellKey, Cell> = cells
             .into_iter()
-            .map(|(k, f1)| {
-                let mean = f1.iter().sum::<f64>() / f1.len() as f64;
-                // The score rides in the perplexity slot the plot reads.
+            .map(|(k, scores)| {
                 let cell = Cell {
-                    perplexity: Some(mean),
-                    docs: f1.len(),
+                    score: Some(scores.iter().sum::<f64>() / scores.len() as f64),
+                    docs: scores.len(),
                     ..Cell::default()
                 };
                 (k, cell)
@@ -57,12 +57,22 @@ pub fn write_qa(dir: &Path, records: &[super::qa::QaRecord]) -> anyhow::Result<V
             .collect();
         let refs: BTreeMap<&CellKey, &Cell> = cells.iter().collect();
         let path = dir.join(format!("qa_{task}_C{chunk}.svg"));
-        let title = format!("{task}: token F1 vs memory size (C = {chunk})");
+        let metric = qa_metric(task).0;
+        let title = format!("{task}: {metric} vs memory size (C = {chunk})");
         let unit = Some((-0.02, 1.02));
-        lines_vs_memory(&path, &refs, &title, "token F1", |c| c.perplexity, unit)?;
+        lines_vs_memory(&path, &refs, &title, metric, |c| c.score, unit)?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// The score a task is plotted by: substring match for the synthetic tasks (RULER's string
+/// match: a number or a name is right or wrong), token F1 for a file's free-form answers.
+fn qa_metric(task: &str) -> (&'static str, fn(&super::qa::Scores) -> f64) {
+    match super::synthetic::SyntheticTask::of_name(task) {
+        Some(_) => ("accuracy", |s| s.substring),
+        None => ("token F1", |s| s.f1),
+    }
 }
 
 /// Writes every plot into `dir`; returns the files written.

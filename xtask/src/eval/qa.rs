@@ -28,6 +28,10 @@ pub struct QaItem {
     pub question: String,
     /// Correct answers (any one counts).
     pub answers: Vec<String>,
+    /// A synthetic task's context length (tokens asked for); `None` for a file's questions.
+    pub length: Option<usize>,
+    /// A synthetic task's depth of the answer; `None` where there is none.
+    pub depth: Option<f64>,
 }
 
 /// Reads a JSONL file of `{"context", "question", "answers": [...]}` (or `"answer": "..."`;
@@ -74,6 +78,8 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<QaItem>> {
             context: field("context")?,
             question: field("question")?,
             answers,
+            length: None,
+            depth: None,
         });
     }
     if items.is_empty() {
@@ -175,6 +181,12 @@ pub struct QaRecord {
     pub memory: usize,
     /// Tokens of the context.
     pub context_tokens: usize,
+    /// A synthetic task's context length, as asked for (the calibration's axis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
+    /// A synthetic task's depth of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<f64>,
     /// What the model answered.
     pub answer: String,
     /// Its scores.
@@ -228,6 +240,8 @@ pub fn run<B: Backend>(
         chunk: spec.chunk,
         memory: spec.memory,
         context_tokens: 0,
+        length: item.length,
+        depth: item.depth,
         answer: String::new(),
         scores: Scores::default(),
         finished_at: 0,

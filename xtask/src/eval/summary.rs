@@ -19,6 +19,8 @@ pub struct Cell {
     pub peak_growth_bytes: Option<f64>,
     /// The cost model's peak working set, bytes.
     pub predicted_peak_bytes: Option<f64>,
+    /// A question-answering task's mean score (plots of `--task qa` and the synthetic tasks).
+    pub score: Option<f64>,
     /// Documents averaged.
     pub docs: usize,
 }
@@ -141,6 +143,7 @@ pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell> {
                 }),
                 peak_growth_bytes: mean(&|r| r.peak_growth_bytes.map(|b| b as f64)),
                 predicted_peak_bytes: mean(&|r| r.predicted_peak_bytes.map(|b| b as f64)),
+                score: None,
                 docs: rs.len(),
             };
             (key, cell)
@@ -321,8 +324,13 @@ pub fn csv(records: &[Record]) -> String {
 /// The leaderboard at the top of the report: every cell of every block, full attention first
 /// and then by perplexity, with the change against full attention, time to first token (the
 /// median, and the range when runs were repeated), peak memory growth and the passkey score
-/// of the same pruner, memory type, chunk and memory.
-pub fn leaderboard(records: &[Record], needles: &[super::needle::NeedleRecord]) -> String {
+/// of the same pruner, memory type, chunk and memory, then each synthetic task's answers
+/// (substring match) of that configuration in `answers`.
+pub fn leaderboard(
+    records: &[Record],
+    needles: &[super::needle::NeedleRecord],
+    answers: &[super::qa::QaRecord],
+) -> String {
     let cells = cells(records);
     if cells.is_empty() {
         return String::new();
@@ -341,10 +349,22 @@ pub fn leaderboard(records: &[Record], needles: &[super::needle::NeedleRecord]) 
                 .total_cmp(&y.perplexity.unwrap_or(f64::INFINITY)),
         )
     });
+    // The synthetic tasks present, in their report order.
+    let tasks: Vec<&str> = super::synthetic::SyntheticTask::ALL
+        .iter()
+        .map(|t| t.name())
+        .filter(|name| answers.iter().any(|r| r.task == *name))
+        .collect();
     let mut out = String::from(
         "## Leaderboard\n\n| setting | pruner | memory type | M | perplexity | vs full | time to \
-         first token | peak growth | passkey |\n|---|---|---|---|---|---|---|---|---|\n",
+         first token | peak growth | passkey |",
     );
+    for task in &tasks {
+        let _ = write!(out, " {task} |");
+    }
+    out.push_str("\n|---|---|---|---|---|---|---|---|---|");
+    out.push_str(&"---|".repeat(tasks.len()));
+    out.push('\n');
     for (key, cell) in rows {
         let change = match (cell.perplexity, full_of(&key.block)) {
             (Some(p), Some(f)) if !key.is_full() => format!("{:+.2} %", 100.0 * (p / f - 1.0)),
@@ -372,7 +392,7 @@ pub fn leaderboard(records: &[Record], needles: &[super::needle::NeedleRecord]) 
             true => ("full attention", "—".to_string()),
             false => (key.pruner.as_str(), key.memory.to_string()),
         };
-        let _ = writeln!(
+        let _ = write!(
             out,
             "| {} | {pruner} | {} | {memory} | {} | {change} | {ttft} | {} | {passkey} |",
             key.block.title(),
@@ -380,6 +400,27 @@ pub fn leaderboard(records: &[Record], needles: &[super::needle::NeedleRecord]) 
             num(cell.perplexity, 3),
             mib(cell.peak_growth_bytes),
         );
+        for task in &tasks {
+            let asked: Vec<_> = answers
+                .iter()
+                .filter(|r| {
+                    r.status == super::guard::OK
+                        && r.task == *task
+                        && r.pruner == key.pruner
+                        && r.method == key.method
+                        && r.chunk == key.block.chunk
+                        && r.memory == key.memory
+                })
+                .collect();
+            let right = asked.iter().filter(|r| r.scores.substring == 1.0).count();
+            match asked.len() {
+                0 => out.push_str(" — |"),
+                n => {
+                    let _ = write!(out, " {right}/{n} |");
+                }
+            }
+        }
+        out.push('\n');
     }
     out.push('\n');
     out
@@ -505,7 +546,7 @@ mod tests {
             correct,
             finished_at: 0,
         };
-        let table = leaderboard(&[fm, imdc, full], &[needle(true), needle(false)]);
+        let table = leaderboard(&[fm, imdc, full], &[needle(true), needle(false)], &[]);
         let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| L =")).collect();
         assert_eq!(rows.len(), 3, "{table}");
         assert!(

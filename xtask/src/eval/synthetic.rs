@@ -1,0 +1,605 @@
+//! RULER-style synthetic tasks, generated offline from the corpus beside the passkey, so that
+//! the default eval shows retrieval and not only perplexity (issue 13):
+//!
+//! - `multikey`: four "special magic numbers", each for a word, planted in the haystack; the
+//!   question asks for one of them (the one at the cell's depth), the others are distractors;
+//! - `variable_tracking`: `VAR A = 12345` early, `VAR B = VAR A` at the cell's depth; given the
+//!   value and `A`, the answer is `B`, found only by following the chain;
+//! - `common_words`: a numbered list of words from the corpus in which three words recur many
+//!   times and the others twice; the answer is one of the three (no depth).
+//!
+//! Every item is a [`QaItem`] answered by the question-answering path (context prefilled and
+//! pruned, question appended, greedy answer) and scored by substring match (RULER's string
+//! match). Items are fixed by task, length, depth and sample: reruns resume.
+
+use std::fmt;
+use std::str::FromStr;
+
+use mss::Tokenizer;
+
+use super::qa::QaItem;
+
+/// One synthetic task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyntheticTask {
+    /// Several keys with distractors.
+    MultiKey,
+    /// One hop along a chain of variable assignments.
+    VariableTracking,
+    /// The most common word of a long list.
+    CommonWords,
+}
+
+impl SyntheticTask {
+    /// Every task, in report order.
+    pub const ALL: [Self; 3] = [Self::MultiKey, Self::VariableTracking, Self::CommonWords];
+
+    /// The task's name in configurations, records and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MultiKey => "multikey",
+            Self::VariableTracking => "variable_tracking",
+            Self::CommonWords => "common_words",
+        }
+    }
+
+    /// The task called `name` in records, if it is one.
+    pub fn of_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Whether the answer sits at a depth of the haystack (a list of words has none).
+    pub fn has_depth(self) -> bool {
+        self != Self::CommonWords
+    }
+
+    /// The question's id within the task: its cell and sample.
+    pub fn item_id(self, tokens: usize, depth: f64, sample: usize) -> String {
+        match self.has_depth() {
+            true => format!("N={tokens}|depth={depth}|sample={sample}"),
+            false => format!("N={tokens}|sample={sample}"),
+        }
+    }
+}
+
+impl fmt::Display for SyntheticTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SyntheticTask {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::of_name(name).ok_or_else(|| {
+            let valid: Vec<&str> = Self::ALL.iter().map(|t| t.name()).collect();
+            format!(
+                "unknown synthetic task '{name}'; valid: {}",
+                valid.join(", ")
+            )
+        })
+    }
+}
+
+/// The axes of the synthetic tasks: which tasks, the context lengths full attention is tried
+/// at (the calibration ladder), depths, samples per cell and the accuracy a length must reach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntheticAxes {
+    /// The tasks.
+    pub tasks: Vec<SyntheticTask>,
+    /// Context lengths, tokens, tried in increasing order.
+    pub contexts: Vec<usize>,
+    /// Depths of the answer, fractions of the haystack.
+    pub depths: Vec<f64>,
+    /// Questions per (length, depth) cell.
+    pub samples: usize,
+    /// Full attention's accuracy (substring match) a length needs to be chosen.
+    pub threshold: f64,
+    /// Chunk sizes of the first grid to run the tasks at (all when `None`).
+    pub chunks: Option<Vec<usize>>,
+}
+
+impl SyntheticAxes {
+    /// The cells of one length: `(depth, sample)` pairs (one depth for a task without).
+    pub fn cells(&self, task: SyntheticTask) -> Vec<(f64, usize)> {
+        let mut cells = Vec::new();
+        match task.has_depth() {
+            true => {
+                for &depth in &self.depths {
+                    cells.extend((0..self.samples).map(|s| (depth, s)));
+                }
+            }
+            // As many questions per length as the other tasks have, told apart by sample.
+            false => cells.extend((0..self.samples * self.depths.len().max(1)).map(|s| (0.5, s))),
+        }
+        cells
+    }
+}
+
+/// Question `sample` of `task` in the cell (`tokens`, `depth`), its context about `tokens`
+/// tokens long, planted in `haystack` (tokens of the corpus).
+pub fn item(
+    task: SyntheticTask,
+    tokenizer: &Tokenizer,
+    haystack: &[u32],
+    tokens: usize,
+    depth: f64,
+    sample: usize,
+) -> mss::Result<QaItem> {
+    let mut rng = Rng::new(task, tokens, depth, sample);
+    let (context, question, answers) = match task {
+        SyntheticTask::MultiKey => multikey(tokenizer, haystack, tokens, depth, &mut rng)?,
+        SyntheticTask::VariableTracking => {
+            variable_tracking(tokenizer, haystack, tokens, depth, &mut rng)?
+        }
+        SyntheticTask::CommonWords => common_words(tokenizer, haystack, tokens, &mut rng)?,
+    };
+    Ok(QaItem {
+        id: task.item_id(tokens, depth, sample),
+        context,
+        question,
+        answers,
+        length: Some(tokens),
+        depth: task.has_depth().then_some(depth),
+    })
+}
+
+/// Words the keys of `multikey` are drawn from.
+const KEY_WORDS: [&str; 24] = [
+    "apple", "river", "lantern", "violet", "falcon", "harbor", "copper", "meadow", "thunder",
+    "saffron", "glacier", "orchard", "pepper", "compass", "marble", "walnut", "beacon", "cobalt",
+    "willow", "quartz", "ember", "tundra", "canyon", "jasmine",
+];
+
+/// Keys planted by `multikey`: the asked one and three distractors.
+const KEYS: usize = 4;
+
+type Parts = (String, String, Vec<String>);
+
+fn multikey(
+    tokenizer: &Tokenizer,
+    haystack: &[u32],
+    tokens: usize,
+    depth: f64,
+    rng: &mut Rng,
+) -> mss::Result<Parts> {
+    let words = rng.distinct(KEYS, KEY_WORDS.len());
+    let mut values: Vec<u64> = Vec::new();
+    while values.len() < KEYS {
+        let value = 100_000 + rng.below(900_000);
+        if !values.contains(&value) {
+            values.push(value);
+        }
+    }
+    let statement = |i: usize| {
+        format!(
+            " One of the special magic numbers for {} is: {}.",
+            KEY_WORDS[words[i]], values[i]
+        )
+    };
+    let mut planted = vec![(depth, statement(0))];
+    planted.extend((1..KEYS).map(|i| (rng.unit(), statement(i))));
+    let intro = "Some special magic numbers are hidden within the following text. Make sure to \
+                 memorize them. I will quiz you about the numbers afterwards.\n\n";
+    let context = plant(tokenizer, intro, haystack, tokens, planted)?;
+    let key = KEY_WORDS[words[0]];
+    let question = format!(
+        "\n\nWhat is the special magic number for {key}? The special magic number for {key} is"
+    );
+    Ok((context, question, vec![values[0].to_string()]))
+}
+
+fn variable_tracking(
+    tokenizer: &Tokenizer,
+    haystack: &[u32],
+    tokens: usize,
+    depth: f64,
+    rng: &mut Rng,
+) -> mss::Result<Parts> {
+    let first = rng.name();
+    let mut second = rng.name();
+    while second == first {
+        second = rng.name();
+    }
+    let value = 10_000 + rng.below(90_000);
+    // The value is assigned before the hop, anywhere up to the cell's depth.
+    let planted = vec![
+        (depth * rng.unit(), format!(" VAR {first} = {value}.")),
+        (depth, format!(" VAR {second} = VAR {first}.")),
+    ];
+    let intro = "Memorize and track the chain of variable assignments hidden in the following \
+                 text.\n\n";
+    let context = plant(tokenizer, intro, haystack, tokens, planted)?;
+    let question = format!(
+        "\n\nQuestion: Find all variables that are assigned the value {value} in the text \
+         above. Answer: According to the chain of variable assignments in the text above, 2 \
+         variables are assigned the value {value}, they are: VAR {first}, VAR"
+    );
+    Ok((context, question, vec![second]))
+}
+
+/// How often each of the three common words recurs in `common_words`; the others recur twice.
+const COMMON_REPEATS: usize = 20;
+const COMMON: usize = 3;
+const RARE_REPEATS: usize = 2;
+
+fn common_words(
+    tokenizer: &Tokenizer,
+    haystack: &[u32],
+    tokens: usize,
+    rng: &mut Rng,
+) -> mss::Result<Parts> {
+    let pool = vocabulary(&tokenizer.decode(haystack)?);
+    if pool.len() <= COMMON {
+        return Err(mss::Error::InvalidArgument {
+            name: "common_words",
+            reason: format!(
+                "the haystack has {} distinct lower-case words of 4 to 10 characters; the list \
+                 needs more than {COMMON}",
+                pool.len()
+            ),
+        });
+    }
+    let intro = "Below is a numbered list of words. A few of the words appear many more times \
+                 than the others.\n\n";
+    let chosen = rng.distinct(pool.len(), pool.len());
+    let (common, rare) = chosen.split_at(COMMON.min(chosen.len()));
+    let mut entries: Vec<&str> = Vec::new();
+    for &c in common {
+        entries.extend(std::iter::repeat_n(pool[c].as_str(), COMMON_REPEATS));
+    }
+    // Rare words until the list (about five tokens an entry) fills the context.
+    let budget = tokens.saturating_sub(tokenizer.encode(intro, false)?.len());
+    let mut rare = rare.iter();
+    while entries.len() * 5 < budget {
+        let Some(&r) = rare.next() else { break };
+        entries.extend(std::iter::repeat_n(pool[r].as_str(), RARE_REPEATS));
+    }
+    rng.shuffle(&mut entries);
+    let mut context = intro.to_string();
+    let mut used = tokens - budget;
+    for (i, word) in entries.iter().enumerate() {
+        // Lines start after a newline, so their tokens add up.
+        let line = format!("{}. {word}\n", i + 1);
+        used += tokenizer.encode(&line, false)?.len();
+        if used > tokens && i > 0 {
+            break;
+        }
+        context.push_str(&line);
+    }
+    let question =
+        "\nWhat is the most common word in the list above? The most common word is".to_string();
+    let answers = common.iter().map(|&c| pool[c].clone()).collect();
+    Ok((context, question, answers))
+}
+
+/// The distinct lower-case words of 4 to 10 characters in `text` (a letter, then letters or
+/// digits), in order of first appearance.
+fn vocabulary(text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut words = Vec::new();
+    for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if (4..=10).contains(&word.len())
+            && word.starts_with(|c: char| c.is_ascii_lowercase())
+            && word
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && seen.insert(word)
+        {
+            words.push(word.to_string());
+        }
+    }
+    words
+}
+
+/// `intro`, then the haystack filled to about `tokens` tokens with each statement at its
+/// depth (moved to the next word start, so no word is cut).
+fn plant(
+    tokenizer: &Tokenizer,
+    intro: &str,
+    haystack: &[u32],
+    tokens: usize,
+    mut planted: Vec<(f64, String)>,
+) -> mss::Result<String> {
+    let mut fixed = tokenizer.encode(intro, false)?.len();
+    for (_, statement) in &planted {
+        fixed += tokenizer.encode(statement, false)?.len();
+    }
+    let fill = tokens.saturating_sub(fixed).min(haystack.len());
+    let starts_word = |at: usize| -> mss::Result<bool> {
+        Ok(at == 0
+            || at >= fill
+            || tokenizer
+                .decode(&haystack[at..=at])?
+                .starts_with(char::is_whitespace))
+    };
+    planted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut context = intro.to_string();
+    let mut from = 0;
+    for (depth, statement) in planted {
+        let mut at = ((fill as f64) * depth.clamp(0.0, 1.0)).round() as usize;
+        at = at.clamp(from, fill);
+        let mut moved = 0;
+        while !starts_word(at)? && moved < 16 {
+            at += 1;
+            moved += 1;
+        }
+        context.push_str(&tokenizer.decode(&haystack[from..at])?);
+        context.push_str(&statement);
+        from = at;
+    }
+    context.push_str(&tokenizer.decode(&haystack[from..fill])?);
+    Ok(context)
+}
+
+/// SplitMix64, seeded by the item: the same task, cell and sample give the same question.
+struct Rng(u64);
+
+impl Rng {
+    fn new(task: SyntheticTask, tokens: usize, depth: f64, sample: usize) -> Self {
+        let mut seed = 0xcbf2_9ce4_8422_2325_u64;
+        for byte in task
+            .name()
+            .bytes()
+            .chain((tokens as u64).to_le_bytes())
+            .chain(depth.to_bits().to_le_bytes())
+            .chain((sample as u64).to_le_bytes())
+        {
+            seed = (seed ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Self(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`; the modulo bias is far below what the tasks notice).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `k` distinct indices of `0..n`, in random order (all of them when `k >= n`).
+    fn distinct(&mut self, k: usize, n: usize) -> Vec<usize> {
+        let mut all: Vec<usize> = (0..n).collect();
+        self.shuffle(&mut all);
+        all.truncate(k);
+        all
+    }
+
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+
+    /// A variable name: five capital letters.
+    fn name(&mut self) -> String {
+        (0..5)
+            .map(|_| char::from(b'A' + self.below(26) as u8))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A word-level tokenizer (whitespace and punctuation split) over `w1`…`w127`; any other
+    /// word is one unknown token, so the planted statements keep their length in tokens.
+    fn tokenizer(dir: &std::path::Path) -> Tokenizer {
+        let vocab: serde_json::Map<String, serde_json::Value> =
+            std::iter::once(("[UNK]".into(), 0.into()))
+                .chain((1..128).map(|i| (format!("w{i}"), i.into())))
+                .collect();
+        let json = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+            "post_processor": null, "decoder": null,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+        });
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, json.to_string()).unwrap();
+        Tokenizer::from_file(&path).unwrap()
+    }
+
+    fn haystack(n: usize) -> Vec<u32> {
+        (0..n).map(|i| 1 + (i * 7 % 127) as u32).collect()
+    }
+
+    #[test]
+    fn the_asked_statement_sits_at_its_depth_in_a_context_of_the_asked_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokenizer = tokenizer(dir.path());
+        let haystack = haystack(1200);
+        for task in [SyntheticTask::MultiKey, SyntheticTask::VariableTracking] {
+            for depth in [0.1, 0.5, 0.9] {
+                let item = item(task, &tokenizer, &haystack, 1000, depth, 0).unwrap();
+                let tokens = tokenizer.encode(&item.context, false).unwrap().len();
+                assert!((995..=1005).contains(&tokens), "{task} {depth}: {tokens}");
+                let asked = match task {
+                    SyntheticTask::MultiKey => {
+                        let key = item.question.split("for ").nth(1).unwrap();
+                        let key = key.split('?').next().unwrap();
+                        format!("magic numbers for {key} is: {}.", item.answers[0])
+                    }
+                    _ => format!("VAR {} = VAR", item.answers[0]),
+                };
+                let at = item
+                    .context
+                    .find(&asked)
+                    .unwrap_or_else(|| panic!("{asked}"));
+                let relative = at as f64 / item.context.len() as f64;
+                assert!(
+                    (relative - depth).abs() < 0.1,
+                    "{task} {depth}: at {relative}"
+                );
+                assert_eq!((item.length, item.depth), (Some(1000), Some(depth)));
+            }
+        }
+    }
+
+    #[test]
+    fn multikey_plants_distinct_keys_and_tracking_assigns_the_value_before_the_hop() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokenizer = tokenizer(dir.path());
+        let item = item(
+            SyntheticTask::MultiKey,
+            &tokenizer,
+            &haystack(600),
+            500,
+            0.5,
+            3,
+        )
+        .unwrap();
+        let keys: std::collections::BTreeSet<&str> = item
+            .context
+            .split("magic numbers for ")
+            .skip(1)
+            .map(|s| s.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(keys.len(), KEYS, "{}", item.context);
+        let item = item_of(&tokenizer, SyntheticTask::VariableTracking, 0.9);
+        let value = item.question.split("the value ").nth(1).unwrap();
+        let value = value.split(' ').next().unwrap();
+        let assigned = item.context.find(&format!("= {value}.")).unwrap();
+        let hop = item
+            .context
+            .find(&format!("VAR {} = VAR", item.answers[0]))
+            .unwrap();
+        assert!(assigned < hop);
+    }
+
+    fn item_of(tokenizer: &Tokenizer, task: SyntheticTask, depth: f64) -> QaItem {
+        item(task, tokenizer, &haystack(600), 500, depth, 0).unwrap()
+    }
+
+    #[test]
+    fn common_words_recur_far_more_than_the_rest() {
+        // The word-level tokenizer decodes ids as `w7`; words need letters only, so the list
+        // draws from a haystack of real words.
+        let text = "the quick brown foxes jumped over lazy hounds while seven purple \
+                    wizards danced under shining castle towers near silent rivers";
+        let vocab_dir = tempfile::tempdir().unwrap();
+        let words: Vec<&str> = text.split(' ').collect();
+        let vocab: serde_json::Map<String, serde_json::Value> =
+            std::iter::once(("[UNK]".into(), 0.into()))
+                .chain(
+                    words
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| (w.to_string(), (i + 1).into())),
+                )
+                .collect();
+        let json = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+            "post_processor": null, "decoder": null,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+        });
+        std::fs::write(vocab_dir.path().join("tokenizer.json"), json.to_string()).unwrap();
+        let words_tokenizer = Tokenizer::from_dir(vocab_dir.path()).unwrap();
+        let haystack = words_tokenizer.encode(text, false).unwrap();
+        let item = item(
+            SyntheticTask::CommonWords,
+            &words_tokenizer,
+            &haystack,
+            400,
+            0.5,
+            1,
+        )
+        .unwrap();
+        assert_eq!(item.answers.len(), COMMON);
+        let count = |w: &str| {
+            item.context
+                .lines()
+                .filter(|l| l.ends_with(&format!(" {w}")))
+                .count()
+        };
+        for answer in &item.answers {
+            assert_eq!(count(answer), COMMON_REPEATS, "{answer}: {}", item.context);
+        }
+        let others: Vec<&str> = vocabulary(text)
+            .iter()
+            .filter(|w| !item.answers.contains(w))
+            .map(|w| {
+                if count(w) > RARE_REPEATS {
+                    "too many"
+                } else {
+                    "ok"
+                }
+            })
+            .collect();
+        assert!(others.iter().all(|o| *o == "ok"), "{others:?}");
+        assert!(item.depth.is_none() && item.id == "N=400|sample=1");
+    }
+
+    #[test]
+    fn items_are_fixed_by_their_cell_and_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokenizer = tokenizer(dir.path());
+        let a = item(
+            SyntheticTask::MultiKey,
+            &tokenizer,
+            &haystack(600),
+            500,
+            0.5,
+            0,
+        )
+        .unwrap();
+        let again = item(
+            SyntheticTask::MultiKey,
+            &tokenizer,
+            &haystack(600),
+            500,
+            0.5,
+            0,
+        )
+        .unwrap();
+        let other = item(
+            SyntheticTask::MultiKey,
+            &tokenizer,
+            &haystack(600),
+            500,
+            0.5,
+            1,
+        )
+        .unwrap();
+        assert_eq!(a, again);
+        assert_ne!(a.answers, other.answers);
+        assert_eq!(a.id, "N=500|depth=0.5|sample=0");
+    }
+
+    #[test]
+    fn task_names_parse_and_unknown_ones_list_the_valid() {
+        for task in SyntheticTask::ALL {
+            assert_eq!(task.name().parse::<SyntheticTask>(), Ok(task));
+        }
+        let err = "needle".parse::<SyntheticTask>().unwrap_err();
+        assert!(
+            err.contains("multikey, variable_tracking, common_words"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_vocabulary_keeps_lower_case_words_of_four_to_ten_letters_once() {
+        assert_eq!(
+            vocabulary(
+                "The cat sat upon the mat, upon Mats and extraordinarily long words w127 1234"
+            ),
+            ["upon", "long", "words", "w127"]
+        );
+    }
+}
