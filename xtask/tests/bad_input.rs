@@ -75,11 +75,23 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
     let model = model.to_str().unwrap();
     let [empty, latin, jsonl] = bad_texts(dir.path());
     let [no_weights, gpt2] = bad_models(dir.path());
+    let texts = common::texts(dir.path());
+    let texts = texts.to_str().unwrap();
     // 300 words of the tiny model's vocabulary, past its 128 positions.
     let long_prompt: String = (0..300).map(|i| format!("w{} ", 1 + i % 100)).collect();
     let xtask = PathBuf::from(env!("CARGO_BIN_EXE_xtask"));
     let eval = |extra: &[&str]| {
-        let mut args = vec!["eval", "--no-passkey", "--tokens", "64"];
+        let mut args = vec!["eval", "--tokens", "64"];
+        // The tasks beside the grid run only where a case sets their lengths.
+        for task in ["passkey", "synthetic"] {
+            if !extra.contains(&format!("--{task}-contexts").as_str()) {
+                args.push(if task == "passkey" {
+                    "--no-passkey"
+                } else {
+                    "--no-synthetic"
+                });
+            }
+        }
         args.extend(["--chunks", "32", "--memories", "16", "--out"]);
         args.push(out.to_str().unwrap());
         args.extend_from_slice(extra);
@@ -163,6 +175,32 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
             eval(&["--model", model, "--data", jsonl.to_str().unwrap()]),
             65,
             "data.jsonl:2",
+        ),
+        (
+            "eval, synthetic tasks longer than every text",
+            eval(&[
+                "--model",
+                model,
+                "--data",
+                texts,
+                "--synthetic-contexts",
+                "5000",
+            ]),
+            65,
+            "no text has the 5000 tokens of the longest --synthetic-contexts",
+        ),
+        (
+            "eval, a passkey longer than every text",
+            eval(&[
+                "--model",
+                model,
+                "--data",
+                texts,
+                "--passkey-contexts",
+                "5000",
+            ]),
+            65,
+            "--no-passkey",
         ),
         (
             "eval, unknown memory type",

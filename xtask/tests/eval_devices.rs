@@ -23,6 +23,7 @@ fn eval(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
         "--memory-type",
         "FM,IMDC",
         "--no-passkey",
+        "--no-synthetic",
         "--pruners",
         "streaming_llm,snapkv",
     ]);

@@ -15,6 +15,7 @@ fn eval(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
         "--memory-type",
         "FM",
         "--no-passkey",
+        "--no-synthetic",
         "--pruners",
         "streaming_llm",
     ]);

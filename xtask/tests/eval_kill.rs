@@ -31,6 +31,7 @@ fn eval_command(model: &Path, data: &Path, out: &Path) -> std::process::Command 
             "--memory-type",
             "FM,IMDC",
             "--no-passkey",
+            "--no-synthetic",
             "--pruners",
             PRUNERS,
         ],

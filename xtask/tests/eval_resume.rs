@@ -32,6 +32,7 @@ fn eval_command(model: &Path, data: &Path, out: &Path, pruners: &str) -> Command
             "--memory-type",
             "FM,IMDC",
             "--no-passkey",
+            "--no-synthetic",
             "--pruners",
             pruners,
         ])

@@ -27,7 +27,7 @@ fn eval_command(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> Comman
         "streaming_llm,snapkv,h2o",
     ]);
     args.extend(["--passkey-contexts", "96", "--passkey-depths", "0.25,0.75"]);
-    args.extend(["--passkey-chunks", "32"]);
+    args.extend(["--passkey-chunks", "32", "--synthetic-contexts", "48"]);
     args.extend_from_slice(extra);
     let mut command = xtask_eval(model, data, out, &args);
     command.stdout(Stdio::null()).stderr(Stdio::piped());
@@ -91,4 +91,20 @@ fn three_shards_in_three_processes_merge_into_the_unsharded_report() {
         "one context, two depths"
     );
     assert_eq!(figures(&sharded), figures(&whole));
+    // The synthetic tasks' calibration: every shard needs full attention's answers to choose a
+    // length, but each question is recorded once, by its own shard.
+    assert_eq!(lines(&sharded, "qa"), lines(&whole, "qa"));
+    assert_eq!(
+        lines(&whole, "qa").len(),
+        3 * 3 * 2,
+        "three tasks, three depths, two samples, at the one length"
+    );
+    let calibration = |out: &std::path::Path| {
+        let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+        let at = summary
+            .find("## Synthetic tasks")
+            .expect("a calibration table");
+        summary[at..].lines().take(8).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(calibration(&sharded), calibration(&whole));
 }

@@ -189,21 +189,37 @@ fn positions_past_the_trained_window_are_refused_unless_allowed() {
     }
 }
 
-/// The tiny model, but its second chunk fails as CubeCL fails a CUDA allocation (or with
-/// another panic).
-struct FailingModel {
+/// The tiny model on a pretend device: it may report `free` bytes free, and its second chunk
+/// may fail with `panic` (as CubeCL fails a CUDA allocation, or with another panic).
+struct PretendDevice {
     inner: mss::Transformer<B>,
-    panic: &'static str,
+    free: Option<u64>,
+    panic: Option<&'static str>,
     chunks: std::cell::Cell<usize>,
 }
 
-impl mss::core::ChunkedModel<B> for FailingModel {
+impl PretendDevice {
+    fn new() -> Self {
+        Self {
+            inner: tiny("tiny_llama"),
+            free: None,
+            panic: None,
+            chunks: Default::default(),
+        }
+    }
+}
+
+impl mss::core::ChunkedModel<B> for PretendDevice {
     fn shape(&self) -> mss::core::ModelShape {
         self.inner.shape()
     }
 
     fn device(&self) -> burn::tensor::Device<B> {
         self.inner.device()
+    }
+
+    fn free_device_memory(&self) -> Option<u64> {
+        self.free
     }
 
     fn forward_chunk(
@@ -214,8 +230,8 @@ impl mss::core::ChunkedModel<B> for FailingModel {
         logits: mss::core::Logits,
     ) -> mss::core::Result<burn::prelude::Tensor<B, 3>> {
         self.chunks.set(self.chunks.get() + 1);
-        if self.chunks.get() == 2 {
-            panic!("{}", self.panic);
+        if let Some(message) = self.panic.filter(|_| self.chunks.get() == 2) {
+            panic!("{message}");
         }
         self.inner.forward_chunk(tokens, positions, hook, logits)
     }
@@ -223,10 +239,9 @@ impl mss::core::ChunkedModel<B> for FailingModel {
 
 #[test]
 fn a_device_out_of_memory_is_a_typed_error_with_the_predictions() {
-    let model = FailingModel {
-        inner: tiny("tiny_llama"),
-        panic: "can't allocate buffer of size: 123456789\nbacktrace: ...",
-        chunks: Default::default(),
+    let model = PretendDevice {
+        panic: Some("can't allocate buffer of size: 123456789\nbacktrace: ..."),
+        ..PretendDevice::new()
     };
     let config = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 16, 32);
     let err = Prefiller::new(config)
@@ -253,45 +268,14 @@ fn a_device_out_of_memory_is_a_typed_error_with_the_predictions() {
 #[test]
 #[should_panic(expected = "a bug")]
 fn other_panics_go_on_unwinding() {
-    let model = FailingModel {
-        inner: tiny("tiny_llama"),
-        panic: "a bug",
-        chunks: Default::default(),
+    let model = PretendDevice {
+        panic: Some("a bug"),
+        ..PretendDevice::new()
     };
     let config = PrefillConfig::new(PrunerKind::SnapKv, MemoryType::Fm, 16, 32);
     let _ = Prefiller::new(config)
         .unwrap()
         .prefill(&model, &ids(64, 128, 5));
-}
-
-/// The tiny model on a device with `free` bytes free.
-struct SmallDevice {
-    inner: mss::Transformer<B>,
-    free: u64,
-}
-
-impl mss::core::ChunkedModel<B> for SmallDevice {
-    fn shape(&self) -> mss::core::ModelShape {
-        self.inner.shape()
-    }
-
-    fn device(&self) -> burn::tensor::Device<B> {
-        self.inner.device()
-    }
-
-    fn free_device_memory(&self) -> Option<u64> {
-        Some(self.free)
-    }
-
-    fn forward_chunk(
-        &self,
-        tokens: burn::prelude::Tensor<B, 2, burn::prelude::Int>,
-        positions: mss::core::ChunkPositions,
-        hook: &mut dyn mss::core::ChunkHook<B>,
-        logits: mss::core::Logits,
-    ) -> mss::core::Result<burn::prelude::Tensor<B, 3>> {
-        self.inner.forward_chunk(tokens, positions, hook, logits)
-    }
 }
 
 #[test]
@@ -303,9 +287,9 @@ fn a_prefill_the_device_cannot_hold_is_refused_before_it_runs() {
         .predict(&tiny("tiny_llama"), prompt.len())
         .unwrap()
         .peak_bytes();
-    let small = SmallDevice {
-        inner: tiny("tiny_llama"),
-        free: predicted - 1,
+    let small = PretendDevice {
+        free: Some(predicted - 1),
+        ..PretendDevice::new()
     };
     let err = Prefiller::new(config.clone())
         .unwrap()
@@ -324,15 +308,18 @@ fn a_prefill_the_device_cannot_hold_is_refused_before_it_runs() {
     assert_eq!(*smaller_chunk, Some(16), "{err}");
     assert!(err.to_string().contains("chunk 16 (same memory)"), "{err}");
     // Enough room: it runs. An explicit cap replaces the device's figure.
-    let roomy = SmallDevice {
-        free: predicted,
+    let roomy = PretendDevice {
+        free: Some(predicted),
         ..small
     };
     Prefiller::new(config.clone())
         .unwrap()
         .prefill(&roomy, &prompt)
         .unwrap();
-    let capped = SmallDevice { free: 0, ..roomy };
+    let capped = PretendDevice {
+        free: Some(0),
+        ..roomy
+    };
     Prefiller::new(config)
         .unwrap()
         .with_memory_cap(1 << 30)

@@ -167,7 +167,7 @@ impl EvalFile {
             .collect()
     }
 
-    /// The passkey axes (the task's defaults when the file has none), or `None` when the file
+    /// The passkey axes (the default preset's when the file has none), or `None` when the file
     /// switches the task off.
     pub fn needle_axes(&self) -> Option<NeedleAxes> {
         match &self.passkey {
@@ -177,16 +177,11 @@ impl EvalFile {
                 depths: p.depths.clone(),
                 chunks: p.chunks.clone(),
             }),
-            None => Some(NeedleAxes {
-                contexts: vec![2048],
-                depths: vec![0.1, 0.5, 0.9],
-                chunks: None,
-            }),
+            // A file without the section runs the default preset's.
+            None => Self::preset("default").ok()?.needle_axes(),
         }
     }
-}
 
-impl EvalFile {
     /// The synthetic tasks' axes; `None` when the file has none or switches them off.
     pub fn synthetic_axes(&self) -> Result<Option<SyntheticAxes>, String> {
         let Some(file) = self.synthetic.as_ref().filter(|s| s.enabled) else {

@@ -29,6 +29,23 @@ pub fn run_guarded<T, E: Display>(
     }
 }
 
+/// Runs `f` guarded; on failure writes its status and message into a record's `status` and
+/// `error` and returns `None`.
+pub fn run_into<T, E: Display>(
+    status: &mut String,
+    error: &mut Option<String>,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Option<T> {
+    match run_guarded(f) {
+        Ok(value) => Some(value),
+        Err((failed, message)) => {
+            *status = failed.into();
+            *error = Some(message);
+            None
+        }
+    }
+}
+
 /// Whether a run with `status` is done (not to be run again).
 pub fn is_done(status: &str) -> bool {
     status != PANICKED

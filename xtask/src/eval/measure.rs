@@ -53,12 +53,11 @@ pub fn run<B: Backend>(
         finished_at: 0,
     };
     let mut measured = record.clone();
-    match super::guard::run_guarded(|| measure(model, spec, doc, repeats, &mut measured)) {
-        Ok(()) => record = measured,
-        Err((status, message)) => {
-            record.status = status.into();
-            record.error = Some(message);
-        }
+    let done = super::guard::run_into(&mut record.status, &mut record.error, || {
+        measure(model, spec, doc, repeats, &mut measured)
+    });
+    if done.is_some() {
+        record = measured;
     }
     record.finished_at = super::record::now();
     record

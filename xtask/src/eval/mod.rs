@@ -132,6 +132,10 @@ pub struct EvalArgs {
     /// calibration.
     #[arg(long)]
     no_synthetic: bool,
+    /// Context lengths the synthetic tasks calibrate over, comma-separated (default: the
+    /// preset's).
+    #[arg(long, value_delimiter = ',', value_parser = mss_examples::positive)]
+    synthetic_contexts: Option<Vec<usize>>,
     /// Only rewrite `summary.md`, `summary.csv` and the plots from the run folder's results
     /// (every shard's, and those of the `--merge` folders); runs nothing.
     #[arg(long)]
@@ -195,6 +199,24 @@ impl EvalArgs {
         self.no_timing |= file.timing == Some(false);
         self.no_passkey |= file.needle_axes().is_none();
         Ok((self, file))
+    }
+
+    /// The synthetic tasks' axes (the file's, with `--synthetic-contexts`); `None` when off.
+    fn synthetic_axes(
+        &self,
+        file: &config_file::EvalFile,
+    ) -> anyhow::Result<Option<synthetic::SyntheticAxes>> {
+        let axes = file
+            .synthetic_axes()
+            .map_err(mss_examples::exit::bad_data)?;
+        Ok(axes.filter(|_| !self.no_synthetic).map(|mut axes| {
+            if let Some(contexts) = &self.synthetic_contexts {
+                axes.contexts.clone_from(contexts);
+                axes.contexts.sort_unstable();
+                axes.contexts.dedup();
+            }
+            axes
+        }))
     }
 
     /// Timed prefills per run: none with `--no-timing`.
@@ -324,6 +346,22 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         data_hash: manifest::data_hash(&texts),
         code_version: env!("CARGO_PKG_VERSION").into(),
     };
+    // The tasks' haystacks are checked before anything runs or the folder is claimed.
+    let synthetic = match args.task {
+        Task::Perplexity => args.synthetic_axes(&file)?,
+        Task::Qa => None,
+    };
+    if let Some(axes) = &synthetic {
+        haystack(&texts, &tokenizer, axes.longest(), "synthetic-contexts")?;
+    }
+    if args.task == Task::Perplexity
+        && !args.no_passkey
+        && let Some(axes) = file.needle_axes()
+    {
+        let contexts = args.passkey_contexts.as_ref().unwrap_or(&axes.contexts);
+        let longest = contexts.iter().copied().max().unwrap_or(0);
+        haystack(&texts, &tokenizer, longest, "passkey-contexts")?;
+    }
     manifest.claim(&out)?;
     if args.task == Task::Qa {
         let path = args.data.as_deref().unwrap_or(std::path::Path::new("qa"));
@@ -400,12 +438,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &args, axes, &grids, &model, &ropes, &tokenizer, &texts, &out,
         )?;
     }
-    let synthetic = file
-        .synthetic_axes()
-        .map_err(mss_examples::exit::bad_data)?;
-    if let Some(axes) = synthetic.filter(|_| !args.no_synthetic) {
+    if let Some(axes) = &synthetic {
         run_synthetic(
-            &args, &axes, &grids, &model, &ropes, &tokenizer, &texts, &out,
+            &args, axes, &grids, &model, &ropes, &tokenizer, &texts, &out,
         )?;
     }
     if let Some(shard) = &args.shard {
@@ -621,11 +656,7 @@ fn run_needles(
     let depths = args.passkey_depths.clone().unwrap_or(axes.depths);
     let chunks = args.passkey_chunks.clone().or(axes.chunks);
     let longest = contexts.iter().copied().max().unwrap_or(0);
-    let haystack: Vec<u32> = corpus::documents(texts, tokenizer, longest, 1)?
-        .into_iter()
-        .next()
-        .with_context(|| format!("no text has the {longest} tokens of the passkey haystack"))?
-        .ids;
+    let haystack = haystack(texts, tokenizer, longest, "passkey-contexts")?;
     // The first grid's methods and sizes (the paper preset's small-chunk experiment).
     let mut cells = Vec::new();
     let runs = grids.first().map(Grid::runs).unwrap_or_default();
@@ -696,12 +727,7 @@ fn run_synthetic(
         Some(shard) => shard.file("qa"),
         None => "qa.jsonl".into(),
     });
-    let longest = axes.contexts.iter().copied().max().unwrap_or(0);
-    let haystack: Vec<u32> = corpus::documents(texts, tokenizer, longest, 1)?
-        .into_iter()
-        .next()
-        .with_context(|| format!("no text has the {longest} tokens of the synthetic tasks"))?
-        .ids;
+    let haystack = haystack(texts, tokenizer, axes.longest(), "synthetic-contexts")?;
     let Some(first) = grids.first() else {
         return Ok(());
     };
@@ -802,4 +828,30 @@ fn run_synthetic(
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// The first text's first `tokens` tokens, a task's haystack; refused, naming the flag that sets
+/// the length (`--{flag}`), when no text is that long.
+fn haystack(
+    texts: &[(String, String)],
+    tokenizer: &Tokenizer,
+    tokens: usize,
+    flag: &str,
+) -> anyhow::Result<Vec<u32>> {
+    let too_short = || {
+        mss_examples::exit::bad_data(format!(
+            "no text has the {tokens} tokens of the longest --{flag} (the preset's, or given): \
+             give longer texts, shorter lengths, or skip the task (--no-{})",
+            flag.split('-').next().unwrap_or(flag)
+        ))
+    };
+    if tokens < 2 {
+        return Err(too_short());
+    }
+    corpus::documents(texts, tokenizer, tokens, 1)
+        .map_err(|_| too_short())?
+        .into_iter()
+        .next()
+        .map(|doc| doc.ids)
+        .ok_or_else(too_short)
 }

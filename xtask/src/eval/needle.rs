@@ -4,7 +4,7 @@
 //! memory that forgot the one thing that mattered.
 
 use burn::prelude::*;
-use mss::{Generation, Prefiller, Tokenizer, Transformer, generate};
+use mss::{Tokenizer, Transformer};
 use serde::{Deserialize, Serialize};
 
 use super::grid::RunSpec;
@@ -162,25 +162,13 @@ pub fn run<B: Backend>(
         correct: false,
         finished_at: 0,
     };
-    let outcome = super::guard::run_guarded(|| -> mss::Result<String> {
+    let answered = super::guard::run_into(&mut record.status, &mut record.error, || {
         let ids = prompt(tokenizer, haystack, context_tokens, depth)?;
-        let mut prefill = Prefiller::new(spec.config())?.prefill(model, &ids)?;
-        let options = Generation {
-            max_new_tokens: 8,
-            ..Generation::default()
-        };
-        let new = generate(model, &mut prefill, &options, &mut |_| {})?;
-        Ok(tokenizer.decode(&new)?)
+        super::qa::answer(model, tokenizer, spec, &ids, &[], 8)
     });
-    match outcome {
-        Ok(answer) => {
-            record.correct = answer.contains(&passkey);
-            record.answer = answer;
-        }
-        Err((status, message)) => {
-            record.status = status.into();
-            record.error = Some(message);
-        }
+    if let Some(answer) = answered {
+        record.correct = answer.contains(&passkey);
+        record.answer = answer;
     }
     record.finished_at = super::record::now();
     record

@@ -246,31 +246,41 @@ pub fn run<B: Backend>(
         scores: Scores::default(),
         finished_at: 0,
     };
-    let outcome = super::guard::run_guarded(|| -> mss::Result<(usize, String)> {
+    let answered = super::guard::run_into(&mut record.status, &mut record.error, || {
         let context = tokenizer.encode(&item.context, true)?;
         let question = tokenizer.encode(&item.question, false)?;
-        let mut prefill = Prefiller::new(spec.config())?.prefill(model, &context)?;
-        prefill.append(model, &question)?;
-        let options = Generation {
-            max_new_tokens,
-            ..Generation::default()
-        };
-        let new = generate(model, &mut prefill, &options, &mut |_| {})?;
-        Ok((context.len(), tokenizer.decode(&new)?))
+        let answer = answer(model, tokenizer, spec, &context, &question, max_new_tokens)?;
+        mss::Result::Ok((context.len(), answer))
     });
-    match outcome {
-        Ok((tokens, answer)) => {
-            record.context_tokens = tokens;
-            record.scores = score(&answer, &item.answers);
-            record.answer = answer;
-        }
-        Err((status, message)) => {
-            record.status = status.into();
-            record.error = Some(message);
-        }
+    if let Some((tokens, answer)) = answered {
+        record.context_tokens = tokens;
+        record.scores = score(&answer, &item.answers);
+        record.answer = answer;
     }
     record.finished_at = super::record::now();
     record
+}
+
+/// The greedy answer to `context` (prefilled and pruned under `spec`) followed by `question`
+/// (appended whole; none when empty), at most `max_new_tokens` long.
+pub fn answer<B: Backend>(
+    model: &Transformer<B>,
+    tokenizer: &Tokenizer,
+    spec: &RunSpec,
+    context: &[u32],
+    question: &[u32],
+    max_new_tokens: usize,
+) -> mss::Result<String> {
+    let mut prefill = Prefiller::new(spec.config())?.prefill(model, context)?;
+    if !question.is_empty() {
+        prefill.append(model, question)?;
+    }
+    let options = Generation {
+        max_new_tokens,
+        ..Generation::default()
+    };
+    let new = generate(model, &mut prefill, &options, &mut |_| {})?;
+    Ok(tokenizer.decode(&new)?)
 }
 
 /// The per-task table: one row per pruner, memory type and memory size (full attention

@@ -101,6 +101,11 @@ pub struct SyntheticAxes {
 }
 
 impl SyntheticAxes {
+    /// The longest context length.
+    pub fn longest(&self) -> usize {
+        self.contexts.iter().copied().max().unwrap_or(0)
+    }
+
     /// The cells of one length: `(depth, sample)` pairs (one depth for a task without).
     pub fn cells(&self, task: SyntheticTask) -> Vec<(f64, usize)> {
         let mut cells = Vec::new();
