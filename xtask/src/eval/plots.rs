@@ -170,7 +170,18 @@ fn lines_vs_memory(
     // about LEGEND_ROW_PX each of the plot's PLOT_PX.
     let rows = usize::from(full.is_some()) + METHOD_COLORS.len();
     let legend = (rows as f64 * LEGEND_ROW_PX + 12.0) / PLOT_PX;
+    let data_hi = hi;
     let hi = hi + (hi - lo) * legend / (1.0 - legend);
+    // The headroom holds the legend, not values: no tick labels there (an accuracy axis that
+    // reads 1.8 would be nonsense).
+    let step = (data_hi - lo).abs().max(f64::MIN_POSITIVE);
+    let y_label = move |y: &f64| match *y > data_hi + step * 1e-6 {
+        true => String::new(),
+        false => {
+            let digits = (1.0 - step.log10().floor()).clamp(0.0, 6.0) as usize;
+            format!("{y:.digits$}")
+        }
+    };
     let width = (420 * pruners.len() as u32).max(text_width(title, 18) + 40);
     let root = SVGBackend::new(path, (width, 380)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -189,6 +200,7 @@ fn lines_vs_memory(
             .x_desc("memory size M")
             .y_desc(y_desc)
             .x_labels(memories.len() + 1)
+            .y_label_formatter(&y_label)
             .x_label_formatter(&|x| match (x.fract().abs() < 1e-6, x.round()) {
                 (true, i) if i >= 0.0 => mem_labels
                     .get(i as usize)
