@@ -92,6 +92,11 @@ struct Args {
     /// operations (slow on a fresh machine: Burn's products are tuned for the model's shapes).
     #[arg(long)]
     check_model: bool,
+    /// RoPE positions of the memory: `compact` (the paper's; rotated as one range, no position
+    /// tensors) or `original` (each entry's document position, a tensor joined per layer and
+    /// step) — the second also times the join the first avoids.
+    #[arg(long, default_value = "compact")]
+    positions: mss::PositionMode,
     /// Before the prefills, time the model's linear-layer products on one chunk (this many
     /// of each shape; with `--features cuda`, cuBLAS against Burn's product).
     #[arg(long)]
@@ -205,6 +210,7 @@ fn run() -> anyhow::Result<()> {
         args.chunk,
         args.memory,
         full_chunk,
+        args.positions,
     ) {
         if !args.only.is_empty() && !args.only.iter().any(|o| label.contains(o.as_str())) {
             continue;
@@ -813,6 +819,7 @@ fn configs(
     chunk: usize,
     memory: usize,
     full_chunk: usize,
+    positions: mss::PositionMode,
 ) -> Vec<(String, PrefillConfig)> {
     let mut configs = vec![(
         "full attention".to_string(),
@@ -836,6 +843,11 @@ fn configs(
     // Timing only: positions past the model's trained window change the numbers, not the work.
     configs
         .into_iter()
-        .map(|(name, config)| (name, config.with_past_trained_positions(true)))
+        .map(|(name, config)| {
+            let config = config
+                .with_past_trained_positions(true)
+                .with_positions(positions);
+            (name, config)
+        })
         .collect()
 }

@@ -7,7 +7,7 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks,
-#                                             # stats, stats-7b, top-k
+#                                             # stats, stats-7b, top-k, memory, rope-range
 set -u -o pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
@@ -83,6 +83,19 @@ memory)
     step mss-too-big $bin --shape llama2-7b --tokens 393216 --full-chunk 131072 --repeats 1 --only "full attention" --no-checks
     echo "exit code of the prefill too big for the device: $?"
     step mss-fits $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks
+    ;;
+rope-range)
+    # Compact memory positions rotated as one range (no per-head position tensors joined per
+    # layer and step): the checks, the 7B shape at 32K beside PyTorch, the same with original
+    # positions (position tensors joined as before) for the A/B, and where a 7B
+    # `streaming_llm` step spends its kernels.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks
+    step mss-l7b-32k-original $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks --positions original
+    CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
+        step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
+    tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
     ;;
 stats-7b)
     # The 7B shape at 32K beside PyTorch, `snapkv` with the statistics products.

@@ -6,21 +6,47 @@ use crate::attention::DEFAULT_QUERY_BLOCK;
 use crate::{AttentionNeeds, AttentionStats, LayerKv, Result};
 
 /// What one layer's chunk attends to in front of the chunk itself.
-///
-/// # Shapes
-/// - `rope_positions`: `[n_kv_heads, len]`
 #[derive(Debug, Clone)]
 pub struct LayerMemory<B: Backend> {
     /// Cached entries; keys are stored before RoPE.
     pub kv: LayerKv<B>,
-    /// The position at which each entry's key is rotated during this step, per KV head.
-    /// Compact positions (`0..len`, as in the paper) or the entries' document positions; every
-    /// one lies below [`chunk_rope_start`](Self::chunk_rope_start) (the memory precedes the
-    /// chunk), which the model relies on to read RoPE tables built up to the chunk's end.
-    pub rope_positions: Tensor<B, 2, Int>,
+    /// The position at which each entry's key is rotated during this step: compact positions
+    /// (`0..len`, as in the paper) or the entries' document positions. Every one lies below
+    /// [`chunk_rope_start`](Self::chunk_rope_start) (the memory precedes the chunk), which the
+    /// model relies on to read RoPE tables built up to the chunk's end.
+    pub rope: RopePositions<B>,
     /// The RoPE position of the chunk's first token in this layer (layers may hold memories of
     /// different lengths). Layers without memory use [`ChunkPositions::rope_start`].
     pub chunk_rope_start: usize,
+}
+
+/// Where a run of keys is rotated, per KV head.
+///
+/// A contiguous range needs no tensor: the model rotates by it directly, which spares the
+/// kernels that would build, join and read per-head position tensors at every layer and step
+/// (the paper's compact positions are always a range).
+///
+/// # Shapes
+/// - `At`: `[n_kv_heads, len]`
+#[derive(Debug, Clone)]
+pub enum RopePositions<B: Backend> {
+    /// Key `i` at position `start + i`, in every head.
+    Range {
+        /// The first key's position.
+        start: usize,
+    },
+    /// Explicit positions, per head.
+    At(Tensor<B, 2, Int>),
+}
+
+impl<B: Backend> RopePositions<B> {
+    /// The positions of `len` keys in each of `heads` heads as a tensor `[heads, len]`.
+    pub fn tensor(&self, heads: usize, len: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+        match self {
+            Self::Range { start } => crate::per_head_range(*start..start + len, heads, device),
+            Self::At(positions) => positions.clone(),
+        }
+    }
 }
 
 /// Where the chunk's tokens sit. A chunk is always a contiguous run of tokens, so two starts

@@ -9,18 +9,19 @@
 use burn::prelude::*;
 
 use crate::attention::attend;
-use crate::{ChunkHook, ChunkPositions, CoreError, LayerKv, LayerMemory, Result, per_head_range};
+use crate::{
+    ChunkHook, ChunkPositions, CoreError, LayerKv, LayerMemory, Result, RopePositions,
+    per_head_range,
+};
 
 /// `[memory; chunk]` of one layer and where every entry's key is rotated this step.
-///
-/// # Shapes
-/// - `rope_positions`: `[n_kv_heads, memory_len + chunk_len]`
 #[derive(Debug, Clone)]
 pub struct Joined<B: Backend> {
     /// The memory's entries followed by the chunk's (keys before RoPE): what the hook receives.
     pub entries: LayerKv<B>,
-    /// The RoPE position of every entry's key this step, per KV head.
-    pub rope_positions: Tensor<B, 2, Int>,
+    /// The RoPE position of every entry's key this step, per KV head (`memory_len +
+    /// chunk_len` of them): a range when the memory's positions are compact.
+    pub rope: RopePositions<B>,
     /// Entries that came from memory (the first ones).
     pub memory_len: usize,
     /// The RoPE position of the chunk's first token in this layer.
@@ -46,22 +47,36 @@ pub fn join_memory<B: Backend>(
 ) -> Result<Joined<B>> {
     let memory = memory.filter(|m| !m.kv.is_empty());
     let start = memory.as_ref().map_or(rope_start, |m| m.chunk_rope_start);
-    let (heads, len) = (chunk.n_kv_heads(), chunk.len());
-    let chunk_rope = per_head_range(start..start + len, heads, &chunk.keys.device());
     let Some(memory) = memory else {
         return Ok(Joined {
             entries: chunk,
-            rope_positions: chunk_rope,
+            rope: RopePositions::Range { start },
             memory_len: 0,
             chunk_rope_start: start,
         });
     };
-    let [_, heads, _, head_dim] = chunk.keys.dims();
+    let [_, heads, len, head_dim] = chunk.keys.dims();
     memory.check_shape(heads, head_dim, chunk.values.dims()[3])?;
     let memory_len = memory.kv.len();
+    let rope = match memory.rope {
+        // The chunk goes on where the memory's range ends: one range for all.
+        RopePositions::Range { start: first } if first + memory_len == start => {
+            RopePositions::Range { start: first }
+        }
+        rope => {
+            let device = chunk.keys.device();
+            RopePositions::At(Tensor::cat(
+                vec![
+                    rope.tensor(heads, memory_len, &device),
+                    per_head_range(start..start + len, heads, &device),
+                ],
+                1,
+            ))
+        }
+    };
     Ok(Joined {
         entries: memory.kv.cat(chunk),
-        rope_positions: Tensor::cat(vec![memory.rope_positions, chunk_rope], 1),
+        rope,
         memory_len,
         chunk_rope_start: start,
     })
@@ -113,7 +128,10 @@ pub fn attend_layer<B: Backend>(
         queries,
         per_head_range(query_start..query_start + len, heads, &device),
     );
-    let keys = rotate(joined.entries.keys.clone(), joined.rope_positions);
+    let keys = rotate(
+        joined.entries.keys.clone(),
+        joined.rope.tensor(kv_heads, joined.entries.len(), &device),
+    );
     let needs = hook.needs(layer);
     let query_block = hook.query_block(layer, joined.entries.len());
     let values = joined.entries.values.clone();
@@ -124,7 +142,7 @@ pub fn attend_layer<B: Backend>(
 
 impl<B: Backend> LayerMemory<B> {
     /// Checks that the memory has `n_kv_heads` heads of keys `head_dim` and values
-    /// `value_dim` wide, and one RoPE position per entry.
+    /// `value_dim` wide, and one RoPE position per entry (where they are explicit).
     ///
     /// # Errors
     /// [`CoreError::ShapeMismatch`], naming the part that differs.
@@ -144,7 +162,10 @@ impl<B: Backend> LayerMemory<B> {
             (
                 "memory RoPE positions",
                 vec![n_kv_heads, m],
-                self.rope_positions.dims().to_vec(),
+                match &self.rope {
+                    RopePositions::Range { .. } => vec![n_kv_heads, m],
+                    RopePositions::At(positions) => positions.dims().to_vec(),
+                },
             ),
         ] {
             if actual != expected {
@@ -186,24 +207,46 @@ mod tests {
         t.into_data().convert::<i64>().to_vec().unwrap()
     }
 
+    fn rope_ints(joined: &Joined<B>) -> Vec<i64> {
+        let [_, heads, len, _] = joined.entries.keys.dims();
+        ints(joined.rope.tensor(heads, len, &Default::default()))
+    }
+
     #[test]
     fn the_chunk_follows_the_memory_at_the_memory_s_rope_start() {
         let device = Default::default();
-        let memory = LayerMemory {
+        let compact = || LayerMemory {
             kv: kv(2, 3, 0, 4),
-            rope_positions: per_head_range(0..3, 2, &device),
+            rope: RopePositions::Range { start: 0 },
             chunk_rope_start: 3,
         };
-        let joined = join_memory(Some(memory), kv(2, 2, 10, 4), 10).unwrap();
+        let joined = join_memory(Some(compact()), kv(2, 2, 10, 4), 10).unwrap();
         assert_eq!((joined.memory_len, joined.chunk_rope_start), (3, 3));
-        assert_eq!(ints(joined.rope_positions), [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+        // Compact memory and chunk make one range: no position tensor is built.
+        assert!(matches!(joined.rope, RopePositions::Range { start: 0 }));
+        assert_eq!(rope_ints(&joined), [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
         assert_eq!(
             ints(joined.entries.positions),
             [0, 1, 2, 10, 11, 0, 1, 2, 10, 11]
         );
+        // Explicit positions (as `original` gives), or a chunk that does not go on where the
+        // memory's range ends, are joined as tensors.
+        let explicit = LayerMemory {
+            rope: RopePositions::At(per_head_range(0..3, 2, &device)),
+            ..compact()
+        };
+        let joined = join_memory(Some(explicit), kv(2, 2, 10, 4), 10).unwrap();
+        assert!(matches!(joined.rope, RopePositions::At(_)));
+        assert_eq!(rope_ints(&joined), [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+        let apart = LayerMemory {
+            chunk_rope_start: 10,
+            ..compact()
+        };
+        let joined = join_memory(Some(apart), kv(2, 2, 10, 4), 10).unwrap();
+        assert_eq!(rope_ints(&joined), [0, 1, 2, 10, 11, 0, 1, 2, 10, 11]);
         let alone = join_memory(None, kv(2, 2, 10, 4), 10).unwrap();
         assert_eq!((alone.memory_len, alone.chunk_rope_start), (0, 10));
-        assert_eq!(ints(alone.rope_positions), [10, 11, 10, 11]);
+        assert_eq!(rope_ints(&alone), [10, 11, 10, 11]);
     }
 
     #[test]
@@ -211,7 +254,7 @@ mod tests {
         let device = Default::default();
         let memory = LayerMemory {
             kv: kv(1, 3, 0, 4),
-            rope_positions: per_head_range(0..3, 1, &device),
+            rope: RopePositions::At(per_head_range(0..3, 1, &device)),
             chunk_rope_start: 3,
         };
         let err = join_memory(Some(memory), kv(2, 2, 3, 4), 3).unwrap_err();
@@ -281,7 +324,7 @@ mod tests {
         let mut hook = Keep {
             memory: Some(LayerMemory {
                 kv: memory,
-                rope_positions: per_head_range(0..3, 2, &device),
+                rope: RopePositions::At(per_head_range(0..3, 2, &device)),
                 chunk_rope_start: 3,
             }),
             recorded: None,

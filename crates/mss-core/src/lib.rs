@@ -39,7 +39,8 @@ pub use attention::{AttentionNeeds, AttentionStats};
 pub use blocks::cat_blocks;
 pub use error::{CoreError, Result};
 pub use hook::{
-    ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory, WorkingSet,
+    ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory,
+    RopePositions, WorkingSet,
 };
 pub use kv::{LayerKv, per_head_range};
 pub use layer::{Joined, attend_layer, join_memory};

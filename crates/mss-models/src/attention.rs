@@ -2,7 +2,9 @@
 
 use burn::prelude::*;
 use mss_core::attention::sliding_window_mask;
-use mss_core::{AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, join_memory};
+use mss_core::{
+    AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, RopePositions, join_memory,
+};
 
 use crate::linear::{Linear, project};
 use crate::rope::RopeTable;
@@ -134,6 +136,7 @@ impl<B: Backend> Attention<B> {
         query_block: usize,
     ) -> Result<LayerOutput<B>, CoreError> {
         let [_, c, _] = x.dims();
+        let x_device = x.device();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
         let [q, k, v] = project(x, [&self.q_proj, &self.k_proj, &self.v_proj]);
         let q = heads(q, self.n_heads);
@@ -146,20 +149,22 @@ impl<B: Backend> Attention<B> {
         // The keys are rotated together, at their positions of this step; the entries stay
         // unrotated for the hook (a later step rotates them to other positions).
         let joined = join_memory(memory, chunk, step.rope_start)?;
-        let keys = match joined.memory_len {
-            0 => step
+        let keys = match &joined.rope {
+            RopePositions::Range { start } => {
+                step.table.rotate_range(joined.entries.keys.clone(), *start)
+            }
+            RopePositions::At(positions) => step
                 .table
-                .rotate_range(joined.entries.keys.clone(), step.rope_start),
-            _ => step
-                .table
-                .rotate_at(joined.entries.keys.clone(), joined.rope_positions.clone()),
+                .rotate_at(joined.entries.keys.clone(), positions.clone()),
         };
         // Keys can fall out of the window only once the step reaches past it.
         let hidden = self
             .sliding_window
             .filter(|w| step.last_position >= *w)
             .map(|window| {
-                sliding_window_mask(step.rope_positions.clone(), joined.rope_positions, window)
+                let [_, heads, keys, _] = joined.entries.keys.dims();
+                let positions = joined.rope.tensor(heads, keys, &x_device);
+                sliding_window_mask(step.rope_positions.clone(), positions, window)
             });
         let entries = joined.entries;
         let (out, stats) = attend(q, keys, entries.values.clone(), hidden, needs, query_block);

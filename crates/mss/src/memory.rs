@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use mss_core::{
-    AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, LayerKv, LayerMemory, per_head_range,
+    AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, LayerKv, LayerMemory, RopePositions,
 };
 
 use crate::PositionMode;
@@ -82,17 +82,13 @@ impl<B: Backend> Memory<B> {
     /// What the next chunk attends to in `layer`, rotated as the position mode says.
     pub(crate) fn view(&self, layer: usize) -> Option<LayerMemory<B>> {
         let kv = self.layer(layer)?.clone();
-        let (rope_positions, chunk_rope_start) = match self.positions {
-            PositionMode::Compact => {
-                let [heads, len] = kv.positions.dims();
-                let compact = per_head_range(0..len, heads, &kv.positions.device());
-                (compact, len)
-            }
-            PositionMode::Original => (kv.positions.clone(), self.consumed),
+        let (rope, chunk_rope_start) = match self.positions {
+            PositionMode::Compact => (RopePositions::Range { start: 0 }, kv.len()),
+            PositionMode::Original => (RopePositions::At(kv.positions.clone()), self.consumed),
         };
         Some(LayerMemory {
             kv,
-            rope_positions,
+            rope,
             chunk_rope_start,
         })
     }

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, CoreError, LayerKv, LayerMemory,
-    Logits, check_targets, per_head_range,
+    Logits, RopePositions, check_targets, per_head_range,
 };
 use rayon::prelude::*;
 
@@ -207,14 +207,26 @@ fn layer_forward<B: Backend>(
     let n_kv_heads = model.config.num_key_value_heads;
     let device = document_positions.device();
     let (memory, memory_positions) = match memory {
-        Some(m) => (
-            HostMemory {
-                keys: host_floats(m.kv.keys),
-                values: host_floats(m.kv.values),
-                rope_positions: host_ints(m.rope_positions),
-            },
-            Some(m.kv.positions),
-        ),
+        Some(m) => {
+            let rope_positions = match m.rope {
+                // Built here rather than on the device and read back.
+                RopePositions::Range { start } => {
+                    let len = m.kv.len();
+                    (0..n_kv_heads)
+                        .flat_map(|_| (start..start + len).map(|p| p as i64))
+                        .collect()
+                }
+                RopePositions::At(positions) => host_ints(positions),
+            };
+            (
+                HostMemory {
+                    keys: host_floats(m.kv.keys),
+                    values: host_floats(m.kv.values),
+                    rope_positions,
+                },
+                Some(m.kv.positions),
+            )
+        }
         None => (HostMemory::default(), None),
     };
     if let Some(&bad) = memory.rope_positions.iter().find(|&&p| p < 0) {

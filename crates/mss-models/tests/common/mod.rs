@@ -54,7 +54,7 @@ impl FullCache {
 impl ChunkHook<B> for FullCache {
     fn memory(&mut self, layer: usize) -> Option<LayerMemory<B>> {
         self.layers[layer].clone().map(|kv| LayerMemory {
-            rope_positions: kv.positions.clone(),
+            rope: mss_core::RopePositions::At(kv.positions.clone()),
             chunk_rope_start: self.consumed,
             kv,
         })
