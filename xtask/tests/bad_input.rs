@@ -203,6 +203,21 @@ fn every_bad_input_gets_one_line_and_its_exit_code() {
             "--no-passkey",
         ),
         (
+            "eval, passkey chunk sizes the grid does not have",
+            eval(&[
+                "--model",
+                model,
+                "--data",
+                texts,
+                "--passkey-contexts",
+                "64",
+                "--passkey-chunks",
+                "48",
+            ]),
+            2,
+            "--passkey-chunks",
+        ),
+        (
             "eval, unknown memory type",
             eval(&["--memory-type", "XM"]),
             2,

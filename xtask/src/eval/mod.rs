@@ -353,6 +353,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     if let Some(axes) = &synthetic {
         haystack(&texts, &tokenizer, axes.longest(), "synthetic-contexts")?;
+        task_runs(
+            &grids,
+            axes.chunks.as_deref(),
+            "set [synthetic] chunks to some of them",
+        )?;
     }
     if args.task == Task::Perplexity
         && !args.no_passkey
@@ -361,6 +366,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let contexts = args.passkey_contexts.as_ref().unwrap_or(&axes.contexts);
         let longest = contexts.iter().copied().max().unwrap_or(0);
         haystack(&texts, &tokenizer, longest, "passkey-contexts")?;
+        let chunks = args.passkey_chunks.as_ref().or(axes.chunks.as_ref());
+        task_runs(
+            &grids,
+            chunks.map(Vec::as_slice),
+            "pass --passkey-chunks with one of them",
+        )?;
     }
     manifest.claim(&out)?;
     if args.task == Task::Qa {
@@ -659,18 +670,11 @@ fn run_needles(
     let haystack = haystack(texts, tokenizer, longest, "passkey-contexts")?;
     // The first grid's methods and sizes (the paper preset's small-chunk experiment).
     let mut cells = Vec::new();
-    let runs = grids.first().map(Grid::runs).unwrap_or_default();
-    let runs: Vec<_> = runs
-        .into_iter()
-        .filter(|s| chunks.as_ref().is_none_or(|c| c.contains(&s.chunk)))
-        .collect();
-    if runs.is_empty() {
-        let grid_chunks: Vec<usize> = grids.first().map(|g| g.chunks.clone()).unwrap_or_default();
-        anyhow::bail!(
-            "the passkey task's chunk sizes {chunks:?} are not in the grid's {grid_chunks:?}; \
-             pass --passkey-chunks with one of them, or --no-passkey"
-        );
-    }
+    let runs = task_runs(
+        grids,
+        chunks.as_deref(),
+        "pass --passkey-chunks with one of them, or --no-passkey",
+    )?;
     for spec in runs {
         for &context in &contexts {
             for &depth in &depths {
@@ -728,21 +732,13 @@ fn run_synthetic(
         None => "qa.jsonl".into(),
     });
     let haystack = haystack(texts, tokenizer, axes.longest(), "synthetic-contexts")?;
-    let Some(first) = grids.first() else {
+    let runs = task_runs(
+        grids,
+        axes.chunks.as_deref(),
+        "set [synthetic] chunks to some of them, or pass --no-synthetic",
+    )?;
+    let (Some(first), Some(chunk)) = (grids.first(), runs.first().map(|s| s.chunk)) else {
         return Ok(());
-    };
-    let runs: Vec<grid::RunSpec> = first
-        .runs()
-        .into_iter()
-        .filter(|s| axes.chunks.as_ref().is_none_or(|c| c.contains(&s.chunk)))
-        .collect();
-    let Some(chunk) = runs.first().map(|s| s.chunk) else {
-        anyhow::bail!(
-            "the synthetic tasks' chunk sizes {:?} are not in the grid's {:?}; set [synthetic] \
-             chunks to some of them, or pass --no-synthetic",
-            axes.chunks,
-            first.chunks
-        );
     };
     let full = first.baseline(Method::Full, chunk);
     let mut answers = record::read_folder::<qa::QaRecord>(out, "qa")?;
@@ -854,4 +850,29 @@ fn haystack(
         .next()
         .map(|doc| doc.ids)
         .ok_or_else(too_short)
+}
+
+/// The first grid's runs at `chunks` (all when `None`), where the passkey and the synthetic
+/// tasks run; refused, with `fix`, when none is at those chunk sizes.
+fn task_runs(
+    grids: &[Grid],
+    chunks: Option<&[usize]>,
+    fix: &str,
+) -> anyhow::Result<Vec<grid::RunSpec>> {
+    let Some(first) = grids.first() else {
+        return Ok(Vec::new());
+    };
+    let runs: Vec<grid::RunSpec> = first
+        .runs()
+        .into_iter()
+        .filter(|s| chunks.is_none_or(|c| c.contains(&s.chunk)))
+        .collect();
+    if runs.is_empty() {
+        return Err(mss_examples::exit::bad_usage(format!(
+            "the task's chunk sizes {:?} are not in the first grid's {:?}: {fix}",
+            chunks.unwrap_or_default(),
+            first.chunks
+        )));
+    }
+    Ok(runs)
 }
