@@ -7,7 +7,7 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks,
-#                                             # stats, stats-7b, top-k, memory, rope-range, rms-norm
+#                                             # stats, stats-7b, top-k, memory, rope-range
 set -u -o pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
@@ -96,19 +96,6 @@ rope-range)
     CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
         step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
     tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
-    ;;
-rms-norm)
-    # RMSNorm as one kernel: the checks (the kernel against Burn's operations among them), the
-    # 7B shape at 32K beside PyTorch, where a 7B `streaming_llm` step spends its kernels (to set
-    # beside rope-range's profile: no switch runs the norm alone through Burn), then SmolLM2.
-    step mss-checks $bin --tokens 1024 --repeats 1 --only none
-    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
-    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks
-    CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
-        step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
-    tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
-    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
-    step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     ;;
 stats-7b)
     # The 7B shape at 32K beside PyTorch, `snapkv` with the statistics products.

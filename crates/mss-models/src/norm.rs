@@ -25,16 +25,11 @@ impl<B: Backend> RmsNorm<B> {
         }
     }
 
-    /// Normalises the last axis (one kernel on Burn's CUDA backend with feature `cuda`, unless
-    /// `use_cublas(false)` asks for Burn's operations).
+    /// Normalises the last axis.
     ///
     /// # Shapes
     /// - `x`: `[1, len, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        #[cfg(feature = "cuda")]
-        if let Some(out) = crate::cuda::rms_norm(&x, &self.weight.val(), self.eps) {
-            return out;
-        }
         let dtype = x.dtype();
         let x32 = x.cast(FloatDType::F32);
         let rms = x32

@@ -11,7 +11,7 @@
 //! way: two cuBLAS products per block of queries around one CubeCL softmax kernel
 //! (`attention`, `softmax`), and where a pruner needs column sums or the last query's row, one
 //! more product per block from the same probabilities (`statistics`); RoPE is one CubeCL kernel
-//! (`rope`), and so is RMSNorm (`rms_norm`).
+//! (`rope`).
 //!
 //! CubeCL 0.10 keeps its CUDA streams private, so the product cannot be queued on them. It is
 //! queued as a task on CubeCL's CUDA server thread instead, which runs tasks in order: by then
@@ -28,8 +28,6 @@ mod gemm;
 #[cfg(feature = "cuda")]
 mod op;
 mod operand;
-#[cfg(feature = "cuda")]
-mod rms_norm;
 #[cfg(feature = "cuda")]
 mod rope;
 mod score_blocks;
@@ -56,8 +54,6 @@ pub(crate) use attention::{causal_attention, causal_attention_with_statistics};
 #[cfg(feature = "cuda")]
 pub(crate) use op::products;
 #[cfg(feature = "cuda")]
-pub(crate) use rms_norm::rms_norm;
-#[cfg(feature = "cuda")]
 pub(crate) use rope::rotate;
 
 #[cfg(feature = "cuda")]
@@ -65,8 +61,8 @@ static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);
 
 #[cfg(feature = "cuda")]
 /// Whether the CUDA backend runs the crate's own kernels (the default) — cuBLAS products for
-/// linear layers and attention, the softmax and RMSNorm kernels (and RoPE's, when
-/// [`use_rope_kernel`] asks) — or Burn's operations, for every model in the process. Both compute the same function; the switch
+/// linear layers and attention, the softmax kernel (and RoPE's, when [`use_rope_kernel`] asks)
+/// — or Burn's operations, for every model in the process. Both compute the same function; the switch
 /// exists to compare the two.
 pub fn use_cublas(enabled: bool) {
     CUBLAS_ENABLED.store(enabled, Ordering::Relaxed);
@@ -89,12 +85,6 @@ pub fn use_rope_kernel(enabled: bool) {
 /// Whether RoPE runs as the crate's kernel ([`use_rope_kernel`] and [`use_cublas`]).
 pub fn rope_kernel_enabled() -> bool {
     ROPE_KERNEL.load(Ordering::Relaxed) && CUBLAS_ENABLED.load(Ordering::Relaxed)
-}
-
-#[cfg(feature = "cuda")]
-/// Whether the crate's own kernels run where they apply ([`use_cublas`]).
-fn own_kernels_enabled() -> bool {
-    CUBLAS_ENABLED.load(Ordering::Relaxed)
 }
 
 #[cfg(feature = "cuda")]
