@@ -502,7 +502,7 @@ fn report(args: &EvalArgs, out: &std::path::Path, threshold: f64) -> anyhow::Res
     if let Some(at) = markdown.find("\n\n") {
         markdown.insert_str(at + 2, &summary::leaderboard(&records, &needles, &answers));
     }
-    markdown.push_str(&summary::needle_markdown(&needles));
+    markdown.push_str(&summary::needle_markdown(&needles, threshold));
     let mut plots = plots::write_all(out, &records, &needles)?;
     plots.extend(plots::write_qa(out, &answers)?);
     if !plots.is_empty() {
