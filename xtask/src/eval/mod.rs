@@ -219,6 +219,14 @@ impl EvalArgs {
         }))
     }
 
+    /// This process's file of `stem` records in `out`: `stem.jsonl`, or the shard's own.
+    fn file_of(&self, out: &std::path::Path, stem: &str) -> PathBuf {
+        out.join(match &self.shard {
+            Some(shard) => shard.file(stem),
+            None => format!("{stem}.jsonl"),
+        })
+    }
+
     /// Timed prefills per run: none with `--no-timing`.
     fn timed_prefills(&self) -> usize {
         match self.no_timing {
@@ -610,10 +618,7 @@ fn run_qa(
     questions: &[qa::QaItem],
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let path = out.join(match &args.shard {
-        Some(shard) => shard.file("qa"),
-        None => "qa.jsonl".into(),
-    });
+    let path = args.file_of(out, "qa");
     let done = record::done_keys_in::<qa::QaRecord>(out, "qa")?;
     let mut planned = std::collections::HashSet::new();
     let mut todo = Vec::new();
@@ -654,10 +659,7 @@ fn run_needles(
     texts: &[(String, String)],
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let path = out.join(match &args.shard {
-        Some(shard) => shard.file("needle"),
-        None => "needle.jsonl".into(),
-    });
+    let path = args.file_of(out, "needle");
     let done: std::collections::HashSet<String> = needle::read_folder(out)?
         .into_iter()
         .filter(|r| guard::is_done(&r.status))
@@ -727,10 +729,7 @@ fn run_synthetic(
     texts: &[(String, String)],
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let path = out.join(match &args.shard {
-        Some(shard) => shard.file("qa"),
-        None => "qa.jsonl".into(),
-    });
+    let path = args.file_of(out, "qa");
     let haystack = haystack(texts, tokenizer, axes.longest(), "synthetic-contexts")?;
     let runs = task_runs(
         grids,

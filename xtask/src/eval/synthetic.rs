@@ -401,12 +401,17 @@ impl Rng {
 mod tests {
     use super::*;
 
-    /// A word-level tokenizer (whitespace and punctuation split) over `w1`…`w127`; any other
-    /// word is one unknown token, so the planted statements keep their length in tokens.
-    fn tokenizer(dir: &std::path::Path) -> Tokenizer {
+    /// A word-level tokenizer (whitespace and punctuation split) over `words`; any other word
+    /// is one unknown token, so the planted statements keep their length in tokens.
+    fn word_tokenizer(dir: &std::path::Path, words: &[String]) -> Tokenizer {
         let vocab: serde_json::Map<String, serde_json::Value> =
             std::iter::once(("[UNK]".into(), 0.into()))
-                .chain((1..128).map(|i| (format!("w{i}"), i.into())))
+                .chain(
+                    words
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| (w.clone(), (i + 1).into())),
+                )
                 .collect();
         let json = serde_json::json!({
             "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
@@ -417,6 +422,12 @@ mod tests {
         let path = dir.join("tokenizer.json");
         std::fs::write(&path, json.to_string()).unwrap();
         Tokenizer::from_file(&path).unwrap()
+    }
+
+    /// The word-level tokenizer over `w1`…`w127`, the ids of [`haystack`].
+    fn tokenizer(dir: &std::path::Path) -> Tokenizer {
+        let words: Vec<String> = (1..128).map(|i| format!("w{i}")).collect();
+        word_tokenizer(dir, &words)
     }
 
     fn haystack(n: usize) -> Vec<u32> {
@@ -459,15 +470,7 @@ mod tests {
     fn multikey_plants_distinct_keys_and_tracking_assigns_the_value_before_the_hop() {
         let dir = tempfile::tempdir().unwrap();
         let tokenizer = tokenizer(dir.path());
-        let item = item(
-            SyntheticTask::MultiKey,
-            &tokenizer,
-            &haystack(600),
-            500,
-            0.5,
-            3,
-        )
-        .unwrap();
+        let item = item_of(&tokenizer, SyntheticTask::MultiKey, 0.5, 3);
         let keys: std::collections::BTreeSet<&str> = item
             .context
             .split("magic numbers for ")
@@ -475,7 +478,7 @@ mod tests {
             .map(|s| s.split(' ').next().unwrap())
             .collect();
         assert_eq!(keys.len(), KEYS, "{}", item.context);
-        let item = item_of(&tokenizer, SyntheticTask::VariableTracking, 0.9);
+        let item = item_of(&tokenizer, SyntheticTask::VariableTracking, 0.9, 0);
         let value = item.question.split("the value ").nth(1).unwrap();
         let value = value.split(' ').next().unwrap();
         let assigned = item.context.find(&format!("= {value}.")).unwrap();
@@ -486,8 +489,9 @@ mod tests {
         assert!(assigned < hop);
     }
 
-    fn item_of(tokenizer: &Tokenizer, task: SyntheticTask, depth: f64) -> QaItem {
-        item(task, tokenizer, &haystack(600), 500, depth, 0).unwrap()
+    /// Question `sample` of `task` at depth `depth` of a 500-token context.
+    fn item_of(tokenizer: &Tokenizer, task: SyntheticTask, depth: f64, sample: usize) -> QaItem {
+        item(task, tokenizer, &haystack(600), 500, depth, sample).unwrap()
     }
 
     #[test]
@@ -496,25 +500,9 @@ mod tests {
         // draws from a haystack of real words.
         let text = "the quick brown foxes jumped over lazy hounds while seven purple \
                     wizards danced under shining castle towers near silent rivers";
-        let vocab_dir = tempfile::tempdir().unwrap();
-        let words: Vec<&str> = text.split(' ').collect();
-        let vocab: serde_json::Map<String, serde_json::Value> =
-            std::iter::once(("[UNK]".into(), 0.into()))
-                .chain(
-                    words
-                        .iter()
-                        .enumerate()
-                        .map(|(i, w)| (w.to_string(), (i + 1).into())),
-                )
-                .collect();
-        let json = serde_json::json!({
-            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
-            "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
-            "post_processor": null, "decoder": null,
-            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
-        });
-        std::fs::write(vocab_dir.path().join("tokenizer.json"), json.to_string()).unwrap();
-        let words_tokenizer = Tokenizer::from_dir(vocab_dir.path()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let words: Vec<String> = text.split(' ').map(str::to_owned).collect();
+        let words_tokenizer = word_tokenizer(dir.path(), &words);
         let haystack = words_tokenizer.encode(text, false).unwrap();
         let item = item(
             SyntheticTask::CommonWords,
@@ -554,33 +542,9 @@ mod tests {
     fn items_are_fixed_by_their_cell_and_sample() {
         let dir = tempfile::tempdir().unwrap();
         let tokenizer = tokenizer(dir.path());
-        let a = item(
-            SyntheticTask::MultiKey,
-            &tokenizer,
-            &haystack(600),
-            500,
-            0.5,
-            0,
-        )
-        .unwrap();
-        let again = item(
-            SyntheticTask::MultiKey,
-            &tokenizer,
-            &haystack(600),
-            500,
-            0.5,
-            0,
-        )
-        .unwrap();
-        let other = item(
-            SyntheticTask::MultiKey,
-            &tokenizer,
-            &haystack(600),
-            500,
-            0.5,
-            1,
-        )
-        .unwrap();
+        let a = item_of(&tokenizer, SyntheticTask::MultiKey, 0.5, 0);
+        let again = item_of(&tokenizer, SyntheticTask::MultiKey, 0.5, 0);
+        let other = item_of(&tokenizer, SyntheticTask::MultiKey, 0.5, 1);
         assert_eq!(a, again);
         assert_ne!(a.answers, other.answers);
         assert_eq!(a.id, "N=500|depth=0.5|sample=0");
