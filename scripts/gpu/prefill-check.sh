@@ -7,7 +7,7 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks,
-#                                             # stats, stats-7b, top-k, memory, rope-range
+#                                             # stats, stats-7b, top-k, memory, rope-range, rope-ab
 set -u -o pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
@@ -96,6 +96,16 @@ rope-range)
     CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
         step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
     tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
+    ;;
+rope-ab)
+    # The RoPE kernel against Burn's operations for RoPE (a custom operation splits Burn's
+    # fusion; does this one pay?): the 7B shape at 32K both ways in one process each, then
+    # where a 7B `streaming_llm` step spends its kernels with Burn's RoPE.
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 3 --only "streaming_llm FM,snapkv FM" --no-checks
+    step mss-l7b-32k-burn-rope $bin --shape llama2-7b --tokens 32768 --repeats 3 --only "streaming_llm FM,snapkv FM" --no-checks --burn-rope
+    CUBECL_DEBUG_LOG=$out/profile-l7b.log CUBECL_DEBUG_OPTION=profile \
+        step mss-l7b-8k-profile-burn-rope $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --burn-rope
+    tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-burn-rope-summary.txt"; rm -f "$out/profile-l7b.log"
     ;;
 stats-7b)
     # The 7B shape at 32K beside PyTorch, `snapkv` with the statistics products.
