@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 use super::qa::QaRecord;
 use super::synthetic::SyntheticTask;
 
+/// Full attention's accuracy a length needs when no configuration says.
+pub const DEFAULT_THRESHOLD: f64 = 0.8;
+
 /// Full attention's answers at one length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LengthScore {
@@ -57,9 +60,7 @@ pub fn choose(lengths: &[LengthScore], threshold: f64) -> Option<usize> {
 pub fn score(records: &[QaRecord], task: SyntheticTask, tokens: usize) -> LengthScore {
     let mut answers: BTreeMap<&str, bool> = BTreeMap::new();
     for r in full_attention(records, task).filter(|r| r.length == Some(tokens)) {
-        answers
-            .entry(r.id.as_str())
-            .or_insert(r.scores.substring == 1.0);
+        answers.entry(r.id.as_str()).or_insert(r.scores.found());
     }
     LengthScore {
         tokens,

@@ -86,7 +86,7 @@ pub struct SyntheticFile {
 }
 
 fn default_threshold() -> f64 {
-    0.8
+    super::calibration::DEFAULT_THRESHOLD
 }
 
 /// One grid.

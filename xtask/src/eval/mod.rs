@@ -219,6 +219,16 @@ impl EvalArgs {
         }))
     }
 
+    /// The passkey task's axes (the file's, with the `--passkey-*` flags); `None` when off.
+    fn needle_axes(&self, file: &config_file::EvalFile) -> Option<grid::NeedleAxes> {
+        let axes = file.needle_axes().filter(|_| !self.no_passkey)?;
+        Some(grid::NeedleAxes {
+            contexts: self.passkey_contexts.clone().unwrap_or(axes.contexts),
+            depths: self.passkey_depths.clone().unwrap_or(axes.depths),
+            chunks: self.passkey_chunks.clone().or(axes.chunks),
+        })
+    }
+
     /// This process's file of `stem` records in `out`: `stem.jsonl`, or the shard's own.
     fn file_of(&self, out: &std::path::Path, stem: &str) -> PathBuf {
         out.join(match &self.shard {
@@ -302,7 +312,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let threshold = file
         .synthetic_axes()
         .map_err(mss_examples::exit::bad_data)?
-        .map_or(DEFAULT_THRESHOLD, |axes| axes.threshold);
+        .map_or(calibration::DEFAULT_THRESHOLD, |axes| axes.threshold);
     if args.report_only {
         return report(&args, &out, threshold);
     }
@@ -354,33 +364,40 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         data_hash: manifest::data_hash(&texts),
         code_version: env!("CARGO_PKG_VERSION").into(),
     };
-    // The tasks' haystacks are checked before anything runs or the folder is claimed.
-    let synthetic = match args.task {
-        Task::Perplexity => args.synthetic_axes(&file)?,
-        Task::Qa => None,
+    // The tasks beside the grid settle their runs and haystacks before anything runs or the
+    // folder is claimed, so a bad length or chunk size is refused at once.
+    let (needles, synthetic) = match args.task {
+        Task::Perplexity => (args.needle_axes(&file), args.synthetic_axes(&file)?),
+        Task::Qa => (None, None),
     };
-    if let Some(axes) = &synthetic {
-        haystack(&texts, &tokenizer, axes.longest(), "synthetic-contexts")?;
-        task_runs(
-            &grids,
-            axes.chunks.as_deref(),
-            "set [synthetic] chunks to some of them",
-        )?;
-    }
-    if args.task == Task::Perplexity
-        && !args.no_passkey
-        && let Some(axes) = file.needle_axes()
-    {
-        let contexts = args.passkey_contexts.as_ref().unwrap_or(&axes.contexts);
-        let longest = contexts.iter().copied().max().unwrap_or(0);
-        haystack(&texts, &tokenizer, longest, "passkey-contexts")?;
-        let chunks = args.passkey_chunks.as_ref().or(axes.chunks.as_ref());
-        task_runs(
-            &grids,
-            chunks.map(Vec::as_slice),
-            "pass --passkey-chunks with one of them",
-        )?;
-    }
+    let needles = needles
+        .map(|axes| {
+            let inputs = TaskInputs::settle(
+                &grids,
+                &texts,
+                &tokenizer,
+                "passkey",
+                axes.contexts.iter().copied().max().unwrap_or(0),
+                axes.chunks.as_deref(),
+                "pass --passkey-chunks with one of them, or --no-passkey",
+            )?;
+            anyhow::Ok((axes, inputs))
+        })
+        .transpose()?;
+    let synthetic = synthetic
+        .map(|axes| {
+            let inputs = TaskInputs::settle(
+                &grids,
+                &texts,
+                &tokenizer,
+                "synthetic",
+                axes.longest(),
+                axes.chunks.as_deref(),
+                "set [synthetic] chunks to some of them, or pass --no-synthetic",
+            )?;
+            anyhow::Ok((axes, inputs))
+        })
+        .transpose()?;
     manifest.claim(&out)?;
     if args.task == Task::Qa {
         let path = args.data.as_deref().unwrap_or(std::path::Path::new("qa"));
@@ -449,17 +466,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
 
-    if !args.no_passkey {
-        let axes = file
-            .needle_axes()
-            .context("the passkey task is switched off")?;
-        run_needles(
-            &args, axes, &grids, &model, &ropes, &tokenizer, &texts, &out,
-        )?;
+    if let Some((axes, inputs)) = &needles {
+        run_needles(&args, axes, inputs, &model, &ropes, &tokenizer, &out)?;
     }
-    if let Some(axes) = &synthetic {
+    if let Some((axes, inputs)) = &synthetic {
         run_synthetic(
-            &args, axes, &grids, &model, &ropes, &tokenizer, &texts, &out,
+            &args, axes, inputs, &grids, &model, &ropes, &tokenizer, &out,
         )?;
     }
     if let Some(shard) = &args.shard {
@@ -472,9 +484,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     report(&args, &out, threshold)
 }
-
-/// Full attention's accuracy a synthetic task's length needs when no file says.
-const DEFAULT_THRESHOLD: f64 = 0.8;
 
 /// Writes `summary.md`, `summary.csv` and the plots from the run folder's results;
 /// `threshold` is the synthetic tasks' calibration threshold.
@@ -647,16 +656,14 @@ fn run_qa(
     Ok(())
 }
 
-/// The passkey task over the grids' pruners, methods, chunk and memory sizes.
-#[allow(clippy::too_many_arguments)]
+/// The passkey task over the first grid's pruners, methods, chunk and memory sizes.
 fn run_needles(
     args: &EvalArgs,
-    axes: grid::NeedleAxes,
-    grids: &[Grid],
+    axes: &grid::NeedleAxes,
+    inputs: &TaskInputs,
     model: &Transformer<Backend>,
     ropes: &Ropes,
     tokenizer: &Tokenizer,
-    texts: &[(String, String)],
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
     let path = args.file_of(out, "needle");
@@ -665,24 +672,13 @@ fn run_needles(
         .filter(|r| guard::is_done(&r.status))
         .map(|r| r.key)
         .collect();
-    let contexts = args.passkey_contexts.clone().unwrap_or(axes.contexts);
-    let depths = args.passkey_depths.clone().unwrap_or(axes.depths);
-    let chunks = args.passkey_chunks.clone().or(axes.chunks);
-    let longest = contexts.iter().copied().max().unwrap_or(0);
-    let haystack = haystack(texts, tokenizer, longest, "passkey-contexts")?;
-    // The first grid's methods and sizes (the paper preset's small-chunk experiment).
     let mut cells = Vec::new();
-    let runs = task_runs(
-        grids,
-        chunks.as_deref(),
-        "pass --passkey-chunks with one of them, or --no-passkey",
-    )?;
-    for spec in runs {
-        for &context in &contexts {
-            for &depth in &depths {
+    for spec in &inputs.runs {
+        for &context in &axes.contexts {
+            for &depth in &axes.depths {
                 let mine = args
                     .shard
-                    .is_none_or(|shard| shard.owns(&needle::key(&spec, context, depth)));
+                    .is_none_or(|shard| shard.owns(&needle::key(spec, context, depth)));
                 if mine {
                     cells.push((spec.clone(), context, depth));
                 }
@@ -705,7 +701,7 @@ fn run_needles(
             spec.pruner, spec.method
         ));
         let model = ropes.model_for(model, spec);
-        let record = needle::run(&model, tokenizer, &haystack, spec, *context, *depth);
+        let record = needle::run(&model, tokenizer, &inputs.haystack, spec, *context, *depth);
         record::append_line(&path, &record)?;
         bar.inc(1);
     }
@@ -722,20 +718,15 @@ fn run_needles(
 fn run_synthetic(
     args: &EvalArgs,
     axes: &synthetic::SyntheticAxes,
+    inputs: &TaskInputs,
     grids: &[Grid],
     model: &Transformer<Backend>,
     ropes: &Ropes,
     tokenizer: &Tokenizer,
-    texts: &[(String, String)],
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
     let path = args.file_of(out, "qa");
-    let haystack = haystack(texts, tokenizer, axes.longest(), "synthetic-contexts")?;
-    let runs = task_runs(
-        grids,
-        axes.chunks.as_deref(),
-        "set [synthetic] chunks to some of them, or pass --no-synthetic",
-    )?;
+    let TaskInputs { runs, haystack } = inputs;
     let (Some(first), Some(chunk)) = (grids.first(), runs.first().map(|s| s.chunk)) else {
         return Ok(());
     };
@@ -772,7 +763,7 @@ fn run_synthetic(
                     spec.method,
                     spec.memory
                 ));
-                let item = synthetic::item(task, tokenizer, &haystack, tokens, depth, sample)?;
+                let item = synthetic::item(task, tokenizer, haystack, tokens, depth, sample)?;
                 let model = ropes.model_for(model, spec);
                 let record = qa::run(
                     &model,
@@ -825,53 +816,62 @@ fn run_synthetic(
     Ok(())
 }
 
-/// The first text's first `tokens` tokens, a task's haystack; refused, naming the flag that sets
-/// the length (`--{flag}`), when no text is that long.
-fn haystack(
-    texts: &[(String, String)],
-    tokenizer: &Tokenizer,
-    tokens: usize,
-    flag: &str,
-) -> anyhow::Result<Vec<u32>> {
-    let too_short = || {
-        mss_examples::exit::bad_data(format!(
-            "no text has the {tokens} tokens of the longest --{flag} (the preset's, or given): \
-             give longer texts, shorter lengths, or skip the task (--no-{})",
-            flag.split('-').next().unwrap_or(flag)
-        ))
-    };
-    if tokens < 2 {
-        return Err(too_short());
-    }
-    corpus::documents(texts, tokenizer, tokens, 1)
-        .map_err(|_| too_short())?
-        .into_iter()
-        .next()
-        .map(|doc| doc.ids)
-        .ok_or_else(too_short)
+/// What a task beside the grid (the passkey, the synthetic tasks) runs on.
+struct TaskInputs {
+    /// The first grid's runs at the task's chunk sizes.
+    runs: Vec<grid::RunSpec>,
+    /// The first text's first tokens, as many as the task's longest context.
+    haystack: Vec<u32>,
 }
 
-/// The first grid's runs at `chunks` (all when `None`), where the passkey and the synthetic
-/// tasks run; refused, with `fix`, when none is at those chunk sizes.
-fn task_runs(
-    grids: &[Grid],
-    chunks: Option<&[usize]>,
-    fix: &str,
-) -> anyhow::Result<Vec<grid::RunSpec>> {
-    let Some(first) = grids.first() else {
-        return Ok(Vec::new());
-    };
-    let runs: Vec<grid::RunSpec> = first
-        .runs()
-        .into_iter()
-        .filter(|s| chunks.is_none_or(|c| c.contains(&s.chunk)))
-        .collect();
-    if runs.is_empty() {
-        return Err(mss_examples::exit::bad_usage(format!(
-            "the task's chunk sizes {:?} are not in the first grid's {:?}: {fix}",
-            chunks.unwrap_or_default(),
-            first.chunks
-        )));
+impl TaskInputs {
+    /// The inputs of `task` (`passkey` or `synthetic`, as its flags are named), whose longest
+    /// context is `longest` tokens, at the first grid's runs of `chunks` (all when `None`):
+    /// refused when no text is that long, or with `fix` when the grid has none of the chunk
+    /// sizes.
+    fn settle(
+        grids: &[Grid],
+        texts: &[(String, String)],
+        tokenizer: &Tokenizer,
+        task: &str,
+        longest: usize,
+        chunks: Option<&[usize]>,
+        fix: &str,
+    ) -> anyhow::Result<Self> {
+        let too_short = || {
+            mss_examples::exit::bad_data(format!(
+                "no text has the {longest} tokens of the longest --{task}-contexts (the \
+                 preset's, or given): give longer texts, shorter lengths, or skip the task \
+                 (--no-{task})"
+            ))
+        };
+        let haystack = match longest {
+            0 | 1 => return Err(too_short()),
+            _ => corpus::documents(texts, tokenizer, longest, 1)
+                .map_err(|_| too_short())?
+                .into_iter()
+                .next()
+                .map(|doc| doc.ids)
+                .ok_or_else(too_short)?,
+        };
+        let Some(first) = grids.first() else {
+            return Ok(Self {
+                runs: Vec::new(),
+                haystack,
+            });
+        };
+        let runs: Vec<grid::RunSpec> = first
+            .runs()
+            .into_iter()
+            .filter(|s| chunks.is_none_or(|c| c.contains(&s.chunk)))
+            .collect();
+        if runs.is_empty() {
+            return Err(mss_examples::exit::bad_usage(format!(
+                "the {task} task's chunk sizes {:?} are not in the first grid's {:?}: {fix}",
+                chunks.unwrap_or_default(),
+                first.chunks
+            )));
+        }
+        Ok(Self { runs, haystack })
     }
-    Ok(runs)
 }

@@ -120,6 +120,14 @@ pub struct Scores {
     pub f1: f64,
 }
 
+impl Scores {
+    /// Whether an answer was found in the prediction: how the synthetic tasks count a question
+    /// right (RULER's string match).
+    pub fn found(&self) -> bool {
+        self.substring == 1.0
+    }
+}
+
 /// Scores `prediction` against `answers`, keeping the best of each.
 pub fn score(prediction: &str, answers: &[String]) -> Scores {
     let predicted = normalize(prediction);

@@ -412,7 +412,7 @@ pub fn leaderboard(
                         && r.memory == key.memory
                 })
                 .collect();
-            let right = asked.iter().filter(|r| r.scores.substring == 1.0).count();
+            let right = asked.iter().filter(|r| r.scores.found()).count();
             match asked.len() {
                 0 => out.push_str(" — |"),
                 n => {
