@@ -136,7 +136,6 @@ impl<B: Backend> Attention<B> {
         query_block: usize,
     ) -> Result<LayerOutput<B>, CoreError> {
         let [_, c, _] = x.dims();
-        let x_device = x.device();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
         let [q, k, v] = project(x, [&self.q_proj, &self.k_proj, &self.v_proj]);
         let q = heads(q, self.n_heads);
@@ -162,8 +161,9 @@ impl<B: Backend> Attention<B> {
             .sliding_window
             .filter(|w| step.last_position >= *w)
             .map(|window| {
-                let [_, heads, keys, _] = joined.entries.keys.dims();
-                let positions = joined.rope.tensor(heads, keys, &x_device);
+                let keys = &joined.entries.keys;
+                let [_, heads, len, _] = keys.dims();
+                let positions = joined.rope.tensor(heads, len, &keys.device());
                 sliding_window_mask(step.rope_positions.clone(), positions, window)
             });
         let entries = joined.entries;
