@@ -130,6 +130,17 @@ fused)
         step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
     tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
     ;;
+ncu)
+    # Where one steady-state stretch of a 7B `streaming_llm` FM prefill spends GPU time, every
+    # kernel timed by Nsight Compute (cuBLAS's too, which CubeCL's profile leaves out), and the
+    # same for PyTorch's run of that configuration; then the products of one chunk in PyTorch.
+    ncu_run() { local name=$1 skip=$2; shift 2; echo "== $name"; timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip "$skip" --launch-count 600 --csv --log-file "$out/$name.csv" "$@" > "$out/$name.stdout" 2>&1; echo "rc=$?"; tail -3 "$out/$name.stdout"; python3 scripts/gpu/ncu-summary.py "$out/$name.csv" | tee "$out/$name-summary.txt" | head -40; }
+    ncu --version | tail -1
+    ncu_run ncu-mss-l7b-8k 9000 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
+    ncu_run ncu-mss-l7b-8k-snapkv 9000 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
+    ncu_run ncu-torch-l7b-8k 12000 python3 bench/torch_baseline.py --no-calibration --reps 1 --out /tmp/t.json --models llama2-7b --L 8192 --settings 1024:1024 --pruners streaming --memtypes FM --no-full
+    python3 scripts/gpu/torch-products.py | tee "$out/torch-products.txt"
+    ;;
 esac
 tar czf "$out/kernels.tgz" -C .device kernels; du -sh .device/kernels
 ls -la "$out"
