@@ -97,6 +97,10 @@ struct Args {
     /// step) — the second also times the join the first avoids.
     #[arg(long, default_value = "compact")]
     positions: mss::PositionMode,
+    /// Largest block of f32 attention scores the CUDA attention materialises at a time, as a
+    /// power of two (default 25: 128 MiB), for the A/B of block sizes.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=30))]
+    score_block_log2: Option<u32>,
     /// Before the prefills, time the model's linear-layer products on one chunk (this many
     /// of each shape; with `--features cuda`, cuBLAS against Burn's product).
     #[arg(long)]
@@ -135,6 +139,9 @@ fn run() -> anyhow::Result<()> {
     {
         mss::models::use_cublas(!args.burn_kernels);
         mss::models::use_rope_kernel(!args.burn_rope);
+        if let Some(log2) = args.score_block_log2 {
+            mss::models::set_attention_score_block(1 << log2);
+        }
         mss::pruners::use_top_k_kernel(!args.burn_top_k);
         println!(
             "linear layers: {}",

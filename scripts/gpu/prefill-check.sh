@@ -130,6 +130,24 @@ fused)
         step mss-l7b-8k-profile $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
     tail -40 "$out/profile-l7b.log" | sed 's/   */  /g' > "$out/profile-l7b-summary.txt"; rm -f "$out/profile-l7b.log"
     ;;
+kernels)
+    # The softmax kernel holding each row in registers and the RoPE kernel by pairs: the checks
+    # (attention against Burn's blocked products, RoPE against Burn's operations), the 7B shape
+    # at 32K beside PyTorch, the score-block sizes for the A/B, where a 7B step now spends its
+    # GPU time (every kernel, Nsight Compute), then the SmolLM2 shape beside PyTorch.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks
+    for log2 in 23 24 26; do
+        step mss-l7b-32k-block-$log2 $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks --score-block-log2 $log2
+    done
+    timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 600 --csv --log-file "$out/ncu-mss-l7b-8k.csv" \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks > /dev/null 2>&1
+    python3 scripts/gpu/ncu-summary.py "$out/ncu-mss-l7b-8k.csv" | tee "$out/ncu-mss-l7b-8k-summary.txt" | head -30
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
+    step mss-smollm2-8k-full $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192
+    ;;
 ncu)
     # Where one steady-state stretch of a 7B `streaming_llm` FM prefill spends GPU time, every
     # kernel timed by Nsight Compute (cuBLAS's too, which CubeCL's profile leaves out), and the

@@ -47,9 +47,10 @@ pub use chat_template::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, TransformerConfig};
 #[cfg(feature = "cuda")]
 pub use cuda::{
-    DevicePool, KERNEL_CACHE_ENV, cublas_available, cublas_ordering, device_pool,
-    order_cublas_by_events, persist_kernel_caches, release_unused_device_memory,
-    rope_kernel_enabled, use_cublas, use_rope_kernel,
+    DEFAULT_SCORE_BLOCK_ELEMENTS, DevicePool, KERNEL_CACHE_ENV, cublas_available,
+    cublas_ordering, device_pool, order_cublas_by_events, persist_kernel_caches,
+    release_unused_device_memory, rope_kernel_enabled, set_attention_score_block, use_cublas,
+    use_rope_kernel,
 };
 pub use error::{ModelError, Result};
 pub use generation_config::GenerationConfig;

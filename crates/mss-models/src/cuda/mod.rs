@@ -55,6 +55,8 @@ pub(crate) use attention::{causal_attention, causal_attention_with_statistics};
 pub(crate) use op::products;
 #[cfg(feature = "cuda")]
 pub(crate) use rope::rotate;
+#[cfg(feature = "cuda")]
+pub use score_blocks::{DEFAULT_SCORE_BLOCK_ELEMENTS, set_attention_score_block};
 
 #[cfg(feature = "cuda")]
 static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);

@@ -25,9 +25,10 @@ mod kernel {
     use cubecl::prelude::*;
 
     /// `out[h, t, i] = x[h, t, i] cos[p, i] + x[h, t, (i + d/2) mod d] signed_sin[p, i]` with
-    /// `p = positions[h, t]` (`per_head`) or `start + t`, computed in f32: one cube per (token,
-    /// head), one thread per element of the head (no index divisions). `x`, the tables and the
-    /// positions may have any strides; `out` is contiguous.
+    /// `p = positions[h, t]` (`per_head`) or `start + t`, computed in f32: one cube per token
+    /// and `CUBE_DIM_Y` heads, one thread per pair `(i, i + d/2)`, which reads its two elements
+    /// once for both outputs (no index divisions). `x`, the tables and the positions may have
+    /// any strides; `out` is contiguous.
     #[cube(launch)]
     pub(super) fn rope_kernel<F: Float, I: Int>(
         x: &Tensor<F>,
@@ -40,21 +41,28 @@ mod kernel {
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
         let d = out.shape(3);
+        let half = d / 2;
         let i = UNIT_POS_X as usize;
         let t = CUBE_POS_X as usize;
-        let h = CUBE_POS_Y as usize;
-        let partner = (i + d / 2) % d;
-        let mut p = start as usize + t;
-        if per_head {
-            p = u32::cast_from(positions[h * positions.stride(0) + t * positions.stride(1)])
-                as usize;
+        let h = (CUBE_POS_Y * CUBE_DIM_Y + UNIT_POS_Y) as usize;
+        if h < out.shape(1) {
+            let mut p = start as usize + t;
+            if per_head {
+                p = u32::cast_from(positions[h * positions.stride(0) + t * positions.stride(1)])
+                    as usize;
+            }
+            let row = h * x.stride(1) + t * x.stride(2);
+            let a = f32::cast_from(x[row + i * x.stride(3)]);
+            let b = f32::cast_from(x[row + (i + half) * x.stride(3)]);
+            let (cos_row, sin_row) = (p * cos.stride(0), p * signed_sin.stride(0));
+            let c_a = f32::cast_from(cos[cos_row + i * cos.stride(1)]);
+            let c_b = f32::cast_from(cos[cos_row + (i + half) * cos.stride(1)]);
+            let s_a = f32::cast_from(signed_sin[sin_row + i * signed_sin.stride(1)]);
+            let s_b = f32::cast_from(signed_sin[sin_row + (i + half) * signed_sin.stride(1)]);
+            let o = (h * out.shape(2) + t) * d;
+            out[o + i] = F::cast_from(a * c_a + b * s_a);
+            out[o + i + half] = F::cast_from(b * c_b + a * s_b);
         }
-        let row = h * x.stride(1) + t * x.stride(2);
-        let a = f32::cast_from(x[row + i * x.stride(3)]);
-        let b = f32::cast_from(x[row + partner * x.stride(3)]);
-        let c = f32::cast_from(cos[p * cos.stride(0) + i * cos.stride(1)]);
-        let s = f32::cast_from(signed_sin[p * signed_sin.stride(0) + i * signed_sin.stride(1)]);
-        out[(h * out.shape(2) + t) * d + i] = F::cast_from(a * c + b * s);
     }
 }
 
@@ -150,10 +158,12 @@ fn launch_rope(
     let [_, heads, len, d] = shape.dims::<4>();
     let count = |n: usize| u32::try_from(n).expect("fewer than 2^32 tokens, heads and dims");
     let (float, int) = (x.dtype, positions.dtype);
+    // Pairs of a head along x, as many heads as make 256 threads along y.
+    let heads_per_cube = (256 / (d / 2)).clamp(1, heads);
     rope_kernel::launch::<CudaRuntime>(
         &x.client.clone(),
-        CubeCount::Static(count(len), count(heads), 1),
-        CubeDim::new_1d(count(d)),
+        CubeCount::Static(count(len), count(heads.div_ceil(heads_per_cube)), 1),
+        CubeDim::new_2d(count(d / 2), count(heads_per_cube)),
         x.into_tensor_arg(),
         cos.into_tensor_arg(),
         signed_sin.into_tensor_arg(),
