@@ -97,6 +97,10 @@ struct Args {
     /// step) — the second also times the join the first avoids.
     #[arg(long, default_value = "compact")]
     positions: mss::PositionMode,
+    /// Attention without statistics through the flash-style kernel (opt-in while it is
+    /// measured; the attention check then checks it).
+    #[arg(long)]
+    flash: bool,
     /// Largest block of f32 attention scores the CUDA attention materialises at a time, as a
     /// power of two (default 25: 128 MiB), for the A/B of block sizes.
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..=30))]
@@ -139,6 +143,7 @@ fn run() -> anyhow::Result<()> {
     {
         mss::models::use_cublas(!args.burn_kernels);
         mss::models::use_rope_kernel(!args.burn_rope);
+        mss::models::use_flash_attention(args.flash);
         if let Some(log2) = args.score_block_log2 {
             mss::models::set_attention_score_block(1 << log2);
         }
@@ -292,7 +297,8 @@ fn pool_reserved(device: &burn::tensor::Device<B>, release: bool) -> Option<u64>
 
 /// Checks, before timing anything, that top-k on this backend's device chooses exactly what the
 /// host would: random score rows with many ties (and NaN, −∞, −0.0 beside 0.0), the candidate
-/// counts of a `C = M = 1024` step and of a long row, as indices and as a mask; with
+/// counts of a short row, of a `C = M = 1024` step and of two long rows (the second past the
+/// one-cube kernel's reach, so the two-kernel path runs too), as indices and as a mask; with
 /// `--features cuda` both the crate's kernels and Burn's operations. Leaves the kernels
 /// switched as `--burn-top-k` says.
 fn check_selection(device: &burn::tensor::Device<B>, burn_top_k: bool) -> anyhow::Result<()> {
@@ -305,7 +311,14 @@ fn check_selection(device: &burn::tensor::Device<B>, burn_top_k: bool) -> anyhow
         if kernels {
             continue;
         }
-        for (seed, len) in [(0, 2052), (1, 2052), (2, 2052), (3, 8195)] {
+        for (seed, len) in [
+            (0, 2052),
+            (1, 2052),
+            (2, 2052),
+            (3, 8195),
+            (4, 37),
+            (5, 17000),
+        ] {
             let ids = mss_testkit::ids(heads * len, 64, seed);
             let values: Vec<f32> = ids
                 .iter()
@@ -348,8 +361,8 @@ fn check_selection(device: &burn::tensor::Device<B>, burn_top_k: bool) -> anyhow
     #[cfg(not(feature = "cuda"))]
     let _ = burn_top_k;
     println!(
-        "device top-k equals the host's in {cases} cases (3 heads, 2052 or 8195 candidates, \
-         many ties, NaN and infinities; indices and masks)\n"
+        "device top-k equals the host's in {cases} cases (3 heads, 37, 2052, 8195 or 17000 \
+         candidates, many ties, NaN and infinities; indices and masks)\n"
     );
     Ok(())
 }

@@ -148,6 +148,42 @@ kernels)
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     step mss-smollm2-8k-full $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192
     ;;
+select)
+    # Top-k of rows up to 16K candidates in one kernel (a threshold search in one cube per
+    # row): the checks (top-k against the host, now also a short row and one past the
+    # kernel's reach), the 7B shape at 32K beside PyTorch, every kernel of a 7B `snapkv` IMDC
+    # step (Nsight Compute), then the SmolLM2 shape beside PyTorch.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 3 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks
+    timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 600 --csv --log-file "$out/ncu-snapkv.csv" \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks > /dev/null 2>&1
+    python3 scripts/gpu/ncu-summary.py "$out/ncu-snapkv.csv" | tee "$out/ncu-snapkv-summary.txt" | head -40
+    rm -f "$out/ncu-snapkv.csv"
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
+    ;;
+flash)
+    # The top-k select kernel and the flash-style attention kernel (opt-in, --flash): the
+    # checks without and with it (attention against Burn's blocked products, top-k against
+    # the host), the 7B shape at 32K beside PyTorch, the flash kernel's A/B on the runs without
+    # statistics, its SmolLM2 one-chunk run, and every kernel of a 7B step with it.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none
+    step mss-checks-flash $bin --tokens 1024 --repeats 1 --only none --flash
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 3 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks
+    step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 3 --only "streaming_llm FM,streaming_llm IMDC" --no-checks --flash
+    step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
+    timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 600 --csv --log-file "$out/ncu.csv" \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash > /dev/null 2>&1
+    python3 scripts/gpu/ncu-summary.py "$out/ncu.csv" | tee "$out/ncu-flash-summary.txt" | head -24
+    timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 600 --csv --log-file "$out/ncu.csv" \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks > /dev/null 2>&1
+    python3 scripts/gpu/ncu-summary.py "$out/ncu.csv" | tee "$out/ncu-snapkv-summary.txt" | head -30
+    rm -f "$out/ncu.csv"
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
+    ;;
 ncu)
     # Where one steady-state stretch of a 7B `streaming_llm` FM prefill spends GPU time, every
     # kernel timed by Nsight Compute (cuBLAS's too, which CubeCL's profile leaves out), and the

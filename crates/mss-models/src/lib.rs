@@ -47,9 +47,9 @@ pub use chat_template::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, TransformerConfig};
 #[cfg(feature = "cuda")]
 pub use cuda::{
-    DEFAULT_SCORE_BLOCK_ELEMENTS, DevicePool, KERNEL_CACHE_ENV, cublas_available,
-    cublas_ordering, device_pool, order_cublas_by_events, persist_kernel_caches,
-    release_unused_device_memory, rope_kernel_enabled, set_attention_score_block, use_cublas,
+    DEFAULT_SCORE_BLOCK_ELEMENTS, DevicePool, KERNEL_CACHE_ENV, cublas_available, cublas_ordering,
+    device_pool, order_cublas_by_events, persist_kernel_caches, release_unused_device_memory,
+    rope_kernel_enabled, set_attention_score_block, use_cublas, use_flash_attention,
     use_rope_kernel,
 };
 pub use error::{ModelError, Result};

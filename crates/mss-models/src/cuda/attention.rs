@@ -23,6 +23,7 @@ use burn_fusion::stream::Operation;
 use burn_ir::{CustomOpIr, HandleContainer};
 use cubecl::cuda::CudaRuntime;
 
+use super::flash;
 use super::gemm::{Gemm, Precision};
 use mss_core::cuda::{
     FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, register_custom,
@@ -172,6 +173,9 @@ fn attend_blocks(
     let (q, [q_head, q_row]) = heads_operand(q);
     let (k, [k_head, k_row]) = heads_operand(k);
     let (v, [v_head, v_row]) = heads_operand(v);
+    if !statistics && super::flash_attention_enabled() && flash::supports(head_dim, value_dim) {
+        return (flash::flash_attention(q, k, v, scale), None);
+    }
     let out = empty_device_contiguous_dtype(
         q.client.clone(),
         q.device.clone(),

@@ -24,6 +24,8 @@
 #[cfg(feature = "cuda")]
 mod attention;
 #[cfg(feature = "cuda")]
+mod flash;
+#[cfg(feature = "cuda")]
 mod gemm;
 #[cfg(feature = "cuda")]
 mod op;
@@ -87,6 +89,24 @@ pub fn use_rope_kernel(enabled: bool) {
 /// Whether RoPE runs as the crate's kernel ([`use_rope_kernel`] and [`use_cublas`]).
 pub fn rope_kernel_enabled() -> bool {
     ROPE_KERNEL.load(Ordering::Relaxed) && CUBLAS_ENABLED.load(Ordering::Relaxed)
+}
+
+#[cfg(feature = "cuda")]
+static FLASH_ATTENTION: AtomicBool = AtomicBool::new(false);
+
+#[cfg(feature = "cuda")]
+/// Whether attention without statistics runs as one flash-style CubeCL kernel on the CUDA
+/// backend (scores kept on the chip, online softmax, tensor-core tiles) instead of cuBLAS
+/// products around a softmax kernel, for every model in the process. Off by default until it
+/// is faster; both compute the same attention. The crate's kernels must also be on
+/// ([`use_cublas`]).
+pub fn use_flash_attention(enabled: bool) {
+    FLASH_ATTENTION.store(enabled, Ordering::Relaxed);
+}
+
+#[cfg(feature = "cuda")]
+fn flash_attention_enabled() -> bool {
+    FLASH_ATTENTION.load(Ordering::Relaxed)
 }
 
 #[cfg(feature = "cuda")]

@@ -177,7 +177,10 @@ pub(super) fn causal_softmax(
     let first_visible = u32::try_from(first_visible).expect("keys fit in u32");
     let dtypes = [scores.dtype.into(), dtype.into()];
     let width = shape[1];
-    let vector_size = [4, 2, 1].into_iter().find(|n| width.is_multiple_of(*n)).unwrap_or(1);
+    let vector_size = [4, 2, 1]
+        .into_iter()
+        .find(|n| width.is_multiple_of(*n))
+        .unwrap_or(1);
     let vectors = width / vector_size;
     let fitting = [256, 1024]
         .into_iter()

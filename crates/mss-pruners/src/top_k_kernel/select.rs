@@ -1,0 +1,215 @@
+//! `select_kernel`: the top-k of rows of up to [`MAX_SELECT_LEN`] candidates in one cube per
+//! row, by a threshold search over order-preserving integer keys (see the parent module).
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::cuda::CudaRuntime;
+use cubecl::prelude::{CubeCount, CubeDim};
+
+use self::kernel::select_kernel;
+
+/// Most threads of `select_kernel`'s cube, and the most candidates each holds.
+const SELECT_THREADS: usize = 1024;
+const SELECT_PER_THREAD: usize = 16;
+
+/// Longest row `select_kernel` takes.
+pub(super) const MAX_SELECT_LEN: usize = SELECT_THREADS * SELECT_PER_THREAD;
+
+mod kernel {
+    use cubecl::prelude::*;
+
+    use super::super::scores::{lowest, score_at};
+
+    /// An integer key of `x` that orders as the host ranks scores: the lowest (NaN, −∞) 0,
+    /// then every other float in its order, −0.0 equal to +0.0.
+    #[cube]
+    fn order_key(x: f32) -> u32 {
+        let mut key = 0u32;
+        if !lowest(x) {
+            let mut bits = u32::reinterpret(x);
+            if x == 0.0 {
+                bits = 0u32;
+            }
+            if bits >= 0x8000_0000u32 {
+                // Negative: a larger magnitude is a smaller key.
+                key = 0xFFFF_FFFFu32 - bits;
+            } else {
+                key = bits + 0x8000_0000u32;
+            }
+        }
+        key
+    }
+
+    /// `value` summed over the cube, through `shared` (a slot per plane).
+    #[cube]
+    fn cube_sum(value: u32, shared: &mut SharedMemory<u32>) -> u32 {
+        let total = plane_sum(value);
+        if UNIT_POS_PLANE == 0 {
+            shared[PLANE_POS as usize] = total;
+        }
+        sync_cube();
+        let mut sum = 0u32;
+        for p in 0..(CUBE_DIM_X / PLANE_DIM) as usize {
+            sum += shared[p];
+        }
+        sync_cube();
+        sum
+    }
+
+    /// `value` summed over the cube's units before this one.
+    #[cube]
+    fn cube_sum_before(value: u32, shared: &mut SharedMemory<u32>) -> u32 {
+        let inclusive = plane_inclusive_sum(value);
+        if UNIT_POS_PLANE == PLANE_DIM - 1 {
+            shared[PLANE_POS as usize] = inclusive;
+        }
+        sync_cube();
+        let mut before = inclusive - value;
+        for p in 0..PLANE_POS as usize {
+            before += shared[p];
+        }
+        sync_cube();
+        before
+    }
+
+    /// Row `h` of `scores` (one cube per row, `per_thread` consecutive candidates per unit):
+    /// with `write_indices`, `out[h, s]` = the index of the `s`-th of the row's `budget` best
+    /// candidates, ascending; otherwise `out[h, i]` = 1 when candidate `i` is among them, else
+    /// 0. The best: the `budget` largest order keys, ties going to the larger index, as
+    /// `rank_kernel` decides.
+    #[cube(launch)]
+    pub(super) fn select_kernel<F: Float, I: Int>(
+        scores: &Tensor<F>,
+        out: &mut Tensor<I>,
+        budget: u32,
+        #[comptime] per_thread: usize,
+        #[comptime] write_indices: bool,
+        #[define(F, I)] _dtypes: [StorageType; 2],
+    ) {
+        let len = scores.shape(1);
+        let head = CUBE_POS_X as usize;
+        let first = UNIT_POS_X as usize * per_thread;
+        let mut shared = SharedMemory::<u32>::new(32usize);
+        let mut keys = Array::<u32>::new(per_thread);
+        #[unroll]
+        for r in 0..per_thread {
+            let mut key = 0u32;
+            if first + r < len {
+                key = order_key(score_at::<F>(scores, head, first + r));
+            }
+            keys[r] = key;
+        }
+        let k = min(budget as usize, len) as u32;
+
+        // The k-th largest key: the largest t with at least k keys ≥ t, a bit at a time.
+        let mut threshold = 0u32;
+        let mut bit = 32u32;
+        while bit > 0 {
+            bit -= 1;
+            let candidate = threshold | (1u32 << bit);
+            let mut count = 0u32;
+            #[unroll]
+            for r in 0..per_thread {
+                if first + r < len && keys[r] >= candidate {
+                    count += 1;
+                }
+            }
+            if cube_sum(count, &mut shared) >= k {
+                threshold = candidate;
+            }
+        }
+
+        // Every key above the threshold is kept; of the keys equal to it, as many as are
+        // still needed, from the largest index down.
+        let mut greater = 0u32;
+        let mut ties = 0u32;
+        #[unroll]
+        for r in 0..per_thread {
+            if first + r < len {
+                if keys[r] > threshold {
+                    greater += 1;
+                } else if keys[r] == threshold {
+                    ties += 1;
+                }
+            }
+        }
+        let needed = k - cube_sum(greater, &mut shared);
+        let ties_total = cube_sum(ties, &mut shared);
+        let mut ties_after = ties_total - cube_sum_before(ties, &mut shared) - ties;
+        let mut flags = Array::<u32>::new(per_thread);
+        let mut kept_here = 0u32;
+        #[unroll]
+        for q in 0..per_thread {
+            let r = per_thread - 1 - q;
+            let mut keep = 0u32;
+            if first + r < len {
+                if keys[r] > threshold {
+                    keep = 1u32;
+                } else if keys[r] == threshold {
+                    if ties_after < needed {
+                        keep = 1u32;
+                    }
+                    ties_after += 1;
+                }
+            }
+            flags[r] = keep;
+            kept_here += keep;
+        }
+
+        if write_indices {
+            let width = out.shape(1);
+            let mut slot = cube_sum_before(kept_here, &mut shared) as usize;
+            #[unroll]
+            for r in 0..per_thread {
+                if flags[r] == 1u32 {
+                    if slot < width {
+                        out[head * width + slot] = I::cast_from(first + r);
+                    }
+                    slot += 1;
+                }
+            }
+        } else {
+            #[unroll]
+            for r in 0..per_thread {
+                if first + r < len {
+                    out[head * len + first + r] = I::cast_from(flags[r]);
+                }
+            }
+        }
+    }
+}
+
+/// Allocates the flags (`k: None`) or the `[heads, k]` indices and queues `select_kernel`:
+/// one cube per row, up to [`SELECT_THREADS`] units of up to [`SELECT_PER_THREAD`]
+/// candidates each.
+pub(super) fn launch_select(
+    scores: CubeTensor<CudaRuntime>,
+    budget: u32,
+    k: Option<usize>,
+) -> CubeTensor<CudaRuntime> {
+    let [heads, len] = scores.meta.shape().dims::<2>();
+    let out = empty_device_contiguous_dtype(
+        scores.client.clone(),
+        scores.device.clone(),
+        Shape::new([heads, k.unwrap_or(len)]),
+        DType::I32,
+    );
+    let threads = len.next_multiple_of(32).clamp(32, SELECT_THREADS);
+    let per_thread = len.div_ceil(threads).max(1);
+    let count = |n: usize| u32::try_from(n).expect("fewer than 2^32 heads and threads");
+    let dtypes = [scores.dtype.into(), out.dtype.into()];
+    select_kernel::launch::<CudaRuntime>(
+        &scores.client.clone(),
+        CubeCount::Static(count(heads), 1, 1),
+        CubeDim::new_1d(count(threads)),
+        scores.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        budget,
+        per_thread,
+        k.is_some(),
+        dtypes,
+    );
+    out
+}
