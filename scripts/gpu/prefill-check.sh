@@ -184,6 +184,28 @@ flash)
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     ;;
+flash2)
+    # The flash-style kernel with padded shared rows and row-at-a-time softmax: its checks,
+    # the 7B shape at 32K without and with it, SmolLM2 in one chunk, its kernel time.
+    step mss-checks-flash $bin --tokens 1024 --repeats 1 --only none --flash
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks
+    step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,streaming_llm IMDC" --no-checks --flash
+    step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
+    timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 200 --csv --log-file "$out/ncu.csv" \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash > /dev/null 2>&1
+    python3 scripts/gpu/ncu-summary.py "$out/ncu.csv" | tee "$out/ncu-flash-summary.txt" | head -12
+    rm -f "$out/ncu.csv"
+    ;;
+flash3)
+    # The shortest look at the flash-style kernel: its checks, its 7B 32K time, its kernel time.
+    step mss-checks-flash $bin --tokens 1024 --repeats 1 --only none --flash
+    step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks --flash
+    step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
+    timeout 60 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 100 --csv --log-file "$out/ncu.csv" \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash > /dev/null 2>&1
+    python3 scripts/gpu/ncu-summary.py "$out/ncu.csv" | tee "$out/ncu-flash-summary.txt" | head -8
+    rm -f "$out/ncu.csv"
+    ;;
 ncu)
     # Where one steady-state stretch of a 7B `streaming_llm` FM prefill spends GPU time, every
     # kernel timed by Nsight Compute (cuBLAS's too, which CubeCL's profile leaves out), and the

@@ -173,7 +173,10 @@ fn attend_blocks(
     let (q, [q_head, q_row]) = heads_operand(q);
     let (k, [k_head, k_row]) = heads_operand(k);
     let (v, [v_head, v_row]) = heads_operand(v);
-    if !statistics && super::flash_attention_enabled() && flash::supports(head_dim, value_dim) {
+    if !statistics
+        && super::flash_attention_enabled()
+        && flash::supports(dtype, head_dim, value_dim)
+    {
         return (flash::flash_attention(q, k, v, scale), None);
     }
     let out = empty_device_contiguous_dtype(
