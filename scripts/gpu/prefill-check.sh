@@ -19,6 +19,18 @@ export MSS_KERNEL_CACHE=$PWD/.device/kernels
 if [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
 step() { local name=$1; shift; echo "== $name: $*"; /usr/bin/time -f "$name: %e s wall" timeout 280 "$@" 2>&1 | tee "$out/$name.log"; }
 torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
+# Nsight Compute times COUNT kernels of the command's steady state (after SKIP launches), each
+# alone, cuBLAS's too, within LIMIT seconds; their sum by kernel goes to NAME-summary.txt. The
+# CSV is removed (the calls bring back few files) unless keep_csv is set.
+kernel_times() {
+    local name=$1 skip=$2 count=$3 limit=$4; shift 4
+    echo "== $name"
+    timeout "$limit" ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip "$skip" \
+        --launch-count "$count" --csv --log-file "$out/$name.csv" "$@" > "$out/$name.stdout" 2>&1
+    echo "rc=$?"; tail -3 "$out/$name.stdout"
+    python3 scripts/gpu/ncu-summary.py "$out/$name.csv" | tee "$out/$name-summary.txt" | head -40
+    [ -n "${keep_csv:-}" ] || rm -f "$out/$name.csv" "$out/$name.stdout"
+}
 case ${1:-7b} in
 7b)
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
@@ -141,9 +153,7 @@ kernels)
     for log2 in 23 24 26; do
         step mss-l7b-32k-block-$log2 $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks --score-block-log2 $log2
     done
-    timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 600 --csv --log-file "$out/ncu-mss-l7b-8k.csv" \
-        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks > /dev/null 2>&1
-    python3 scripts/gpu/ncu-summary.py "$out/ncu-mss-l7b-8k.csv" | tee "$out/ncu-mss-l7b-8k-summary.txt" | head -30
+    kernel_times ncu-mss-l7b-8k 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     step mss-smollm2-8k-full $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192
@@ -156,10 +166,7 @@ select)
     step mss-checks $bin --tokens 1024 --repeats 1 --only none
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
     step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 3 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks
-    timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 600 --csv --log-file "$out/ncu-snapkv.csv" \
-        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks > /dev/null 2>&1
-    python3 scripts/gpu/ncu-summary.py "$out/ncu-snapkv.csv" | tee "$out/ncu-snapkv-summary.txt" | head -40
-    rm -f "$out/ncu-snapkv.csv"
+    kernel_times ncu-snapkv 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     ;;
@@ -174,13 +181,8 @@ flash)
     step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 3 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks
     step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 3 --only "streaming_llm FM,streaming_llm IMDC" --no-checks --flash
     step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
-    timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 600 --csv --log-file "$out/ncu.csv" \
-        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash > /dev/null 2>&1
-    python3 scripts/gpu/ncu-summary.py "$out/ncu.csv" | tee "$out/ncu-flash-summary.txt" | head -24
-    timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 600 --csv --log-file "$out/ncu.csv" \
-        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks > /dev/null 2>&1
-    python3 scripts/gpu/ncu-summary.py "$out/ncu.csv" | tee "$out/ncu-snapkv-summary.txt" | head -30
-    rm -f "$out/ncu.csv"
+    kernel_times ncu-flash 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash
+    kernel_times ncu-snapkv 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     ;;
@@ -191,30 +193,24 @@ flash2)
     step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks
     step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,streaming_llm IMDC" --no-checks --flash
     step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
-    timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 200 --csv --log-file "$out/ncu.csv" \
-        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash > /dev/null 2>&1
-    python3 scripts/gpu/ncu-summary.py "$out/ncu.csv" | tee "$out/ncu-flash-summary.txt" | head -12
-    rm -f "$out/ncu.csv"
+    kernel_times ncu-flash 9000 200 120 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash
     ;;
 flash3)
     # The shortest look at the flash-style kernel: its checks, its 7B 32K time, its kernel time.
     step mss-checks-flash $bin --tokens 1024 --repeats 1 --only none --flash
     step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks --flash
     step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
-    timeout 60 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 9000 --launch-count 100 --csv --log-file "$out/ncu.csv" \
-        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash > /dev/null 2>&1
-    python3 scripts/gpu/ncu-summary.py "$out/ncu.csv" | tee "$out/ncu-flash-summary.txt" | head -8
-    rm -f "$out/ncu.csv"
+    kernel_times ncu-flash 9000 100 60 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash
     ;;
 ncu)
     # Where one steady-state stretch of a 7B `streaming_llm` FM prefill spends GPU time, every
     # kernel timed by Nsight Compute (cuBLAS's too, which CubeCL's profile leaves out), and the
     # same for PyTorch's run of that configuration; then the products of one chunk in PyTorch.
-    ncu_run() { local name=$1 skip=$2; shift 2; echo "== $name"; timeout 170 ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip "$skip" --launch-count 600 --csv --log-file "$out/$name.csv" "$@" > "$out/$name.stdout" 2>&1; echo "rc=$?"; tail -3 "$out/$name.stdout"; python3 scripts/gpu/ncu-summary.py "$out/$name.csv" | tee "$out/$name-summary.txt" | head -40; }
+    keep_csv=1
     ncu --version | tail -1
-    ncu_run ncu-mss-l7b-8k 9000 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
-    ncu_run ncu-mss-l7b-8k-snapkv 9000 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
-    ncu_run ncu-torch-l7b-8k 12000 python3 bench/torch_baseline.py --no-calibration --reps 1 --out /tmp/t.json --models llama2-7b --L 8192 --settings 1024:1024 --pruners streaming --memtypes FM --no-full
+    kernel_times ncu-mss-l7b-8k 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
+    kernel_times ncu-mss-l7b-8k-snapkv 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
+    kernel_times ncu-torch-l7b-8k 12000 600 170 python3 bench/torch_baseline.py --no-calibration --reps 1 --out /tmp/t.json --models llama2-7b --L 8192 --settings 1024:1024 --pruners streaming --memtypes FM --no-full
     python3 scripts/gpu/torch-products.py | tee "$out/torch-products.txt"
     ;;
 esac

@@ -90,6 +90,7 @@ pub(crate) fn rotate<B: Backend>(
     let dtype = x.dtype();
     let fits = batch == 1
         && len > 0
+        && d > 0
         && d % 2 == 0
         && d <= 1024
         && cos.dims()[1] == d

@@ -79,7 +79,7 @@ mod tests {
                     let rows = balanced_query_block(block_elements, heads, keys, chunk);
                     assert!((1..=chunk).contains(&rows), "{rows} of {chunk}");
                     let fit = (block_elements / (heads * keys) / 64 * 64).max(64);
-                    assert!(rows <= fit.max(chunk.min(fit)), "{rows} rows over {fit}");
+                    assert!(rows <= fit, "{rows} rows over {fit}");
                     // No more blocks than the largest blocks that fit would need.
                     assert_eq!(chunk.div_ceil(rows), chunk.div_ceil(fit.min(chunk)));
                 }

@@ -68,7 +68,8 @@ mod scores {
 }
 
 /// Whether each candidate of `scores` `[heads, len]` is among its row's `budget` best, as 1 or
-/// 0, through `rank_kernel`, when `B` is Burn's CUDA backend; `None` otherwise.
+/// 0, through `select_kernel` (or `rank_kernel` for rows past its reach), when `B` is Burn's
+/// CUDA backend; `None` otherwise.
 pub(crate) fn kept_flags<B: Backend>(
     scores: &Tensor<B, 2>,
     budget: usize,
@@ -94,8 +95,9 @@ pub(crate) fn kept_flags<B: Backend>(
 }
 
 /// The ascending indices of each row's `budget` best candidates of `scores` `[heads, len]`,
-/// `[heads, min(budget, len)]`, through both kernels, when `B` is Burn's CUDA backend and
-/// the result is not empty; `None` otherwise.
+/// `[heads, min(budget, len)]`, through `select_kernel` (or the rank and compaction kernels
+/// for rows past its reach), when `B` is Burn's CUDA backend and the result is not empty;
+/// `None` otherwise.
 pub(crate) fn top_k_indices<B: Backend>(
     scores: &Tensor<B, 2>,
     budget: usize,
