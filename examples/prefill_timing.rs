@@ -80,6 +80,9 @@ struct Args {
     /// Skip the device checks of top-k and the statistics attention (not the cuBLAS check).
     #[arg(long)]
     no_checks: bool,
+    /// The device checks to run (all by default; a fresh GPU compiles kernels for each).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Check::ALL)]
+    checks: Vec<Check>,
     /// RoPE through Burn's operations instead of the crate's CUDA kernel (for the A/B; the
     /// check compares the two either way).
     #[arg(long)]
@@ -98,7 +101,7 @@ struct Args {
     #[arg(long, default_value = "compact")]
     positions: mss::PositionMode,
     /// Attention without statistics through the flash-style kernel (opt-in while it is
-    /// measured; the attention check then checks it).
+    /// measured; the attention check checks it either way).
     #[arg(long)]
     flash: bool,
     /// Largest block of f32 attention scores the CUDA attention materialises at a time, as a
@@ -112,6 +115,28 @@ struct Args {
 }
 
 /// `--attention`.
+/// A device check of the example.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Check {
+    /// The device top-k against the host's.
+    TopK,
+    /// The fused and flash attentions against blocked products.
+    Attention,
+    /// The RoPE kernel against Burn's operations.
+    Rope,
+    /// The attention statistics (products and flash kernels) against blocked products.
+    Statistics,
+}
+
+impl Check {
+    const ALL: [Check; 4] = [
+        Check::TopK,
+        Check::Attention,
+        Check::Rope,
+        Check::Statistics,
+    ];
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Attention {
     Fused,
@@ -174,9 +199,12 @@ fn run() -> anyhow::Result<()> {
     };
     let model = model.with_host_kernels(!args.burn_kernels);
     let ids = mss_testkit::ids(args.tokens, model.config.vocab_size, 1);
-    if !args.no_checks {
+    let checking = |check| !args.no_checks && args.checks.contains(&check);
+    if checking(Check::TopK) {
         check_selection(&device, args.burn_top_k)?;
-        check_long_chunks(&device)?;
+    }
+    if checking(Check::Attention) {
+        check_long_chunks(&device, args.flash)?;
     }
     // Cheap beside the checks above (two products per dtype), and the guard on every cuBLAS
     // figure: it runs even with `--no-checks`.
@@ -196,10 +224,12 @@ fn run() -> anyhow::Result<()> {
     if args.check_model && !args.burn_kernels {
         check_model_kernels(&model, &ids)?;
     }
-    if !args.no_checks {
+    if checking(Check::Rope) {
         check_rope(&device)?;
+    }
+    if checking(Check::Statistics) {
         check_statistics_attention(&device)?;
-        check_model_statistics(&device)?;
+        check_model_statistics(&device, args.flash)?;
     }
     if let Some(count) = args.products {
         time_products(&model, args.chunk, count, !args.burn_kernels)?;
@@ -684,8 +714,12 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
 /// cuBLAS product per block from the softmax's probabilities) against `mss_core`'s blocked
 /// products, in f32 and bf16, 9 query heads over 3 KV heads: the output, the column sums, the
 /// last query's row and the visible-query counts, for a few queries after memory, a 1024-query
-/// chunk after 1024 entries and a 4608-query chunk (several query blocks) after 1024.
-fn check_model_statistics(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
+/// chunk after 1024 entries, a 4608-query chunk (several query blocks) after 1024 and heads of
+/// 128 off the flash kernels' 64-row blocks; bf16 through the flash kernels too.
+fn check_model_statistics(
+    device: &burn::tensor::Device<B>,
+    flash_timed: bool,
+) -> anyhow::Result<()> {
     use burn::tensor::{DType, Distribution};
     use mss::core::AttentionNeeds;
     let needs = AttentionNeeds {
@@ -694,18 +728,34 @@ fn check_model_statistics(device: &burn::tensor::Device<B>) -> anyhow::Result<()
         second_moments: false,
     };
     let values = |t: Tensor<B, 2>| host_values::<f32>(t.cast(DType::F32).into_data());
+    let started = Instant::now();
     // Burn's f32 products on this GPU round about as TF32 does (`check_linear_products`: ~1e-3
     // of the largest value), so the f32 reference is itself that far off.
-    for (dtype, tolerance) in [(DType::F32, 1e-2), (DType::BF16, 3e-2)] {
+    // bf16 twice: through the products around a softmax, then through the flash kernels.
+    for (dtype, tolerance, flash) in [
+        (DType::F32, 1e-2, false),
+        (DType::BF16, 3e-2, false),
+        (DType::BF16, 3e-2, true),
+    ]
+    .into_iter()
+    .filter(|&(_, _, flash)| !flash || cfg!(feature = "cuda"))
+    {
+        #[cfg(feature = "cuda")]
+        mss::models::use_flash_attention(flash);
         let random = |shape: [usize; 4]| {
             Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(dtype)
         };
         let mut errors = Vec::new();
-        for (chunk, memory) in [(7, 300), (1024, 1024), (4608, 1024)] {
+        for (chunk, memory, head_dim) in [
+            (7, 300, 64),
+            (1024, 1024, 64),
+            (4608, 1024, 64),
+            (100, 37, 128),
+        ] {
             let (q, k, v) = (
-                random([1, 9, chunk, 64]),
-                random([1, 3, memory + chunk, 64]),
-                random([1, 3, memory + chunk, 64]),
+                random([1, 9, chunk, head_dim]),
+                random([1, 3, memory + chunk, head_dim]),
+                random([1, 3, memory + chunk, head_dim]),
             );
             let (out, stats) =
                 mss::models::attend(q.clone(), k.clone(), v.clone(), None, needs, 1024);
@@ -737,29 +787,39 @@ fn check_model_statistics(device: &burn::tensor::Device<B>) -> anyhow::Result<()
                 let error = mss_testkit::relative_error(&values(actual)?, &values(expected)?);
                 anyhow::ensure!(
                     error < tolerance,
-                    "{what} of a {chunk}-query chunk after {memory} entries ({dtype:?}) differ \
-                     from the blocked products: {error}"
+                    "{what} of a {chunk}-query chunk after {memory} entries (head {head_dim}, \
+                     {dtype:?}, flash kernels: {flash}) differ from the blocked products: {error}"
                 );
                 line.push(format!("{what} {error:.1e}"));
             }
-            errors.push(format!("{chunk} after {memory}: {}", line.join(", ")));
+            errors.push(format!(
+                "{chunk} after {memory} (head {head_dim}): {}",
+                line.join(", ")
+            ));
         }
+        let path = if flash { "flash kernels" } else { "products" };
         println!(
-            "model attention with statistics vs blocked ({dtype:?}): {}",
-            errors.join("; ")
+            "model attention with statistics vs blocked ({dtype:?}, {path}): {} [{:.0} s]",
+            errors.join("; "),
+            started.elapsed().as_secs_f64()
         );
     }
+    #[cfg(feature = "cuda")]
+    mss::models::use_flash_attention(flash_timed);
+    #[cfg(not(feature = "cuda"))]
+    let _ = flash_timed;
     println!();
     Ok(())
 }
 
 /// Checks the fused attentions (the model's, `mss::models::attend`, and Burn's kernel) against
 /// blocked matrix products in bf16, 9 query heads over 3 KV heads, without and with memory:
-/// short chunks (one query, a few), a 1024-query chunk, and a chunk longer than 4096 queries,
-/// where Burn's CUDA autotuner prefers its flash kernels. Also prints, without failing, how far
+/// short chunks (one query, a few), a 1024-query chunk, a chunk longer than 4096 queries
+/// (where Burn's CUDA autotuner prefers its flash kernels), and heads of 64 and 128 (the
+/// flash kernel's two sizes) at lengths off its 64-row blocks. Also prints, without failing, how far
 /// Burn's own causal flag lands from them with memory (its flash kernels align the causal
 /// boundary at the top left).
-fn check_long_chunks(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
+fn check_long_chunks(device: &burn::tensor::Device<B>, flash_timed: bool) -> anyhow::Result<()> {
     use burn::tensor::module::attention;
     use burn::tensor::ops::AttentionModuleOptions;
     use burn::tensor::{DType, Distribution};
@@ -768,19 +828,22 @@ fn check_long_chunks(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
     let random = |shape: [usize; 4]| {
         Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(DType::BF16)
     };
-    for (chunk, memory) in [
-        (1, 0),
-        (1, 700),
-        (7, 300),
-        (1024, 0),
-        (1024, 1024),
-        (4608, 0),
-        (4608, 1024),
+    let started = Instant::now();
+    for (chunk, memory, head_dim) in [
+        (1, 0, 64),
+        (1, 700, 64),
+        (7, 300, 64),
+        (1024, 0, 64),
+        (1024, 1024, 64),
+        (4608, 0, 64),
+        (4608, 1024, 64),
+        (100, 37, 128),
+        (1024, 1024, 128),
     ] {
         let (q, k, v) = (
-            random([1, 9, chunk, 64]),
-            random([1, 3, memory + chunk, 64]),
-            random([1, 3, memory + chunk, 64]),
+            random([1, 9, chunk, head_dim]),
+            random([1, 3, memory + chunk, head_dim]),
+            random([1, 3, memory + chunk, head_dim]),
         );
         let run = |kernel| {
             use_attention_kernel(kernel);
@@ -796,17 +859,41 @@ fn check_long_chunks(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
         };
         let blocked = run(AttentionKernel::Blocked)?;
         let fused = run(AttentionKernel::Fused)?;
-        let burn = run(AttentionKernel::Burn)?;
+        // Burn's kernel at the heads of 64 only: each new shape of it compiles and autotunes
+        // for minutes on a fresh GPU, and it stands beside the others for reference only.
+        let burn = if head_dim == 64 {
+            run(AttentionKernel::Burn)?
+        } else {
+            blocked.clone()
+        };
+        // The flash-style kernel, whichever way `--flash` set it for the timings.
+        #[cfg(feature = "cuda")]
+        let flash = {
+            mss::models::use_flash_attention(!flash_timed);
+            let other = run(AttentionKernel::Fused)?;
+            mss::models::use_flash_attention(flash_timed);
+            if flash_timed { fused.clone() } else { other }
+        };
+        // No flash kernel off CUDA: the fused path stands in.
+        #[cfg(not(feature = "cuda"))]
+        let flash = {
+            let _ = flash_timed;
+            fused.clone()
+        };
         use_attention_kernel(AttentionKernel::Fused);
         let error = mss_testkit::relative_error(&fused, &blocked);
         let burn_error = mss_testkit::relative_error(&burn, &blocked);
+        let flash_error = mss_testkit::relative_error(&flash, &blocked);
         anyhow::ensure!(
-            error < 3e-2 && burn_error < 3e-2,
-            "fused attention of a {chunk}-query chunk after {memory} memory entries differs from \
-             the blocked products: {error} (Burn's kernel: {burn_error})"
+            error < 3e-2 && burn_error < 3e-2 && flash_error < 3e-2,
+            "fused attention of a {chunk}-query chunk after {memory} memory entries (head \
+             {head_dim}) differs from the blocked products: {error} (Burn's kernel: \
+             {burn_error}, the flash kernel: {flash_error})"
         );
+        let flash_vs_fused = mss_testkit::relative_error(&flash, &fused);
         let mut line = format!(
-            "attention ({chunk} queries, {memory} memory entries, bf16) vs blocked: fused {error:.1e}, Burn's kernel {burn_error:.1e}"
+            "attention ({chunk} queries, {memory} memory entries, head {head_dim}, bf16) vs blocked: fused {error:.1e}, flash kernel {flash_error:.1e} ({flash_vs_fused:.1e} from fused), Burn's kernel {burn_error:.1e} [{:.0} s]",
+            started.elapsed().as_secs_f64()
         );
         if memory > 0 && chunk > 4096 {
             let options = AttentionModuleOptions {

@@ -17,7 +17,7 @@ bin=.device/bin/prefill_timing
 # CubeCL's compiled kernels and autotune results, carried from an earlier call when present.
 export MSS_KERNEL_CACHE=$PWD/.device/kernels
 if [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
-step() { local name=$1; shift; echo "== $name: $*"; /usr/bin/time -f "$name: %e s wall" timeout 280 "$@" 2>&1 | tee "$out/$name.log"; }
+step() { local name=$1; shift; echo "== $name: $*"; /usr/bin/time -f "$name: %e s wall" timeout ${STEP_LIMIT:-280} "$@" 2>&1 | tee "$out/$name.log"; }
 torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
 # Nsight Compute times COUNT kernels of the command's steady state (after SKIP launches), each
 # alone, cuBLAS's too, within LIMIT seconds; their sum by kernel goes to NAME-summary.txt. The
@@ -201,6 +201,22 @@ flash3)
     step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks --flash
     step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
     kernel_times ncu-flash 9000 100 60 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash
+    ;;
+flash4)
+    # The flash kernels on register-level `mma` (FlashAttention-2's layout) and their
+    # statistics pass: the attention and statistics checks (against the blocked products at
+    # heads of 64 and 128), then the 7B shape at 32K through them beside PyTorch.
+    if step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks attention,statistics; then
+        torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+        step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks --flash
+    fi
+    ;;
+flash4-more)
+    # The products path beside the flash kernels in the same call, the other two
+    # configurations, and where the flash path spends its kernel time.
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks
+    step mss-l7b-32k-flash-more $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm IMDC,snapkv FM" --no-checks --flash
+    kernel_times ncu-flash 9000 100 60 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv FM" --no-checks --flash
     ;;
 ncu)
     # Where one steady-state stretch of a 7B `streaming_llm` FM prefill spends GPU time, every

@@ -1,0 +1,168 @@
+//! Causal attention of a chunk over `[memory; chunk]` in one CubeCL kernel, FlashAttention-2
+//! style, and the pruners' statistics in a second: the scores of a block of queries against a
+//! block of keys live in registers only, the softmax runs online (a running max and sum per
+//! query, the output rescaled as the max grows), and both products run on the tensor cores
+//! (`mma.m16n8k16` with `ldmatrix`). Nothing of size queries × keys reaches device memory, so
+//! there are no score blocks to size and no launches per block. Key/value heads are read by
+//! their query heads directly (GQA without repeated keys).
+//!
+//! The statistics (column sums and the last query's row, per KV head) need every row's final
+//! normaliser before any probability is final: the attention kernel writes each row's
+//! log-sum-exp, and the statistics kernel recomputes the scores (no values, no `P V`) and adds
+//! the probabilities up (`statistics`).
+//!
+//! Opt-in (`use_flash_attention`) until measured against the products-around-a-softmax path
+//! (docs/results/gpu-prefill.md).
+
+mod attention;
+mod statistics;
+mod tiles;
+
+use burn::prelude::Shape;
+use burn::tensor::DType;
+use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros_client};
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::cuda::CudaRuntime;
+use cubecl::prelude::{CubeCount, CubeDim};
+
+use self::attention::flash_attention_kernel;
+use self::statistics::flash_statistics_kernel;
+
+/// Rows of a block: the queries of one cube and the keys of one step.
+const BLOCK: usize = 64;
+/// Planes of a cube: one per 16 queries, the height of an `mma` tile.
+const PLANES: usize = BLOCK / 16;
+/// Units of a cube.
+const UNITS: usize = PLANES * 32;
+/// Elements of one 16-byte load of bf16 / f16 (the copies to shared memory and `ldmatrix`'s
+/// rows).
+const VECTOR: usize = 8;
+
+/// Vectors per padded shared row of `d` elements: one more than the row holds, so that the
+/// eight rows of an `ldmatrix` matrix fall in distinct banks.
+const fn shared_stride(d: usize) -> usize {
+    d / VECTOR + 1
+}
+
+/// Whether the kernels serve these operands: bf16 or f16 (the tensor cores' inputs; f32 has
+/// no such `mma`), heads of 64 or 128 (tiles of 16; a plane's 16 output rows, 16 × `d` f32,
+/// live in registers), and each read 16 bytes at a time (unit-strided rows whose head and row
+/// strides and offset are whole vectors).
+pub(super) fn serves(
+    q: &CubeTensor<CudaRuntime>,
+    k: &CubeTensor<CudaRuntime>,
+    v: &CubeTensor<CudaRuntime>,
+) -> bool {
+    let head_dim = q.meta.shape()[3];
+    matches!(q.dtype, DType::BF16 | DType::F16)
+        && k.dtype == q.dtype
+        && v.dtype == q.dtype
+        && k.meta.shape()[3] == head_dim
+        && v.meta.shape()[3] == head_dim
+        && matches!(head_dim, 64 | 128)
+        && [q, k, v].into_iter().all(vectors_aligned)
+}
+
+fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>) -> bool {
+    let strides = tensor.meta.strides();
+    let offset = tensor.handle.offset_start.unwrap_or(0);
+    strides[3] == 1
+        && strides[1].is_multiple_of(VECTOR)
+        && strides[2].is_multiple_of(VECTOR)
+        && offset.is_multiple_of((VECTOR * tensor.dtype.size()) as u64)
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).expect("fewer than 2^32 queries, heads and keys")
+}
+
+/// The attention of `q` over `k`, `v` (one head of `k`, `v` per `n_rep` query heads), causal
+/// after `keys - chunk` memory entries: the output, a new `[1, chunk, heads, d]` tensor, and
+/// each row's log-sum-exp of the scaled scores, `[heads, chunk]` f32; queued on the device
+/// after the work already queued. The operands must be ones [`serves`] accepts.
+pub(super) fn flash_attention(
+    q: CubeTensor<CudaRuntime>,
+    k: CubeTensor<CudaRuntime>,
+    v: CubeTensor<CudaRuntime>,
+    scale: f32,
+) -> (CubeTensor<CudaRuntime>, CubeTensor<CudaRuntime>) {
+    let [_, heads, chunk, d] = q.meta.shape().dims::<4>();
+    let [_, kv_heads, keys, _] = k.meta.shape().dims::<4>();
+    let (client, device) = (q.client.clone(), q.device.clone());
+    let out = empty_device_contiguous_dtype(
+        client.clone(),
+        device.clone(),
+        Shape::new([1, chunk, heads, d]),
+        q.dtype,
+    );
+    let lse = empty_device_contiguous_dtype(
+        client.clone(),
+        device,
+        Shape::new([heads, chunk]),
+        DType::F32,
+    );
+    let dtype = q.dtype.into();
+    // Unchecked: the kernel reads rows below `chunk` or `keys` and columns below `d` of
+    // operands `serves` accepted, and writes the rows of queries below `chunk` only.
+    #[allow(unsafe_code)]
+    unsafe {
+        flash_attention_kernel::launch_unchecked::<CudaRuntime>(
+            &client,
+            CubeCount::Static(count(chunk.div_ceil(BLOCK)), count(heads), 1),
+            CubeDim::new_2d(32, count(PLANES)),
+            VECTOR,
+            q.into_tensor_arg(),
+            k.into_tensor_arg(),
+            v.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            lse.clone().into_tensor_arg(),
+            scale,
+            count(keys - chunk),
+            count(heads / kv_heads),
+            d,
+            dtype,
+        );
+    }
+    (out, lse)
+}
+
+/// Per KV head, the column sums over the chunk's queries and the last query's row of the
+/// attention [`flash_attention`] computed (each summed over the KV head's query heads), from
+/// its log-sum-exp: `[kv_heads, 2, keys]` f32, as `statistics::statistics_product` gives them.
+pub(super) fn flash_statistics(
+    q: CubeTensor<CudaRuntime>,
+    k: CubeTensor<CudaRuntime>,
+    lse: CubeTensor<CudaRuntime>,
+    scale: f32,
+) -> CubeTensor<CudaRuntime> {
+    let [_, heads, chunk, d] = q.meta.shape().dims::<4>();
+    let [_, kv_heads, keys, _] = k.meta.shape().dims::<4>();
+    let client = q.client.clone();
+    let stats = zeros_client(
+        client.clone(),
+        q.device.clone(),
+        Shape::new([kv_heads, 2, keys]),
+        DType::F32,
+    );
+    let dtype = q.dtype.into();
+    // Unchecked: as `flash_attention`; every statistic it adds to is of a key below `keys`.
+    #[allow(unsafe_code)]
+    unsafe {
+        flash_statistics_kernel::launch_unchecked::<CudaRuntime>(
+            &client,
+            CubeCount::Static(count(chunk.div_ceil(BLOCK)), count(heads), 1),
+            CubeDim::new_2d(32, count(PLANES)),
+            VECTOR,
+            q.into_tensor_arg(),
+            k.into_tensor_arg(),
+            lse.into_tensor_arg(),
+            stats.clone().into_tensor_arg(),
+            scale,
+            count(keys - chunk),
+            count(heads / kv_heads),
+            d,
+            dtype,
+        );
+    }
+    stats
+}

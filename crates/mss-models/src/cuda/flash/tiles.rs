@@ -1,0 +1,171 @@
+//! What both flash kernels share: where a unit stands in the cube, the copies of 64 rows to
+//! shared memory, the queries' `A` fragments and a plane's 16 × 64 scores, scaled and masked.
+//!
+//! The layout is FlashAttention-2's on `mma.m16n8k16` (bf16 / f16 in, f32 out). A cube holds
+//! 64 queries of one head, a plane (32 lanes) 16 of them. An accumulator tile (16 × 8 f32) is
+//! two pairs per lane: lane `l` holds rows `l / 4` and `l / 4 + 8` ("g" and "h"), columns
+//! `2 (l % 4)` and `+ 1`; the four lanes of a quad share their rows. Two adjacent tiles of
+//! scores are, pair for pair, the `A` fragment of the next product, so probabilities never
+//! leave registers.
+
+use cubecl::cmma::MmaDefinition;
+use cubecl::ir::MatrixIdent;
+use cubecl::prelude::*;
+
+use super::{BLOCK, UNITS, VECTOR, shared_stride};
+
+/// A register fragment of an `mma` operand or accumulator: pairs of elements, 32 bits (two
+/// bf16 / f16) or 64 bits (two f32) each.
+pub(super) type Pairs<E> = Array<Vector<E, Const<2>>>;
+
+/// The masked-out score: finite, so that `exp` of it minus any row max is 0, never NaN.
+pub(super) const MASKED: f32 = -3.0e38;
+
+/// The `mma` both kernels run: 16 × 8 × 16, `F` in, f32 accumulated.
+#[cube]
+pub(super) fn mma_definition<F: Float>() -> MmaDefinition<F, F, f32> {
+    MmaDefinition::<F, F, f32>::new(16usize, 8usize, 16usize)
+}
+
+/// Rows `first .. first + 64` of `source` (its row `r` at vector `base + r row_stride`; zeros
+/// from row `rows` on) into `tile`, 16 bytes a unit at a time: each of the cube's units copies
+/// `d / 16` vectors, its loads issued together.
+#[cube]
+pub(super) fn copy_rows<F: Float, N: Size>(
+    source: &Tensor<Vector<F, N>>,
+    base: usize,
+    row_stride: usize,
+    first: usize,
+    rows: usize,
+    tile: &mut SharedMemory<Vector<F, N>>,
+    #[comptime] d: usize,
+) {
+    let row_vectors = comptime![d / VECTOR];
+    let stride = comptime![shared_stride(d)];
+    let unit = (UNIT_POS_Y * 32 + UNIT_POS_X) as usize;
+    #[unroll]
+    for it in 0..comptime![BLOCK * (d / VECTOR) / UNITS] {
+        let idx = unit + comptime![it * UNITS];
+        let (r, c) = (idx / row_vectors, idx % row_vectors);
+        let mut x = Vector::<F, N>::new(F::from_int(0));
+        if first + r < rows {
+            x = source[base + (first + r) * row_stride + c];
+        }
+        tile[r * stride + c] = x;
+    }
+}
+
+/// The `A` fragments of this plane's 16 queries in `q_s`, 16 dimensions each: `ldmatrix` ×4
+/// of the matrices (rows 0-7, dims 0-7), (rows 8-15, dims 0-7), (rows 0-7, dims 8-15), (rows
+/// 8-15, dims 8-15).
+#[cube]
+pub(super) fn query_fragments<F: Float, N: Size>(
+    q_s: &SharedMemory<Vector<F, N>>,
+    #[comptime] d: usize,
+) -> Sequence<Pairs<F>> {
+    let mma = mma_definition::<F>();
+    let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
+    let stride = comptime![shared_stride(d)];
+    let mut fragments = Sequence::<Pairs<F>>::new();
+    #[unroll]
+    for kk in 0..d / 16usize {
+        let row = UNIT_POS_Y as usize * 16usize + (matrix % 2usize) * 8usize + matrix_row;
+        let at = row * stride + kk * 2usize + matrix / 2usize;
+        fragments.push(mma.load_matrix::<Vector<F, N>, Const<2>>(
+            &q_s.slice(at, at + 1usize),
+            MatrixIdent::A,
+            4usize,
+            false,
+        ));
+    }
+    fragments
+}
+
+/// A zero accumulator tile.
+#[cube]
+pub(super) fn zero_pairs() -> Pairs<f32> {
+    let mut tile = Pairs::<f32>::new(2usize);
+    tile[0] = Vector::new(0.0f32);
+    tile[1] = Vector::new(0.0f32);
+    tile
+}
+
+/// The two `B` fragments (two registers each) of an `ldmatrix` ×4.
+#[cube]
+pub(super) fn split_fragments<E: Float>(regs: &Pairs<E>) -> (Pairs<E>, Pairs<E>) {
+    let mut first = Pairs::<E>::new(2usize);
+    let mut second = Pairs::<E>::new(2usize);
+    first[0] = regs[0];
+    first[1] = regs[1];
+    second[0] = regs[2];
+    second[1] = regs[3];
+    (first, second)
+}
+
+/// The plane's scores against the 64 keys of `k_s`, `Q Kᵀ · scale`, as 8 accumulator tiles of
+/// 8 keys, with [`MASKED`] where key `k0 + j` is past `keys` or past a row's last visible key
+/// (`limit_g` for row g, `limit_g + 8` for row h); `masked` says whether any may be.
+/// `ldmatrix` ×4 gives the `B` fragments of two tiles: matrices (keys 0-7, dims 0-7), (keys
+/// 0-7, dims 8-15), (keys 8-15, dims 0-7), (keys 8-15, dims 8-15).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn score_tiles<F: Float, N: Size>(
+    q_frags: &Sequence<Pairs<F>>,
+    k_s: &SharedMemory<Vector<F, N>>,
+    scale: f32,
+    k0: usize,
+    keys: usize,
+    limit_g: usize,
+    masked: bool,
+    #[comptime] d: usize,
+) -> Sequence<Pairs<f32>> {
+    let mma = mma_definition::<F>();
+    let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
+    let pair = (UNIT_POS_X % 4) as usize;
+    let stride = comptime![shared_stride(d)];
+    let mut s = Sequence::<Pairs<f32>>::new();
+    #[unroll]
+    for _ in 0..comptime![BLOCK / 8] {
+        s.push(zero_pairs());
+    }
+    #[unroll]
+    for kk in 0..d / 16usize {
+        #[unroll]
+        for jp in 0..comptime![BLOCK / 16] {
+            let at = (jp * 16usize + (matrix / 2usize) * 8usize + matrix_row) * stride
+                + kk * 2usize
+                + matrix % 2usize;
+            let regs = mma.load_matrix::<Vector<F, N>, Const<2>>(
+                &k_s.slice(at, at + 1usize),
+                MatrixIdent::B,
+                4usize,
+                false,
+            );
+            let (b0, b1) = split_fragments(&regs);
+            mma.execute_inplace(q_frags.index(kk), &b0, s.index_mut(2usize * jp));
+            mma.execute_inplace(q_frags.index(kk), &b1, s.index_mut(2usize * jp + 1usize));
+        }
+    }
+    let limit_h = limit_g + 8usize;
+    #[unroll]
+    for j in 0..comptime![BLOCK / 8] {
+        let tile = s.index_mut(j);
+        let mut x_g = tile[0] * Vector::new(scale);
+        let mut x_h = tile[1] * Vector::new(scale);
+        if masked {
+            #[unroll]
+            for e in 0..2usize {
+                let key = k0 + j * 8usize + pair * 2usize + e;
+                if key >= keys || key > limit_g {
+                    x_g[e] = f32::new(comptime![MASKED]);
+                }
+                if key >= keys || key > limit_h {
+                    x_h[e] = f32::new(comptime![MASKED]);
+                }
+            }
+        }
+        tile[0] = x_g;
+        tile[1] = x_h;
+    }
+    s
+}
