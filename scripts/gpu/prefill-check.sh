@@ -6,7 +6,8 @@
 # binary carried in .device/bin (see docs/results/gpu-prefill.md):
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
-#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks,
+#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks, flash4,
+#                                             # flash4-diag, flash4-smollm2, flash4-more,
 #                                             # stats, stats-7b, top-k, memory, rope-range, rope-ab
 set -u -o pipefail
 out=${OUT:-/tmp/out}
@@ -17,7 +18,7 @@ bin=.device/bin/prefill_timing
 # CubeCL's compiled kernels and autotune results, carried from an earlier call when present.
 export MSS_KERNEL_CACHE=$PWD/.device/kernels
 if [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
-step() { local name=$1; shift; echo "== $name: $*"; /usr/bin/time -f "$name: %e s wall" timeout ${STEP_LIMIT:-280} "$@" 2>&1 | tee "$out/$name.log"; }
+step() { local name=$1; shift; echo "== $name [$(date +%T)]: $*"; /usr/bin/time -f "$name: %e s wall" timeout ${STEP_LIMIT:-280} "$@" 2>&1 | tee "$out/$name.log"; }
 torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
 # Nsight Compute times COUNT kernels of the command's steady state (after SKIP launches), each
 # alone, cuBLAS's too, within LIMIT seconds; their sum by kernel goes to NAME-summary.txt. The
@@ -204,12 +205,26 @@ flash3)
     ;;
 flash4)
     # The flash kernels on register-level `mma` (FlashAttention-2's layout) and their
-    # statistics pass: the attention and statistics checks (against the blocked products at
-    # heads of 64 and 128), then the 7B shape at 32K through them beside PyTorch.
-    if step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks attention,statistics; then
-        torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
-        step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks --flash
-    fi
+    # statistics pass: the 7B shape at 32K through them beside PyTorch, then the statistics
+    # check (against the blocked products at heads of 64 and 128).
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks --flash
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks statistics
+    ;;
+flash4-diag)
+    # The statistics check over more head layouts, then the products path and the flash
+    # kernels side by side on the 7B `streaming_llm` FM run.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks statistics
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks
+    step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,streaming_llm IMDC" --no-checks --flash
+    ;;
+flash4-smollm2)
+    # The attention check (flash kernel at heads of 64 and 128), then the SmolLM2 shape at 8K
+    # through the flash kernel beside PyTorch, pruned and in one chunk.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks attention
+    step mss-smollm2-8k-flash $bin --tokens 8192 --repeats 3 --no-checks --flash
+    step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     ;;
 flash4-more)
     # The products path beside the flash kernels in the same call, the other two

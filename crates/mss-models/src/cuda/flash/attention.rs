@@ -37,6 +37,7 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     memory: u32,
     n_rep: u32,
     #[comptime] d: usize,
+    #[comptime] _source: u64,
     #[define(F)] _dtype: StorageType,
 ) {
     let stride = comptime![shared_stride(d)];

@@ -1,32 +1,31 @@
 //! Causal attention of a chunk over `[memory; chunk]` in one CubeCL kernel, FlashAttention-2
-//! style, and the pruners' statistics in a second: the scores of a block of queries against a
+//! style: the scores of a block of queries against a
 //! block of keys live in registers only, the softmax runs online (a running max and sum per
 //! query, the output rescaled as the max grows), and both products run on the tensor cores
 //! (`mma.m16n8k16` with `ldmatrix`). Nothing of size queries × keys reaches device memory, so
 //! there are no score blocks to size and no launches per block. Key/value heads are read by
 //! their query heads directly (GQA without repeated keys).
 //!
-//! The statistics (column sums and the last query's row, per KV head) need every row's final
-//! normaliser before any probability is final: the attention kernel writes each row's
-//! log-sum-exp, and the statistics kernel recomputes the scores (no values, no `P V`) and adds
-//! the probabilities up (`statistics`).
+//! The kernel also writes each row's log-sum-exp, the input of a statistics pass (column sums
+//! and last-query rows from the scores and it, no probabilities stored). That pass is not in
+//! use: its first version gave wrong sums on small grids (docs/results/gpu-prefill.md), so
+//! attention with the pruners' statistics still runs the products around a softmax
+//! (`super::attention`), and the log-sum-exp is dropped.
 //!
 //! Opt-in (`use_flash_attention`) until measured against the products-around-a-softmax path
 //! (docs/results/gpu-prefill.md).
 
 mod attention;
-mod statistics;
 mod tiles;
 
 use burn::prelude::Shape;
 use burn::tensor::DType;
-use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros_client};
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::attention::flash_attention_kernel;
-use self::statistics::flash_statistics_kernel;
 
 /// Rows of a block: the queries of one cube and the keys of one step.
 const BLOCK: usize = 64;
@@ -38,13 +37,19 @@ const UNITS: usize = PLANES * 32;
 /// rows).
 const VECTOR: usize = 8;
 
+/// The kernel's sources, hashed: a compile-time argument (see `caches::source_hash`).
+const SOURCE: u64 = super::caches::source_hash(concat!(
+    include_str!("attention.rs"),
+    include_str!("tiles.rs"),
+));
+
 /// Vectors per padded shared row of `d` elements: one more than the row holds, so that the
 /// eight rows of an `ldmatrix` matrix fall in distinct banks.
 const fn shared_stride(d: usize) -> usize {
     d / VECTOR + 1
 }
 
-/// Whether the kernels serve these operands: bf16 or f16 (the tensor cores' inputs; f32 has
+/// Whether the kernel serves these operands: bf16 or f16 (the tensor cores' inputs; f32 has
 /// no such `mma`), heads of 64 or 128 (tiles of 16; a plane's 16 output rows, 16 × `d` f32,
 /// live in registers), and each read 16 bytes at a time (unit-strided rows whose head and row
 /// strides and offset are whole vectors).
@@ -120,49 +125,9 @@ pub(super) fn flash_attention(
             count(keys - chunk),
             count(heads / kv_heads),
             d,
+            SOURCE,
             dtype,
         );
     }
     (out, lse)
-}
-
-/// Per KV head, the column sums over the chunk's queries and the last query's row of the
-/// attention [`flash_attention`] computed (each summed over the KV head's query heads), from
-/// its log-sum-exp: `[kv_heads, 2, keys]` f32, as `statistics::statistics_product` gives them.
-pub(super) fn flash_statistics(
-    q: CubeTensor<CudaRuntime>,
-    k: CubeTensor<CudaRuntime>,
-    lse: CubeTensor<CudaRuntime>,
-    scale: f32,
-) -> CubeTensor<CudaRuntime> {
-    let [_, heads, chunk, d] = q.meta.shape().dims::<4>();
-    let [_, kv_heads, keys, _] = k.meta.shape().dims::<4>();
-    let client = q.client.clone();
-    let stats = zeros_client(
-        client.clone(),
-        q.device.clone(),
-        Shape::new([kv_heads, 2, keys]),
-        DType::F32,
-    );
-    let dtype = q.dtype.into();
-    // Unchecked: as `flash_attention`; every statistic it adds to is of a key below `keys`.
-    #[allow(unsafe_code)]
-    unsafe {
-        flash_statistics_kernel::launch_unchecked::<CudaRuntime>(
-            &client,
-            CubeCount::Static(count(chunk.div_ceil(BLOCK)), count(heads), 1),
-            CubeDim::new_2d(32, count(PLANES)),
-            VECTOR,
-            q.into_tensor_arg(),
-            k.into_tensor_arg(),
-            lse.into_tensor_arg(),
-            stats.clone().into_tensor_arg(),
-            scale,
-            count(keys - chunk),
-            count(heads / kv_heads),
-            d,
-            dtype,
-        );
-    }
-    stats
 }
