@@ -7,25 +7,13 @@
 //!
 //! CubeCL keys a cached kernel by its type's name, launch settings and compile-time arguments,
 //! not by its source: a changed kernel of the same name would load the old one's PTX. Our
-//! kernels therefore take their source's hash ([`source_hash`]) as a compile-time argument.
+//! kernels therefore take their source's hash (`mss_core::source_hash`) as a compile-time
+//! argument.
 
 use std::path::{Path, PathBuf};
 
 use cubecl::config::cache::CacheConfig;
 use cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
-
-/// FNV-1a of a kernel's source text, at compile time: a compile-time argument that makes a
-/// changed kernel miss the persistent cache instead of loading its predecessor's PTX.
-pub(crate) const fn source_hash(source: &str) -> u64 {
-    let bytes = source.as_bytes();
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash = (hash ^ bytes[i] as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
-    }
-    hash
-}
 
 /// The environment variable that names the folder of the kernel caches.
 pub const KERNEL_CACHE_ENV: &str = "MSS_KERNEL_CACHE";

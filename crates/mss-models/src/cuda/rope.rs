@@ -16,6 +16,10 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::rope_kernel;
 
+/// This file's source, hashed: a compile-time argument of its kernels, so that a changed
+/// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
+const SOURCE: u64 = mss_core::source_hash(include_str!("rope.rs"));
+
 use mss_core::cuda::{
     FusionCuda, Inner, Primitive, as_fusion, float_tensor, fusion_primitive, register_custom,
 };
@@ -38,6 +42,7 @@ mod kernel {
         out: &mut Tensor<F>,
         start: u32,
         #[comptime] per_head: bool,
+        #[comptime] _source: u64,
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
         let d = out.shape(3);
@@ -172,6 +177,7 @@ fn launch_rope(
         out.clone().into_tensor_arg(),
         start,
         per_head,
+        SOURCE,
         [float.into(), int.into()],
     );
     out

@@ -7,6 +7,10 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::*;
 
+/// This file's source, hashed: a compile-time argument of its kernels, so that a changed
+/// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
+const SOURCE: u64 = mss_core::source_hash(include_str!("softmax.rs"));
+
 /// Threads per row of the looping kernel: eight warps, each striding over the row's keys.
 const THREADS_PER_ROW: u32 = 256;
 
@@ -27,6 +31,7 @@ fn causal_softmax_rows_kernel<F: Float, P: Float, N: Size>(
     rows: u32,
     first_visible: u32,
     #[comptime] per_thread: usize,
+    #[comptime] _source: u64,
     #[define(F, P)] _dtypes: [StorageType; 2],
 ) {
     let n = scores.vector_size();
@@ -105,6 +110,7 @@ fn causal_softmax_kernel<F: Float, P: Float>(
     probs: &mut Tensor<P>,
     rows: u32,
     first_visible: u32,
+    #[comptime] _source: u64,
     #[define(F, P)] _dtypes: [StorageType; 2],
 ) {
     let width = scores.shape(1);
@@ -197,6 +203,7 @@ pub(super) fn causal_softmax(
             rows,
             first_visible,
             per_thread.max(1),
+            SOURCE,
             dtypes,
         ),
         None => causal_softmax_kernel::launch::<CudaRuntime>(
@@ -207,6 +214,7 @@ pub(super) fn causal_softmax(
             probs.clone().into_tensor_arg(),
             rows,
             first_visible,
+            SOURCE,
             dtypes,
         ),
     }

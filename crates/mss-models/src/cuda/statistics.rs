@@ -17,6 +17,10 @@ use self::kernel::selectors_kernel;
 use super::gemm::{Gemm, Precision};
 use super::operand::Operand;
 
+/// This file's source, hashed: a compile-time argument of its kernels, so that a changed
+/// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
+const SOURCE: u64 = mss_core::source_hash(include_str!("statistics.rs"));
+
 /// Threads per cube of the selector kernel.
 const THREADS: u32 = 256;
 
@@ -30,6 +34,7 @@ mod kernel {
     pub(super) fn selectors_kernel<P: Float>(
         selectors: &mut Tensor<P>,
         rows: u32,
+        #[comptime] _source: u64,
         #[define(P)] _dtype: StorageType,
     ) {
         let width = selectors.shape(1);
@@ -67,6 +72,7 @@ pub(super) fn selectors(
         CubeDim::new_1d(THREADS),
         selectors.clone().into_tensor_arg(),
         u32::try_from(rows).expect("rows fit in u32"),
+        SOURCE,
         dtype.into(),
     );
     selectors

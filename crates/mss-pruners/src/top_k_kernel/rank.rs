@@ -10,6 +10,10 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::{compact_kernel, rank_kernel};
 
+/// This file's source, hashed: a compile-time argument of its kernels, so that a changed
+/// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
+const SOURCE: u64 = mss_core::source_hash(include_str!("rank.rs"));
+
 /// Threads per cube, and the candidates of one shared-memory tile.
 const TILE: u32 = 256;
 
@@ -43,6 +47,7 @@ mod kernel {
         kept: &mut Tensor<I>,
         budget: u32,
         #[comptime] tile: u32,
+        #[comptime] _source: u64,
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
         let len = kept.shape(1);
@@ -88,6 +93,7 @@ mod kernel {
         kept: &Tensor<I>,
         out: &mut Tensor<I>,
         #[comptime] tile: u32,
+        #[comptime] _source: u64,
         #[define(I)] _int: StorageType,
     ) {
         let len = kept.shape(1);
@@ -146,6 +152,7 @@ pub(super) fn launch_rank(scores: CubeTensor<CudaRuntime>, budget: u32) -> CubeT
         flags.clone().into_tensor_arg(),
         budget,
         TILE,
+        SOURCE,
         dtypes,
     );
     flags
@@ -168,6 +175,7 @@ pub(super) fn launch_compact(flags: CubeTensor<CudaRuntime>, k: usize) -> CubeTe
         flags.into_tensor_arg(),
         out.clone().into_tensor_arg(),
         TILE,
+        SOURCE,
         int,
     );
     out

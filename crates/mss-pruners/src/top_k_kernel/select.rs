@@ -10,6 +10,10 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::select_kernel;
 
+/// This file's source, hashed: a compile-time argument of its kernels, so that a changed
+/// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
+const SOURCE: u64 = mss_core::source_hash(include_str!("select.rs"));
+
 /// Most threads of `select_kernel`'s cube, and the most candidates each holds.
 const SELECT_THREADS: usize = 1024;
 const SELECT_PER_THREAD: usize = 16;
@@ -86,6 +90,7 @@ mod kernel {
         budget: u32,
         #[comptime] per_thread: usize,
         #[comptime] write_indices: bool,
+        #[comptime] _source: u64,
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
         let len = scores.shape(1);
@@ -209,6 +214,7 @@ pub(super) fn launch_select(
         budget,
         per_thread,
         k.is_some(),
+        SOURCE,
         dtypes,
     );
     out

@@ -37,8 +37,8 @@ const UNITS: usize = PLANES * 32;
 /// rows).
 const VECTOR: usize = 8;
 
-/// The kernel's sources, hashed: a compile-time argument (see `caches::source_hash`).
-const SOURCE: u64 = super::caches::source_hash(concat!(
+/// The kernel's sources, hashed: a compile-time argument (see `mss_core::source_hash`).
+const SOURCE: u64 = mss_core::source_hash(concat!(
     include_str!("attention.rs"),
     include_str!("tiles.rs"),
 ));
