@@ -187,26 +187,11 @@ flash)
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 3 --no-checks
     ;;
-flash2)
-    # The flash-style kernel with padded shared rows and row-at-a-time softmax: its checks,
-    # the 7B shape at 32K without and with it, SmolLM2 in one chunk, its kernel time.
-    step mss-checks-flash $bin --tokens 1024 --repeats 1 --only none --flash
-    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks
-    step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,streaming_llm IMDC" --no-checks --flash
-    step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
-    kernel_times ncu-flash 9000 200 120 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash
-    ;;
-flash3)
-    # The shortest look at the flash-style kernel: its checks, its 7B 32K time, its kernel time.
-    step mss-checks-flash $bin --tokens 1024 --repeats 1 --only none --flash
-    step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM" --no-checks --flash
-    step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
-    kernel_times ncu-flash 9000 100 60 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash
-    ;;
 flash4)
-    # The flash kernels on register-level `mma` (FlashAttention-2's layout) and their
-    # statistics pass: the 7B shape at 32K through them beside PyTorch, then the statistics
-    # check (against the blocked products at heads of 64 and 128).
+    # The flash kernel on register-level `mma` (FlashAttention-2's layout): the 7B shape at
+    # 32K through it beside PyTorch (`snapkv` takes the products path for its statistics
+    # unless a statistics pass is wired), then the statistics check (against the blocked
+    # products at heads of 64 and 128).
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
     step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks --flash
     step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks statistics
