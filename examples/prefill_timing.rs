@@ -104,6 +104,11 @@ struct Args {
     /// measured; the attention check checks it either way).
     #[arg(long)]
     flash: bool,
+    /// Sample where the host spends the timed runs (built with feature `host-profile`): one
+    /// file of folded stacks per configuration in this folder, for
+    /// `scripts/gpu/folded-summary.py` or any flame-graph tool.
+    #[arg(long)]
+    host_profile: Option<PathBuf>,
     /// Largest block of f32 attention scores the CUDA attention materialises at a time, as a
     /// power of two (default 25: 128 MiB), for the A/B of block sizes.
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..=30))]
@@ -124,7 +129,7 @@ enum Check {
     Attention,
     /// The RoPE kernel against Burn's operations.
     Rope,
-    /// The attention statistics against blocked products.
+    /// The attention statistics (products and flash kernels) against blocked products.
     Statistics,
 }
 
@@ -229,7 +234,7 @@ fn run() -> anyhow::Result<()> {
     }
     if checking(Check::Statistics) {
         check_statistics_attention(&device)?;
-        check_model_statistics(&device)?;
+        check_model_statistics(&device, args.flash)?;
     }
     if let Some(count) = args.products {
         time_products(&model, args.chunk, count, !args.burn_kernels)?;
@@ -275,9 +280,18 @@ fn run() -> anyhow::Result<()> {
             "<!-- {label}: warm-up prefill started {warm_up_starts:.1} s into the process, took {warm_up:.1} s -->"
         );
         let pool_before = pool_reserved(&device, true);
+        let profile = args
+            .host_profile
+            .as_ref()
+            .map(|_| host_profile::HostProfile::start())
+            .transpose()?;
         let runs = (0..args.repeats.max(1))
             .map(|_| run())
             .collect::<anyhow::Result<Vec<f64>>>()?;
+        if let (Some(profile), Some(folder)) = (profile, &args.host_profile) {
+            std::fs::create_dir_all(folder)?;
+            profile.write(&folder.join(format!("{}.folded", label.replace(' ', "-"))))?;
+        }
         let pool_peak = match (pool_before, pool_reserved(&device, false)) {
             (Some(before), Some(after)) => {
                 format!("{:.2}", after.saturating_sub(before) as f64 / GIB)
@@ -715,8 +729,11 @@ fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::Resul
 /// products, in f32 and bf16, 9 query heads over 3 KV heads: the output, the column sums, the
 /// last query's row and the visible-query counts, for a few queries after memory, a 1024-query
 /// chunk after 1024 entries, a 4608-query chunk (several query blocks) after 1024 and heads of
-/// 128, with 3 query heads per KV head and with one.
-fn check_model_statistics(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
+/// 128 off the flash kernels' 64-row blocks; bf16 through the flash kernels too.
+fn check_model_statistics(
+    device: &burn::tensor::Device<B>,
+    flash_timed: bool,
+) -> anyhow::Result<()> {
     use burn::tensor::{DType, Distribution};
     use mss::core::AttentionNeeds;
     let needs = AttentionNeeds {
@@ -730,7 +747,17 @@ fn check_model_statistics(device: &burn::tensor::Device<B>) -> anyhow::Result<()
     let mut failures = Vec::new();
     // Burn's f32 products on this GPU round about as TF32 does (`check_linear_products`: ~1e-3
     // of the largest value), so the f32 reference is itself that far off.
-    for (dtype, tolerance) in [(DType::F32, 1e-2), (DType::BF16, 3e-2)] {
+    // bf16 twice: through the products around a softmax, then through the flash kernels.
+    for (dtype, tolerance, flash) in [
+        (DType::F32, 1e-2, false),
+        (DType::BF16, 3e-2, false),
+        (DType::BF16, 3e-2, true),
+    ]
+    .into_iter()
+    .filter(|&(_, _, flash)| !flash || cfg!(feature = "cuda"))
+    {
+        #[cfg(feature = "cuda")]
+        mss::models::use_flash_attention(flash);
         let random = |shape: [usize; 4]| {
             Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(dtype)
         };
@@ -792,7 +819,8 @@ fn check_model_statistics(device: &burn::tensor::Device<B>) -> anyhow::Result<()
                         .unwrap_or(0);
                     failures.push(format!(
                         "{what} of a {chunk}-query chunk after {memory} entries ({heads} heads \
-                         over {kv_heads}, head {head_dim}, {dtype:?}) differ from the blocked products: {error}; {rows} rows of {width}, \
+                         over {kv_heads}, head {head_dim}, {dtype:?}, flash kernels: {flash}) \
+                         differ from the blocked products: {error}; {rows} rows of {width}, \
                          totals {:?} (expected {:?}); worst at row {}, column {}: {} \
                          (expected {})",
                         totals(&actual),
@@ -810,12 +838,17 @@ fn check_model_statistics(device: &burn::tensor::Device<B>) -> anyhow::Result<()
                 line.join(", ")
             ));
         }
+        let path = if flash { "flash kernels" } else { "products" };
         println!(
-            "model attention with statistics vs blocked ({dtype:?}): {} [{:.0} s]",
+            "model attention with statistics vs blocked ({dtype:?}, {path}): {} [{:.0} s]",
             errors.join("; "),
             started.elapsed().as_secs_f64()
         );
     }
+    #[cfg(feature = "cuda")]
+    mss::models::use_flash_attention(flash_timed);
+    #[cfg(not(feature = "cuda"))]
+    let _ = flash_timed;
     println!();
     anyhow::ensure!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
@@ -968,4 +1001,65 @@ fn configs(
             (name, config)
         })
         .collect()
+}
+
+/// Host-side sampling profiles of the timed runs (`--host-profile`): the GPU machines have no
+/// `perf`, and on a small model the host's operation and launch costs set the time.
+#[cfg(all(unix, feature = "host-profile"))]
+mod host_profile {
+    use std::path::Path;
+
+    /// A running sampler of every thread of the process.
+    pub struct HostProfile(pprof::ProfilerGuard<'static>);
+
+    impl HostProfile {
+        pub fn start() -> anyhow::Result<Self> {
+            let guard = pprof::ProfilerGuardBuilder::default()
+                .frequency(997)
+                // Unwinding through these can fault (pprof's advice).
+                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+                .build()?;
+            Ok(Self(guard))
+        }
+
+        /// Writes the samples as folded stacks: per line the thread, then the frames from the
+        /// root down, `;`-separated, then the count.
+        pub fn write(self, path: &Path) -> anyhow::Result<()> {
+            let report = self.0.report().build()?;
+            let mut lines: Vec<String> = report
+                .data
+                .iter()
+                .map(|(stack, count)| {
+                    let frames = stack
+                        .frames
+                        .iter()
+                        .rev()
+                        .flat_map(|frame| frame.iter().rev().map(|symbol| symbol.name()));
+                    let names: Vec<String> = std::iter::once(stack.thread_name_or_id())
+                        .chain(frames)
+                        .collect();
+                    format!("{} {count}", names.join(";"))
+                })
+                .collect();
+            lines.sort();
+            std::fs::write(path, lines.join("\n") + "\n")?;
+            Ok(())
+        }
+    }
+}
+
+/// Stands in for the sampler where it is not built: asking for a profile is an error.
+#[cfg(not(all(unix, feature = "host-profile")))]
+mod host_profile {
+    pub struct HostProfile;
+
+    impl HostProfile {
+        pub fn start() -> anyhow::Result<Self> {
+            anyhow::bail!("--host-profile needs the example built with `--features host-profile`")
+        }
+
+        pub fn write(self, _path: &std::path::Path) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
 }

@@ -6,7 +6,8 @@
 # binary carried in .device/bin (see docs/results/gpu-prefill.md):
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
-#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks, flash4,
+#   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks, flash4, flash5,
+#                                             # flash5-profile, host-profile,
 #                                             # flash4-diag, flash4-smollm2, flash4-more,
 #                                             # stats, stats-7b, top-k, memory, rope-range, rope-ab
 set -u -o pipefail
@@ -15,10 +16,22 @@ mkdir -p "$out"
 source scripts/gpu/env.sh
 export CUBECL_AUTOTUNE_LEVEL=minimal PYTHONUNBUFFERED=1
 bin=.device/bin/prefill_timing
+# A binary carried gzipped (one that keeps its symbols, for host profiles).
+if [ -f "$bin.gz" ]; then gunzip -f "$bin.gz"; chmod +x "$bin"; fi
 # CubeCL's compiled kernels and autotune results, carried from an earlier call when present.
 export MSS_KERNEL_CACHE=$PWD/.device/kernels
 if [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
-step() { local name=$1; shift; echo "== $name [$(date +%T)]: $*"; /usr/bin/time -f "$name: %e s wall" timeout ${STEP_LIMIT:-280} "$@" 2>&1 | tee "$out/$name.log"; }
+# Each step stops at STEP_LIMIT seconds, and none starts or runs past DEADLINE seconds of the
+# script, so that the caches are packed before the call's own limit.
+deadline=${DEADLINE:-540}
+step() {
+    local name=$1; shift
+    local left=$((deadline - SECONDS)) limit=${STEP_LIMIT:-280}
+    if [ "$left" -lt 20 ]; then echo "== $name: skipped, ${left} s left before the deadline"; return 124; fi
+    [ "$left" -lt "$limit" ] && limit=$left
+    echo "== $name [$(date +%T)] (limit $limit s): $*"
+    /usr/bin/time -f "$name: %e s wall" timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
+}
 torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
 # Nsight Compute times COUNT kernels of the command's steady state (after SKIP launches), each
 # alone, cuBLAS's too, within LIMIT seconds; their sum by kernel goes to NAME-summary.txt. The
@@ -195,6 +208,35 @@ flash4)
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
     step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC" --no-checks --flash
     step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks statistics
+    ;;
+flash5)
+    # The statistics pass from the flash kernel's log-sum-exp: the statistics and attention
+    # checks, then the 7B shape at 32K beside PyTorch, every configuration through flash.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks statistics,attention
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k-flash $bin --shape llama2-7b --tokens 32768 --repeats 2 --only "streaming_llm FM,snapkv IMDC,snapkv FM,streaming_llm IMDC" --no-checks --flash
+    ;;
+flash5-profile)
+    # Where the flash path spends its kernel time (Nsight Compute, every kernel of a steady
+    # stretch of a 7B `snapkv` IMDC and `streaming_llm` FM prefill), then the SmolLM2 shape
+    # at 8K through the flash kernels beside PyTorch, pruned and in one chunk.
+    kernel_times ncu-flash-snapkv-imdc 9000 600 150 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks --flash
+    kernel_times ncu-flash-streaming-fm 9000 600 150 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash
+    step mss-smollm2-8k-flash $bin --tokens 8192 --repeats 3 --no-checks --flash
+    step mss-smollm2-8k-full-flash $bin --tokens 8192 --repeats 3 --no-checks --only "full attention" --full-chunk 8192 --flash
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    ;;
+host-profile)
+    # Where the host spends the timed prefills through the flash kernels (a sampling profile
+    # of every thread; carry the binary with its symbols, gzipped, as .device/bin/
+    # prefill_timing.gz): SmolLM2 at 8K, where the host sets the time, then the 7B shape.
+    step mss-smollm2-8k-host $bin --tokens 8192 --repeats 5 --no-checks --flash --only "streaming_llm FM,snapkv FM" --host-profile "$out/host-smollm2"
+    step mss-l7b-32k-host $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --flash --only "streaming_llm FM,snapkv FM" --host-profile "$out/host-l7b"
+    for f in "$out"/host-*/*.folded; do
+        python3 scripts/gpu/folded-summary.py "$f" --top 60 --match burn_fusion:: --match cubecl_runtime:: \
+            --match cubecl_cuda:: --match cudarc:: --match mss_pruners:: --match mss_models:: --match mss_core:: > "${f%.folded}-summary.txt"
+        gzip "$f"
+    done
     ;;
 flash4-diag)
     # The statistics check over more head layouts, then the products path and the flash

@@ -173,9 +173,10 @@ fn attend_blocks(
     let (q, [q_head, q_row]) = heads_operand(q);
     let (k, [k_head, k_row]) = heads_operand(k);
     let (v, [v_head, v_row]) = heads_operand(v);
-    if !statistics && super::flash_attention_enabled() && flash::serves(&q, &k, &v) {
-        let (out, _log_sum_exp) = flash::flash_attention(q, k, v, scale);
-        return (out, None);
+    if super::flash_attention_enabled() && flash::serves(&q, &k, &v) {
+        let (out, lse) = flash::flash_attention(q.clone(), k.clone(), v, scale);
+        let stats = statistics.then(|| flash::flash_statistics(q, k, lse, scale));
+        return (out, stats);
     }
     let out = empty_device_contiguous_dtype(
         q.client.clone(),

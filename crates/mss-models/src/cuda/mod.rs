@@ -95,9 +95,10 @@ pub fn rope_kernel_enabled() -> bool {
 static FLASH_ATTENTION: AtomicBool = AtomicBool::new(false);
 
 #[cfg(feature = "cuda")]
-/// Whether attention without the pruners' statistics runs as one FlashAttention-2-style
-/// CubeCL kernel on the CUDA backend (scores and probabilities kept in registers, online
-/// softmax, tensor-core `mma`) instead of cuBLAS products around a softmax kernel, for every
+/// Whether attention runs as one FlashAttention-2-style CubeCL kernel on the CUDA backend
+/// (scores and probabilities kept in registers, online softmax, tensor-core `mma`), and the
+/// pruners' statistics as a second pass from its log-sum-exp, instead of cuBLAS products
+/// around a softmax kernel, for every
 /// model in the process (bf16 / f16, heads of 64 or 128). Off by default until the GPU eval's
 /// perplexities are rerun through it; both compute the same attention within bf16 rounding.
 /// The crate's kernels must also be on ([`use_cublas`]).

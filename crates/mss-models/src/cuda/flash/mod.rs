@@ -6,11 +6,11 @@
 //! there are no score blocks to size and no launches per block. Key/value heads are read by
 //! their query heads directly (GQA without repeated keys).
 //!
-//! The kernel also writes each row's log-sum-exp, the input of a statistics pass (column sums
-//! and last-query rows from the scores and it, no probabilities stored). That pass is not in
-//! use: its first version gave wrong sums on small grids (docs/results/gpu-prefill.md), so
-//! attention with the pruners' statistics still runs the products around a softmax
-//! (`super::attention`), and the log-sum-exp is dropped.
+//! The pruners' statistics (column sums and the last query's row per KV head) need every
+//! row's final normaliser before any probability is final: the attention kernel writes each
+//! row's log-sum-exp, and a statistics kernel recomputes the scores (no values, no `P V`),
+//! turns them into probabilities with it and stores each cube's column sums; a small kernel
+//! adds them up (`statistics`).
 //!
 //! Opt-in (`use_flash_attention`): faster than the products around a softmax on the 7B shape
 //! (1.31 → 1.06 s for a 32K `streaming_llm` prefill on an H200) and equal to them within bf16
@@ -18,6 +18,7 @@
 //! (docs/results/gpu-prefill.md).
 
 mod attention;
+mod statistics;
 mod tiles;
 
 use burn::prelude::Shape;
@@ -28,6 +29,7 @@ use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::attention::flash_attention_kernel;
+use self::statistics::{flash_statistics_kernel, statistics_sum_kernel};
 
 /// Rows of a block: the queries of one cube and the keys of one step.
 const BLOCK: usize = 64;
@@ -39,9 +41,10 @@ const UNITS: usize = PLANES * 32;
 /// rows).
 const VECTOR: usize = 8;
 
-/// The kernel's sources, hashed: a compile-time argument (see `mss_core::source_hash`).
+/// The kernels' sources, hashed: a compile-time argument (see `mss_core::source_hash`).
 const SOURCE: u64 = mss_core::source_hash(concat!(
     include_str!("attention.rs"),
+    include_str!("statistics.rs"),
     include_str!("tiles.rs"),
 ));
 
@@ -132,4 +135,58 @@ pub(super) fn flash_attention(
         );
     }
     (out, lse)
+}
+
+/// Per KV head, the column sums over the chunk's queries and the last query's row of the
+/// attention [`flash_attention`] computed (each summed over the KV head's query heads), from
+/// its log-sum-exp: `[kv_heads, 2, keys]` f32, as `statistics::statistics_product` gives them.
+pub(super) fn flash_statistics(
+    q: CubeTensor<CudaRuntime>,
+    k: CubeTensor<CudaRuntime>,
+    lse: CubeTensor<CudaRuntime>,
+    scale: f32,
+) -> CubeTensor<CudaRuntime> {
+    let [_, heads, chunk, d] = q.meta.shape().dims::<4>();
+    let [_, kv_heads, keys, _] = k.meta.shape().dims::<4>();
+    let blocks = chunk.div_ceil(BLOCK);
+    let (client, device) = (q.client.clone(), q.device.clone());
+    let f32_tensor = |shape: Shape| {
+        empty_device_contiguous_dtype(client.clone(), device.clone(), shape, DType::F32)
+    };
+    let partial = f32_tensor(Shape::new([heads, blocks, keys]));
+    let last = f32_tensor(Shape::new([heads, keys]));
+    let stats = f32_tensor(Shape::new([kv_heads, 2, keys]));
+    let dtype = q.dtype.into();
+    // Unchecked: as `flash_attention`; every write is of a head, block and key of `partial`'s
+    // and `last`'s shapes, and the sum's of a KV head and key below theirs.
+    #[allow(unsafe_code)]
+    unsafe {
+        flash_statistics_kernel::launch_unchecked::<CudaRuntime>(
+            &client,
+            CubeCount::Static(count(blocks), count(heads), 1),
+            CubeDim::new_2d(32, count(PLANES)),
+            VECTOR,
+            q.into_tensor_arg(),
+            k.into_tensor_arg(),
+            lse.into_tensor_arg(),
+            partial.clone().into_tensor_arg(),
+            last.clone().into_tensor_arg(),
+            scale,
+            count(keys - chunk),
+            d,
+            SOURCE,
+            dtype,
+        );
+        let threads = 256;
+        statistics_sum_kernel::launch_unchecked::<CudaRuntime>(
+            &client,
+            CubeCount::Static(count((kv_heads * keys).div_ceil(threads)), 1, 1),
+            CubeDim::new_1d(count(threads)),
+            partial.into_tensor_arg(),
+            last.into_tensor_arg(),
+            stats.clone().into_tensor_arg(),
+            SOURCE,
+        );
+    }
+    stats
 }

@@ -1,0 +1,166 @@
+//! The pruners' statistics from the flash kernel's log-sum-exp: per KV head, the column sums of
+//! the chunk's attention probabilities and the last query's row, each summed over the KV head's
+//! query heads, without the probabilities ever reaching device memory.
+//!
+//! Plain stores only: each cube writes its own column sums and the cube holding the last query
+//! its row; a second small kernel adds them up per KV head. (The first version added into the
+//! statistics with atomics after a zero fill and lost sums on small grids.)
+
+use cubecl::ir::FastMath;
+use cubecl::prelude::*;
+
+use super::tiles::{copy_rows, query_fragments, score_tiles};
+use super::{BLOCK, PLANES, UNITS, VECTOR, shared_stride};
+
+/// One cube per (64 queries, query head), as the attention kernel: per step of 64 keys, each
+/// plane recomputes its 16 × 64 scores (`tiles::score_tiles`) and turns them into
+/// probabilities with each row's log-sum-exp. A lane adds its two rows' probabilities; three
+/// shuffles add the plane's eight quads; the planes' sums meet in shared memory and the cube
+/// writes its column sums to `partial` (zeros past the keys it sees). The lanes holding query
+/// `chunk - 1` write its probabilities to `last`.
+///
+/// `q`, `k` as the attention kernel's; `lse`: `[heads, chunk]` from it; `partial`: `[heads,
+/// query blocks, keys]`, `last`: `[heads, keys]`, f32, every entry written.
+#[allow(clippy::too_many_arguments)]
+#[cube(
+    launch_unchecked,
+    fast_math = FastMath::ReducedPrecision | FastMath::NotNaN | FastMath::NotInf
+)]
+pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
+    q: &Tensor<Vector<F, N>>,
+    k: &Tensor<Vector<F, N>>,
+    lse: &Tensor<f32>,
+    partial: &mut Tensor<f32>,
+    last: &mut Tensor<f32>,
+    scale: f32,
+    memory: u32,
+    #[comptime] d: usize,
+    #[comptime] _source: u64,
+    #[define(F)] _dtype: StorageType,
+) {
+    let block = comptime![BLOCK];
+    let chunk = q.shape(2);
+    let keys = k.shape(2);
+    let head = CUBE_POS_Y as usize;
+    let n_rep = q.shape(1) / k.shape(1);
+    let group = head / n_rep;
+    let q0 = CUBE_POS_X as usize * block;
+    let plane = UNIT_POS_Y as usize;
+    let unit = plane * 32usize + UNIT_POS_X as usize;
+    let (quad, pair) = ((UNIT_POS_X / 4) as usize, (UNIT_POS_X % 4) as usize);
+
+    let mut q_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
+    let mut k_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
+    // Each plane's column sums of the step.
+    let mut sums = SharedMemory::<f32>::new(comptime![PLANES * BLOCK]);
+
+    let n = comptime![VECTOR];
+    copy_rows(
+        q,
+        head * q.stride(1) / n,
+        q.stride(2) / n,
+        q0,
+        chunk,
+        &mut q_s,
+        d,
+    );
+    sync_cube();
+    let q_frags = query_fragments(&q_s, d);
+
+    let row_g = plane * 16usize + quad;
+    let (query_g, query_h) = (q0 + row_g, q0 + row_g + 8usize);
+    // Rows past the chunk get probabilities of 0.
+    let mut lse_g = f32::new(1.0e30);
+    let mut lse_h = f32::new(1.0e30);
+    if query_g < chunk {
+        lse_g = lse[head * chunk + query_g];
+    }
+    if query_h < chunk {
+        lse_h = lse[head * chunk + query_h];
+    }
+    let limit_g = memory as usize + q0 + row_g;
+    let plane_limit = memory as usize + q0 + plane * 16usize;
+    let partial_base = (head * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * keys;
+
+    let (k_base, k_row) = (group * k.stride(1) / n, k.stride(2) / n);
+    let visible_keys = min(keys, memory as usize + min(q0 + block, chunk));
+    let steps = visible_keys.div_ceil(block);
+    for step in 0..steps {
+        let k0 = step * block;
+        sync_cube();
+        copy_rows(k, k_base, k_row, k0, keys, &mut k_s, d);
+        sync_cube();
+
+        let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
+        let s = score_tiles(&q_frags, &k_s, scale, k0, keys, limit_g, masked, d);
+        #[unroll]
+        for j in 0..comptime![BLOCK / 8] {
+            let tile = s.index(j);
+            let p_g = (tile[0] - Vector::new(lse_g)).exp();
+            let p_h = (tile[1] - Vector::new(lse_h)).exp();
+            #[unroll]
+            for e in 0..2usize {
+                let column = j * 8usize + pair * 2usize + e;
+                let mut total = p_g[e] + p_h[e];
+                total += plane_shuffle_xor(total, 4u32);
+                total += plane_shuffle_xor(total, 8u32);
+                total += plane_shuffle_xor(total, 16u32);
+                if quad == 0 {
+                    sums[plane * block + column] = total;
+                }
+                let key = k0 + column;
+                if query_g + 1usize == chunk && key < keys {
+                    last[head * keys + key] = p_g[e];
+                }
+                if query_h + 1usize == chunk && key < keys {
+                    last[head * keys + key] = p_h[e];
+                }
+            }
+        }
+        sync_cube();
+        if unit < block && k0 + unit < keys {
+            let mut total = 0.0f32;
+            #[unroll]
+            for p in 0..comptime![PLANES] {
+                total += sums[p * block + unit];
+            }
+            partial[partial_base + k0 + unit] = total;
+        }
+    }
+    // Keys past every query of the block: no probability.
+    let mut key = steps * block + unit;
+    while key < keys {
+        partial[partial_base + key] = 0.0f32;
+        key += comptime![UNITS];
+    }
+}
+
+/// One unit per (KV head, key): the column sums of the KV head's query heads over every query
+/// block, and their last-query rows, into `stats` (`[kv_heads, 2, keys]`).
+#[cube(launch_unchecked)]
+pub(super) fn statistics_sum_kernel(
+    partial: &Tensor<f32>,
+    last: &Tensor<f32>,
+    stats: &mut Tensor<f32>,
+    #[comptime] _source: u64,
+) {
+    let kv_heads = stats.shape(0);
+    let keys = stats.shape(2);
+    let blocks = partial.shape(1);
+    let n_rep = last.shape(0) / kv_heads;
+    let i = ABSOLUTE_POS;
+    if i < kv_heads * keys {
+        let (group, key) = (i / keys, i % keys);
+        let mut columns = 0.0f32;
+        let mut row = 0.0f32;
+        for r in 0..n_rep {
+            let head = group * n_rep + r;
+            for b in 0..blocks {
+                columns += partial[(head * blocks + b) * keys + key];
+            }
+            row += last[head * keys + key];
+        }
+        stats[group * 2usize * keys + key] = columns;
+        stats[group * 2usize * keys + keys + key] = row;
+    }
+}
