@@ -206,6 +206,7 @@ fn run() -> anyhow::Result<()> {
     let ids = mss_testkit::ids(args.tokens, model.config.vocab_size, 1);
     let checking = |check| !args.no_checks && args.checks.contains(&check);
     if checking(Check::TopK) {
+        check_pooling(&device)?;
         check_selection(&device, args.burn_top_k)?;
     }
     if checking(Check::Attention) {
@@ -345,6 +346,50 @@ fn pool_reserved(device: &burn::tensor::Device<B>, release: bool) -> Option<u64>
 /// one-cube kernel's reach, so the two-kernel path runs too), as indices and as a mask; with
 /// `--features cuda` both the crate's kernels and Burn's operations. Leaves the kernels
 /// switched as `--burn-top-k` says.
+/// `snapkv`'s pooling (one pooling operation of the backend) against zero-padded shifted
+/// views summed left to right, the way it was computed before: the top-k after it must see
+/// the same scores, so they must agree to the bit.
+fn check_pooling(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
+    use burn::tensor::Distribution;
+    let [heads, len, width] = [8, 2052, 5];
+    let sums = Tensor::<B, 2>::random([heads, len], Distribution::Uniform(0.0, 300.0), device);
+    let pooled: Vec<f32> = mss::pruners::avg_pool(sums.clone(), width)
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let zeros = Tensor::<B, 2>::zeros([heads, width / 2], device);
+    let padded = Tensor::cat(vec![zeros.clone(), sums, zeros], 1);
+    let shifted: Vec<f32> = (0..width)
+        .map(|k| padded.clone().narrow(1, k, len))
+        .reduce(|a, b| a.add(b))
+        .expect("a width of 5")
+        .div_scalar(width as f32)
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let differ = pooled
+        .iter()
+        .zip(&shifted)
+        .filter(|(p, s)| p.to_bits() != s.to_bits())
+        .count();
+    let largest = pooled
+        .iter()
+        .zip(&shifted)
+        .map(|(p, s)| (p - s).abs())
+        .fold(0.0f32, f32::max);
+    println!(
+        "snapkv pooling vs shifted sums: {differ} of {} scores differ, by at most {largest:.1e}",
+        pooled.len()
+    );
+    anyhow::ensure!(
+        differ == 0,
+        "snapkv's pooling differs from the shifted sums in {differ} scores (at most {largest:.1e})"
+    );
+    Ok(())
+}
+
 fn check_selection(device: &burn::tensor::Device<B>, burn_top_k: bool) -> anyhow::Result<()> {
     let heads = 3;
     let mut cases = 0;

@@ -34,6 +34,7 @@ mod layer;
 mod nll;
 mod observe;
 pub mod prune;
+mod reuse;
 mod source_hash;
 
 pub use attention::{AttentionNeeds, AttentionStats};
@@ -48,6 +49,7 @@ pub use layer::{Joined, attend_layer, join_memory};
 pub use nll::{check_targets, next_token_nll, score_logits};
 pub use observe::{MemoryEvent, MemoryObserver};
 pub use prune::{PruneInput, Pruner, ScoredPruner, Scorer, Selector};
+pub use reuse::reuse_or_build;
 pub use source_hash::source_hash;
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! Self-attention of one layer over `[memory; chunk]`.
 
+use std::cell::RefCell;
+
 use burn::prelude::*;
 use mss_core::attention::sliding_window_mask;
 use mss_core::{
     AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, RopePositions, join_memory,
+    reuse_or_build,
 };
 
 use crate::linear::{Linear, project};
@@ -31,6 +34,24 @@ pub fn attend<B: Backend>(
     needs: AttentionNeeds,
     query_block: usize,
 ) -> (Tensor<B, 4>, AttentionStats<B>) {
+    let chunk_len = q.dims()[2];
+    let device = q.device();
+    attend_counting(q, k, v, hidden, needs, query_block, |keys, n_kv_heads| {
+        visible_queries(keys, n_kv_heads, chunk_len, &device)
+    })
+}
+
+/// [`attend`], with the visible-query counts `[n_kv_heads, keys]` of the causal chunk from
+/// `visible(keys, n_kv_heads)` where the CUDA kernels compute the other statistics.
+fn attend_counting<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    hidden: Option<Tensor<B, 4, Bool>>,
+    needs: AttentionNeeds,
+    query_block: usize,
+    visible: impl FnOnce(usize, usize) -> Tensor<B, 2>,
+) -> (Tensor<B, 4>, AttentionStats<B>) {
     #[cfg(feature = "cuda")]
     if hidden.is_none()
         && !needs.second_moments
@@ -43,37 +64,45 @@ pub fn attend<B: Backend>(
             }
         } else if let Some((out, stats)) = crate::cuda::causal_attention_with_statistics(&q, &k, &v)
         {
-            let chunk_len = q.dims()[2];
-            return (out.swap_dims(1, 2), causal_stats(stats, needs, chunk_len));
+            return (out.swap_dims(1, 2), causal_stats(stats, needs, visible));
         }
     }
+    #[cfg(not(feature = "cuda"))]
+    let _ = visible;
     mss_core::attention::attend(q, k, v, hidden, needs, query_block)
 }
 
+/// The number of a causal chunk's `chunk_len` queries that see each of `keys` keys: every one
+/// for a memory key, `keys - t` for the chunk's key `t`; `[n_kv_heads, keys]`.
+fn visible_queries<B: Backend>(
+    keys: usize,
+    n_kv_heads: usize,
+    chunk_len: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    Tensor::<B, 1, Int>::arange(0..keys as i64, device)
+        .neg()
+        .add_scalar(keys as i64)
+        .clamp_max(chunk_len as i64)
+        .float()
+        .unsqueeze::<2>()
+        .expand([n_kv_heads, keys])
+}
+
 /// The statistics `needs` asks for from `[n_kv_heads, 2, keys]` column sums and last-query rows
-/// of a causal chunk of `chunk_len` queries, with the number of queries that see each key:
-/// every one for a memory key, `keys - t` for the chunk's key `t`.
+/// of a causal chunk, with the visible-query counts from `visible(keys, n_kv_heads)`.
 #[cfg(feature = "cuda")]
 fn causal_stats<B: Backend>(
     stats: Tensor<B, 3>,
     needs: AttentionNeeds,
-    chunk_len: usize,
+    visible: impl FnOnce(usize, usize) -> Tensor<B, 2>,
 ) -> AttentionStats<B> {
     let [n_kv_heads, _, keys] = stats.dims();
     let row = |i| stats.clone().narrow(1, i, 1).reshape([n_kv_heads, keys]);
-    let visible = || {
-        Tensor::<B, 1, Int>::arange(0..keys as i64, &stats.device())
-            .neg()
-            .add_scalar(keys as i64)
-            .clamp_max(chunk_len as i64)
-            .float()
-            .unsqueeze::<2>()
-            .expand([n_kv_heads, keys])
-    };
     AttentionStats {
         last_query: needs.last_query.then(|| row(1)),
         column_sums: needs.column_sums.then(|| row(0)),
-        visible_queries: needs.column_sums.then(visible),
+        visible_queries: needs.column_sums.then(|| visible(keys, n_kv_heads)),
         second_moments: None,
     }
 }
@@ -96,6 +125,22 @@ pub(crate) struct StepContext<B: Backend> {
     pub rope_start: usize,
     /// The largest RoPE position of the step.
     pub last_position: usize,
+    /// The last visible-query counts built ([`StepContext::visible_queries`]).
+    pub visible_queries: RefCell<Option<Tensor<B, 2>>>,
+}
+
+impl<B: Backend> StepContext<B> {
+    /// The visible-query counts `[n_kv_heads, keys]` of this step's chunk: built once and
+    /// shared by the layers that see as many keys (every layer, unless memory sizes differ
+    /// per layer), since each tensor built costs the host as much as a kernel.
+    fn visible_queries(&self, keys: usize, n_kv_heads: usize) -> Tensor<B, 2> {
+        let chunk_len = self.rope_positions.dims()[0];
+        reuse_or_build(
+            &mut self.visible_queries.borrow_mut(),
+            [n_kv_heads, keys],
+            || visible_queries(keys, n_kv_heads, chunk_len, &self.rope_positions.device()),
+        )
+    }
 }
 
 /// Grouped-query attention with q/k/v/o projections named as in Hugging Face checkpoints.
@@ -167,7 +212,15 @@ impl<B: Backend> Attention<B> {
                 sliding_window_mask(step.rope_positions.clone(), positions, window)
             });
         let entries = joined.entries;
-        let (out, stats) = attend(q, keys, entries.values.clone(), hidden, needs, query_block);
+        let (out, stats) = attend_counting(
+            q,
+            keys,
+            entries.values.clone(),
+            hidden,
+            needs,
+            query_block,
+            |keys, n_kv_heads| step.visible_queries(keys, n_kv_heads),
+        );
         let out = out
             .swap_dims(1, 2)
             .reshape([1, c, self.n_heads * self.head_dim]);

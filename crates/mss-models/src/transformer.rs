@@ -278,6 +278,7 @@ impl<B: Backend> Transformer<B> {
             document_positions,
             rope_start,
             last_position,
+            visible_queries: Default::default(),
         }
     }
 }

@@ -40,16 +40,14 @@ impl<B: Backend> Scorer<B> for PooledAttention {
 }
 
 /// Average pool of odd width `kernel` along axis 1, zero-padded, padding counted.
+///
+/// One pooling operation of the backend (on a GPU, one kernel): a prefill is bound by the
+/// host's cost per operation at small model sizes, and padding, shifted views and their sums
+/// were a dozen.
 pub fn avg_pool<B: Backend>(x: Tensor<B, 2>, kernel: usize) -> Tensor<B, 2> {
-    let [heads, len] = x.dims();
-    let pad = kernel / 2;
-    let zeros = Tensor::<B, 2>::zeros([heads, pad], &x.device());
-    let padded = Tensor::cat(vec![zeros.clone(), x, zeros], 1);
-    let sum = (0..kernel)
-        .map(|k| padded.clone().narrow(1, k, len))
-        .reduce(|a, b| a.add(b));
-    sum.expect("kernel is odd, hence at least 1")
-        .div_scalar(kernel as f32)
+    let pooled =
+        burn::tensor::module::avg_pool1d(x.unsqueeze(), kernel, 1, kernel / 2, true, false);
+    pooled.squeeze_dim(0)
 }
 
 /// The SnapKV pruner with the paper's kernel of 5.
@@ -68,6 +66,33 @@ mod tests {
             Tensor::<B, 2>::from_data([[5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 10.0]], &Default::default());
         let pooled: Vec<f32> = avg_pool(x, 5).into_data().to_vec().unwrap();
         assert_eq!(pooled, vec![1.0, 1.0, 1.0, 0.0, 2.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn pools_exactly_as_the_shifted_sums_do() {
+        use burn::tensor::Distribution;
+        let x = Tensor::<B, 2>::random(
+            [3, 37],
+            Distribution::Uniform(0.0, 50.0),
+            &Default::default(),
+        );
+        let pooled = avg_pool(x.clone(), 5);
+        // Reference: zero-padded shifted views, summed left to right, divided by the width.
+        let zeros = Tensor::<B, 2>::zeros([3, 2], &Default::default());
+        let padded = Tensor::cat(vec![zeros.clone(), x, zeros], 1);
+        let reference = (0..5)
+            .map(|k| padded.clone().narrow(1, k, 37))
+            .reduce(|a, b| a.add(b))
+            .unwrap()
+            .div_scalar(5.0);
+        let (pooled, reference): (Vec<f32>, Vec<f32>) = (
+            pooled.into_data().to_vec().unwrap(),
+            reference.into_data().to_vec().unwrap(),
+        );
+        assert_eq!(pooled.len(), 3 * 37);
+        for (i, (p, r)) in pooled.iter().zip(&reference).enumerate() {
+            assert_eq!(p.to_bits(), r.to_bits(), "entry {i}: {p} vs {r}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::ops::Range;
 use burn::prelude::*;
 use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, LayerKv, LayerMemory, MemoryEvent, MemoryObserver,
-    PruneInput, Pruner, per_head_range,
+    PruneInput, Pruner, per_head_range, reuse_or_build,
 };
 use mss_schedule::{QueryBlocks, Retain};
 
@@ -79,6 +79,9 @@ pub(crate) struct StepHook<'a, 'o, B: Backend> {
     pub chunk: Range<usize>,
     /// Told about every memory rewrite, when present.
     pub observer: Option<&'a mut (dyn MemoryObserver<B> + 'o)>,
+    /// The indices `0..start` of every KV head last built by [`StepHook::prune`]: the same
+    /// for most layers of a step, and each tensor built costs the host as much as a kernel.
+    pub head_indices: Option<Tensor<B, 2, Int>>,
 }
 
 impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
@@ -177,7 +180,10 @@ impl<B: Backend> StepHook<'_, '_, B> {
         let indices = if start == 0 {
             kept
         } else {
-            let head = per_head_range(0..start, full.n_kv_heads(), &kept.device());
+            let heads = full.n_kv_heads();
+            let head = reuse_or_build(&mut self.head_indices, [heads, start], || {
+                per_head_range(0..start, heads, &kept.device())
+            });
             Tensor::cat(vec![head, kept.add_scalar(start as i64)], 1)
         };
         Some(full.gather(indices))
