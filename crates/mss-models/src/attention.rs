@@ -36,13 +36,16 @@ pub fn attend<B: Backend>(
 ) -> (Tensor<B, 4>, AttentionStats<B>) {
     let chunk_len = q.dims()[2];
     let device = q.device();
-    attend_counting(q, k, v, hidden, needs, query_block, |keys, n_kv_heads| {
+    let (out, stats) = attend_counting(q, k, v, hidden, needs, query_block, |keys, n_kv_heads| {
         visible_queries(keys, n_kv_heads, chunk_len, &device)
-    })
+    });
+    (out.swap_dims(1, 2), stats)
 }
 
-/// [`attend`], with the visible-query counts `[n_kv_heads, keys]` of the causal chunk from
-/// `visible(keys, n_kv_heads)` where the CUDA kernels compute the other statistics.
+/// [`attend`] with the output chunk-major, `[1, chunk_len, n_heads, value_dim]` (as the CUDA
+/// kernels write it and the output projection reads it: no swaps between), and the
+/// visible-query counts `[n_kv_heads, keys]` of the causal chunk from `visible(keys,
+/// n_kv_heads)` where the CUDA kernels compute the other statistics.
 fn attend_counting<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -57,19 +60,19 @@ fn attend_counting<B: Backend>(
         && !needs.second_moments
         && mss_core::attention::attention_kernel() == mss_core::attention::AttentionKernel::Fused
     {
-        // The kernel writes `[1, chunk_len, n_heads, value_dim]`; the swap is a view.
         if needs.is_empty() {
             if let Some(out) = crate::cuda::causal_attention(&q, &k, &v) {
-                return (out.swap_dims(1, 2), AttentionStats::none());
+                return (out, AttentionStats::none());
             }
         } else if let Some((out, stats)) = crate::cuda::causal_attention_with_statistics(&q, &k, &v)
         {
-            return (out.swap_dims(1, 2), causal_stats(stats, needs, visible));
+            return (out, causal_stats(stats, needs, visible));
         }
     }
     #[cfg(not(feature = "cuda"))]
     let _ = visible;
-    mss_core::attention::attend(q, k, v, hidden, needs, query_block)
+    let (out, stats) = mss_core::attention::attend(q, k, v, hidden, needs, query_block);
+    (out.swap_dims(1, 2), stats)
 }
 
 /// The number of a causal chunk's `chunk_len` queries that see each of `keys` keys: every one
@@ -221,9 +224,7 @@ impl<B: Backend> Attention<B> {
             query_block,
             |keys, n_kv_heads| step.visible_queries(keys, n_kv_heads),
         );
-        let out = out
-            .swap_dims(1, 2)
-            .reshape([1, c, self.n_heads * self.head_dim]);
+        let out = out.reshape([1, c, self.n_heads * self.head_dim]);
         Ok((self.o_proj.forward(out), entries, stats))
     }
 }
