@@ -7,7 +7,7 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks, flash4, flash5,
-#                                             # flash5-profile, host-profile, host-ab, host-ab2,
+#                                             # flash5-profile, host-profile, host-ab, host-ab2, model-check,
 #                                             # flash4-diag, flash4-smollm2, flash4-more,
 #                                             # stats, stats-7b, top-k, memory, rope-range, rope-ab
 set -u -o pipefail
@@ -273,6 +273,15 @@ host-ab2)
         -k regex:flash_attention --launch-skip 200 --launch-count 1 \
         $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash \
         2>&1 | grep -v "^| \|^<!--" | tail -60 | tee "$out/ncu-flash-occupancy.txt"
+    ;;
+model-check)
+    # The model end to end through the crate's kernels (flash) against Burn's operations
+    # (last logits; Burn's products are tuned on a fresh machine: minutes), then the SmolLM2
+    # shape beside PyTorch, pruned and in one chunk.
+    step mss-check-model $bin --tokens 1024 --repeats 1 --only none --no-checks --check-model --flash
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 5 --no-checks --flash --only "streaming_llm,snapkv"
+    step mss-smollm2-8k-full $bin --tokens 8192 --repeats 5 --no-checks --flash --only "full attention" --full-chunk 8192
     ;;
 flash4-diag)
     # The statistics check over more head layouts, then the products path and the flash
