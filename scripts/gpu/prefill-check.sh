@@ -7,7 +7,7 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks, flash4, flash5,
-#                                             # flash5-profile, host-profile, host-ab, host-ab2, model-check,
+#                                             # flash5-profile, host-profile, host-ab2, model-check,
 #                                             # flash4-diag, flash4-smollm2, flash4-more,
 #                                             # stats, stats-7b, top-k, memory, rope-range, rope-ab
 set -u -o pipefail
@@ -237,21 +237,6 @@ host-profile)
             --match cubecl_cuda:: --match cudarc:: --match mss_pruners:: --match mss_models:: --match mss_core:: > "${f%.folded}-summary.txt"
         gzip "$f"
     done
-    ;;
-host-ab)
-    # Fewer host operations per layer and step (snapkv's pooling as one operation, the
-    # visible-query counts and the sinks' indices built once per step): the checks, then the
-    # binary before (.device/bin/prefill_timing-before.gz) and after, side by side on both
-    # shapes through the flash kernels, beside PyTorch.
-    before=.device/bin/prefill_timing-before
-    gunzip -f "$before.gz"; chmod +x "$before"
-    step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks top-k,statistics
-    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
-    step mss-smollm2-8k-before $before --tokens 8192 --repeats 5 --no-checks --flash --only "streaming_llm,snapkv"
-    step mss-smollm2-8k-after $bin --tokens 8192 --repeats 5 --no-checks --flash --only "streaming_llm,snapkv"
-    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
-    step mss-l7b-32k-before $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --flash --only "streaming_llm FM,snapkv"
-    step mss-l7b-32k-after $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --flash --only "streaming_llm FM,snapkv"
     ;;
 host-ab2)
     # Fewer host operations, second round (SiLU in three operations fewer, no swaps around
