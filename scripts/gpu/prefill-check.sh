@@ -7,7 +7,7 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks, flash4, flash5,
-#                                             # flash5-profile, host-profile, host-ab2, model-check,
+#                                             # flash5-profile, host-profile, host-ab2, model-check, flash-checks,
 #                                             # flash4-diag, flash4-smollm2, flash4-more,
 #                                             # stats, stats-7b, top-k, memory, rope-range, rope-ab
 set -u -o pipefail
@@ -267,6 +267,11 @@ model-check)
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 5 --no-checks --flash --only "streaming_llm,snapkv"
     step mss-smollm2-8k-full $bin --tokens 8192 --repeats 5 --no-checks --flash --only "full attention" --full-chunk 8192
+    ;;
+flash-checks)
+    # The flash kernels against the blocked products only (attention and statistics): after
+    # a change to the kernels' code, before anything is timed.
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks attention,statistics --flash
     ;;
 flash4-diag)
     # The statistics check over more head layouts, then the products path and the flash

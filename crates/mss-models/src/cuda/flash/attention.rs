@@ -57,17 +57,7 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     let mut v_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
 
     let n = comptime![VECTOR];
-    copy_rows(
-        q,
-        head * q.stride(1) / n,
-        q.stride(2) / n,
-        q0,
-        chunk,
-        &mut q_s,
-        d,
-    );
-    sync_cube();
-    let q_frags = query_fragments(&q_s, d);
+    let q_frags = query_fragments(q, &mut q_s, head, q0, d);
 
     let mma = mma_definition::<F>();
     let mut o = Sequence::<Pairs<f32>>::new();

@@ -55,17 +55,7 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
     let mut sums = SharedMemory::<f32>::new(comptime![PLANES * BLOCK]);
 
     let n = comptime![VECTOR];
-    copy_rows(
-        q,
-        head * q.stride(1) / n,
-        q.stride(2) / n,
-        q0,
-        chunk,
-        &mut q_s,
-        d,
-    );
-    sync_cube();
-    let q_frags = query_fragments(&q_s, d);
+    let q_frags = query_fragments(q, &mut q_s, head, q0, d);
 
     let row_g = plane * 16usize + quad;
     let (query_g, query_h) = (q0 + row_g, q0 + row_g + 8usize);

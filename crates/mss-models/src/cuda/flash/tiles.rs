@@ -55,14 +55,29 @@ pub(super) fn copy_rows<F: Float, N: Size>(
     }
 }
 
-/// The `A` fragments of this plane's 16 queries in `q_s`, 16 dimensions each: `ldmatrix` ×4
-/// of the matrices (rows 0-7, dims 0-7), (rows 8-15, dims 0-7), (rows 0-7, dims 8-15), (rows
-/// 8-15, dims 8-15).
+/// The `A` fragments of this plane's 16 of the cube's 64 queries `q0..` of `head` (zero rows
+/// past the chunk), 16 dimensions each: the rows copied to `q_s`, then `ldmatrix` ×4 of the
+/// matrices (rows 0-7, dims 0-7), (rows 8-15, dims 0-7), (rows 0-7, dims 8-15), (rows 8-15,
+/// dims 8-15).
 #[cube]
 pub(super) fn query_fragments<F: Float, N: Size>(
-    q_s: &SharedMemory<Vector<F, N>>,
+    q: &Tensor<Vector<F, N>>,
+    q_s: &mut SharedMemory<Vector<F, N>>,
+    head: usize,
+    q0: usize,
     #[comptime] d: usize,
 ) -> Sequence<Pairs<F>> {
+    let n = comptime![VECTOR];
+    copy_rows(
+        q,
+        head * q.stride(1) / n,
+        q.stride(2) / n,
+        q0,
+        q.shape(2),
+        q_s,
+        d,
+    );
+    sync_cube();
     let mma = mma_definition::<F>();
     let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
     let stride = comptime![shared_stride(d)];
