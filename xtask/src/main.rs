@@ -89,4 +89,16 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["xtask", "eval", "--chunks", "256,512"]).is_ok());
     }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn eval_refuses_flash_attention_without_cuda() {
+        let cli = Cli::try_parse_from(["xtask", "eval", "--flash-attention", "--no-passkey"])
+            .expect("the flag parses on every build");
+        let Command::Eval(args) = cli.command else {
+            panic!("not the eval");
+        };
+        let error = eval::run(*args).expect_err("a CPU build has no flash kernels");
+        assert!(error.to_string().contains("needs a CUDA build"), "{error}");
+    }
 }

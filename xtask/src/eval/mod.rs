@@ -155,6 +155,12 @@ pub struct EvalArgs {
     /// The device to run on (a CUDA device's index; CPU builds have one device, 0).
     #[arg(long)]
     device: Option<usize>,
+    /// CUDA builds: attention and the pruners' statistics through the flash kernels
+    /// (`mss::models::use_flash_attention`) instead of products around a softmax. They agree
+    /// within bf16 rounding, not to the bit: the folder's backend is then `cuda+flash`, so
+    /// results of the two never share a report.
+    #[arg(long)]
+    flash_attention: bool,
     /// The run folder (default: `target/eval/<preset>` for the default model in f32, else
     /// `target/eval/<preset>-<model folder>-<dtype>`). A folder holds one model, dtype,
     /// backend and data (its `manifest.json`); another is refused.
@@ -306,6 +312,13 @@ impl EvalArgs {
 /// Runs the grid, then writes the report.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (args, file) = args.resolve()?;
+    if args.flash_attention && !cfg!(feature = "cuda") {
+        return Err(mss_examples::exit::bad_usage(
+            "--flash-attention needs a CUDA build (`--features cuda`)",
+        ));
+    }
+    #[cfg(feature = "cuda")]
+    mss::models::use_flash_attention(args.flash_attention);
     let grids = args.grids(&file)?;
     let out = args.out.clone().unwrap_or_else(|| default_folder(&args));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -335,7 +348,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         None => mss::assets::ensure_default_model().context("fetching the default model")?,
     };
     let dtype = args.dtype().dtype();
-    let backend = format!("{} {}", backend_name(), args.dtype().name());
+    let backend = format!(
+        "{} {}",
+        backend_name(args.flash_attention),
+        args.dtype().name()
+    );
     let device = device(args.device)?;
     let model = Transformer::<Backend>::load(&dir, &device, dtype)?;
     let ropes = Ropes::of(&model);
@@ -356,7 +373,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         model_path: dir.display().to_string(),
         model_hash: manifest::model_hash(&dir)?,
         dtype: args.dtype().name().into(),
-        backend: backend_name().into(),
+        backend: backend_name(args.flash_attention),
         data: match &args.data {
             Some(path) => path.display().to_string(),
             None => "Shakespeare and Milton (modern spelling)".into(),
@@ -575,11 +592,13 @@ fn folder_name(dir: &std::path::Path) -> String {
         )
 }
 
-fn backend_name() -> &'static str {
-    if cfg!(feature = "cuda") {
-        "cuda"
-    } else {
-        "flex"
+/// The backend's name in reports and manifests: `flex`, `cuda`, or `cuda+flash` with the
+/// flash kernels.
+fn backend_name(flash_attention: bool) -> String {
+    match (cfg!(feature = "cuda"), flash_attention) {
+        (true, true) => "cuda+flash".into(),
+        (true, false) => "cuda".into(),
+        (false, _) => "flex".into(),
     }
 }
 
