@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The GPU eval with the real default model, whose 98 MB GGUF does not fit one call's 64 MiB
-# carry: the GGUF travels in two halves in two calls made back to back (ignored files stay on a
+# carry: the GGUF travels in 40 MiB parts over two calls made back to back (ignored files stay on a
 # warm machine between calls; it is given back after 30 s idle), then the CUDA xtask binary
 # converts it and runs the eval; later calls resume the same results.jsonl.
 #
-#   bash scripts/gpu/eval-carry.sh prepare         # here: .device/eval/{gguf.aa,gguf.ab,xtask.gz,corpora.tgz}
-#   # call 1, carry [".device/eval/gguf.aa", ".device/eval/xtask.gz", ".device/eval/corpora.tgz"] (~57 MB):
+#   bash scripts/gpu/eval-carry.sh prepare         # here: .device/eval/{gguf.aa,ab,ac,xtask.gz,corpora.tgz}
+#   # call 1, carry [".device/eval/gguf.aa", ".device/eval/xtask.gz", ".device/eval/corpora.tgz"] (~60 MB):
 #   #                                              bash scripts/gpu/eval-carry.sh place
-#   # call 2 at once, carry [".device/eval/gguf.ab"] (~56 MB):
+#   # call 2 at once, carry [".device/eval/gguf.ab", ".device/eval/gguf.ac"] (~56 MB):
 #   #                                              bash scripts/gpu/eval-carry.sh run --preset paper --dtype bf16 --flash-attention ...
 #   # further calls (same machine, still warm):   bash scripts/gpu/eval-carry.sh run <the same arguments>
 set -euo pipefail
