@@ -340,12 +340,6 @@ fn pool_reserved(device: &burn::tensor::Device<B>, release: bool) -> Option<u64>
     }
 }
 
-/// Checks, before timing anything, that top-k on this backend's device chooses exactly what the
-/// host would: random score rows with many ties (and NaN, −∞, −0.0 beside 0.0), the candidate
-/// counts of a short row, of a `C = M = 1024` step and of two long rows (the second past the
-/// one-cube kernel's reach, so the two-kernel path runs too), as indices and as a mask; with
-/// `--features cuda` both the crate's kernels and Burn's operations. Leaves the kernels
-/// switched as `--burn-top-k` says.
 /// `snapkv`'s pooling (one pooling operation of the backend) against zero-padded shifted
 /// views summed left to right, the way it was computed before: the top-k after it must see
 /// the same scores, so they must agree to the bit.
@@ -353,22 +347,15 @@ fn check_pooling(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
     use burn::tensor::Distribution;
     let [heads, len, width] = [8, 2052, 5];
     let sums = Tensor::<B, 2>::random([heads, len], Distribution::Uniform(0.0, 300.0), device);
-    let pooled: Vec<f32> = mss::pruners::avg_pool(sums.clone(), width)
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let pooled: Vec<f32> = host_values(mss::pruners::avg_pool(sums.clone(), width).into_data())?;
     let zeros = Tensor::<B, 2>::zeros([heads, width / 2], device);
     let padded = Tensor::cat(vec![zeros.clone(), sums, zeros], 1);
-    let shifted: Vec<f32> = (0..width)
+    let shifted = (0..width)
         .map(|k| padded.clone().narrow(1, k, len))
         .reduce(|a, b| a.add(b))
         .expect("a width of 5")
-        .div_scalar(width as f32)
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .div_scalar(width as f32);
+    let shifted: Vec<f32> = host_values(shifted.into_data())?;
     let differ = pooled
         .iter()
         .zip(&shifted)
@@ -390,6 +377,12 @@ fn check_pooling(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks, before timing anything, that top-k on this backend's device chooses exactly what the
+/// host would: random score rows with many ties (and NaN, −∞, −0.0 beside 0.0), the candidate
+/// counts of a short row, of a `C = M = 1024` step and of two long rows (the second past the
+/// one-cube kernel's reach, so the two-kernel path runs too), as indices and as a mask; with
+/// `--features cuda` both the crate's kernels and Burn's operations. Leaves the kernels
+/// switched as `--burn-top-k` says.
 fn check_selection(device: &burn::tensor::Device<B>, burn_top_k: bool) -> anyhow::Result<()> {
     let heads = 3;
     let mut cases = 0;

@@ -98,10 +98,9 @@ static FLASH_ATTENTION: AtomicBool = AtomicBool::new(false);
 /// Whether attention runs as one FlashAttention-2-style CubeCL kernel on the CUDA backend
 /// (scores and probabilities kept in registers, online softmax, tensor-core `mma`), and the
 /// pruners' statistics as a second pass from its log-sum-exp, instead of cuBLAS products
-/// around a softmax kernel, for every
-/// model in the process (bf16 / f16, heads of 64 or 128). Off by default until the GPU eval's
-/// perplexities are rerun through it; both compute the same attention within bf16 rounding.
-/// The crate's kernels must also be on ([`use_cublas`]).
+/// around a softmax kernel, for every model in the process (bf16 / f16, heads of 64 or 128).
+/// Off by default until the GPU eval's perplexities are rerun through it; both compute the
+/// same attention within bf16 rounding. The crate's kernels must also be on ([`use_cublas`]).
 pub fn use_flash_attention(enabled: bool) {
     FLASH_ATTENTION.store(enabled, Ordering::Relaxed);
 }
