@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The GPU eval with the real default model, whose 98 MB GGUF does not fit one call's 64 MiB
-# carry: the GGUF travels in 40 MiB parts over two calls made back to back (ignored files stay on a
-# warm machine between calls; it is given back after 30 s idle), then the CUDA xtask binary
-# converts it and runs the eval; later calls resume the same results.jsonl.
+# carry (which counts the ~10 MB of tracked files too): the GGUF travels xz-compressed (90 MB) in
+# two parts over two calls made back to back (ignored files stay on a warm machine between calls;
+# it is given back after 30 s idle), then the CUDA xtask binary converts it and runs the eval;
+# later calls resume the same results.jsonl.
 #
-#   bash scripts/gpu/eval-carry.sh prepare         # here: .device/eval/{gguf.aa,ab,ac,xtask.gz,corpora.tgz}
-#   # call 1, carry [".device/eval/gguf.aa", ".device/eval/xtask.gz", ".device/eval/corpora.tgz"] (~60 MB):
+#   bash scripts/gpu/eval-carry.sh prepare         # here: .device/eval/{gguf.xz.aa,ab,ac,xtask.xz,corpora.tgz}
+#   # call 1, carry [".device/eval/gguf.xz.aa", ".device/eval/xtask.xz", ".device/eval/corpora.tgz"] (~55 MB):
 #   #                                              bash scripts/gpu/eval-carry.sh place
-#   # call 2 at once, carry [".device/eval/gguf.ab", ".device/eval/gguf.ac"] (~56 MB):
+#   # call 2 at once, carry [".device/eval/gguf.xz.ab", ".device/eval/gguf.xz.ac"] (~48 MB):
 #   #                                              bash scripts/gpu/eval-carry.sh run --preset paper --dtype bf16 --flash-attention ...
 #   # further calls (same machine, still warm):   bash scripts/gpu/eval-carry.sh run <the same arguments>
 set -euo pipefail
@@ -23,10 +24,11 @@ prepare)
     for need in "models/$gguf" corpora; do
         [ -e "$cache/$need" ] || { echo "no $cache/$need: set MSS_CACHE_DIR to a cache the tests have filled" >&2; exit 1; }
     done
-    split -b 40M "$cache/models/$gguf" "$here/gguf."
+    rm -f "$here"/gguf.*
+    xz -T2 -6 -c "$cache/models/$gguf" | split -b 40M - "$here/gguf.xz."
     tar czf "$here/corpora.tgz" -C "$cache" corpora
     cargo build --release -p xtask --features cuda
-    strip -o "$here/xtask" target/release/xtask && gzip -f "$here/xtask"
+    strip -o "$here/xtask" target/release/xtask && xz -T2 -9 -f "$here/xtask"
     ls -la "$here"
     ;;
 place)
@@ -37,11 +39,11 @@ run)
     export MSS_CACHE_DIR=$PWD/.device/eval/cache
     mkdir -p "$MSS_CACHE_DIR/models"
     if [ ! -f "$MSS_CACHE_DIR/models/$gguf" ]; then
-        cat "$here"/gguf.a? > "$MSS_CACHE_DIR/models/$gguf.part"
+        cat "$here"/gguf.xz.a? | xz -d > "$MSS_CACHE_DIR/models/$gguf.part"
         mv "$MSS_CACHE_DIR/models/$gguf.part" "$MSS_CACHE_DIR/models/$gguf"
         tar xzf "$here/corpora.tgz" -C "$MSS_CACHE_DIR"
     fi
-    if [ -f "$here/xtask.gz" ]; then gunzip -f "$here/xtask.gz"; chmod +x "$here/xtask"; fi
+    if [ -f "$here/xtask.xz" ]; then xz -d -f "$here/xtask.xz"; chmod +x "$here/xtask"; fi
     source scripts/gpu/env.sh
     export MSS_KERNEL_CACHE=$PWD/.device/kernels CUBECL_AUTOTUNE_LEVEL=minimal
     # Stop before the call's own limit: the results so far are on disk and the next call
