@@ -7,7 +7,7 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks, flash4, flash5,
-#                                             # flash5-profile, host-profile, host-ab2, model-check, flash-checks,
+#                                             # flash5-profile, host-profile, host-ab2, pipeline-ab, flash-ncu, model-check, flash-checks,
 #                                             # flash4-diag, flash4-smollm2, flash4-more,
 #                                             # stats, stats-7b, top-k, memory, rope-range, rope-ab
 set -u -o pipefail
@@ -237,6 +237,45 @@ host-profile)
             --match cubecl_cuda:: --match cudarc:: --match mss_pruners:: --match mss_models:: --match mss_core:: > "${f%.folded}-summary.txt"
         gzip "$f"
     done
+    ;;
+pipeline-ab)
+    # The flash kernel with keys and values copied a step ahead (`cp.async`, two buffers) and
+    # the queries' fragments read from shared memory: the flash checks first, then the binary
+    # before (.device/bin/prefill_timing-before.gz) and after side by side beside PyTorch on
+    # the 7B shape, then the new kernel's registers and occupancy (Nsight Compute, one launch).
+    before=.device/bin/prefill_timing-before
+    gunzip -f "$before.gz"; chmod +x "$before"
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks attention,statistics --flash
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k-before $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --flash --only "streaming_llm,snapkv"
+    step mss-l7b-32k-after $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --flash --only "streaming_llm,snapkv"
+    echo "== ncu-flash-occupancy"
+    timeout 90 ncu --clock-control none --section LaunchStats --section Occupancy --section SpeedOfLight \
+        -k regex:flash_attention --launch-skip 200 --launch-count 1 \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash \
+        2>&1 | grep -v "^| \|^<!--" | tail -60 | tee "$out/ncu-flash-occupancy.txt"
+    ;;
+flash-ncu)
+    # The flash kernel alone, before (.device/bin/prefill_timing-before.gz) and after: its
+    # duration over ten launches of the 7B FM shape each, then where the new one stalls
+    # (Nsight Compute's speed-of-light, scheduler, warp-state and memory sections, one launch).
+    before=.device/bin/prefill_timing-before
+    gunzip -f "$before.gz"; chmod +x "$before"
+    run7b=(--shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash)
+    for which in before after; do
+        exe=$bin; [ $which = before ] && exe=$before
+        echo "== ncu-flash-$which"
+        timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum -k regex:flash_attention \
+            --launch-skip 100 --launch-count 10 --csv $exe "${run7b[@]}" 2>/dev/null \
+            | grep flash_attention | tee "$out/ncu-flash-$which.csv" | awk -F'","' '{print $NF}' | tr -d '"' | tr '\n' ' '
+        echo
+    done
+    echo "== ncu-flash-sections"
+    timeout 150 ncu --clock-control none --section SpeedOfLight --section SchedulerStats --section WarpStateStats \
+        --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section Occupancy \
+        -k regex:flash_attention --launch-skip 100 --launch-count 1 $bin "${run7b[@]}" \
+        > "$out/ncu-flash-sections.txt" 2>&1
+    grep -v "^| \|^<!--" "$out/ncu-flash-sections.txt" | grep -E "Duration|Throughput|Issue|Stall|Warp Cycles|Active Warps|Eligible|No Eligible|Bank|Pipe|Occupancy|Registers|Executed Ipc" | head -60
     ;;
 host-ab2)
     # Fewer host operations, second round (SiLU in three operations fewer, no swaps around

@@ -2,17 +2,20 @@
 //! each row's log-sum-exp.
 
 use cubecl::ir::{FastMath, MatrixIdent};
+use cubecl::prelude::barrier::Barrier;
 use cubecl::prelude::*;
 
 use super::tiles::{
-    MASKED, Pairs, copy_rows, mma_definition, query_fragments, score_tiles, split_fragments,
+    MASKED, Pairs, copy_queries, copy_rows_async, mma_definition, score_tiles, split_fragments,
     zero_pairs,
 };
 use super::{BLOCK, VECTOR, shared_stride};
 
 /// One cube per (64 queries, query head); plane `w` owns queries `16 w .. 16 w + 16` of the
-/// block (see `tiles` for the layout). The plane's queries are read once into `A` fragments.
-/// Per step of 64 keys the cube copies the keys and values to shared memory; each plane
+/// block (see `tiles` for the layout). The queries are copied once to shared memory, and their
+/// `A` fragments read from there at each step. The keys and values of a step are copied to
+/// shared memory with `cp.async` while the cube works on the previous step's (two buffers, a
+/// barrier each): no unit waits on a global load unless the copy is slower than a step. Each plane
 /// computes its 16 × 64 scores in registers, updates each row's running max (two shuffles
 /// within the quad), turns the scores into probabilities in place, rescales its output rows
 /// and adds `P V` (`ldmatrix` transposed for `V`). The output, 16 × `d` f32 per plane, stays
@@ -52,12 +55,16 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
     let (quad, pair) = ((UNIT_POS_X / 4) as usize, (UNIT_POS_X % 4) as usize);
 
-    let mut q_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
-    let mut k_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
-    let mut v_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
+    let tile = comptime![BLOCK * shared_stride(d)];
+    let mut q_s = SharedMemory::<Vector<F, N>>::new(tile);
+    // Two buffers each: step `s` in buffer `s % 2`, vectors from `(s % 2) tile` on.
+    let mut k_s = SharedMemory::<Vector<F, N>>::new(comptime![2 * BLOCK * shared_stride(d)]);
+    let mut v_s = SharedMemory::<Vector<F, N>>::new(comptime![2 * BLOCK * shared_stride(d)]);
+    let loaded_0 = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
+    let loaded_1 = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
 
     let n = comptime![VECTOR];
-    let q_frags = query_fragments(q, &mut q_s, head, q0, d);
+    copy_queries(q, &mut q_s, head, q0, d);
 
     let mma = mma_definition::<F>();
     let mut o = Sequence::<Pairs<f32>>::new();
@@ -81,15 +88,33 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     // Keys no query of the block sees are never visited.
     let visible_keys = min(keys, memory as usize + min(q0 + block, chunk));
     let steps = visible_keys.div_ceil(block);
+    // Every query sees key 0: there is always a first step.
+    copy_rows_async(k, k_base, k_row, 0usize, keys, &mut k_s, 0usize, d);
+    copy_rows_async(v, v_base, v_row, 0usize, keys, &mut v_s, 0usize, d);
+    loaded_0.commit_copy_async();
     for step in 0..steps {
         let k0 = step * block;
-        sync_cube();
-        copy_rows(k, k_base, k_row, k0, keys, &mut k_s, d);
-        copy_rows(v, v_base, v_row, k0, keys, &mut v_s, d);
-        sync_cube();
+        let at = (step % 2usize) * tile;
+        // The next step's copies go to the other buffer, which every unit finished reading
+        // at the end of the previous step.
+        if step + 1usize < steps {
+            let next_at = tile - at;
+            copy_rows_async(k, k_base, k_row, k0 + block, keys, &mut k_s, next_at, d);
+            copy_rows_async(v, v_base, v_row, k0 + block, keys, &mut v_s, next_at, d);
+            if at == 0usize {
+                loaded_1.commit_copy_async();
+            } else {
+                loaded_0.commit_copy_async();
+            }
+        }
+        if at == 0usize {
+            loaded_0.arrive_and_wait();
+        } else {
+            loaded_1.arrive_and_wait();
+        }
 
         let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_frags, &k_s, scale, k0, keys, limit_g, masked, d);
+        let s = score_tiles(&q_s, &k_s, at, scale, k0, keys, limit_g, masked, d);
         let mut new_g = max_g;
         let mut new_h = max_h;
         #[unroll]
@@ -142,11 +167,12 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
         for kk in 0..comptime![BLOCK / 16] {
             #[unroll]
             for np in 0..d / 16usize {
-                let at = (kk * 16usize + (matrix % 2usize) * 8usize + matrix_row) * stride
+                let v_at = at
+                    + (kk * 16usize + (matrix % 2usize) * 8usize + matrix_row) * stride
                     + np * 2usize
                     + matrix / 2usize;
                 let regs = mma.load_matrix::<Vector<F, N>, Const<2>>(
-                    &v_s.slice(at, at + 1usize),
+                    &v_s.slice(v_at, v_at + 1usize),
                     MatrixIdent::B,
                     4usize,
                     true,
@@ -156,6 +182,8 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
                 mma.execute_inplace(p_frags.index(kk), &b1, o.index_mut(2usize * np + 1usize));
             }
         }
+        // This step's buffer is free for the copies the next step issues.
+        sync_cube();
     }
 
     sum_g += plane_shuffle_xor(sum_g, 1u32);

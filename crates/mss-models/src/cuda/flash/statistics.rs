@@ -9,7 +9,7 @@
 use cubecl::ir::FastMath;
 use cubecl::prelude::*;
 
-use super::tiles::{copy_rows, query_fragments, score_tiles};
+use super::tiles::{copy_queries, copy_rows, score_tiles};
 use super::{BLOCK, PLANES, UNITS, VECTOR, shared_stride};
 
 /// One cube per (64 queries, query head), as the attention kernel: per step of 64 keys, each
@@ -55,7 +55,7 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
     let mut sums = SharedMemory::<f32>::new(comptime![PLANES * BLOCK]);
 
     let n = comptime![VECTOR];
-    let q_frags = query_fragments(q, &mut q_s, head, q0, d);
+    copy_queries(q, &mut q_s, head, q0, d);
 
     let row_g = plane * 16usize + quad;
     let (query_g, query_h) = (q0 + row_g, q0 + row_g + 8usize);
@@ -82,7 +82,7 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
         sync_cube();
 
         let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_frags, &k_s, scale, k0, keys, limit_g, masked, d);
+        let s = score_tiles(&q_s, &k_s, 0usize, scale, k0, keys, limit_g, masked, d);
         #[unroll]
         for j in 0..comptime![BLOCK / 8] {
             let tile = s.index(j);

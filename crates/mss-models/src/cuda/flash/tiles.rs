@@ -1,5 +1,6 @@
 //! What both flash kernels share: where a unit stands in the cube, the copies of 64 rows to
-//! shared memory, the queries' `A` fragments and a plane's 16 × 64 scores, scaled and masked.
+//! shared memory (plain or `cp.async`), the queries' `A` fragments and a plane's 16 × 64
+//! scores, scaled and masked.
 //!
 //! The layout is FlashAttention-2's on `mma.m16n8k16` (bf16 / f16 in, f32 out). A cube holds
 //! 64 queries of one head, a plane (32 lanes) 16 of them. An accumulator tile (16 × 8 f32) is
@@ -10,6 +11,7 @@
 
 use cubecl::cmma::MmaDefinition;
 use cubecl::ir::MatrixIdent;
+use cubecl::prelude::barrier::copy_async_checked;
 use cubecl::prelude::*;
 
 use super::{BLOCK, UNITS, VECTOR, shared_stride};
@@ -55,18 +57,56 @@ pub(super) fn copy_rows<F: Float, N: Size>(
     }
 }
 
-/// The `A` fragments of this plane's 16 of the cube's 64 queries `q0..` of `head` (zero rows
-/// past the chunk), 16 dimensions each: the rows copied to `q_s`, then `ldmatrix` ×4 of the
-/// matrices (rows 0-7, dims 0-7), (rows 8-15, dims 0-7), (rows 0-7, dims 8-15), (rows 8-15,
-/// dims 8-15).
+/// Rows `first .. first + 64` of `source` into `tile` from vector `tile_base` on, as
+/// [`copy_rows`], but with `cp.async` (16 bytes a unit at a time, rows from `rows` on filled
+/// with zeros by the copy itself): the units go on at once, and the rows are there once each
+/// unit has committed its copies to a barrier (`commit_copy_async`) and that barrier's phase
+/// is complete (`arrive_and_wait`).
 #[cube]
-pub(super) fn query_fragments<F: Float, N: Size>(
+#[allow(clippy::too_many_arguments)]
+pub(super) fn copy_rows_async<F: Float, N: Size>(
+    source: &Tensor<Vector<F, N>>,
+    base: usize,
+    row_stride: usize,
+    first: usize,
+    rows: usize,
+    tile: &mut SharedMemory<Vector<F, N>>,
+    tile_base: usize,
+    #[comptime] d: usize,
+) {
+    let row_vectors = comptime![d / VECTOR];
+    let stride = comptime![shared_stride(d)];
+    let unit = (UNIT_POS_Y * 32 + UNIT_POS_X) as usize;
+    #[unroll]
+    for it in 0..comptime![BLOCK * (d / VECTOR) / UNITS] {
+        let idx = unit + comptime![it * UNITS];
+        let (r, c) = (idx / row_vectors, idx % row_vectors);
+        // A row past `rows` copies nothing from a valid address (row 0's).
+        let mut at = base + c;
+        let mut length = 0usize;
+        if first + r < rows {
+            at += (first + r) * row_stride;
+            length = 1usize;
+        }
+        let to = tile_base + r * stride + c;
+        copy_async_checked(
+            &source.slice(at, at + length),
+            &mut tile.slice_mut(to, to + 1usize),
+            comptime![VECTOR as u32],
+        );
+    }
+}
+
+/// Copies this cube's 64 queries `q0..` of `head` (zero rows past the chunk) to `q_s`, for
+/// [`query_fragment`]; the cube is synchronised after.
+#[cube]
+pub(super) fn copy_queries<F: Float, N: Size>(
     q: &Tensor<Vector<F, N>>,
     q_s: &mut SharedMemory<Vector<F, N>>,
     head: usize,
     q0: usize,
     #[comptime] d: usize,
-) -> Sequence<Pairs<F>> {
+) {
     let n = comptime![VECTOR];
     copy_rows(
         q,
@@ -78,22 +118,29 @@ pub(super) fn query_fragments<F: Float, N: Size>(
         d,
     );
     sync_cube();
+}
+
+/// The `A` fragment of this plane's 16 queries in `q_s`, dimensions `16 kk .. 16 kk + 16`:
+/// `ldmatrix` ×4 of the matrices (rows 0-7, dims 0-7), (rows 8-15, dims 0-7), (rows 0-7, dims
+/// 8-15), (rows 8-15, dims 8-15). Read from shared memory at each use rather than held: 32
+/// registers fewer per unit, which bound how many cubes an SM runs.
+#[cube]
+pub(super) fn query_fragment<F: Float, N: Size>(
+    q_s: &SharedMemory<Vector<F, N>>,
+    kk: usize,
+    #[comptime] d: usize,
+) -> Pairs<F> {
     let mma = mma_definition::<F>();
     let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
     let stride = comptime![shared_stride(d)];
-    let mut fragments = Sequence::<Pairs<F>>::new();
-    #[unroll]
-    for kk in 0..d / 16usize {
-        let row = UNIT_POS_Y as usize * 16usize + (matrix % 2usize) * 8usize + matrix_row;
-        let at = row * stride + kk * 2usize + matrix / 2usize;
-        fragments.push(mma.load_matrix::<Vector<F, N>, Const<2>>(
-            &q_s.slice(at, at + 1usize),
-            MatrixIdent::A,
-            4usize,
-            false,
-        ));
-    }
-    fragments
+    let row = UNIT_POS_Y as usize * 16usize + (matrix % 2usize) * 8usize + matrix_row;
+    let at = row * stride + kk * 2usize + matrix / 2usize;
+    mma.load_matrix::<Vector<F, N>, Const<2>>(
+        &q_s.slice(at, at + 1usize),
+        MatrixIdent::A,
+        4usize,
+        false,
+    )
 }
 
 /// A zero accumulator tile.
@@ -117,7 +164,8 @@ pub(super) fn split_fragments<E: Float>(regs: &Pairs<E>) -> (Pairs<E>, Pairs<E>)
     (first, second)
 }
 
-/// The plane's scores against the 64 keys of `k_s`, `Q Kᵀ · scale`, as 8 accumulator tiles of
+/// The plane's scores against the 64 keys of `k_s` from vector `k_at` on, `Q Kᵀ · scale` (the
+/// queries' fragments read from `q_s`, [`query_fragment`]), as 8 accumulator tiles of
 /// 8 keys, with [`MASKED`] where key `k0 + j` is past `keys` or past a row's last visible key
 /// (`limit_g` for row g, `limit_g + 8` for row h); `masked` says whether any may be.
 /// `ldmatrix` ×4 gives the `B` fragments of two tiles: matrices (keys 0-7, dims 0-7), (keys
@@ -125,8 +173,9 @@ pub(super) fn split_fragments<E: Float>(regs: &Pairs<E>) -> (Pairs<E>, Pairs<E>)
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn score_tiles<F: Float, N: Size>(
-    q_frags: &Sequence<Pairs<F>>,
+    q_s: &SharedMemory<Vector<F, N>>,
     k_s: &SharedMemory<Vector<F, N>>,
+    k_at: usize,
     scale: f32,
     k0: usize,
     keys: usize,
@@ -145,9 +194,11 @@ pub(super) fn score_tiles<F: Float, N: Size>(
     }
     #[unroll]
     for kk in 0..d / 16usize {
+        let a = query_fragment(q_s, kk, d);
         #[unroll]
         for jp in 0..comptime![BLOCK / 16] {
-            let at = (jp * 16usize + (matrix / 2usize) * 8usize + matrix_row) * stride
+            let at = k_at
+                + (jp * 16usize + (matrix / 2usize) * 8usize + matrix_row) * stride
                 + kk * 2usize
                 + matrix % 2usize;
             let regs = mma.load_matrix::<Vector<F, N>, Const<2>>(
@@ -157,8 +208,8 @@ pub(super) fn score_tiles<F: Float, N: Size>(
                 false,
             );
             let (b0, b1) = split_fragments(&regs);
-            mma.execute_inplace(q_frags.index(kk), &b0, s.index_mut(2usize * jp));
-            mma.execute_inplace(q_frags.index(kk), &b1, s.index_mut(2usize * jp + 1usize));
+            mma.execute_inplace(&a, &b0, s.index_mut(2usize * jp));
+            mma.execute_inplace(&a, &b1, s.index_mut(2usize * jp + 1usize));
         }
     }
     let limit_h = limit_g + 8usize;
