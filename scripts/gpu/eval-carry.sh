@@ -9,7 +9,7 @@
 #   # call 1, carry [".device/eval/gguf.xz.aa", ".device/eval/xtask.xz", ".device/eval/corpora.tgz"] (~55 MB):
 #   #                                              bash scripts/gpu/eval-carry.sh place
 #   # call 2 at once, carry [".device/eval/gguf.xz.ab", ".device/eval/gguf.xz.ac"] (~48 MB):
-#   #                                              bash scripts/gpu/eval-carry.sh run --preset paper --dtype bf16 --flash-attention ...
+#   #                                              bash scripts/gpu/eval-carry.sh run --preset paper --dtype bf16 ... [--no-flash-attention]
 #   # further calls (same machine, still warm):   bash scripts/gpu/eval-carry.sh run <the same arguments>
 set -euo pipefail
 here=.device/eval

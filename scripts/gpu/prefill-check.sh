@@ -7,7 +7,8 @@
 #   cargo build --release -p mss-examples --example prefill_timing --features cuda
 #   strip -o .device/bin/prefill_timing target/release/examples/prefill_timing
 #   bash scripts/gpu/prefill-check.sh 7b      # or: 7b-more, smollm2, attention, fused, checks, flash4, flash5,
-#                                             # flash5-profile, host-profile, host-ab2, pipeline-ab, flash-ncu, model-check, flash-checks,
+#                                             # flash5-profile, host-profile, host-ab2, pipeline-ab, pipeline-ab2, flash-ncu, model-check,
+#                                             # flash-checks,
 #                                             # flash4-diag, flash4-smollm2, flash4-more,
 #                                             # stats, stats-7b, top-k, memory, rope-range, rope-ab
 set -u -o pipefail
@@ -254,6 +255,37 @@ pipeline-ab)
         -k regex:flash_attention --launch-skip 200 --launch-count 1 \
         $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash \
         2>&1 | grep -v "^| \|^<!--" | tail -60 | tee "$out/ncu-flash-occupancy.txt"
+    ;;
+pipeline-ab2)
+    # The flash kernels with one buffer of keys and one of values, FlashAttention-2's order
+    # (values copied during the scores, the next keys during `P V`; three cubes per SM), and
+    # the heaviest query blocks first: the flash checks, each kernel's duration before
+    # (.device/bin/prefill_timing-before.gz: no cp.async) and after (Nsight Compute, ten
+    # launches of the 7B FM shape), the new kernel's occupancy, then the prefills side by side
+    # beside PyTorch.
+    before=.device/bin/prefill_timing-before
+    gunzip -f "$before.gz"; chmod +x "$before"
+    step mss-checks $bin --tokens 1024 --repeats 1 --only none --checks attention,statistics --flash
+    for kernel in flash_attention flash_statistics; do
+        for which in before after; do
+            exe=$bin; [ $which = before ] && exe=$before
+            echo "== ncu-$kernel-$which"
+            timeout 100 ncu --clock-control none --metrics gpu__time_duration.sum -k regex:$kernel \
+                --launch-skip 100 --launch-count 10 --csv $exe --shape llama2-7b --tokens 8192 --repeats 1 \
+                --only "snapkv FM" --no-checks --flash 2>/dev/null \
+                | grep "$kernel" | awk -F'","' '{print $NF}' | tr -d '"' | tr '\n' ' ' | tee "$out/ncu-$kernel-$which.txt"
+            echo
+        done
+    done
+    echo "== ncu-flash-occupancy"
+    timeout 90 ncu --clock-control none --section LaunchStats --section Occupancy --section SpeedOfLight \
+        --section SchedulerStats -k regex:flash_attention --launch-skip 100 --launch-count 1 \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks --flash \
+        > "$out/ncu-flash-occupancy.txt" 2>&1
+    grep -E "Duration|Registers Per|Block Limit|Theoretical Occ|Achieved Occ|Waves|Eligible Warps|Issued Warp" "$out/ncu-flash-occupancy.txt"
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    step mss-l7b-32k-before $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --flash --only "streaming_llm,snapkv"
+    step mss-l7b-32k-after $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --flash --only "streaming_llm,snapkv"
     ;;
 flash-ncu)
     # The flash kernel alone, before (.device/bin/prefill_timing-before.gz) and after: its

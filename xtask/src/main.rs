@@ -92,8 +92,8 @@ mod tests {
 
     #[cfg(not(feature = "cuda"))]
     #[test]
-    fn eval_refuses_flash_attention_without_cuda() {
-        let cli = Cli::try_parse_from(["xtask", "eval", "--flash-attention", "--no-passkey"])
+    fn eval_refuses_no_flash_attention_without_cuda() {
+        let cli = Cli::try_parse_from(["xtask", "eval", "--no-flash-attention", "--no-passkey"])
             .expect("the flag parses on every build");
         let Command::Eval(args) = cli.command else {
             panic!("not the eval");

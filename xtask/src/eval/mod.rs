@@ -155,12 +155,12 @@ pub struct EvalArgs {
     /// The device to run on (a CUDA device's index; CPU builds have one device, 0).
     #[arg(long)]
     device: Option<usize>,
-    /// CUDA builds: attention and the pruners' statistics through the flash kernels
-    /// (`mss::models::use_flash_attention`) instead of products around a softmax. They agree
-    /// within bf16 rounding, not to the bit: the folder's backend is then `cuda+flash`, so
-    /// results of the two never share a report.
+    /// CUDA builds: attention and the pruners' statistics through cuBLAS products around a
+    /// softmax instead of the flash kernels (`mss::models::use_flash_attention`, the default).
+    /// They agree within bf16 rounding, not to the bit: the folder's backend is `cuda` with
+    /// this flag and `cuda+flash` without it, so results of the two never share a report.
     #[arg(long)]
-    flash_attention: bool,
+    no_flash_attention: bool,
     /// The run folder (default: `target/eval/<preset>` for the default model in f32, else
     /// `target/eval/<preset>-<model folder>-<dtype>`). A folder holds one model, dtype,
     /// backend and data (its `manifest.json`); another is refused.
@@ -312,13 +312,13 @@ impl EvalArgs {
 /// Runs the grid, then writes the report.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (args, file) = args.resolve()?;
-    if args.flash_attention && !cfg!(feature = "cuda") {
+    if args.no_flash_attention && !cfg!(feature = "cuda") {
         return Err(mss_examples::exit::bad_usage(
-            "--flash-attention needs a CUDA build (`--features cuda`)",
+            "--no-flash-attention needs a CUDA build (`--features cuda`): CPU builds have no flash kernels",
         ));
     }
     #[cfg(feature = "cuda")]
-    mss::models::use_flash_attention(args.flash_attention);
+    mss::models::use_flash_attention(!args.no_flash_attention);
     let grids = args.grids(&file)?;
     let out = args.out.clone().unwrap_or_else(|| default_folder(&args));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -350,7 +350,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let dtype = args.dtype().dtype();
     let backend = format!(
         "{} {}",
-        backend_name(args.flash_attention),
+        backend_name(!args.no_flash_attention),
         args.dtype().name()
     );
     let device = device(args.device)?;
@@ -373,7 +373,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         model_path: dir.display().to_string(),
         model_hash: manifest::model_hash(&dir)?,
         dtype: args.dtype().name().into(),
-        backend: backend_name(args.flash_attention),
+        backend: backend_name(!args.no_flash_attention),
         data: match &args.data {
             Some(path) => path.display().to_string(),
             None => "Shakespeare and Milton (modern spelling)".into(),
@@ -592,8 +592,8 @@ fn folder_name(dir: &std::path::Path) -> String {
         )
 }
 
-/// The backend's name in reports and manifests: `flex`, `cuda`, or `cuda+flash` with the
-/// flash kernels.
+/// The backend's name in reports and manifests: `flex`, `cuda+flash` (the flash kernels, the
+/// default on CUDA), or `cuda` (products around a softmax).
 fn backend_name(flash_attention: bool) -> String {
     match (cfg!(feature = "cuda"), flash_attention) {
         (true, true) => "cuda+flash".into(),

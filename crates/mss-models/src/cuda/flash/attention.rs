@@ -13,9 +13,11 @@ use super::{BLOCK, VECTOR, shared_stride};
 
 /// One cube per (64 queries, query head); plane `w` owns queries `16 w .. 16 w + 16` of the
 /// block (see `tiles` for the layout). The queries are copied once to shared memory, and their
-/// `A` fragments read from there at each step. The keys and values of a step are copied to
-/// shared memory with `cp.async` while the cube works on the previous step's (two buffers, a
-/// barrier each): no unit waits on a global load unless the copy is slower than a step. Each plane
+/// `A` fragments read from there at each step. Keys and values go to shared memory with
+/// `cp.async` (one buffer and one barrier each), FlashAttention-2's way: a step's values are
+/// copied while its scores are computed, and the next step's keys while its values are used.
+/// One buffer each (52 KB a cube at heads of 128, where two buffers took 87 KB) lets three
+/// cubes share an SM, which its 165 registers a unit allow. Each plane
 /// computes its 16 × 64 scores in registers, updates each row's running max (two shuffles
 /// within the quad), turns the scores into probabilities in place, rescales its output rows
 /// and adds `P V` (`ldmatrix` transposed for `V`). The output, 16 × `d` f32 per plane, stays
@@ -25,7 +27,8 @@ use super::{BLOCK, VECTOR, shared_stride};
 /// unit stride along `d`, strides whole vectors); `out`: `[1, chunk, heads, d]` and `lse`:
 /// `[heads, chunk]` (each row's `ln Σ exp(q·k · scale)`), contiguous. Query `t` sees keys
 /// `0..=memory + t`; every query sees key 0, so each row's max is finite from the first step.
-#[allow(clippy::too_many_arguments)]
+// `CUBE_COUNT_Y - 1 - CUBE_POS_Y`: rustc sees CubeCL's placeholder constants, not a launch.
+#[allow(clippy::too_many_arguments, arithmetic_overflow)]
 #[cube(
     launch_unchecked,
     fast_math = FastMath::ReducedPrecision | FastMath::NotNaN | FastMath::NotInf
@@ -48,20 +51,21 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     let chunk = q.shape(2);
     let keys = k.shape(2);
     let heads = q.shape(1);
-    let head = CUBE_POS_Y as usize;
+    // Heads along x, query blocks along y from the last: the blocks that see the most keys
+    // start first, so the short ones fill the last wave.
+    let head = CUBE_POS_X as usize;
     let group = head / n_rep as usize;
-    let q0 = CUBE_POS_X as usize * block;
+    let q0 = (CUBE_COUNT_Y - 1 - CUBE_POS_Y) as usize * block;
     let plane = UNIT_POS_Y as usize;
     let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
     let (quad, pair) = ((UNIT_POS_X / 4) as usize, (UNIT_POS_X % 4) as usize);
 
     let tile = comptime![BLOCK * shared_stride(d)];
     let mut q_s = SharedMemory::<Vector<F, N>>::new(tile);
-    // Two buffers each: step `s` in buffer `s % 2`, vectors from `(s % 2) tile` on.
-    let mut k_s = SharedMemory::<Vector<F, N>>::new(comptime![2 * BLOCK * shared_stride(d)]);
-    let mut v_s = SharedMemory::<Vector<F, N>>::new(comptime![2 * BLOCK * shared_stride(d)]);
-    let loaded_0 = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
-    let loaded_1 = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
+    let mut k_s = SharedMemory::<Vector<F, N>>::new(tile);
+    let mut v_s = SharedMemory::<Vector<F, N>>::new(tile);
+    let keys_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
+    let values_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
 
     let n = comptime![VECTOR];
     copy_queries(q, &mut q_s, head, q0, d);
@@ -89,32 +93,23 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     let visible_keys = min(keys, memory as usize + min(q0 + block, chunk));
     let steps = visible_keys.div_ceil(block);
     // Every query sees key 0: there is always a first step.
-    copy_rows_async(k, k_base, k_row, 0usize, keys, &mut k_s, 0usize, d);
-    copy_rows_async(v, v_base, v_row, 0usize, keys, &mut v_s, 0usize, d);
-    loaded_0.commit_copy_async();
+    copy_rows_async(k, k_base, k_row, 0usize, keys, &mut k_s, d);
+    keys_loaded.commit_copy_async();
     for step in 0..steps {
         let k0 = step * block;
-        let at = (step % 2usize) * tile;
-        // The next step's copies go to the other buffer, which every unit finished reading
-        // at the end of the previous step.
-        if step + 1usize < steps {
-            let next_at = tile - at;
-            copy_rows_async(k, k_base, k_row, k0 + block, keys, &mut k_s, next_at, d);
-            copy_rows_async(v, v_base, v_row, k0 + block, keys, &mut v_s, next_at, d);
-            if at == 0usize {
-                loaded_1.commit_copy_async();
-            } else {
-                loaded_0.commit_copy_async();
-            }
-        }
-        if at == 0usize {
-            loaded_0.arrive_and_wait();
-        } else {
-            loaded_1.arrive_and_wait();
-        }
+        // The values' buffer is free: every unit finished the previous step's `P V`.
+        copy_rows_async(v, v_base, v_row, k0, keys, &mut v_s, d);
+        values_loaded.commit_copy_async();
+        keys_loaded.arrive_and_wait();
 
         let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_s, &k_s, at, scale, k0, keys, limit_g, masked, d);
+        let s = score_tiles(&q_s, &k_s, scale, k0, keys, limit_g, masked, d);
+        // Every unit's scores are in registers: the keys' buffer takes the next step's.
+        sync_cube();
+        if step + 1usize < steps {
+            copy_rows_async(k, k_base, k_row, k0 + block, keys, &mut k_s, d);
+            keys_loaded.commit_copy_async();
+        }
         let mut new_g = max_g;
         let mut new_h = max_h;
         #[unroll]
@@ -163,12 +158,12 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
             tile[0] = tile[0] * Vector::new(rescale_g);
             tile[1] = tile[1] * Vector::new(rescale_h);
         }
+        values_loaded.arrive_and_wait();
         #[unroll]
         for kk in 0..comptime![BLOCK / 16] {
             #[unroll]
             for np in 0..d / 16usize {
-                let v_at = at
-                    + (kk * 16usize + (matrix % 2usize) * 8usize + matrix_row) * stride
+                let v_at = (kk * 16usize + (matrix % 2usize) * 8usize + matrix_row) * stride
                     + np * 2usize
                     + matrix / 2usize;
                 let regs = mma.load_matrix::<Vector<F, N>, Const<2>>(
@@ -182,7 +177,7 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
                 mma.execute_inplace(p_frags.index(kk), &b1, o.index_mut(2usize * np + 1usize));
             }
         }
-        // This step's buffer is free for the copies the next step issues.
+        // The values' buffer is free for the next step's copies.
         sync_cube();
     }
 

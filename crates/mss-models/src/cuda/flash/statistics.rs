@@ -7,9 +7,10 @@
 //! statistics with atomics after a zero fill and lost sums on small grids.)
 
 use cubecl::ir::FastMath;
+use cubecl::prelude::barrier::Barrier;
 use cubecl::prelude::*;
 
-use super::tiles::{copy_queries, copy_rows, score_tiles};
+use super::tiles::{copy_queries, copy_rows_async, score_tiles};
 use super::{BLOCK, PLANES, UNITS, VECTOR, shared_stride};
 
 /// One cube per (64 queries, query head), as the attention kernel: per step of 64 keys, each
@@ -51,6 +52,7 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
 
     let mut q_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
     let mut k_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
+    let keys_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
     // Each plane's column sums of the step.
     let mut sums = SharedMemory::<f32>::new(comptime![PLANES * BLOCK]);
 
@@ -75,14 +77,21 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
     let (k_base, k_row) = (group * k.stride(1) / n, k.stride(2) / n);
     let visible_keys = min(keys, memory as usize + min(q0 + block, chunk));
     let steps = visible_keys.div_ceil(block);
+    // As the attention kernel: the next step's keys are copied (`cp.async`) while this
+    // step's sums are made.
+    copy_rows_async(k, k_base, k_row, 0usize, keys, &mut k_s, d);
+    keys_loaded.commit_copy_async();
     for step in 0..steps {
         let k0 = step * block;
-        sync_cube();
-        copy_rows(k, k_base, k_row, k0, keys, &mut k_s, d);
-        sync_cube();
-
+        keys_loaded.arrive_and_wait();
         let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_s, &k_s, 0usize, scale, k0, keys, limit_g, masked, d);
+        let s = score_tiles(&q_s, &k_s, scale, k0, keys, limit_g, masked, d);
+        // Every unit's scores are in registers, and the previous step's sums were read.
+        sync_cube();
+        if step + 1usize < steps {
+            copy_rows_async(k, k_base, k_row, k0 + block, keys, &mut k_s, d);
+            keys_loaded.commit_copy_async();
+        }
         #[unroll]
         for j in 0..comptime![BLOCK / 8] {
             let tile = s.index(j);

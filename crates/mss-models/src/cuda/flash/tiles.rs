@@ -57,11 +57,10 @@ pub(super) fn copy_rows<F: Float, N: Size>(
     }
 }
 
-/// Rows `first .. first + 64` of `source` into `tile` from vector `tile_base` on, as
-/// [`copy_rows`], but with `cp.async` (16 bytes a unit at a time, rows from `rows` on filled
-/// with zeros by the copy itself): the units go on at once, and the rows are there once each
-/// unit has committed its copies to a barrier (`commit_copy_async`) and that barrier's phase
-/// is complete (`arrive_and_wait`).
+/// Rows `first .. first + 64` of `source` into `tile`, as [`copy_rows`], but with `cp.async`
+/// (16 bytes a unit at a time, rows from `rows` on filled with zeros by the copy itself): the
+/// units go on at once, and the rows are there once each unit has committed its copies to a
+/// barrier (`commit_copy_async`) and that barrier's phase is complete (`arrive_and_wait`).
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn copy_rows_async<F: Float, N: Size>(
@@ -71,7 +70,6 @@ pub(super) fn copy_rows_async<F: Float, N: Size>(
     first: usize,
     rows: usize,
     tile: &mut SharedMemory<Vector<F, N>>,
-    tile_base: usize,
     #[comptime] d: usize,
 ) {
     let row_vectors = comptime![d / VECTOR];
@@ -88,7 +86,7 @@ pub(super) fn copy_rows_async<F: Float, N: Size>(
             at += (first + r) * row_stride;
             length = 1usize;
         }
-        let to = tile_base + r * stride + c;
+        let to = r * stride + c;
         copy_async_checked(
             &source.slice(at, at + length),
             &mut tile.slice_mut(to, to + 1usize),
@@ -164,8 +162,8 @@ pub(super) fn split_fragments<E: Float>(regs: &Pairs<E>) -> (Pairs<E>, Pairs<E>)
     (first, second)
 }
 
-/// The plane's scores against the 64 keys of `k_s` from vector `k_at` on, `Q Kᵀ · scale` (the
-/// queries' fragments read from `q_s`, [`query_fragment`]), as 8 accumulator tiles of
+/// The plane's scores against the 64 keys of `k_s`, `Q Kᵀ · scale` (the queries' fragments
+/// read from `q_s`, [`query_fragment`]), as 8 accumulator tiles of
 /// 8 keys, with [`MASKED`] where key `k0 + j` is past `keys` or past a row's last visible key
 /// (`limit_g` for row g, `limit_g + 8` for row h); `masked` says whether any may be.
 /// `ldmatrix` ×4 gives the `B` fragments of two tiles: matrices (keys 0-7, dims 0-7), (keys
@@ -175,7 +173,6 @@ pub(super) fn split_fragments<E: Float>(regs: &Pairs<E>) -> (Pairs<E>, Pairs<E>)
 pub(super) fn score_tiles<F: Float, N: Size>(
     q_s: &SharedMemory<Vector<F, N>>,
     k_s: &SharedMemory<Vector<F, N>>,
-    k_at: usize,
     scale: f32,
     k0: usize,
     keys: usize,
@@ -197,8 +194,7 @@ pub(super) fn score_tiles<F: Float, N: Size>(
         let a = query_fragment(q_s, kk, d);
         #[unroll]
         for jp in 0..comptime![BLOCK / 16] {
-            let at = k_at
-                + (jp * 16usize + (matrix / 2usize) * 8usize + matrix_row) * stride
+            let at = (jp * 16usize + (matrix / 2usize) * 8usize + matrix_row) * stride
                 + kk * 2usize
                 + matrix % 2usize;
             let regs = mma.load_matrix::<Vector<F, N>, Const<2>>(
