@@ -1,10 +1,17 @@
+//! The record of a CUDA device: first every kernel check (`mss_examples::checks`: each of the
+//! project's kernels against the path it replaces, on random data, no model files needed),
+//! one `PASS` / `FAIL` / `SKIP` line each and a summary; then, given a model and a text, the
 //! CUDA proof: SmolLM2 logits on CUDA against the CPU backend (f32 and bf16), the perplexity on
-//! CUDA against transformers' value, and prefill throughput of a long prompt in bf16.
+//! CUDA against transformers' value, and prefill throughput of a long prompt in bf16 (one JSON
+//! object). A failed check exits non-zero before the proof: nothing is timed on a kernel that
+//! disagrees. The output is plain lines, to be kept in docs/results/ as it is.
 //!
 //! Built here (no CUDA toolkit needed) and run on a GPU machine:
 //! ```text
 //! cargo build --release --example device_check --features cuda
-//! device_check --gguf SmolLM2-135M-Instruct.Q4_1.gguf --text hamlet_gut.txt > result.json
+//! device_check > kernel-checks.txt                          # the kernel checks only
+//! device_check --gguf SmolLM2-135M-Instruct.Q4_1.gguf --text hamlet_gut.txt > result.txt
+//! device_check --no-checks --gguf SmolLM2-135M-Instruct.Q4_1.gguf --text hamlet_gut.txt > result.json
 //! ```
 
 use std::path::PathBuf;
@@ -17,18 +24,31 @@ use burn::tensor::activation::log_softmax;
 use clap::Parser;
 use mss::core::{ChunkPositions, ChunkedModel, Logits, NoMemory};
 use mss::{PrefillConfig, Prefiller, Tokenizer, Transformer};
+use mss_examples::checks::suite::{self, Family, Suite};
 
 #[derive(Parser)]
 struct Args {
-    /// The SmolLM2 GGUF (converted to a Hugging Face folder in a temporary directory).
+    /// The families of kernel checks to run (all by default; they run in the suite's order).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Family::ALL)]
+    checks: Vec<Family>,
+    /// Skip the kernel checks: only the model proof (whose output is then one JSON object).
+    #[arg(long)]
+    no_checks: bool,
+    /// The attention through cuBLAS products around a softmax kernel instead of the flash
+    /// kernels (the default on CUDA), in the checks (where they do not switch it themselves,
+    /// as `prefill_timing --no-flash`) and in the model proof.
+    #[arg(long)]
+    no_flash: bool,
+    /// The SmolLM2 GGUF (converted to a Hugging Face folder in a temporary directory) of the
+    /// model proof.
     #[arg(long)]
     gguf: Option<PathBuf>,
     /// A Hugging Face model folder instead of a GGUF.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// The text whose tokens feed the model.
+    /// The text whose tokens feed the model (the model proof runs with it and a model only).
     #[arg(long)]
-    text: PathBuf,
+    text: Option<PathBuf>,
     /// Tokens compared between CPU and CUDA.
     #[arg(long, default_value_t = 512)]
     compare_tokens: usize,
@@ -56,6 +76,93 @@ fn main() -> std::process::ExitCode {
 fn run() -> anyhow::Result<()> {
     mss_examples::persist_kernel_caches();
     let args = Args::parse();
+    let proof = match (&args.model, &args.gguf, &args.text) {
+        (None, None, None) => None,
+        (Some(_), _, Some(text)) | (None, Some(_), Some(text)) => Some(text.clone()),
+        (_, _, None) => {
+            return Err(mss_examples::exit::bad_usage(
+                "the model proof needs --text beside --gguf or --model",
+            ));
+        }
+        (None, None, Some(_)) => {
+            return Err(mss_examples::exit::bad_usage(
+                "the model proof needs --gguf or --model beside --text",
+            ));
+        }
+    };
+    if args.no_checks && proof.is_none() {
+        return Err(mss_examples::exit::bad_usage(
+            "nothing to do: --no-checks and no model proof (--gguf or --model, and --text)",
+        ));
+    }
+    mss::models::use_flash_attention(!args.no_flash);
+    if !args.no_checks {
+        kernel_checks(&args)?;
+    }
+    match proof {
+        Some(text) => model_proof(&args, &text),
+        None => {
+            println!("model proof: not run (give --gguf or --model, and --text)");
+            Ok(())
+        }
+    }
+}
+
+/// Runs the kernel checks of `--checks` after a line on the device and the paths asked; fails
+/// if any check failed.
+fn kernel_checks(args: &Args) -> anyhow::Result<()> {
+    match device_name() {
+        Some(name) => println!("device: {name}"),
+        None => println!("device: CUDA device 0 (nvidia-smi did not name it)"),
+    }
+    println!(
+        "linear layers: {}; attention between the checks: {}",
+        if mss::models::cublas_available() {
+            "cuBLAS"
+        } else {
+            "Burn's matrix product"
+        },
+        if !args.no_flash {
+            "flash kernels"
+        } else {
+            "products around a softmax kernel"
+        }
+    );
+    let suite = Suite::new(Default::default(), !args.no_flash);
+    let verdicts = suite.run(&args.checks);
+    println!();
+    anyhow::ensure!(
+        suite::all_passed(&verdicts),
+        "{}",
+        suite::summary(&verdicts)
+    );
+    Ok(())
+}
+
+/// The GPU's name, driver and memory as `nvidia-smi` gives them (Burn and CubeCL do not name
+/// the device), for the first of `CUDA_VISIBLE_DEVICES` where it is set (Burn's default device);
+/// `None` without `nvidia-smi`.
+fn device_name() -> Option<String> {
+    let mut command = std::process::Command::new("nvidia-smi");
+    command.args([
+        "--query-gpu=name,driver_version,memory.total",
+        "--format=csv,noheader",
+    ]);
+    if let Ok(visible) = std::env::var("CUDA_VISIBLE_DEVICES") {
+        let first = visible.split(',').next().unwrap_or("").trim().to_string();
+        if !first.is_empty() {
+            command.args(["-i", &first]);
+        }
+    }
+    let output = command.output().ok().filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_string())
+}
+
+/// The CUDA proof of the model named by `--gguf` or `--model`, fed with `text`: prints one JSON
+/// object.
+fn model_proof(args: &Args, text: &std::path::Path) -> anyhow::Result<()> {
     let tmp = std::env::temp_dir().join("mss-device-check-model");
     let dir = match (&args.model, &args.gguf) {
         (Some(dir), _) => dir.clone(),
@@ -69,7 +176,7 @@ fn run() -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give --gguf or --model"),
     };
     let tokenizer = Tokenizer::from_dir(&dir)?;
-    let text = std::fs::read_to_string(&args.text).context("reading --text")?;
+    let text = std::fs::read_to_string(text).context("reading --text")?;
     let ids = tokenizer.encode(&text, false)?;
     anyhow::ensure!(
         ids.len() >= args.prefill_tokens,
@@ -87,7 +194,7 @@ fn run() -> anyhow::Result<()> {
         let got = logits(&gpu, &ids[..args.compare_tokens]);
         report.insert(
             format!("max_rel_err_vs_cpu_{name}"),
-            mss_testkit::relative_error(&got, &reference).into(),
+            mss_examples::checks::relative_error(&got, &reference).into(),
         );
         report.insert(
             format!("perplexity_{name}"),

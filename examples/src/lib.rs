@@ -1,7 +1,10 @@
 //! Runnable examples of mss live beside this crate as `examples/*.rs`; this library holds what
 //! several of them share.
 
+#[cfg(any(feature = "flex", feature = "cuda"))]
+pub mod checks;
 pub mod exit;
+pub mod random;
 
 /// The `--dtype` of every command line of the project: the weights' and activations' type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,6 +58,15 @@ pub fn persist_kernel_caches() -> Option<std::path::PathBuf> {
     return mss::models::persist_kernel_caches();
     #[cfg(not(feature = "cuda"))]
     None
+}
+
+/// Switches the linear layers' cuBLAS products (and the crate's other CUDA kernels) on or off
+/// (CUDA builds; nothing to switch on others): the A/B of the timings and the model check.
+pub fn switch_cublas(enabled: bool) {
+    #[cfg(feature = "cuda")]
+    mss::models::use_cublas(enabled);
+    #[cfg(not(feature = "cuda"))]
+    let _ = enabled;
 }
 
 /// Parses a size on the command line (clap's `value_parser`), refusing 0 at parse time with

@@ -49,7 +49,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 #[cfg(feature = "cuda")]
 pub use caches::{KERNEL_CACHE_ENV, persist_kernel_caches};
 #[cfg(feature = "cuda")]
-pub use pool::{DevicePool, device_free_memory, device_pool, release_unused_device_memory};
+pub use pool::{
+    DevicePool, device_free_memory, device_pool, exact_size_allocations, release_after_queued_work,
+    release_unused_device_memory,
+};
 
 #[cfg(feature = "cuda")]
 pub(crate) use attention::{causal_attention, causal_attention_with_statistics};

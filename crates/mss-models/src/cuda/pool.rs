@@ -4,8 +4,11 @@
 
 use std::sync::Mutex;
 
+use burn_fusion::client::GlobalFusionClient;
+use cubecl::MemoryAllocationMode;
 use cubecl::Runtime;
 use cubecl::cuda::{CudaDevice, CudaRuntime};
+use mss_core::cuda::FusionCuda;
 
 /// One reading of a device's memory pool, bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +35,42 @@ pub fn device_pool(device: &CudaDevice) -> Option<DevicePool> {
 /// [`DevicePool::reserved`] starts from the live tensors.
 pub fn release_unused_device_memory(device: &CudaDevice) {
     CudaRuntime::client(device).memory_cleanup();
+}
+
+/// Gives the pool's free pages of `device` back once everything queued on Burn's fusion stream
+/// has reached CubeCL (a queue drain on the host, no wait on the device: CubeCL frees with
+/// `cuMemFreeAsync` on its stream), and returns the reserved bytes just before: the pool's
+/// high-water mark since the previous release, in pages. Called after each step of a prefill,
+/// it keeps pages that a shape left behind (IMDC's growing memory passes through several of
+/// CubeCL's page sizes) from staying reserved for the rest of the prefill.
+pub fn release_after_queued_work(device: &CudaDevice) -> Option<u64> {
+    let owned = device.clone();
+    GlobalFusionClient::<FusionCuda>::load(device).sync(move || {
+        let client = CudaRuntime::client(&owned);
+        let reserved = client.memory_usage().ok().map(|usage| usage.bytes_reserved);
+        client.memory_cleanup();
+        reserved
+    })
+}
+
+/// Whether the pool of `device` hands out exact-size buffers (CubeCL's persistent pool) to the
+/// work queued from now on, instead of slices of shared pages, in order with the work queued
+/// before. Exact sizes leave nothing behind that [`release_after_queued_work`] cannot free,
+/// but each size is then its own allocation: switch it on for a prefill only, with a release
+/// after each step, and off after it.
+pub fn exact_size_allocations(device: &CudaDevice, enabled: bool) {
+    let owned = device.clone();
+    let mode = if enabled {
+        MemoryAllocationMode::Persistent
+    } else {
+        MemoryAllocationMode::Auto
+    };
+    GlobalFusionClient::<FusionCuda>::load(device).sync(move || {
+        // SAFETY: it changes how the calling stream's later allocations are placed, on the
+        // thread that places them (the fusion stream's, once its queue is drained); the
+        // buffers it hands out are freed as any others, by a release.
+        unsafe { CudaRuntime::client(&owned).allocation_mode(mode) }
+    });
 }
 
 /// Bytes a prefill on `device` can still allocate: what the driver has free, plus the pool's

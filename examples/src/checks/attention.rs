@@ -1,0 +1,119 @@
+//! Attention without statistics (what full attention and the pruners' plain steps run): the
+//! model's fused attention (cuBLAS products around one softmax kernel on CUDA), the
+//! flash-style kernel and Burn's fused kernel, each against blocked matrix products, the
+//! existing path. The shapes are the ones that broke before: one query, memory before the
+//! chunk (the causal boundary off the diagonal), chunks longer than 4096 queries (where Burn's
+//! autotuner switches kernels) and lengths off the flash kernel's 64-row blocks.
+
+use burn::prelude::*;
+use mss::DefaultBackend as B;
+use std::time::Instant;
+
+use super::{host_f32, relative_error};
+
+/// Checks the fused attentions (the model's, `mss::models::attend`, and Burn's kernel) against
+/// blocked matrix products in bf16, 9 query heads over 3 KV heads, without and with memory:
+/// short chunks (one query, a few), a 1024-query chunk, a chunk longer than 4096 queries
+/// (where Burn's CUDA autotuner prefers its flash kernels), and heads of 64 and 128 (the
+/// flash kernel's two sizes) at lengths off its 64-row blocks. Also prints, without failing,
+/// how far Burn's own causal flag lands from them with memory (its flash kernels align the
+/// causal boundary at the top left). `flash_timed`: the flash kernel is already switched on
+/// (`prefill_timing` without `--no-flash`), and stays so; otherwise it is switched on for its
+/// runs only. Leaves the attention kernel at the fused one.
+pub fn check_long_chunks(
+    device: &burn::tensor::Device<B>,
+    flash_timed: bool,
+) -> anyhow::Result<()> {
+    use burn::tensor::module::attention;
+    use burn::tensor::ops::AttentionModuleOptions;
+    use burn::tensor::{DType, Distribution};
+    use mss::core::AttentionNeeds;
+    use mss::core::attention::{AttentionKernel, repeat_kv, use_attention_kernel};
+    let random = |shape: [usize; 4]| {
+        Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(DType::BF16)
+    };
+    let started = Instant::now();
+    for (chunk, memory, head_dim) in [
+        (1, 0, 64),
+        (1, 700, 64),
+        (7, 300, 64),
+        (1024, 0, 64),
+        (1024, 1024, 64),
+        (4608, 0, 64),
+        (4608, 1024, 64),
+        (100, 37, 128),
+        (1024, 1024, 128),
+    ] {
+        let (q, k, v) = (
+            random([1, 9, chunk, head_dim]),
+            random([1, 3, memory + chunk, head_dim]),
+            random([1, 3, memory + chunk, head_dim]),
+        );
+        let run = |kernel| {
+            use_attention_kernel(kernel);
+            let (out, _) = mss::models::attend(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                None,
+                AttentionNeeds::NONE,
+                1024,
+            );
+            host_f32(out)
+        };
+        let blocked = run(AttentionKernel::Blocked)?;
+        let fused = run(AttentionKernel::Fused)?;
+        // Burn's kernel at the heads of 64 only: each new shape of it compiles and autotunes
+        // for minutes on a fresh GPU, and it stands beside the others for reference only.
+        let burn = if head_dim == 64 {
+            run(AttentionKernel::Burn)?
+        } else {
+            blocked.clone()
+        };
+        // The flash-style kernel: the fused run already went through it unless `--no-flash`.
+        #[cfg(feature = "cuda")]
+        let flash = if flash_timed {
+            fused.clone()
+        } else {
+            mss::models::use_flash_attention(true);
+            let flash = run(AttentionKernel::Fused);
+            mss::models::use_flash_attention(false);
+            flash?
+        };
+        // No flash kernel off CUDA: the fused path stands in.
+        #[cfg(not(feature = "cuda"))]
+        let flash = {
+            let _ = flash_timed;
+            fused.clone()
+        };
+        use_attention_kernel(AttentionKernel::Fused);
+        let error = relative_error(&fused, &blocked);
+        let burn_error = relative_error(&burn, &blocked);
+        let flash_error = relative_error(&flash, &blocked);
+        anyhow::ensure!(
+            error < 3e-2 && burn_error < 3e-2 && flash_error < 3e-2,
+            "fused attention of a {chunk}-query chunk after {memory} memory entries (head \
+             {head_dim}) differs from the blocked products: {error} (Burn's kernel: \
+             {burn_error}, the flash kernel: {flash_error})"
+        );
+        let flash_vs_fused = relative_error(&flash, &fused);
+        let mut line = format!(
+            "attention ({chunk} queries, {memory} memory entries, head {head_dim}, bf16) vs blocked: fused {error:.1e}, flash kernel {flash_error:.1e} ({flash_vs_fused:.1e} from fused), Burn's kernel {burn_error:.1e} [{:.0} s]",
+            started.elapsed().as_secs_f64()
+        );
+        if memory > 0 && chunk > 4096 {
+            let options = AttentionModuleOptions {
+                scale: None,
+                softcap: None,
+                is_causal: true,
+            };
+            let burn_causal = attention(q, repeat_kv(k, 3), repeat_kv(v, 3), None, None, options);
+            let burn_causal = host_f32(burn_causal)?;
+            let burn_error = relative_error(&burn_causal, &blocked);
+            line += &format!("; Burn's causal flag instead of the mask: {burn_error:.1e}");
+        }
+        println!("{line}");
+    }
+    println!();
+    Ok(())
+}
