@@ -273,7 +273,7 @@ fn run() -> anyhow::Result<()> {
         let profile = args
             .host_profile
             .as_ref()
-            .map(|_| host_profile::HostProfile::start())
+            .map(|_| mss_examples::host_profile::HostProfile::start())
             .transpose()?;
         let runs = (0..args.repeats.max(1))
             .map(|_| run())
@@ -424,65 +424,4 @@ fn configs(
             (name, config)
         })
         .collect()
-}
-
-/// Host-side sampling profiles of the timed runs (`--host-profile`): the GPU machines have no
-/// `perf`, and on a small model the host's operation and launch costs set the time.
-#[cfg(all(unix, feature = "host-profile"))]
-mod host_profile {
-    use std::path::Path;
-
-    /// A running sampler of every thread of the process.
-    pub struct HostProfile(pprof::ProfilerGuard<'static>);
-
-    impl HostProfile {
-        pub fn start() -> anyhow::Result<Self> {
-            let guard = pprof::ProfilerGuardBuilder::default()
-                .frequency(997)
-                // Unwinding through these can fault (pprof's advice).
-                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-                .build()?;
-            Ok(Self(guard))
-        }
-
-        /// Writes the samples as folded stacks: per line the thread, then the frames from the
-        /// root down, `;`-separated, then the count.
-        pub fn write(self, path: &Path) -> anyhow::Result<()> {
-            let report = self.0.report().build()?;
-            let mut lines: Vec<String> = report
-                .data
-                .iter()
-                .map(|(stack, count)| {
-                    let frames = stack
-                        .frames
-                        .iter()
-                        .rev()
-                        .flat_map(|frame| frame.iter().rev().map(|symbol| symbol.name()));
-                    let names: Vec<String> = std::iter::once(stack.thread_name_or_id())
-                        .chain(frames)
-                        .collect();
-                    format!("{} {count}", names.join(";"))
-                })
-                .collect();
-            lines.sort();
-            std::fs::write(path, lines.join("\n") + "\n")?;
-            Ok(())
-        }
-    }
-}
-
-/// Stands in for the sampler where it is not built: asking for a profile is an error.
-#[cfg(not(all(unix, feature = "host-profile")))]
-mod host_profile {
-    pub struct HostProfile;
-
-    impl HostProfile {
-        pub fn start() -> anyhow::Result<Self> {
-            anyhow::bail!("--host-profile needs the example built with `--features host-profile`")
-        }
-
-        pub fn write(self, _path: &std::path::Path) -> anyhow::Result<()> {
-            Ok(())
-        }
-    }
 }

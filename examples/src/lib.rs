@@ -4,6 +4,7 @@
 #[cfg(any(feature = "flex", feature = "cuda"))]
 pub mod checks;
 pub mod exit;
+pub mod host_profile;
 pub mod random;
 
 /// The `--dtype` of every command line of the project: the weights' and activations' type.
