@@ -50,20 +50,31 @@ struct Args {
     #[arg(long)]
     text: Option<PathBuf>,
     /// Tokens compared between CPU and CUDA.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = mss_examples::positive)]
     compare_tokens: usize,
-    /// Tokens of the perplexity check (transformers: 30.3229 on Hamlet's first 2048).
-    #[arg(long, default_value_t = 2048)]
+    /// Tokens of the perplexity check (transformers: 30.3229 on Hamlet's first 2048); at
+    /// least 2.
+    #[arg(long, default_value_t = 2048, value_parser = at_least_two)]
     ppl_tokens: usize,
     /// Length of the prefill timed on CUDA.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 8192, value_parser = mss_examples::positive)]
     prefill_tokens: usize,
     /// Chunk size of the chunked prefill timing.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = mss_examples::positive)]
     chunk: usize,
     /// Timed repetitions (after one warm-up).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = mss_examples::positive)]
     repeats: usize,
+}
+
+/// `--ppl-tokens`: a perplexity needs one prediction at least.
+fn at_least_two(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least 2, got `{text}`"
+        )),
+    }
 }
 
 type Gpu = mss::Cuda;
@@ -115,17 +126,19 @@ fn kernel_checks(args: &Args) -> anyhow::Result<()> {
         Some(name) => println!("device: {name}"),
         None => println!("device: CUDA device 0 (nvidia-smi did not name it)"),
     }
+    let cublas = mss::models::cublas_available();
     println!(
         "linear layers: {}; attention between the checks: {}",
-        if mss::models::cublas_available() {
+        if cublas {
             "cuBLAS"
         } else {
             "Burn's matrix product"
         },
-        if !args.no_flash {
-            "flash kernels"
-        } else {
-            "products around a softmax kernel"
+        // The crate's attention kernels need its cuBLAS path.
+        match (cublas, args.no_flash) {
+            (false, _) => "Burn's operations",
+            (true, false) => "flash kernels",
+            (true, true) => "products around a softmax kernel",
         }
     );
     let suite = Suite::new(Default::default(), !args.no_flash);
@@ -163,10 +176,16 @@ fn device_name() -> Option<String> {
 /// The CUDA proof of the model named by `--gguf` or `--model`, fed with `text`: prints one JSON
 /// object.
 fn model_proof(args: &Args, text: &std::path::Path) -> anyhow::Result<()> {
-    let tmp = std::env::temp_dir().join("mss-device-check-model");
     let dir = match (&args.model, &args.gguf) {
         (Some(dir), _) => dir.clone(),
         (None, Some(gguf)) => {
+            // One converted folder per GGUF (named by its file name and size): another GGUF
+            // never reuses it.
+            let bytes = std::fs::metadata(gguf)
+                .with_context(|| format!("reading {}", gguf.display()))?
+                .len();
+            let name = gguf.file_stem().unwrap_or_default().to_string_lossy();
+            let tmp = std::env::temp_dir().join(format!("mss-device-check-{name}-{bytes}"));
             if !tmp.join("model.safetensors").is_file() {
                 let _ = std::fs::remove_dir_all(&tmp);
                 mss::assets::convert_gguf_to_hf(gguf, &tmp, mss::assets::OutputDtype::F32)?;
@@ -178,9 +197,13 @@ fn model_proof(args: &Args, text: &std::path::Path) -> anyhow::Result<()> {
     let tokenizer = Tokenizer::from_dir(&dir)?;
     let text = std::fs::read_to_string(text).context("reading --text")?;
     let ids = tokenizer.encode(&text, false)?;
+    let needed = args
+        .prefill_tokens
+        .max(args.compare_tokens)
+        .max(args.ppl_tokens);
     anyhow::ensure!(
-        ids.len() >= args.prefill_tokens,
-        "the text has only {} tokens",
+        ids.len() >= needed,
+        "the text has only {} tokens; --prefill-tokens, --compare-tokens and --ppl-tokens ask for {needed}",
         ids.len()
     );
 

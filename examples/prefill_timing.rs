@@ -79,11 +79,12 @@ struct Args {
     #[arg(long)]
     synchronised_products: bool,
     /// Attention of the runs without statistics: the fastest fused one (with `--features cuda`,
-    /// cuBLAS products around one softmax kernel), Burn's fused kernel, or blocks of Burn's
-    /// matrix products as with statistics.
+    /// the flash kernels, or cuBLAS products around one softmax kernel under `--no-flash`),
+    /// Burn's fused kernel, or blocks of Burn's matrix products as with statistics.
     #[arg(long, value_enum, default_value_t = Attention::Fused)]
     attention: Attention,
-    /// Skip the device checks of top-k and the statistics attention (not the cuBLAS check).
+    /// Skip the device checks (pooling, top-k, attention, RoPE, statistics); the cuBLAS
+    /// products' checks run whenever cuBLAS serves the linear layers.
     #[arg(long)]
     no_checks: bool,
     /// The device checks to run (all by default; a fresh GPU compiles kernels for each).
@@ -111,10 +112,11 @@ struct Args {
     /// the attention check checks both either way.
     #[arg(long)]
     no_flash: bool,
-    /// CUDA: during the timed prefills, exact-size allocations and the pool's free pages
-    /// released after every step (`mss::models::exact_size_allocations`,
-    /// `release_after_queued_work`); the pool peak is then the largest reading before a
-    /// release. For the A/B of IMDC's peak, whose growing memory leaves pages behind.
+    /// CUDA builds only: the pool's free pages released after every step of every prefill
+    /// (`mss::models::release_after_queued_work`; the warm-up's too) and exact-size
+    /// allocations during the timed ones (`exact_size_allocations`); the pool peak is then the
+    /// largest reading before a release. For the A/B of IMDC's peak, whose growing memory
+    /// leaves pages behind.
     #[arg(long)]
     release_each_step: bool,
     /// Sample where the host spends the timed runs (built with feature `host-profile`): one
@@ -150,6 +152,16 @@ fn run() -> anyhow::Result<()> {
         println!("kernel caches: {}", folder.display());
     }
     let args = Args::parse();
+    if args.release_each_step && !cfg!(feature = "cuda") {
+        return Err(mss_examples::exit::bad_usage(
+            "--release-each-step needs a CUDA build (`--features cuda`): only CubeCL's CUDA pool keeps pages",
+        ));
+    }
+    if args.host_profile.is_some() && !mss_examples::host_profile::AVAILABLE {
+        return Err(mss_examples::exit::bad_usage(
+            "--host-profile needs the example built with `--features host-profile` (Unix)",
+        ));
+    }
     #[cfg(feature = "cuda")]
     {
         mss::models::use_cublas(!args.burn_kernels);

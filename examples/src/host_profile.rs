@@ -6,6 +6,9 @@
 
 use std::path::Path;
 
+/// Whether this build has the sampler: `HostProfile::start` errs otherwise.
+pub const AVAILABLE: bool = cfg!(all(unix, feature = "host-profile"));
+
 /// A running sampler of every thread of the process.
 #[cfg(all(unix, feature = "host-profile"))]
 pub struct HostProfile(pprof::ProfilerGuard<'static>);

@@ -71,7 +71,7 @@ release)
     # IMDC's pool peak, as it is and with the pool released after each step (exact-size
     # allocations during the prefill, `--release-each-step`).
     step mss-l7b-32k-imdc $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "IMDC"
-    step mss-l7b-32k-release $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv IMDC" --release-each-step
+    step mss-l7b-32k-release $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv IMDC" --release-each-step  # FM too: its cost
     ;;
 ab)
     # The binary before a change (.device/bin/prefill_timing-before.gz, given BEFORE_FLAGS, e.g.

@@ -17,9 +17,9 @@ use super::{host_f32, relative_error};
 /// (where Burn's CUDA autotuner prefers its flash kernels), and heads of 64 and 128 (the
 /// flash kernel's two sizes) at lengths off its 64-row blocks. Also prints, without failing,
 /// how far Burn's own causal flag lands from them with memory (its flash kernels align the
-/// causal boundary at the top left). `flash_timed`: the flash kernel is already switched on
-/// (`prefill_timing` without `--no-flash`), and stays so; otherwise it is switched on for its
-/// runs only. Leaves the attention kernel at the fused one.
+/// causal boundary at the top left). On CUDA the fused path runs both ways, products around a
+/// softmax kernel and the flash kernels; `flash_timed` is the flash switch left afterwards
+/// (`prefill_timing` without `--no-flash`: on). Leaves the attention kernel at the fused one.
 pub fn check_long_chunks(
     device: &burn::tensor::Device<B>,
     flash_timed: bool,
@@ -62,29 +62,30 @@ pub fn check_long_chunks(
             host_f32(out)
         };
         let blocked = run(AttentionKernel::Blocked)?;
-        let fused = run(AttentionKernel::Fused)?;
+        // The fused path both ways on CUDA: products around a softmax kernel ("fused") and
+        // the flash kernels, whichever of the two the process runs by default.
+        #[cfg(feature = "cuda")]
+        let (fused, flash) = {
+            mss::models::use_flash_attention(false);
+            let fused = run(AttentionKernel::Fused);
+            mss::models::use_flash_attention(true);
+            let flash = run(AttentionKernel::Fused);
+            mss::models::use_flash_attention(flash_timed);
+            (fused?, flash?)
+        };
+        // No flash kernel off CUDA: the fused path stands in.
+        #[cfg(not(feature = "cuda"))]
+        let (fused, flash) = {
+            let _ = flash_timed;
+            let fused = run(AttentionKernel::Fused)?;
+            (fused.clone(), fused)
+        };
         // Burn's kernel at the heads of 64 only: each new shape of it compiles and autotunes
         // for minutes on a fresh GPU, and it stands beside the others for reference only.
         let burn = if head_dim == 64 {
             run(AttentionKernel::Burn)?
         } else {
             blocked.clone()
-        };
-        // The flash-style kernel: the fused run already went through it unless `--no-flash`.
-        #[cfg(feature = "cuda")]
-        let flash = if flash_timed {
-            fused.clone()
-        } else {
-            mss::models::use_flash_attention(true);
-            let flash = run(AttentionKernel::Fused);
-            mss::models::use_flash_attention(false);
-            flash?
-        };
-        // No flash kernel off CUDA: the fused path stands in.
-        #[cfg(not(feature = "cuda"))]
-        let flash = {
-            let _ = flash_timed;
-            fused.clone()
         };
         use_attention_kernel(AttentionKernel::Fused);
         let error = relative_error(&fused, &blocked);

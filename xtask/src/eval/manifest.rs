@@ -89,11 +89,17 @@ impl Manifest {
             .filter(|((_, a), (_, b))| a != b)
             .map(|((field, a), (_, b))| format!("{field} {a} there, {b} now"))
             .collect();
+        // The attention path is the one difference a flag undoes in place.
+        let backend_hint = if self.backend != other.backend {
+            " (the backend `cuda` is `--no-flash-attention`'s, `cuda+flash` the default's)"
+        } else {
+            ""
+        };
         match differences.is_empty() {
             true => Ok(()),
             false => Err(bad_usage(format!(
-                "{} holds results of another run: {}; give another --out (or omit it: each \
-                 model and dtype then gets its own folder)",
+                "{} holds results of another run: {}{backend_hint}; give another --out (or \
+                 omit it: each model and dtype then gets its own folder)",
                 folder.display(),
                 differences.join("; ")
             ))),

@@ -314,7 +314,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (args, file) = args.resolve()?;
     if args.no_flash_attention && !cfg!(feature = "cuda") {
         return Err(mss_examples::exit::bad_usage(
-            "--no-flash-attention needs a CUDA build (`--features cuda`): CPU builds have no flash kernels",
+            "--no-flash-attention picks the CUDA build's attention path (`--features cuda`); \
+             a CPU build has only one",
         ));
     }
     #[cfg(feature = "cuda")]
@@ -350,7 +351,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let dtype = args.dtype().dtype();
     let backend = format!(
         "{} {}",
-        backend_name(!args.no_flash_attention),
+        backend_name(uses_flash_attention(&args)),
         args.dtype().name()
     );
     let device = device(args.device)?;
@@ -373,7 +374,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         model_path: dir.display().to_string(),
         model_hash: manifest::model_hash(&dir)?,
         dtype: args.dtype().name().into(),
-        backend: backend_name(!args.no_flash_attention),
+        backend: backend_name(uses_flash_attention(&args)),
         data: match &args.data {
             Some(path) => path.display().to_string(),
             None => "Shakespeare and Milton (modern spelling)".into(),
@@ -592,8 +593,26 @@ fn folder_name(dir: &std::path::Path) -> String {
         )
 }
 
+/// Whether this run's attention goes through the flash kernels: CUDA builds without
+/// `--no-flash-attention`, at a dtype they serve (bf16, f16), with the crate's cuBLAS path
+/// they run beside.
+fn uses_flash_attention(args: &EvalArgs) -> bool {
+    let dtype = args.dtype().dtype();
+    #[cfg(feature = "cuda")]
+    let cublas = mss::models::cublas_available();
+    #[cfg(not(feature = "cuda"))]
+    let cublas = false;
+    flash_serves(cublas, !args.no_flash_attention, dtype)
+}
+
+/// The flash kernels serve a run when asked for, beside cuBLAS, at bf16 or f16.
+fn flash_serves(cublas: bool, asked: bool, dtype: burn::tensor::DType) -> bool {
+    use burn::tensor::DType;
+    cublas && asked && matches!(dtype, DType::BF16 | DType::F16)
+}
+
 /// The backend's name in reports and manifests: `flex`, `cuda+flash` (the flash kernels, the
-/// default on CUDA), or `cuda` (products around a softmax).
+/// default on CUDA at bf16 and f16), or `cuda` (products around a softmax).
 fn backend_name(flash_attention: bool) -> String {
     match (cfg!(feature = "cuda"), flash_attention) {
         (true, true) => "cuda+flash".into(),
@@ -892,5 +911,32 @@ impl TaskInputs {
             )));
         }
         Ok(Self { runs, haystack })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::DType;
+
+    use super::{backend_name, flash_serves};
+
+    #[test]
+    fn the_flash_kernels_serve_bf16_and_f16_beside_cublas_only() {
+        assert!(flash_serves(true, true, DType::BF16));
+        assert!(flash_serves(true, true, DType::F16));
+        assert!(!flash_serves(true, true, DType::F32));
+        assert!(!flash_serves(false, true, DType::BF16));
+        assert!(!flash_serves(true, false, DType::BF16));
+    }
+
+    #[test]
+    fn the_backend_names_its_attention_path_on_cuda_only() {
+        if cfg!(feature = "cuda") {
+            assert_eq!(backend_name(true), "cuda+flash");
+            assert_eq!(backend_name(false), "cuda");
+        } else {
+            assert_eq!(backend_name(true), "flex");
+            assert_eq!(backend_name(false), "flex");
+        }
     }
 }

@@ -37,9 +37,10 @@ pub fn release_unused_device_memory(device: &CudaDevice) {
     CudaRuntime::client(device).memory_cleanup();
 }
 
-/// Gives the pool's free pages of `device` back once everything queued on Burn's fusion stream
-/// has reached CubeCL (a queue drain on the host, no wait on the device: CubeCL frees with
-/// `cuMemFreeAsync` on its stream), and returns the reserved bytes just before: the pool's
+/// Gives the pool's free pages of `device` back once everything the calling thread queued on
+/// Burn's fusion stream has reached CubeCL (a drain of that queue on the host; CubeCL frees
+/// with `cuMemFreeAsync` on its stream, so the device is not waited for while its
+/// asynchronous allocator serves it), and returns the reserved bytes just before: the pool's
 /// high-water mark since the previous release, in pages. Called after each step of a prefill,
 /// it keeps pages that a shape left behind (IMDC's growing memory passes through several of
 /// CubeCL's page sizes) from staying reserved for the rest of the prefill.
@@ -54,10 +55,12 @@ pub fn release_after_queued_work(device: &CudaDevice) -> Option<u64> {
 }
 
 /// Whether the pool of `device` hands out exact-size buffers (CubeCL's persistent pool) to the
-/// work queued from now on, instead of slices of shared pages, in order with the work queued
-/// before. Exact sizes leave nothing behind that [`release_after_queued_work`] cannot free,
-/// but each size is then its own allocation: switch it on for a prefill only, with a release
-/// after each step, and off after it.
+/// work the calling thread queues from now on, instead of slices of shared pages, in order with
+/// the work it queued before. Exact-size buffers are given back only by an explicit release
+/// ([`release_after_queued_work`]), and while the persistent pool holds a free buffer of a size
+/// it serves that size whatever the mode: switch this on for a prefill only, with a release
+/// after each step; switching it off releases once more. No effect where CubeCL's configuration
+/// sets `persistent_memory` to `disabled` or `enforced`.
 pub fn exact_size_allocations(device: &CudaDevice, enabled: bool) {
     let owned = device.clone();
     let mode = if enabled {
@@ -66,10 +69,15 @@ pub fn exact_size_allocations(device: &CudaDevice, enabled: bool) {
         MemoryAllocationMode::Auto
     };
     GlobalFusionClient::<FusionCuda>::load(device).sync(move || {
-        // SAFETY: it changes how the calling stream's later allocations are placed, on the
-        // thread that places them (the fusion stream's, once its queue is drained); the
-        // buffers it hands out are freed as any others, by a release.
-        unsafe { CudaRuntime::client(&owned).allocation_mode(mode) }
+        let client = CudaRuntime::client(&owned);
+        // SAFETY: CubeCL's only caveats are leaks and threads: the call is queued, in order
+        // after the calling thread's work, to CubeCL's server under that thread's stream, so
+        // it changes how that stream's later allocations are placed and nothing else; the
+        // exact-size buffers it leads to are released below and by the caller's releases.
+        unsafe { client.allocation_mode(mode) };
+        if !enabled {
+            client.memory_cleanup();
+        }
     });
 }
 

@@ -56,8 +56,8 @@ const fn shared_stride(d: usize) -> usize {
 
 /// Whether the kernel serves these operands: bf16 or f16 (the tensor cores' inputs; f32 has
 /// no such `mma`), heads of 64 or 128 (tiles of 16; a plane's 16 output rows, 16 × `d` f32,
-/// live in registers), and each read 16 bytes at a time (unit-strided rows whose head and row
-/// strides and offset are whole vectors).
+/// live in registers), chunks of at most 4 194 240 queries, and each read 16 bytes at a time
+/// (unit-strided rows whose head and row strides and offset are whole vectors).
 pub(super) fn serves(
     q: &CubeTensor<CudaRuntime>,
     k: &CubeTensor<CudaRuntime>,
@@ -70,6 +70,8 @@ pub(super) fn serves(
         && k.meta.shape()[3] == head_dim
         && v.meta.shape()[3] == head_dim
         && matches!(head_dim, 64 | 128)
+        // The attention kernel's query blocks run along the grid's y, at most 65 535 of them.
+        && q.meta.shape()[2].div_ceil(BLOCK) <= 65_535
         && [q, k, v].into_iter().all(vectors_aligned)
 }
 
