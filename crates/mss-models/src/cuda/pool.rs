@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use burn_fusion::client::GlobalFusionClient;
 use cubecl::MemoryAllocationMode;
 use cubecl::Runtime;
+use cubecl::client::ComputeClient;
 use cubecl::cuda::{CudaDevice, CudaRuntime};
 use mss_core::cuda::FusionCuda;
 
@@ -45,9 +46,7 @@ pub fn release_unused_device_memory(device: &CudaDevice) {
 /// it keeps pages that a shape left behind (IMDC's growing memory passes through several of
 /// CubeCL's page sizes) from staying reserved for the rest of the prefill.
 pub fn release_after_queued_work(device: &CudaDevice) -> Option<u64> {
-    let owned = device.clone();
-    GlobalFusionClient::<FusionCuda>::load(device).sync(move || {
-        let client = CudaRuntime::client(&owned);
+    after_queued_work(device, |client| {
         let reserved = client.memory_usage().ok().map(|usage| usage.bytes_reserved);
         client.memory_cleanup();
         reserved
@@ -62,14 +61,12 @@ pub fn release_after_queued_work(device: &CudaDevice) -> Option<u64> {
 /// after each step; switching it off releases once more. No effect where CubeCL's configuration
 /// sets `persistent_memory` to `disabled` or `enforced`.
 pub fn exact_size_allocations(device: &CudaDevice, enabled: bool) {
-    let owned = device.clone();
     let mode = if enabled {
         MemoryAllocationMode::Persistent
     } else {
         MemoryAllocationMode::Auto
     };
-    GlobalFusionClient::<FusionCuda>::load(device).sync(move || {
-        let client = CudaRuntime::client(&owned);
+    after_queued_work(device, move |client| {
         // SAFETY: CubeCL's only caveats are leaks and threads: the call is queued, in order
         // after the calling thread's work, to CubeCL's server under that thread's stream, so
         // it changes how that stream's later allocations are placed and nothing else; the
@@ -79,6 +76,17 @@ pub fn exact_size_allocations(device: &CudaDevice, enabled: bool) {
             client.memory_cleanup();
         }
     });
+}
+
+/// Runs `task` with the CubeCL client of `device` once everything the calling thread queued on
+/// Burn's fusion stream has reached CubeCL: on CubeCL's server, in order after that work and
+/// under the calling thread's stream, so what `task` asks of the pool applies to that stream.
+fn after_queued_work<R: Send + 'static>(
+    device: &CudaDevice,
+    task: impl FnOnce(ComputeClient<CudaRuntime>) -> R + Send + 'static,
+) -> R {
+    let owned = device.clone();
+    GlobalFusionClient::<FusionCuda>::load(device).sync(move || task(CudaRuntime::client(&owned)))
 }
 
 /// Bytes a prefill on `device` can still allocate: what the driver has free, plus the pool's
