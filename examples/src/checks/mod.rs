@@ -10,14 +10,15 @@
 //! - [`pooling`]: `snapkv`'s score pooling against the shifted sums it replaced (to the bit).
 //! - [`selection`]: top-k on the device (the crate's kernels and Burn's operations) against
 //!   the host's, as indices and as masks (exactly).
-//! - [`products`]: the linear layers' cuBLAS products against Burn's, and their ordering
-//!   against Burn's kernels around them (CUDA builds).
+//! - `products` (CUDA builds): the linear layers' cuBLAS products against Burn's, and their
+//!   ordering against Burn's kernels around them.
 //! - [`rope`]: the RoPE kernel against Burn's operations.
 //! - [`attention`]: the fused and flash attentions against blocked products, up to chunks
 //!   longer than 4096 queries.
 //! - [`statistics`]: the attention that computes the pruners' statistics (products and flash
 //!   kernels) against blocked products.
-//! - [`model`]: the whole model through the crate's CUDA kernels against Burn's operations.
+//! - `model` (CUDA builds): the whole model through the crate's CUDA kernels against Burn's
+//!   operations.
 //!
 //! [`suite`] runs them all in order with a verdict each. The checks print their own figures
 //! (their lines are compared across runs, so their wording stays put) and fail with an error
@@ -25,8 +26,10 @@
 //! below are what they share.
 
 pub mod attention;
+#[cfg(feature = "cuda")]
 pub mod model;
 pub mod pooling;
+#[cfg(feature = "cuda")]
 pub mod products;
 pub mod rope;
 pub mod selection;

@@ -5,16 +5,11 @@
 //! pruners' steps). The weights may be random (`crate::random::model`): the work does not
 //! depend on them.
 
-#[cfg(feature = "cuda")]
 use mss::DefaultBackend as B;
-#[cfg(feature = "cuda")]
 use mss::pruners::PrunerKind;
-#[cfg(feature = "cuda")]
 use mss::schedule::MemoryType;
-#[cfg(feature = "cuda")]
 use mss::{PrefillConfig, Prefiller, Transformer};
 
-#[cfg(feature = "cuda")]
 use super::{host_f32, relative_error};
 
 /// Checks the model's forward pass with the crate's CUDA kernels (cuBLAS products, the attention
@@ -22,7 +17,6 @@ use super::{host_f32, relative_error};
 /// entries: full attention and `streaming_llm` must agree on the last logits; `snapkv`'s
 /// figure is printed only (rounding can flip its near-tied selections). `ids`: the prompt, of
 /// which the first 768 are prefilled. Leaves the crate's kernels switched on.
-#[cfg(feature = "cuda")]
 pub fn check_model_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()> {
     let ids = &ids[..ids.len().min(768)];
     let mut line = Vec::new();

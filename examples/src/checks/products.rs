@@ -8,18 +8,14 @@
 //! Cheap beside the other checks (a few products per dtype), and the guard on every cuBLAS
 //! figure: `prefill_timing` runs them even with `--no-checks`.
 
-#[cfg(feature = "cuda")]
 use burn::prelude::*;
-#[cfg(feature = "cuda")]
 use mss::DefaultBackend as B;
 
-#[cfg(feature = "cuda")]
 use super::max_abs;
 
 /// Checks that a linear layer's cuBLAS product equals Burn's own on this device: f32 and bf16,
 /// a contiguous weight and a transposed view (as loaded from Hugging Face's `[out, in]`), an
 /// odd row count. Leaves cuBLAS switched as `cublas` says.
-#[cfg(feature = "cuda")]
 pub fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow::Result<()> {
     use burn::tensor::{DType, Distribution};
     use mss::models::{Linear, use_cublas};
@@ -68,7 +64,6 @@ pub fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> 
 /// read too early, changes the result by its scale. Burn's products are a looser second
 /// reference (its f32 product rounds inputs to TF32, and the chain amplifies that). Leaves
 /// cuBLAS switched as `cublas` says, ordered by events.
-#[cfg(feature = "cuda")]
 pub fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow::Result<()> {
     use burn::tensor::{DType, Distribution};
     use mss::models::{Linear, order_cublas_by_events, project, use_cublas};
