@@ -9,6 +9,7 @@
 #   bash scripts/gpu/prefill-check.sh standing   # 7B at 32K and SmolLM2 at 8K beside PyTorch, warm start
 #   bash scripts/gpu/prefill-check.sh release    # IMDC's pool peak with the pool released after each step
 #   bash scripts/gpu/prefill-check.sh ab         # .device/bin/prefill_timing-before.gz against the new one
+#   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
 #   bash scripts/gpu/prefill-check.sh host-profile  # where the host spends the prefills (feature host-profile)
@@ -20,8 +21,10 @@ mkdir -p "$out"
 source scripts/gpu/env.sh
 export CUBECL_AUTOTUNE_LEVEL=minimal PYTHONUNBUFFERED=1
 bin=.device/bin/prefill_timing
-# Binaries carried gzipped.
+# Binaries carried gzipped or xz-compressed (three binaries and the caches fit a call only
+# as xz).
 for b in .device/bin/*.gz; do [ -f "$b" ] && gunzip -f "$b" && chmod +x "${b%.gz}"; done
+for b in .device/bin/*.xz; do [ -f "$b" ] && unxz -f -T0 "$b" && chmod +x "${b%.xz}"; done
 # CubeCL's compiled kernels and autotune results, carried from an earlier call when present.
 export MSS_KERNEL_CACHE=$PWD/.device/kernels
 if [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
@@ -81,13 +84,23 @@ ab)
     step mss-l7b-32k-before $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${BEFORE_FLAGS:-}
     step mss-l7b-32k-after $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv"
     ;;
+ab-smollm2)
+    # As `ab`, on the SmolLM2 shape at 8K (the host's cost per operation sets these times).
+    before=.device/bin/prefill_timing-before
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    step mss-smollm2-8k-before $before --tokens 8192 --repeats 5 --no-checks --only "streaming_llm,snapkv" ${BEFORE_FLAGS:-}
+    step mss-smollm2-8k-after $bin --tokens 8192 --repeats 5 --no-checks --only "streaming_llm,snapkv"
+    # What releasing the pool after each step costs where the host sets the time.
+    step mss-smollm2-8k-release $bin --tokens 8192 --repeats 5 --no-checks --only "streaming_llm,snapkv" --release-each-step
+    ;;
 ncu)
     # Where one steady-state stretch of a 7B prefill spends GPU time, every kernel timed by
     # Nsight Compute (cuBLAS's too), and the same for PyTorch's run of that configuration.
     ncu --version | tail -1
     kernel_times ncu-mss-l7b-8k 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
-    kernel_times ncu-mss-l7b-8k-snapkv 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv IMDC" --no-checks
-    kernel_times ncu-torch-l7b-8k 12000 600 170 python3 bench/torch_baseline.py --no-calibration --reps 1 --out /tmp/t.json --models llama2-7b --L 8192 --settings 1024:1024 --pruners streaming --memtypes FM --no-full
+    kernel_times ncu-mss-l7b-8k-snapkv 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv ${NCU_SNAPKV:-IMDC}" --no-checks
+    # PyTorch's kernels (on record in docs/results/gpu-prefill/ncu-call.log) unless NCU_TORCH=0.
+    [ "${NCU_TORCH:-1}" = 0 ] || kernel_times ncu-torch-l7b-8k 12000 600 170 python3 bench/torch_baseline.py --no-calibration --reps 1 --out /tmp/t.json --models llama2-7b --L 8192 --settings 1024:1024 --pruners streaming --memtypes FM --no-full
     ;;
 flash-ncu)
     # The flash kernels alone: each one's duration over ten launches of the 7B `snapkv` FM
@@ -120,9 +133,13 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ncu | flash-ncu | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ncu | flash-ncu | host-profile ..." >&2
     exit 2
     ;;
 esac
 done
 tar czf "$out/kernels.tgz" -C .device kernels; du -sh .device/kernels
+# A call brings back at most eight files: PACK_LOGS=1 packs the logs into one.
+if [ "${PACK_LOGS:-0}" = 1 ]; then
+    (cd "$out" && tar czf logs.tgz --remove-files $(ls | grep -v -e '^kernels.tgz$' -e '^logs.tgz$'))
+fi

@@ -110,9 +110,9 @@ fn causal_stats<B: Backend>(
     }
 }
 
-/// What one layer returns: its output, the entries `[memory; chunk]` it attended to (keys
-/// before RoPE) and the attention statistics over them.
-pub(crate) type LayerOutput<B> = (Tensor<B, 3>, LayerKv<B>, AttentionStats<B>);
+/// What a layer's attention returns: its output, the entries `[memory; chunk]` it attended to
+/// (keys before RoPE) and the attention statistics over them.
+pub(crate) type AttentionOutput<B> = (Tensor<B, 3>, LayerKv<B>, AttentionStats<B>);
 
 /// RoPE and window facts shared by every layer during one step.
 #[derive(Debug, Clone)]
@@ -182,7 +182,7 @@ impl<B: Backend> Attention<B> {
         memory: Option<LayerMemory<B>>,
         needs: AttentionNeeds,
         query_block: usize,
-    ) -> Result<LayerOutput<B>, CoreError> {
+    ) -> Result<AttentionOutput<B>, CoreError> {
         let [_, c, _] = x.dims();
         let heads = |t: Tensor<B, 3>, h: usize| t.reshape([1, c, h, self.head_dim]).swap_dims(1, 2);
         let [q, k, v] = project(x, [&self.q_proj, &self.k_proj, &self.v_proj]);

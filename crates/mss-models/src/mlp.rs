@@ -23,7 +23,20 @@ impl<B: Backend> Mlp<B> {
     /// - `x`: `[1, len, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [gate, up] = project(x, [&self.gate_proj, &self.up_proj]);
-        self.down_proj.forward(gated(gate, up))
+        self.down_proj.forward(Self::gating(gate, up))
+    }
+
+    /// `SiLU(gate) · up`, the region between the gate and up products and the down product:
+    /// one kernel on Burn's CUDA backend with feature `cuda`, Burn's operations otherwise.
+    ///
+    /// # Shapes
+    /// - `gate`, `up`: `[1, len, intermediate]`
+    pub fn gating(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
+        #[cfg(feature = "cuda")]
+        if let Some(h) = crate::cuda::gated(&gate, &up) {
+            return h;
+        }
+        gated(gate, up)
     }
 }
 

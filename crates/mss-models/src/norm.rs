@@ -25,11 +25,41 @@ impl<B: Backend> RmsNorm<B> {
         }
     }
 
-    /// Normalises the last axis.
+    /// Normalises the last axis (one kernel on Burn's CUDA backend with feature `cuda`).
     ///
     /// # Shapes
     /// - `x`: `[1, len, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        #[cfg(feature = "cuda")]
+        if let Some((_, normed)) = crate::cuda::add_rms_norm(&x, None, &self.weight.val(), self.eps)
+        {
+            return normed;
+        }
+        self.burn_forward(x)
+    }
+
+    /// `x + delta` (the residual stream after a sublayer) and its norm: one kernel on Burn's
+    /// CUDA backend with feature `cuda`, the whole region between a sublayer's last product and
+    /// the next one's first; Burn's add and [`forward`](Self::forward) otherwise.
+    ///
+    /// # Shapes
+    /// - `x`, `delta`: `[1, len, hidden]`; returns both `[1, len, hidden]`
+    pub fn forward_after_add(
+        &self,
+        x: Tensor<B, 3>,
+        delta: Tensor<B, 3>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        #[cfg(feature = "cuda")]
+        if let Some(out) = crate::cuda::add_rms_norm(&x, Some(&delta), &self.weight.val(), self.eps)
+        {
+            return out;
+        }
+        let x = x.add(delta);
+        (x.clone(), self.burn_forward(x))
+    }
+
+    /// [`forward`](Self::forward) through Burn's operations.
+    fn burn_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let dtype = x.dtype();
         let x32 = x.cast(FloatDType::F32);
         let rms = x32

@@ -14,7 +14,7 @@ use mss_core::{
 use crate::attention::{Attention, StepContext};
 use crate::config::TransformerConfig;
 use crate::host::{self, HostWeights, RopeCache};
-use crate::layer::DecoderLayer;
+use crate::layer::{DecoderLayer, Residual};
 use crate::linear::Linear;
 use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
@@ -365,7 +365,7 @@ impl<B: Backend> Transformer<B> {
         // Layers may hold memories of different lengths and so start the chunk at different
         // RoPE positions; each distinct start gets its tables once.
         let mut steps: Vec<StepContext<B>> = Vec::new();
-        let mut x = embedding(self.embed_tokens.val(), tokens);
+        let mut residual = Residual::new(embedding(self.embed_tokens.val(), tokens));
         for (i, layer) in self.layers.iter().enumerate() {
             let memory = hook.memory(i);
             let rope_start = memory
@@ -380,19 +380,17 @@ impl<B: Backend> Transformer<B> {
             };
             let keys = memory.as_ref().map_or(0, |m| m.kv.len()) + c;
             let query_block = hook.query_block(i, keys);
-            let (y, entries, stats) =
-                layer.forward(x, &steps[index], memory, hook.needs(i), query_block)?;
+            let (next, entries, stats) =
+                layer.forward(residual, &steps[index], memory, hook.needs(i), query_block)?;
             hook.record(i, entries, stats);
-            x = y;
+            residual = next;
         }
-        let x = match logits {
-            Logits::All => x,
-            Logits::Last => x.narrow(1, c - 1, 1),
+        let residual = match logits {
+            Logits::All => residual,
+            Logits::Last => residual.narrow(c - 1, 1),
         };
-        Ok(self
-            .lm_head
-            .forward(self.norm.forward(x))
-            .cast(FloatDType::F32))
+        let (_, normed) = residual.add_and_norm(&self.norm);
+        Ok(self.lm_head.forward(normed).cast(FloatDType::F32))
     }
 }
 

@@ -13,6 +13,8 @@
 //! - `products` (CUDA builds): the linear layers' cuBLAS products against Burn's, and their
 //!   ordering against Burn's kernels around them.
 //! - [`rope`]: the RoPE kernel against Burn's operations.
+//! - `elementwise` (CUDA builds): the residual add with its RMSNorm and the MLP's gating, each
+//!   one kernel, against Burn's operations.
 //! - [`attention`]: the fused and flash attentions against blocked products, up to chunks
 //!   longer than 4096 queries.
 //! - [`statistics`]: the attention that computes the pruners' statistics (products and flash
@@ -26,6 +28,8 @@
 //! below are what they share.
 
 pub mod attention;
+#[cfg(feature = "cuda")]
+pub mod elementwise;
 #[cfg(feature = "cuda")]
 pub mod model;
 pub mod pooling;
@@ -41,6 +45,8 @@ use burn::tensor::DType;
 use mss::DefaultBackend as B;
 
 pub use attention::check_long_chunks;
+#[cfg(feature = "cuda")]
+pub use elementwise::check_elementwise_kernels;
 #[cfg(feature = "cuda")]
 pub use model::check_model_kernels;
 pub use pooling::check_pooling;

@@ -28,19 +28,22 @@ pub enum Family {
     Model,
     /// The RoPE kernel against Burn's operations.
     Rope,
+    /// The residual add with its RMSNorm and the MLP's gating kernels against Burn's operations.
+    Elementwise,
     /// The attention statistics (products and flash kernels) against blocked products.
     Statistics,
 }
 
 impl Family {
     /// Every family, in the order they run.
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
         Family::Pooling,
         Family::TopK,
         Family::Attention,
         Family::Products,
         Family::Model,
         Family::Rope,
+        Family::Elementwise,
         Family::Statistics,
     ];
 
@@ -53,6 +56,7 @@ impl Family {
             Self::Products => "products",
             Self::Model => "model",
             Self::Rope => "rope",
+            Self::Elementwise => "elementwise",
             Self::Statistics => "statistics",
         }
     }
@@ -141,10 +145,16 @@ impl Suite {
         }
         #[cfg(not(feature = "cuda"))]
         let _ = (&self.model, &self.ids);
+        entries.extend([Entry::new(Family::Rope, "check_rope", move || {
+            super::check_rope(device)
+        })]);
+        #[cfg(feature = "cuda")]
+        entries.push(Entry::new(
+            Family::Elementwise,
+            "check_elementwise_kernels",
+            move || super::check_elementwise_kernels(device),
+        ));
         entries.extend([
-            Entry::new(Family::Rope, "check_rope", move || {
-                super::check_rope(device)
-            }),
             Entry::new(
                 Family::Statistics,
                 "check_statistics_attention",

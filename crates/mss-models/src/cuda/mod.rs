@@ -26,10 +26,14 @@ mod attention;
 #[cfg(feature = "cuda")]
 mod flash;
 #[cfg(feature = "cuda")]
+mod gating;
+#[cfg(feature = "cuda")]
 mod gemm;
 #[cfg(feature = "cuda")]
 mod op;
 mod operand;
+#[cfg(feature = "cuda")]
+mod rms_norm;
 #[cfg(feature = "cuda")]
 mod rope;
 mod score_blocks;
@@ -57,7 +61,11 @@ pub use pool::{
 #[cfg(feature = "cuda")]
 pub(crate) use attention::{causal_attention, causal_attention_with_statistics};
 #[cfg(feature = "cuda")]
+pub(crate) use gating::gated;
+#[cfg(feature = "cuda")]
 pub(crate) use op::products;
+#[cfg(feature = "cuda")]
+pub(crate) use rms_norm::add_rms_norm;
 #[cfg(feature = "cuda")]
 pub(crate) use rope::rotate;
 #[cfg(feature = "cuda")]
@@ -68,11 +76,18 @@ static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);
 
 #[cfg(feature = "cuda")]
 /// Whether the CUDA backend runs the crate's own kernels (the default) — cuBLAS products for
-/// linear layers and attention, the softmax kernel (and RoPE's, when [`use_rope_kernel`] asks)
-/// — or Burn's operations, for every model in the process. Both compute the same function; the switch
+/// linear layers and attention, the softmax kernel, the residual add with its RMSNorm, the
+/// MLP's gating (and RoPE's, when [`use_rope_kernel`] asks) — or Burn's operations, for every model in the process. Both compute the same function; the switch
 /// exists to compare the two.
 pub fn use_cublas(enabled: bool) {
     CUBLAS_ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+#[cfg(feature = "cuda")]
+/// Whether the crate's own kernels are on ([`use_cublas`]): the residual add with its RMSNorm
+/// and the MLP's gating follow this switch alone.
+fn crate_kernels_enabled() -> bool {
+    CUBLAS_ENABLED.load(Ordering::Relaxed)
 }
 
 #[cfg(feature = "cuda")]

@@ -6,6 +6,7 @@ use std::any::TypeId;
 
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
@@ -30,22 +31,25 @@ mod kernel {
 
     /// `out[h, t, i] = x[h, t, i] cos[p, i] + x[h, t, (i + d/2) mod d] signed_sin[p, i]` with
     /// `p = positions[h, t]` (`per_head`) or `start + t`, computed in f32: one cube per token
-    /// and `CUBE_DIM_Y` heads, one thread per pair `(i, i + d/2)`, which reads its two elements
-    /// once for both outputs (no index divisions). `x`, the tables and the positions may have
-    /// any strides; `out` is contiguous.
-    #[cube(launch)]
-    pub(super) fn rope_kernel<F: Float, I: Int>(
-        x: &Tensor<F>,
-        cos: &Tensor<F>,
-        signed_sin: &Tensor<F>,
+    /// and `CUBE_DIM_Y` heads, one unit per vector of `N` pairs `(i, i + d/2)`, which reads its
+    /// two vectors once for both outputs (16-byte loads at `N` = 8 in bf16). `x` has unit
+    /// stride along `d` and other strides of whole vectors, the tables' rows are whole vectors
+    /// and unit-strided, `out` is contiguous; the positions may have any strides.
+    #[allow(clippy::too_many_arguments)]
+    #[cube(launch_unchecked)]
+    pub(super) fn rope_kernel<F: Float, I: Int, N: Size>(
+        x: &Tensor<Vector<F, N>>,
+        cos: &Tensor<Vector<F, N>>,
+        signed_sin: &Tensor<Vector<F, N>>,
         positions: &Tensor<I>,
-        out: &mut Tensor<F>,
+        out: &mut Tensor<Vector<F, N>>,
         start: u32,
         #[comptime] per_head: bool,
         #[comptime] _source: u64,
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
-        let d = out.shape(3);
+        let n = x.vector_size();
+        let d = out.shape(3) / n;
         let half = d / 2;
         let i = UNIT_POS_X as usize;
         let t = CUBE_POS_X as usize;
@@ -56,17 +60,17 @@ mod kernel {
                 p = u32::cast_from(positions[h * positions.stride(0) + t * positions.stride(1)])
                     as usize;
             }
-            let row = h * x.stride(1) + t * x.stride(2);
-            let a = f32::cast_from(x[row + i * x.stride(3)]);
-            let b = f32::cast_from(x[row + (i + half) * x.stride(3)]);
-            let (cos_row, sin_row) = (p * cos.stride(0), p * signed_sin.stride(0));
-            let c_a = f32::cast_from(cos[cos_row + i * cos.stride(1)]);
-            let c_b = f32::cast_from(cos[cos_row + (i + half) * cos.stride(1)]);
-            let s_a = f32::cast_from(signed_sin[sin_row + i * signed_sin.stride(1)]);
-            let s_b = f32::cast_from(signed_sin[sin_row + (i + half) * signed_sin.stride(1)]);
+            let row = (h * x.stride(1) + t * x.stride(2)) / n;
+            let a = Vector::<f32, N>::cast_from(x[row + i]);
+            let b = Vector::<f32, N>::cast_from(x[row + i + half]);
+            let (cos_row, sin_row) = (p * cos.stride(0) / n, p * signed_sin.stride(0) / n);
+            let c_a = Vector::<f32, N>::cast_from(cos[cos_row + i]);
+            let c_b = Vector::<f32, N>::cast_from(cos[cos_row + i + half]);
+            let s_a = Vector::<f32, N>::cast_from(signed_sin[sin_row + i]);
+            let s_b = Vector::<f32, N>::cast_from(signed_sin[sin_row + i + half]);
             let o = (h * out.shape(2) + t) * d;
-            out[o + i] = F::cast_from(a * c_a + b * s_a);
-            out[o + i + half] = F::cast_from(b * c_b + a * s_b);
+            out[o + i] = Vector::<F, N>::cast_from(a * c_a + b * s_a);
+            out[o + i + half] = Vector::<F, N>::cast_from(b * c_b + a * s_b);
         }
     }
 }
@@ -148,6 +152,21 @@ fn launch_rope(
     start: u32,
 ) -> CubeTensor<CudaRuntime> {
     let shape = x.meta.shape().clone();
+    let [_, heads, len, d] = shape.dims::<4>();
+    // The widest vector of pairs that every row holds whole; operands it cannot read as such
+    // vectors are copied contiguous first.
+    let vector = [8, 4, 2, 1]
+        .into_iter()
+        .find(|n| (d / 2).is_multiple_of(*n))
+        .unwrap_or(1);
+    let readable = |t: CubeTensor<CudaRuntime>| {
+        if vectors_aligned(&t, vector) {
+            t
+        } else {
+            into_contiguous(t)
+        }
+    };
+    let (x, cos, signed_sin) = (readable(x), readable(cos), readable(signed_sin));
     let out =
         empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), shape.clone(), x.dtype);
     let per_head = positions.is_some();
@@ -161,24 +180,43 @@ fn launch_rope(
             DType::I32,
         )
     });
-    let [_, heads, len, d] = shape.dims::<4>();
     let count = |n: usize| u32::try_from(n).expect("fewer than 2^32 tokens, heads and dims");
     let (float, int) = (x.dtype, positions.dtype);
-    // Pairs of a head along x, as many heads as make 256 threads along y.
-    let heads_per_cube = (256 / (d / 2)).clamp(1, heads);
-    rope_kernel::launch::<CudaRuntime>(
-        &x.client.clone(),
-        CubeCount::Static(count(len), count(heads.div_ceil(heads_per_cube)), 1),
-        CubeDim::new_2d(count(d / 2), count(heads_per_cube)),
-        x.into_tensor_arg(),
-        cos.into_tensor_arg(),
-        signed_sin.into_tensor_arg(),
-        positions.into_tensor_arg(),
-        out.clone().into_tensor_arg(),
-        start,
-        per_head,
-        SOURCE,
-        [float.into(), int.into()],
-    );
+    // Vectors of a half row along x, as many heads as make 256 units along y.
+    let units = d / 2 / vector;
+    let heads_per_cube = (256 / units).clamp(1, heads);
+    // Unchecked: every unit reads a vector of its token's row below `d / 2` and the one half a
+    // row further, of operands laid out as the kernel says (`vectors_aligned`), table rows
+    // below their length (`rotate`'s caller's promise), and writes those of `out`, for heads
+    // below `heads` only.
+    #[allow(unsafe_code)]
+    unsafe {
+        rope_kernel::launch_unchecked::<CudaRuntime>(
+            &x.client.clone(),
+            CubeCount::Static(count(len), count(heads.div_ceil(heads_per_cube)), 1),
+            CubeDim::new_2d(count(units), count(heads_per_cube)),
+            vector,
+            x.into_tensor_arg(),
+            cos.into_tensor_arg(),
+            signed_sin.into_tensor_arg(),
+            positions.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            start,
+            per_head,
+            SOURCE,
+            [float.into(), int.into()],
+        );
+    }
     out
+}
+
+/// Whether `tensor` reads as vectors of `vector` elements along its last axis: unit-strided
+/// there, its other strides and its offset whole vectors.
+fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
+    let strides = tensor.meta.strides();
+    let (last, rest) = strides.split_last().expect("a tensor of rank ≥ 1");
+    let offset = tensor.handle.offset_start.unwrap_or(0);
+    *last == 1
+        && rest.iter().all(|s| s.is_multiple_of(vector))
+        && offset.is_multiple_of((vector * tensor.dtype.size()) as u64)
 }

@@ -4,7 +4,8 @@
 //!
 //! Rows of up to [`MAX_SELECT_LEN`] candidates take one kernel, `select_kernel`: one cube per
 //! row holds the row's candidates in registers as order-preserving integer keys, finds the
-//! `budget`-th largest key bit by bit from the top (32 counts over the cube), keeps the keys
+//! `budget`-th largest key eight bits at a time from the top (four histograms of 256 bins in
+//! shared memory, where a bit at a time took 32 counts over the cube), keeps the keys
 //! above it and, of the keys equal to it, those at the largest indices, and writes the kept
 //! flags or the kept indices in ascending order (a prefix sum over the cube). Longer rows take
 //! two:

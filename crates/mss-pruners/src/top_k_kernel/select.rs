@@ -1,5 +1,6 @@
 //! `select_kernel`: the top-k of rows of up to [`MAX_SELECT_LEN`] candidates in one cube per
-//! row, by a threshold search over order-preserving integer keys (see the parent module).
+//! row, by a radix search for the threshold over order-preserving integer keys (see the parent
+//! module).
 
 use burn::prelude::*;
 use burn::tensor::DType;
@@ -108,21 +109,45 @@ mod kernel {
         }
         let k = min(budget as usize, len) as u32;
 
-        // The k-th largest key: the largest t with at least k keys ≥ t, a bit at a time.
-        let mut threshold = 0u32;
-        let mut bit = 32u32;
-        while bit > 0 {
-            bit -= 1;
-            let candidate = threshold | (1u32 << bit);
-            let mut count = 0u32;
+        // The k-th largest key, eight bits at a time from the top: each round counts the keys
+        // that share the digits found so far by their next digit (a histogram of 256 bins in
+        // shared memory), and the next digit is the one at which the count from the top
+        // reaches the keys still wanted. Four rounds, where a bit at a time took 32.
+        let bins = SharedMemory::<Atomic<u32>>::new(256usize);
+        let mut found = SharedMemory::<u32>::new(2usize);
+        // With nothing to keep, a threshold no key reaches (the largest key is +∞'s).
+        let mut threshold = 0xFFFF_FFFFu32;
+        if k > 0 {
+            threshold = 0u32;
+            let mut wanted = k;
             #[unroll]
-            for r in 0..per_thread {
-                if first + r < len && keys[r] >= candidate {
-                    count += 1;
+            for round in 0..4u32 {
+                let shift = 24u32 - 8u32 * round;
+                let found_digits = !(0xFFFF_FFFFu32 >> (8u32 * round));
+                if UNIT_POS_X < 256 {
+                    bins[UNIT_POS_X as usize].store(0u32);
                 }
-            }
-            if cube_sum(count, &mut shared) >= k {
-                threshold = candidate;
+                sync_cube();
+                #[unroll]
+                for r in 0..per_thread {
+                    if first + r < len && (keys[r] & found_digits) == threshold {
+                        bins[((keys[r] >> shift) & 0xFFu32) as usize].fetch_add(1u32);
+                    }
+                }
+                sync_cube();
+                // Unit u holds bin 255 - u: the units before it hold the larger digits.
+                let mut count = 0u32;
+                if UNIT_POS_X < 256 {
+                    count = bins[(255u32 - UNIT_POS_X) as usize].load();
+                }
+                let above = cube_sum_before(count, &mut shared);
+                if UNIT_POS_X < 256 && above < wanted && wanted <= above + count {
+                    found[0] = 255u32 - UNIT_POS_X;
+                    found[1] = wanted - above;
+                }
+                sync_cube();
+                threshold |= found[0] << shift;
+                wanted = found[1];
             }
         }
 
@@ -201,7 +226,8 @@ pub(super) fn launch_select(
         Shape::new([heads, k.unwrap_or(len)]),
         DType::I32,
     );
-    let threads = len.next_multiple_of(32).clamp(32, SELECT_THREADS);
+    // At least a unit per bin of the radix search's histogram.
+    let threads = len.next_multiple_of(32).clamp(256, SELECT_THREADS);
     let per_thread = len.div_ceil(threads).max(1);
     let count = |n: usize| u32::try_from(n).expect("fewer than 2^32 heads and threads");
     let dtypes = [scores.dtype.into(), out.dtype.into()];

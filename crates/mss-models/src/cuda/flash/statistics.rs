@@ -16,7 +16,8 @@ use super::{BLOCK, PLANES, UNITS, VECTOR, shared_stride};
 /// One cube per (64 queries, query head), as the attention kernel: per step of 64 keys, each
 /// plane recomputes its 16 × 64 scores (`tiles::score_tiles`) and turns them into
 /// probabilities with each row's log-sum-exp. A lane adds its two rows' probabilities; three
-/// shuffles add the plane's eight quads; the planes' sums meet in shared memory and the cube
+/// exchanges of halves add the plane's eight quads (`exchange_halves`); the planes' sums meet
+/// in shared memory and the cube
 /// writes its column sums to `partial` (zeros past the keys it sees). The lanes holding query
 /// `chunk - 1` write its probabilities to `last`.
 ///
@@ -92,6 +93,9 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
             copy_rows_async(k, k_base, k_row, k0 + block, keys, &mut k_s, d);
             keys_loaded.commit_copy_async();
         }
+        // This lane's probabilities summed over its two rows: column `8 j + 2 pair + e` of the
+        // step at `2 j + e`.
+        let mut columns = Array::<f32>::new(comptime![BLOCK / 4]);
         #[unroll]
         for j in 0..comptime![BLOCK / 8] {
             let tile = s.index(j);
@@ -99,15 +103,8 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
             let p_h = (tile[1] - Vector::new(lse_h)).exp();
             #[unroll]
             for e in 0..2usize {
-                let column = j * 8usize + pair * 2usize + e;
-                let mut total = p_g[e] + p_h[e];
-                total += plane_shuffle_xor(total, 4u32);
-                total += plane_shuffle_xor(total, 8u32);
-                total += plane_shuffle_xor(total, 16u32);
-                if quad == 0 {
-                    sums[plane * block + column] = total;
-                }
-                let key = k0 + column;
+                columns[2usize * j + e] = p_g[e] + p_h[e];
+                let key = k0 + j * 8usize + pair * 2usize + e;
                 if query_g + 1usize == chunk && key < keys {
                     last[head * keys + key] = p_g[e];
                 }
@@ -115,6 +112,16 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
                     last[head * keys + key] = p_h[e];
                 }
             }
+        }
+        // The plane's eight quads hold the same columns: each exchange sends half of a lane's
+        // columns to the lane 16, 8, then 4 apart and adds the other half, which leaves quad
+        // `q` the plane's sums of tile `q` (14 shuffles a lane instead of 48).
+        exchange_halves(&mut columns, 8usize, 16u32);
+        exchange_halves(&mut columns, 4usize, 8u32);
+        exchange_halves(&mut columns, 2usize, 4u32);
+        #[unroll]
+        for e in 0..2usize {
+            sums[plane * block + quad * 8usize + pair * 2usize + e] = columns[e];
         }
         sync_cube();
         if unit < block && k0 + unit < keys {
@@ -131,6 +138,20 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
     while key < keys {
         partial[partial_base + key] = 0.0f32;
         key += comptime![UNITS];
+    }
+}
+
+/// Adds `columns[i + width]` (this lane's upper half, `i < width`) or `columns[i]` (its
+/// lower) of the lane `lane_bit` apart to this lane's other half, into `columns[i]`: the lane
+/// with `lane_bit` set keeps the upper half, its partner the lower.
+#[cube]
+fn exchange_halves(columns: &mut Array<f32>, #[comptime] width: usize, #[comptime] lane_bit: u32) {
+    let upper = (UNIT_POS_X & lane_bit) != 0;
+    #[unroll]
+    for i in 0..width {
+        let (low, high) = (columns[i], columns[i + width]);
+        let sent = select(upper, low, high);
+        columns[i] = select(upper, high, low) + plane_shuffle_xor(sent, lane_bit);
     }
 }
 
