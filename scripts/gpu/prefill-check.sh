@@ -12,6 +12,7 @@
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
+#   bash scripts/gpu/prefill-check.sh timeline   # where the GPU idles between kernels (Nsight Systems)
 #   bash scripts/gpu/prefill-check.sh host-profile  # where the host spends the prefills (feature host-profile)
 # Modes of earlier measurements are in git history: each section of gpu-prefill.md names the
 # commit whose script and binary it ran.
@@ -120,6 +121,24 @@ flash-ncu)
         > "$out/ncu-flash-sections.txt" 2>&1
     grep -E "Duration|Registers Per|Block Limit|Theoretical Occ|Achieved Occ|Waves|Eligible Warps|Issued Warp|Warp Cycles" "$out/ncu-flash-sections.txt"
     ;;
+timeline)
+    # Where a 7B prefill's GPU sits idle between kernels, and whether it waited for the host
+    # (Nsight Systems' trace of the kernels and the API calls that launched them).
+    if ! command -v nsys > /dev/null; then
+        ls -d /usr/local/cuda*/bin /opt/nvidia/nsight-systems*/bin 2>/dev/null
+        echo "nsys not found"
+    else
+        nsys --version
+        for only in "streaming_llm FM" "snapkv FM"; do
+            name=timeline-${only// /-}
+            timeout 150 nsys profile -t cuda -o /tmp/$name -f true $bin --shape llama2-7b \
+                --tokens 8192 --repeats 1 --no-checks --only "$only" > /tmp/$name.stdout 2>&1
+            echo "nsys rc=$?"; tail -2 /tmp/$name.stdout
+            nsys export --type sqlite -o /tmp/$name.sqlite -f true /tmp/$name.nsys-rep > /dev/null 2>&1
+            python3 scripts/gpu/gaps.py /tmp/$name.sqlite | tee "$out/$name.txt"
+        done
+    fi
+    ;;
 host-profile)
     # Where the host spends the timed prefills (a sampling profile of every thread; carry the
     # binary built with feature host-profile and its symbols, `strip --strip-debug`, gzipped):
@@ -133,7 +152,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ncu | flash-ncu | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ncu | flash-ncu | timeline | host-profile ..." >&2
     exit 2
     ;;
 esac

@@ -8,7 +8,7 @@ use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
 
 /// `x + attn(norm(x))`, then `+ mlp(norm(·))`, each residual add left to the norm after it
-/// ([`Residual`]).
+/// (one kernel with the norm on CUDA: [`RmsNorm::forward_after_add`]).
 #[derive(Module, Debug)]
 pub struct DecoderLayer<B: Backend> {
     /// Norm before attention.

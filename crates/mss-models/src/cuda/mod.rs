@@ -11,7 +11,8 @@
 //! way: two cuBLAS products per block of queries around one CubeCL softmax kernel
 //! (`attention`, `softmax`), and where a pruner needs column sums or the last query's row, one
 //! more product per block from the same probabilities (`statistics`); RoPE is one CubeCL kernel
-//! (`rope`).
+//! (`rope`), and so are the element-wise regions between a layer's products: the residual add
+//! with the RMSNorm after it (`rms_norm`) and the MLP's gating (`gating`).
 //!
 //! CubeCL 0.10 keeps its CUDA streams private, so the product cannot be queued on them. It is
 //! queued as a task on CubeCL's CUDA server thread instead, which runs tasks in order: by then
