@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU call of issue 11's measurements, run on the GPU machine from the repository root with
 # the stripped binaries carried in .device/bin (gzipped as NAME.gz is fine) and CubeCL's caches
-# as .device/kernels.tgz (see docs/results/gpu-prefill.md and gpu-vs-pytorch.md):
+# as .device/kernels.txz (or .tgz from older calls; see docs/results/gpu-prefill.md and
+# gpu-vs-pytorch.md):
 #   cargo build --release -p mss-examples --example prefill_timing --example device_check --features cuda
 #   for b in prefill_timing device_check; do strip -o .device/bin/$b target/release/examples/$b; gzip -f .device/bin/$b; done
 #   bash scripts/gpu/prefill-check.sh checks     # device_check: every kernel check, PASS/FAIL each
@@ -28,7 +29,8 @@ for b in .device/bin/*.gz; do [ -f "$b" ] && gunzip -f "$b" && chmod +x "${b%.gz
 for b in .device/bin/*.xz; do [ -f "$b" ] && unxz -f -T0 "$b" && chmod +x "${b%.xz}"; done
 # CubeCL's compiled kernels and autotune results, carried from an earlier call when present.
 export MSS_KERNEL_CACHE=$PWD/.device/kernels
-if [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
+if [ -f .device/kernels.txz ]; then tar xJf .device/kernels.txz -C .device
+elif [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
 # Each step stops at STEP_LIMIT seconds, and none starts or runs past DEADLINE seconds of the
 # script, so that the caches are packed before the call's own limit.
 deadline=${DEADLINE:-540}
@@ -84,6 +86,11 @@ ab)
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
     step mss-l7b-32k-before $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${BEFORE_FLAGS:-}
     step mss-l7b-32k-after $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv"
+    ;;
+full)
+    # The SmolLM2 shape's prompt in one chunk (full attention) beside PyTorch's one forward.
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming --memtypes FM
+    step mss-smollm2-8k-full $bin --tokens 8192 --repeats 5 --no-checks --only "full attention" --full-chunk 8192
     ;;
 ab-smollm2)
     # As `ab`, on the SmolLM2 shape at 8K (the host's cost per operation sets these times).
@@ -152,13 +159,14 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ncu | flash-ncu | timeline | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | full | ncu | flash-ncu | timeline | host-profile ..." >&2
     exit 2
     ;;
 esac
 done
-tar czf "$out/kernels.tgz" -C .device kernels; du -sh .device/kernels
+# xz: the caches outgrow a returned file's 16 MiB as gzip.
+tar cf - -C .device kernels | xz -T0 -6 > "$out/kernels.txz"; du -sh .device/kernels "$out/kernels.txz"
 # A call brings back at most eight files: PACK_LOGS=1 packs the logs into one.
 if [ "${PACK_LOGS:-0}" = 1 ]; then
-    (cd "$out" && tar czf logs.tgz --remove-files $(ls | grep -v -e '^kernels.tgz$' -e '^logs.tgz$'))
+    (cd "$out" && tar czf logs.tgz --remove-files $(ls | grep -v -e '^kernels.txz$' -e '^logs.tgz$'))
 fi
