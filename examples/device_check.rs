@@ -39,6 +39,10 @@ struct Args {
     /// as `prefill_timing --no-flash`) and in the model proof.
     #[arg(long)]
     no_flash: bool,
+    /// CUDA builds only: queries per plane of the flash attention kernel, 32 (the default) or
+    /// 16 (`mss::models::set_flash_rows_per_plane`).
+    #[arg(long, default_value_t = 32)]
+    flash_rows: usize,
     /// The SmolLM2 GGUF (converted to a Hugging Face folder in a temporary directory) of the
     /// model proof.
     #[arg(long)]
@@ -106,7 +110,12 @@ fn run() -> anyhow::Result<()> {
             "nothing to do: --no-checks and no model proof (--gguf or --model, and --text)",
         ));
     }
+    if ![16, 32].contains(&args.flash_rows) {
+        return Err(mss_examples::exit::bad_usage("--flash-rows takes 16 or 32"));
+    }
     mss::models::use_flash_attention(!args.no_flash);
+    #[cfg(feature = "cuda")]
+    mss::models::set_flash_rows_per_plane(args.flash_rows);
     if !args.no_checks {
         kernel_checks(&args)?;
     }

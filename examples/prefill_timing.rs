@@ -112,6 +112,10 @@ struct Args {
     /// the attention check checks both either way.
     #[arg(long)]
     no_flash: bool,
+    /// CUDA builds only: queries per plane of the flash attention kernel, 32 (the default) or
+    /// 16 (`mss::models::set_flash_rows_per_plane`).
+    #[arg(long, default_value_t = 32)]
+    flash_rows: usize,
     /// CUDA builds only: the pool's free pages released after every step of every prefill
     /// (`mss::models::release_after_queued_work`; the warm-up's too) and exact-size
     /// allocations during the timed ones (`exact_size_allocations`); the pool peak is then the
@@ -157,6 +161,9 @@ fn run() -> anyhow::Result<()> {
             "--release-each-step needs a CUDA build (`--features cuda`): only CubeCL's CUDA pool keeps pages",
         ));
     }
+    if ![16, 32].contains(&args.flash_rows) {
+        return Err(mss_examples::exit::bad_usage("--flash-rows takes 16 or 32"));
+    }
     if args.host_profile.is_some() && !mss_examples::host_profile::AVAILABLE {
         return Err(mss_examples::exit::bad_usage(
             "--host-profile needs the example built with `--features host-profile` (Unix)",
@@ -167,6 +174,7 @@ fn run() -> anyhow::Result<()> {
         mss::models::use_cublas(!args.burn_kernels);
         mss::models::use_rope_kernel(!args.burn_rope);
         mss::models::use_flash_attention(!args.no_flash);
+        mss::models::set_flash_rows_per_plane(args.flash_rows);
         if let Some(log2) = args.score_block_log2 {
             mss::models::set_attention_score_block(1 << log2);
         }

@@ -13,6 +13,7 @@
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
+#   bash scripts/gpu/prefill-check.sh rows32     # the flash kernel at 32 queries a plane against 16
 #   bash scripts/gpu/prefill-check.sh timeline   # where the GPU idles between kernels (Nsight Systems)
 #   bash scripts/gpu/prefill-check.sh host-profile  # where the host spends the prefills (feature host-profile)
 # Modes of earlier measurements are in git history: each section of gpu-prefill.md names the
@@ -101,6 +102,22 @@ ab-smollm2)
     # What releasing the pool after each step costs where the host sets the time.
     step mss-smollm2-8k-release $bin --tokens 8192 --repeats 5 --no-checks --only "streaming_llm,snapkv" --release-each-step
     ;;
+rows32)
+    # The flash kernel at 32 queries a plane against 16: the attention and statistics checks
+    # both ways, the 7B prefills both ways, and the kernel alone (ten launches each).
+    step checks-rows16 .device/bin/device_check --checks attention,statistics --flash-rows 16
+    step checks-rows32 .device/bin/device_check --checks attention,statistics --flash-rows 32
+    step mss-l7b-32k-rows16 $bin --shape llama2-7b --tokens 32768 --repeats 3 --no-checks --only "streaming_llm,snapkv" --flash-rows 16
+    step mss-l7b-32k-rows32 $bin --shape llama2-7b --tokens 32768 --repeats 3 --no-checks --only "streaming_llm,snapkv" --flash-rows 32
+    for rows in 16 32; do
+        echo "== ncu-flash-rows$rows"
+        timeout 100 ncu --clock-control none --metrics gpu__time_duration.sum,launch__registers_per_thread -k regex:flash_attention \
+            --launch-skip 100 --launch-count 10 --csv $bin --shape llama2-7b --tokens 8192 --repeats 1 \
+            --only "streaming_llm FM" --no-checks --flash-rows $rows 2>/dev/null \
+            | grep flash_attention | awk -F'","' '{print $(NF-1), $NF}' | tr -d '"' | tr '\n' ' ' | tee "$out/ncu-flash-rows$rows.txt"
+        echo
+    done
+    ;;
 ncu)
     # Where one steady-state stretch of a 7B prefill spends GPU time, every kernel timed by
     # Nsight Compute (cuBLAS's too), and the same for PyTorch's run of that configuration.
@@ -159,7 +176,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | full | ncu | flash-ncu | timeline | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | full | rows32 | ncu | flash-ncu | timeline | host-profile ..." >&2
     exit 2
     ;;
 esac

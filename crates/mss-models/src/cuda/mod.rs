@@ -132,6 +132,31 @@ fn flash_attention_enabled() -> bool {
 }
 
 #[cfg(feature = "cuda")]
+static FLASH_ROW_TILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(2);
+
+#[cfg(feature = "cuda")]
+/// How many queries each plane (32 lanes) of the flash attention kernel holds, for every model
+/// in the process: 32 (the default; 128 queries a cube, each `ldmatrix` of keys and values
+/// feeding two row tiles' `mma`s, 254 registers a unit, two cubes per SM) or 16 (64 a cube,
+/// 167 registers, three cubes per SM). Returns whether `rows` is one of the two. Both compute
+/// every row the same way, to the bit; 32 took the kernel from 155 to 133 µs and a 7B
+/// `streaming_llm` FM prefill 2 % (docs/results/gpu-prefill.md).
+pub fn set_flash_rows_per_plane(rows: usize) -> bool {
+    let tiles = match rows {
+        16 => 1,
+        32 => 2,
+        _ => return false,
+    };
+    FLASH_ROW_TILES.store(tiles, Ordering::Relaxed);
+    true
+}
+
+#[cfg(feature = "cuda")]
+fn flash_row_tiles() -> usize {
+    FLASH_ROW_TILES.load(Ordering::Relaxed)
+}
+
+#[cfg(feature = "cuda")]
 static EVENTS_ALLOWED: AtomicBool = AtomicBool::new(true);
 
 #[cfg(feature = "cuda")]

@@ -11,17 +11,20 @@ use super::tiles::{
 };
 use super::{BLOCK, VECTOR, shared_stride};
 
-/// One cube per (64 queries, query head); plane `w` owns queries `16 w .. 16 w + 16` of the
-/// block (see `tiles` for the layout). The queries are copied once to shared memory, and their
-/// `A` fragments read from there at each step. Keys and values go to shared memory with
-/// `cp.async` (one buffer and one barrier each), FlashAttention-2's way: a step's values are
-/// copied while its scores are computed, and the next step's keys while its values are used.
-/// One buffer each (52 KB a cube at heads of 128, where two buffers took 87 KB) lets three
-/// cubes share an SM, which its 165 registers a unit allow. Each plane
-/// computes its 16 × 64 scores in registers, updates each row's running max (two shuffles
-/// within the quad), turns the scores into probabilities in place, rescales its output rows
-/// and adds `P V` (`ldmatrix` transposed for `V`). The output, 16 × `d` f32 per plane, stays
-/// in registers until it is divided by each row's sum and written.
+/// One cube per (`64 tiles` queries, query head); plane `w` owns queries `16 tiles w ..
+/// 16 tiles (w + 1)` of the block, as `tiles` row tiles of 16 (see `tiles` for the layout),
+/// which share every `ldmatrix` of keys and values. The queries are copied once to shared
+/// memory, and their `A` fragments read from there at each step. Keys and values go to shared
+/// memory with `cp.async` (one buffer and one barrier each), FlashAttention-2's way: a step's
+/// values are copied while its scores are computed, and the next step's keys while its values
+/// are used. Each plane computes its `16 tiles` × 64 scores in registers, updates each row's
+/// running max (two shuffles within the quad), turns the scores into probabilities in place,
+/// rescales its output rows and adds `P V` (`ldmatrix` transposed for `V`). The output, `16
+/// tiles` × `d` f32 per plane, stays in registers until it is divided by each row's sum and
+/// written. At heads of 128: one row tile, 52 KB of shared memory and 167 registers a unit
+/// (three cubes per SM); two, 70 KB and 254 registers (two cubes per SM), each `ldmatrix`
+/// feeding twice the `mma`s — 155 → 133 µs at the 7B shape, so two is the default
+/// (`set_flash_rows_per_plane`).
 ///
 /// `q`: `[1, heads, chunk, d]`, `k`, `v`: `[1, kv_heads, keys, d]` (vectors of [`VECTOR`]:
 /// unit stride along `d`, strides whole vectors); `out`: `[1, chunk, heads, d]` and `lse`:
@@ -42,12 +45,16 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     scale: f32,
     memory: u32,
     n_rep: u32,
+    #[comptime] tiles: usize,
     #[comptime] d: usize,
     #[comptime] _source: u64,
     #[define(F)] _dtype: StorageType,
 ) {
     let stride = comptime![shared_stride(d)];
     let block = comptime![BLOCK];
+    let queries = comptime![BLOCK * tiles];
+    let key_tiles = comptime![BLOCK / 8];
+    let out_tiles = comptime![d / 8];
     let chunk = q.shape(2);
     let keys = k.shape(2);
     let heads = q.shape(1);
@@ -55,42 +62,45 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     // start first, so the short ones fill the last wave.
     let head = CUBE_POS_X as usize;
     let group = head / n_rep as usize;
-    let q0 = (CUBE_COUNT_Y - 1 - CUBE_POS_Y) as usize * block;
+    let q0 = (CUBE_COUNT_Y - 1 - CUBE_POS_Y) as usize * queries;
     let plane = UNIT_POS_Y as usize;
     let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
     let (quad, pair) = ((UNIT_POS_X / 4) as usize, (UNIT_POS_X % 4) as usize);
 
-    let tile = comptime![BLOCK * shared_stride(d)];
-    let mut q_s = SharedMemory::<Vector<F, N>>::new(tile);
-    let mut k_s = SharedMemory::<Vector<F, N>>::new(tile);
-    let mut v_s = SharedMemory::<Vector<F, N>>::new(tile);
+    let mut q_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * tiles * shared_stride(d)]);
+    let mut k_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
+    let mut v_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
     let keys_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
     let values_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
 
     let n = comptime![VECTOR];
-    copy_queries(q, &mut q_s, head, q0, d);
+    copy_queries(q, &mut q_s, head, q0, queries, d);
 
     let mma = mma_definition::<F>();
     let mut o = Sequence::<Pairs<f32>>::new();
     #[unroll]
-    for _ in 0..d / 8usize {
+    for _ in 0..comptime![tiles * (d / 8)] {
         o.push(zero_pairs());
     }
-    // Each row's running max (of the scaled scores) and this lane's part of its sum (the
-    // quad's parts are added at the end).
-    let mut max_g = f32::new(comptime![MASKED]);
-    let mut max_h = f32::new(comptime![MASKED]);
-    let mut sum_g = 0.0f32;
-    let mut sum_h = 0.0f32;
-    let row_g = plane * 16usize + quad;
-    let limit_g = memory as usize + q0 + row_g;
+    // Per row of the plane (row tile m's rows g and h at 2 m and 2 m + 1): its running max (of
+    // the scaled scores) and this lane's part of its sum (the quad's parts are added at the end).
+    let mut row_max = Array::<f32>::new(comptime![2 * tiles]);
+    let mut row_sum = Array::<f32>::new(comptime![2 * tiles]);
+    let mut rescale = Array::<f32>::new(comptime![2 * tiles]);
+    #[unroll]
+    for r in 0..comptime![2 * tiles] {
+        row_max[r] = f32::new(comptime![MASKED]);
+        row_sum[r] = 0.0f32;
+    }
+    let first_row = plane * comptime![16 * tiles];
+    let limit_g = memory as usize + q0 + first_row + quad;
     // The plane's first query sees the fewest keys: a step within its view needs no mask.
-    let plane_limit = memory as usize + q0 + plane * 16usize;
+    let plane_limit = memory as usize + q0 + first_row;
 
     let (k_base, k_row) = (group * k.stride(1) / n, k.stride(2) / n);
     let (v_base, v_row) = (group * v.stride(1) / n, v.stride(2) / n);
     // Keys no query of the block sees are never visited.
-    let visible_keys = min(keys, memory as usize + min(q0 + block, chunk));
+    let visible_keys = min(keys, memory as usize + min(q0 + queries, chunk));
     let steps = visible_keys.div_ceil(block);
     // Every query sees key 0: there is always a first step.
     copy_rows_async(k, k_base, k_row, 0usize, keys, &mut k_s, d);
@@ -103,60 +113,72 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
         keys_loaded.arrive_and_wait();
 
         let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_s, &k_s, scale, k0, keys, limit_g, masked, d);
+        let s = score_tiles(&q_s, &k_s, scale, k0, keys, limit_g, masked, tiles, d);
         // Every unit's scores are in registers: the keys' buffer takes the next step's.
         sync_cube();
         if step + 1usize < steps {
             copy_rows_async(k, k_base, k_row, k0 + block, keys, &mut k_s, d);
             keys_loaded.commit_copy_async();
         }
-        let mut new_g = max_g;
-        let mut new_h = max_h;
         #[unroll]
-        for j in 0..comptime![BLOCK / 8] {
-            let tile = s.index(j);
-            new_g = max(new_g, max(tile[0][0], tile[0][1]));
-            new_h = max(new_h, max(tile[1][0], tile[1][1]));
+        for m in 0..tiles {
+            let mut new_g = row_max[2usize * m];
+            let mut new_h = row_max[2usize * m + 1usize];
+            #[unroll]
+            for j in 0..key_tiles {
+                let tile = s.index(m * key_tiles + j);
+                new_g = max(new_g, max(tile[0][0], tile[0][1]));
+                new_h = max(new_h, max(tile[1][0], tile[1][1]));
+            }
+            new_g = max(new_g, plane_shuffle_xor(new_g, 1u32));
+            new_g = max(new_g, plane_shuffle_xor(new_g, 2u32));
+            new_h = max(new_h, plane_shuffle_xor(new_h, 1u32));
+            new_h = max(new_h, plane_shuffle_xor(new_h, 2u32));
+            rescale[2usize * m] = (row_max[2usize * m] - new_g).exp();
+            rescale[2usize * m + 1usize] = (row_max[2usize * m + 1usize] - new_h).exp();
+            row_max[2usize * m] = new_g;
+            row_max[2usize * m + 1usize] = new_h;
+            row_sum[2usize * m] *= rescale[2usize * m];
+            row_sum[2usize * m + 1usize] *= rescale[2usize * m + 1usize];
         }
-        new_g = max(new_g, plane_shuffle_xor(new_g, 1u32));
-        new_g = max(new_g, plane_shuffle_xor(new_g, 2u32));
-        new_h = max(new_h, plane_shuffle_xor(new_h, 1u32));
-        new_h = max(new_h, plane_shuffle_xor(new_h, 2u32));
-        let rescale_g = (max_g - new_g).exp();
-        let rescale_h = (max_h - new_h).exp();
-        max_g = new_g;
-        max_h = new_h;
-        sum_g *= rescale_g;
-        sum_h *= rescale_h;
 
-        // P in A fragments of 16 keys: score tiles 2 kk and 2 kk + 1, rows g and h.
+        // P in A fragments of 16 keys: score tiles 2 kk and 2 kk + 1 of each row tile, rows g
+        // and h; row tile m's at 4 m + kk.
         let mut p_frags = Sequence::<Pairs<F>>::new();
         #[unroll]
-        for kk in 0..comptime![BLOCK / 16] {
-            let left = s.index(2usize * kk);
-            let right = s.index(2usize * kk + 1usize);
-            let p_lg = (left[0] - Vector::new(new_g)).exp();
-            let p_lh = (left[1] - Vector::new(new_h)).exp();
-            let p_rg = (right[0] - Vector::new(new_g)).exp();
-            let p_rh = (right[1] - Vector::new(new_h)).exp();
-            sum_g += p_lg[0] + p_lg[1] + p_rg[0] + p_rg[1];
-            sum_h += p_lh[0] + p_lh[1] + p_rh[0] + p_rh[1];
-            let mut frag = Pairs::<F>::new(4usize);
-            frag[0] = Vector::cast_from(p_lg);
-            frag[1] = Vector::cast_from(p_lh);
-            frag[2] = Vector::cast_from(p_rg);
-            frag[3] = Vector::cast_from(p_rh);
-            p_frags.push(frag);
+        for m in 0..tiles {
+            let (max_g, max_h) = (row_max[2usize * m], row_max[2usize * m + 1usize]);
+            #[unroll]
+            for kk in 0..comptime![BLOCK / 16] {
+                let left = s.index(m * key_tiles + 2usize * kk);
+                let right = s.index(m * key_tiles + 2usize * kk + 1usize);
+                let p_lg = (left[0] - Vector::new(max_g)).exp();
+                let p_lh = (left[1] - Vector::new(max_h)).exp();
+                let p_rg = (right[0] - Vector::new(max_g)).exp();
+                let p_rh = (right[1] - Vector::new(max_h)).exp();
+                row_sum[2usize * m] += p_lg[0] + p_lg[1] + p_rg[0] + p_rg[1];
+                row_sum[2usize * m + 1usize] += p_lh[0] + p_lh[1] + p_rh[0] + p_rh[1];
+                let mut frag = Pairs::<F>::new(4usize);
+                frag[0] = Vector::cast_from(p_lg);
+                frag[1] = Vector::cast_from(p_lh);
+                frag[2] = Vector::cast_from(p_rg);
+                frag[3] = Vector::cast_from(p_rh);
+                p_frags.push(frag);
+            }
         }
 
-        // O = O · rescale + P V, 8 output columns per tile. `ldmatrix` ×4 transposed gives the
-        // B fragments of two tiles: matrices (keys 0-7, dims 0-7), (keys 8-15, dims 0-7),
-        // (keys 0-7, dims 8-15), (keys 8-15, dims 8-15).
+        // O = O · rescale + P V, 8 output columns per tile (row tile m's at `d / 8 · m + t`).
+        // `ldmatrix` ×4 transposed gives the B fragments of two tiles, used by every row tile:
+        // matrices (keys 0-7, dims 0-7), (keys 8-15, dims 0-7), (keys 0-7, dims 8-15), (keys
+        // 8-15, dims 8-15).
         #[unroll]
-        for t in 0..d / 8usize {
-            let tile = o.index_mut(t);
-            tile[0] = tile[0] * Vector::new(rescale_g);
-            tile[1] = tile[1] * Vector::new(rescale_h);
+        for m in 0..tiles {
+            #[unroll]
+            for t in 0..out_tiles {
+                let tile = o.index_mut(m * out_tiles + t);
+                tile[0] = tile[0] * Vector::new(rescale[2usize * m]);
+                tile[1] = tile[1] * Vector::new(rescale[2usize * m + 1usize]);
+            }
         }
         values_loaded.arrive_and_wait();
         #[unroll]
@@ -173,43 +195,53 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
                     true,
                 );
                 let (b0, b1) = split_fragments(&regs);
-                mma.execute_inplace(p_frags.index(kk), &b0, o.index_mut(2usize * np));
-                mma.execute_inplace(p_frags.index(kk), &b1, o.index_mut(2usize * np + 1usize));
+                #[unroll]
+                for m in 0..tiles {
+                    let frag = p_frags.index(m * comptime![BLOCK / 16] + kk);
+                    let tile = m * out_tiles + 2usize * np;
+                    mma.execute_inplace(frag, &b0, o.index_mut(tile));
+                    mma.execute_inplace(frag, &b1, o.index_mut(tile + 1usize));
+                }
             }
         }
         // The values' buffer is free for the next step's copies.
         sync_cube();
     }
 
-    sum_g += plane_shuffle_xor(sum_g, 1u32);
-    sum_g += plane_shuffle_xor(sum_g, 2u32);
-    sum_h += plane_shuffle_xor(sum_h, 1u32);
-    sum_h += plane_shuffle_xor(sum_h, 2u32);
-    let query_g = q0 + row_g;
-    let query_h = query_g + 8usize;
-    let inverse_g = 1.0f32 / sum_g;
-    let inverse_h = 1.0f32 / sum_h;
     #[unroll]
-    for t in 0..d / 8usize {
-        let tile = o.index(t);
-        let column = t * 8usize + pair * 2usize;
-        if query_g < chunk {
-            let at = (query_g * heads + head) * d + column;
-            out[at] = F::cast_from(tile[0][0] * inverse_g);
-            out[at + 1usize] = F::cast_from(tile[0][1] * inverse_g);
+    for m in 0..tiles {
+        let mut sum_g = row_sum[2usize * m];
+        let mut sum_h = row_sum[2usize * m + 1usize];
+        sum_g += plane_shuffle_xor(sum_g, 1u32);
+        sum_g += plane_shuffle_xor(sum_g, 2u32);
+        sum_h += plane_shuffle_xor(sum_h, 1u32);
+        sum_h += plane_shuffle_xor(sum_h, 2u32);
+        let query_g = q0 + first_row + m * 16usize + quad;
+        let query_h = query_g + 8usize;
+        let inverse_g = 1.0f32 / sum_g;
+        let inverse_h = 1.0f32 / sum_h;
+        #[unroll]
+        for t in 0..out_tiles {
+            let tile = o.index(m * out_tiles + t);
+            let column = t * 8usize + pair * 2usize;
+            if query_g < chunk {
+                let at = (query_g * heads + head) * d + column;
+                out[at] = F::cast_from(tile[0][0] * inverse_g);
+                out[at + 1usize] = F::cast_from(tile[0][1] * inverse_g);
+            }
+            if query_h < chunk {
+                let at = (query_h * heads + head) * d + column;
+                out[at] = F::cast_from(tile[1][0] * inverse_h);
+                out[at + 1usize] = F::cast_from(tile[1][1] * inverse_h);
+            }
         }
-        if query_h < chunk {
-            let at = (query_h * heads + head) * d + column;
-            out[at] = F::cast_from(tile[1][0] * inverse_h);
-            out[at + 1usize] = F::cast_from(tile[1][1] * inverse_h);
-        }
-    }
-    if pair == 0 {
-        if query_g < chunk {
-            lse[head * chunk + query_g] = max_g + sum_g.ln();
-        }
-        if query_h < chunk {
-            lse[head * chunk + query_h] = max_h + sum_h.ln();
+        if pair == 0 {
+            if query_g < chunk {
+                lse[head * chunk + query_g] = row_max[2usize * m] + sum_g.ln();
+            }
+            if query_h < chunk {
+                lse[head * chunk + query_h] = row_max[2usize * m + 1usize] + sum_h.ln();
+            }
         }
     }
 }

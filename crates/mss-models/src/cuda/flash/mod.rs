@@ -100,6 +100,7 @@ pub(super) fn flash_attention(
 ) -> (CubeTensor<CudaRuntime>, CubeTensor<CudaRuntime>) {
     let [_, heads, chunk, d] = q.meta.shape().dims::<4>();
     let [_, kv_heads, keys, _] = k.meta.shape().dims::<4>();
+    let tiles = super::flash_row_tiles();
     let (client, device) = (q.client.clone(), q.device.clone());
     let out = empty_device_contiguous_dtype(
         client.clone(),
@@ -120,7 +121,7 @@ pub(super) fn flash_attention(
     unsafe {
         flash_attention_kernel::launch_unchecked::<CudaRuntime>(
             &client,
-            CubeCount::Static(count(heads), count(chunk.div_ceil(BLOCK)), 1),
+            CubeCount::Static(count(heads), count(chunk.div_ceil(BLOCK * tiles)), 1),
             CubeDim::new_2d(32, count(PLANES)),
             VECTOR,
             q.into_tensor_arg(),
@@ -131,6 +132,7 @@ pub(super) fn flash_attention(
             scale,
             count(keys - chunk),
             count(heads / kv_heads),
+            tiles,
             d,
             SOURCE,
             dtype,

@@ -58,7 +58,7 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
     let mut sums = SharedMemory::<f32>::new(comptime![PLANES * BLOCK]);
 
     let n = comptime![VECTOR];
-    copy_queries(q, &mut q_s, head, q0, d);
+    copy_queries(q, &mut q_s, head, q0, comptime![BLOCK], d);
 
     let row_g = plane * 16usize + quad;
     let (query_g, query_h) = (q0 + row_g, q0 + row_g + 8usize);
@@ -86,7 +86,7 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
         let k0 = step * block;
         keys_loaded.arrive_and_wait();
         let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_s, &k_s, scale, k0, keys, limit_g, masked, d);
+        let s = score_tiles(&q_s, &k_s, scale, k0, keys, limit_g, masked, 1usize, d);
         // Every unit's scores are in registers, and the previous step's sums were read.
         sync_cube();
         if step + 1usize < steps {

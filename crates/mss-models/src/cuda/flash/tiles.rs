@@ -29,10 +29,11 @@ pub(super) fn mma_definition<F: Float>() -> MmaDefinition<F, F, f32> {
     MmaDefinition::<F, F, f32>::new(16usize, 8usize, 16usize)
 }
 
-/// Rows `first .. first + 64` of `source` (its row `r` at vector `base + r row_stride`; zeros
-/// from row `rows` on) into `tile`, 16 bytes a unit at a time: each of the cube's units copies
-/// `d / 16` vectors, its loads issued together.
+/// Rows `first .. first + count` of `source` (its row `r` at vector `base + r row_stride`;
+/// zeros from row `rows` on) into `tile`, 16 bytes a unit at a time: each of the cube's units
+/// copies `count d / (8 UNITS)` vectors, its loads issued together.
 #[cube]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn copy_rows<F: Float, N: Size>(
     source: &Tensor<Vector<F, N>>,
     base: usize,
@@ -40,13 +41,14 @@ pub(super) fn copy_rows<F: Float, N: Size>(
     first: usize,
     rows: usize,
     tile: &mut SharedMemory<Vector<F, N>>,
+    #[comptime] count: usize,
     #[comptime] d: usize,
 ) {
     let row_vectors = comptime![d / VECTOR];
     let stride = comptime![shared_stride(d)];
     let unit = (UNIT_POS_Y * 32 + UNIT_POS_X) as usize;
     #[unroll]
-    for it in 0..comptime![BLOCK * (d / VECTOR) / UNITS] {
+    for it in 0..comptime![count * (d / VECTOR) / UNITS] {
         let idx = unit + comptime![it * UNITS];
         let (r, c) = (idx / row_vectors, idx % row_vectors);
         let mut x = Vector::<F, N>::new(F::from_int(0));
@@ -95,7 +97,7 @@ pub(super) fn copy_rows_async<F: Float, N: Size>(
     }
 }
 
-/// Copies this cube's 64 queries `q0..` of `head` (zero rows past the chunk) to `q_s`, for
+/// Copies this cube's `count` queries `q0..` of `head` (zero rows past the chunk) to `q_s`, for
 /// [`query_fragment`]; the cube is synchronised after.
 #[cube]
 pub(super) fn copy_queries<F: Float, N: Size>(
@@ -103,6 +105,7 @@ pub(super) fn copy_queries<F: Float, N: Size>(
     q_s: &mut SharedMemory<Vector<F, N>>,
     head: usize,
     q0: usize,
+    #[comptime] count: usize,
     #[comptime] d: usize,
 ) {
     let n = comptime![VECTOR];
@@ -113,25 +116,27 @@ pub(super) fn copy_queries<F: Float, N: Size>(
         q0,
         q.shape(2),
         q_s,
+        count,
         d,
     );
     sync_cube();
 }
 
-/// The `A` fragment of this plane's 16 queries in `q_s`, dimensions `16 kk .. 16 kk + 16`:
+/// The `A` fragment of the 16 queries from row `first_row` of `q_s`, dimensions `16 kk .. 16 kk + 16`:
 /// `ldmatrix` ×4 of the matrices (rows 0-7, dims 0-7), (rows 8-15, dims 0-7), (rows 0-7, dims
 /// 8-15), (rows 8-15, dims 8-15). Read from shared memory at each use rather than held: 32
 /// registers fewer per unit, which bound how many cubes an SM runs.
 #[cube]
 pub(super) fn query_fragment<F: Float, N: Size>(
     q_s: &SharedMemory<Vector<F, N>>,
+    first_row: usize,
     kk: usize,
     #[comptime] d: usize,
 ) -> Pairs<F> {
     let mma = mma_definition::<F>();
     let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
     let stride = comptime![shared_stride(d)];
-    let row = UNIT_POS_Y as usize * 16usize + (matrix % 2usize) * 8usize + matrix_row;
+    let row = first_row + (matrix % 2usize) * 8usize + matrix_row;
     let at = row * stride + kk * 2usize + matrix / 2usize;
     mma.load_matrix::<Vector<F, N>, Const<2>>(
         &q_s.slice(at, at + 1usize),
@@ -163,11 +168,13 @@ pub(super) fn split_fragments<E: Float>(regs: &Pairs<E>) -> (Pairs<E>, Pairs<E>)
 }
 
 /// The plane's scores against the 64 keys of `k_s`, `Q Kᵀ · scale` (the queries' fragments
-/// read from `q_s`, [`query_fragment`]), as 8 accumulator tiles of
-/// 8 keys, with [`MASKED`] where key `k0 + j` is past `keys` or past a row's last visible key
-/// (`limit_g` for row g, `limit_g + 8` for row h); `masked` says whether any may be.
-/// `ldmatrix` ×4 gives the `B` fragments of two tiles: matrices (keys 0-7, dims 0-7), (keys
-/// 0-7, dims 8-15), (keys 8-15, dims 0-7), (keys 8-15, dims 8-15).
+/// read from `q_s`, [`query_fragment`]): for each of its `tiles` row tiles `m` (16 queries from
+/// row `16 (tiles UNIT_POS_Y + m)` of `q_s`), 8 accumulator tiles of 8 keys, at `8 m + j`, with
+/// [`MASKED`] where key `k0 + j` is past `keys` or past a row's last visible key (`limit_g + 16
+/// m` for tile `m`'s row g, 8 more for its row h); `masked` says whether any may be. Each
+/// `ldmatrix` ×4 of keys gives the `B` fragments of two key tiles, used by every row tile:
+/// matrices (keys 0-7, dims 0-7), (keys 0-7, dims 8-15), (keys 8-15, dims 0-7), (keys 8-15,
+/// dims 8-15).
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn score_tiles<F: Float, N: Size>(
@@ -178,20 +185,26 @@ pub(super) fn score_tiles<F: Float, N: Size>(
     keys: usize,
     limit_g: usize,
     masked: bool,
+    #[comptime] tiles: usize,
     #[comptime] d: usize,
 ) -> Sequence<Pairs<f32>> {
     let mma = mma_definition::<F>();
     let (matrix, matrix_row) = ((UNIT_POS_X / 8) as usize, (UNIT_POS_X % 8) as usize);
     let pair = (UNIT_POS_X % 4) as usize;
     let stride = comptime![shared_stride(d)];
+    let first_row = UNIT_POS_Y as usize * comptime![16 * tiles];
     let mut s = Sequence::<Pairs<f32>>::new();
     #[unroll]
-    for _ in 0..comptime![BLOCK / 8] {
+    for _ in 0..comptime![tiles * BLOCK / 8] {
         s.push(zero_pairs());
     }
     #[unroll]
     for kk in 0..d / 16usize {
-        let a = query_fragment(q_s, kk, d);
+        let mut a = Sequence::<Pairs<F>>::new();
+        #[unroll]
+        for m in 0..tiles {
+            a.push(query_fragment(q_s, first_row + m * 16usize, kk, d));
+        }
         #[unroll]
         for jp in 0..comptime![BLOCK / 16] {
             let at = (jp * 16usize + (matrix / 2usize) * 8usize + matrix_row) * stride
@@ -204,30 +217,38 @@ pub(super) fn score_tiles<F: Float, N: Size>(
                 false,
             );
             let (b0, b1) = split_fragments(&regs);
-            mma.execute_inplace(&a, &b0, s.index_mut(2usize * jp));
-            mma.execute_inplace(&a, &b1, s.index_mut(2usize * jp + 1usize));
-        }
-    }
-    let limit_h = limit_g + 8usize;
-    #[unroll]
-    for j in 0..comptime![BLOCK / 8] {
-        let tile = s.index_mut(j);
-        let mut x_g = tile[0] * Vector::new(scale);
-        let mut x_h = tile[1] * Vector::new(scale);
-        if masked {
             #[unroll]
-            for e in 0..2usize {
-                let key = k0 + j * 8usize + pair * 2usize + e;
-                if key >= keys || key > limit_g {
-                    x_g[e] = f32::new(comptime![MASKED]);
-                }
-                if key >= keys || key > limit_h {
-                    x_h[e] = f32::new(comptime![MASKED]);
-                }
+            for m in 0..tiles {
+                let tile = m * comptime![BLOCK / 8];
+                mma.execute_inplace(a.index(m), &b0, s.index_mut(tile + 2usize * jp));
+                mma.execute_inplace(a.index(m), &b1, s.index_mut(tile + 2usize * jp + 1usize));
             }
         }
-        tile[0] = x_g;
-        tile[1] = x_h;
+    }
+    #[unroll]
+    for m in 0..tiles {
+        let limit_g_m = limit_g + m * 16usize;
+        let limit_h_m = limit_g_m + 8usize;
+        #[unroll]
+        for j in 0..comptime![BLOCK / 8] {
+            let tile = s.index_mut(m * comptime![BLOCK / 8] + j);
+            let mut x_g = tile[0] * Vector::new(scale);
+            let mut x_h = tile[1] * Vector::new(scale);
+            if masked {
+                #[unroll]
+                for e in 0..2usize {
+                    let key = k0 + j * 8usize + pair * 2usize + e;
+                    if key >= keys || key > limit_g_m {
+                        x_g[e] = f32::new(comptime![MASKED]);
+                    }
+                    if key >= keys || key > limit_h_m {
+                        x_h[e] = f32::new(comptime![MASKED]);
+                    }
+                }
+            }
+            tile[0] = x_g;
+            tile[1] = x_h;
+        }
     }
     s
 }
