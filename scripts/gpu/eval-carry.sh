@@ -54,6 +54,9 @@ run)
     for folder in target/eval/*/; do
         [ -f "$folder/summary.md" ] && cp "$folder/summary.md" "$out/$(basename "$folder")-summary.md"
         [ -f "$folder/results.jsonl" ] && cp "$folder/results.jsonl" "$out/$(basename "$folder")-results.jsonl"
+        # The folder's identity (model, dtype, backend, data): `--report-only` titles the
+        # report from it when the folder is rebuilt here.
+        [ -f "$folder/manifest.json" ] && cp "$folder/manifest.json" "$out/$(basename "$folder")-manifest.json"
     done
     ls -la "$out"
     ;;
