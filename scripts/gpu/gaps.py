@@ -37,6 +37,8 @@ def tables(db):
 
 
 def main():
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        sys.exit(__doc__)
     path = sys.argv[1]
     last = float(sys.argv[sys.argv.index("--last") + 1]) if "--last" in sys.argv else 0.5
     top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 25
@@ -57,6 +59,18 @@ def main():
     first, final = kernels[0][0], max(k[1] for k in kernels)
     begin = final - (final - first) * last
     kernels = [k for k in kernels if k[0] >= begin]
+    if not kernels:
+        sys.exit(f"no kernel starts in the last {last:.0%} of the trace")
+    # Copies and fills keep the GPU busy too: they count as a kernel would (named as such).
+    for table, name in (("CUPTI_ACTIVITY_KIND_MEMCPY", "memcpy"), ("CUPTI_ACTIVITY_KIND_MEMSET", "memset")):
+        if table in have:
+            names.setdefault(-1 if name == "memcpy" else -2, name)
+            kernels += [
+                (start, end, None, -1 if name == "memcpy" else -2)
+                for start, end in db.execute(f"SELECT start, end FROM {table}")
+                if start >= begin
+            ]
+    kernels.sort()
     span = final - kernels[0][0]
     busy = 0
     reach = kernels[0][0]

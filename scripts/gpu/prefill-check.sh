@@ -185,5 +185,10 @@ done
 tar cf - -C .device kernels | xz -T0 -6 > "$out/kernels.txz"; du -sh .device/kernels "$out/kernels.txz"
 # A call brings back at most eight files: PACK_LOGS=1 packs the logs into one.
 if [ "${PACK_LOGS:-0}" = 1 ]; then
-    (cd "$out" && tar czf logs.tgz --remove-files $(ls | grep -v -e '^kernels.txz$' -e '^logs.tgz$'))
+    (
+        cd "$out" || exit
+        logs=()
+        for f in *; do [ "$f" = kernels.txz ] || [ "$f" = logs.tgz ] || logs+=("$f"); done
+        if [ ${#logs[@]} -gt 0 ]; then tar czf logs.tgz --remove-files -- "${logs[@]}"; fi
+    )
 fi

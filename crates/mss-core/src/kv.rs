@@ -22,6 +22,14 @@ pub fn per_head_range<B: Backend>(
         .repeat_dim(0, heads)
 }
 
+/// `h · len` for every head `h`, `[heads, 1]`: where each head's entries start when the heads'
+/// `len` entries are laid end to end ([`LayerKv::gather_rows`]).
+pub fn row_offsets<B: Backend>(heads: usize, len: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+    Tensor::<B, 1, Int>::arange(0..heads as i64, device)
+        .mul_scalar(len as i64)
+        .reshape([heads, 1])
+}
+
 /// The KV entries one layer keeps: keys **before RoPE**, values, and the document position of
 /// every entry, per KV head.
 ///
@@ -102,21 +110,29 @@ impl<B: Backend> LayerKv<B> {
 
     /// Keeps, for every KV head, the entries at `indices` (in the given order).
     ///
-    /// Keys and values are viewed as rows `[n_kv_heads * len, dim]` and the kept rows copied
-    /// whole (one `select`), which on the CPU is a copy per row rather than index arithmetic
-    /// per element as `gather` does.
-    ///
     /// # Shapes
     /// - `indices`: `[n_kv_heads, kept]`
     pub fn gather(self, indices: Tensor<B, 2, Int>) -> Self {
-        let [h, kept] = indices.dims();
+        let offsets = row_offsets(indices.dims()[0], self.len(), &indices.device());
+        self.gather_rows(indices.add(offsets))
+    }
+
+    /// Keeps the entries at `rows` of every head's entries laid end to end (head `h`'s entry
+    /// `i` is row `h · len + i`, [`row_offsets`]); row `h` of `rows` names entries of head `h`.
+    ///
+    /// Keys, values and positions are each viewed as rows and the kept rows copied whole (one
+    /// `select` each), which on the CPU is a copy per row rather than index arithmetic per
+    /// element as `gather` does; a caller that prunes every layer of a step alike builds the
+    /// offsets once ([`gather`](Self::gather) builds them each time).
+    ///
+    /// # Shapes
+    /// - `rows`: `[n_kv_heads, kept]`
+    pub fn gather_rows(self, rows: Tensor<B, 2, Int>) -> Self {
+        let [h, kept] = rows.dims();
         let len = self.len();
         let d = self.keys.dims()[3];
         let dv = self.values.dims()[3];
-        let head_starts = Tensor::<B, 1, Int>::arange(0..h as i64, &indices.device())
-            .mul_scalar(len as i64)
-            .reshape([h, 1]);
-        let rows = indices.clone().add(head_starts).reshape([h * kept]);
+        let rows = rows.reshape([h * kept]);
         Self {
             keys: self
                 .keys
@@ -126,9 +142,13 @@ impl<B: Backend> LayerKv<B> {
             values: self
                 .values
                 .reshape([h * len, dv])
-                .select(0, rows)
+                .select(0, rows.clone())
                 .reshape([1, h, kept, dv]),
-            positions: self.positions.gather(1, indices),
+            positions: self
+                .positions
+                .reshape([h * len])
+                .select(0, rows)
+                .reshape([h, kept]),
         }
     }
 
@@ -175,6 +195,28 @@ mod tests {
         assert_eq!(pos, vec![0, 3, 1, 2]);
         let values: Vec<f32> = kept.values.into_data().to_vec().unwrap();
         assert_eq!(values[3], -9.0);
+    }
+
+    #[test]
+    fn gather_rows_is_gather_with_the_head_offsets() {
+        let device = Default::default();
+        let (h, t, d) = (3, 6, 2);
+        let idx = Tensor::<TestBackend, 2, Int>::from_data([[5, 0], [2, 3], [1, 1]], &device);
+        let by_index = kv(h, t, d, 0).gather(idx.clone());
+        let by_row = kv(h, t, d, 0).gather_rows(idx.add(row_offsets(h, t, &device)));
+        let values = |kv: &LayerKv<TestBackend>| -> (Vec<f32>, Vec<f32>, Vec<i64>) {
+            (
+                kv.keys.to_data().to_vec().unwrap(),
+                kv.values.to_data().to_vec().unwrap(),
+                kv.positions.to_data().convert::<i64>().to_vec().unwrap(),
+            )
+        };
+        assert_eq!(values(&by_index), values(&by_row));
+        assert_eq!(
+            values(&by_row).2,
+            vec![5, 0, 2, 3, 1, 1],
+            "positions of the kept entries, head by head"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub use hook::{
     ChunkHook, ChunkPositions, ChunkedModel, LayerMemory, Logits, ModelShape, NoMemory,
     RopePositions, WorkingSet,
 };
-pub use kv::{LayerKv, per_head_range};
+pub use kv::{LayerKv, per_head_range, row_offsets};
 pub use layer::{Joined, attend_layer, join_memory};
 pub use nll::{check_targets, next_token_nll, score_logits};
 pub use observe::{MemoryEvent, MemoryObserver};

@@ -54,7 +54,7 @@ pub(crate) type LayerOutput<B> = (Residual<B>, LayerKv<B>, AttentionStats<B>);
 ///
 /// # Shapes
 /// - `x`, `pending`: `[1, len, hidden]`
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Residual<B: Backend> {
     x: Tensor<B, 3>,
     pending: Option<Tensor<B, 3>>,

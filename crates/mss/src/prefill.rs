@@ -220,7 +220,7 @@ impl<B: Backend> Prefiller<B> {
                 retention: plan.measures_retention().then_some(&mut retention),
                 chunk: step.tokens.clone(),
                 observer: observer.as_deref_mut(),
-                head_indices: None,
+                row_cache: None,
             };
             let logits = forward_step(model, tokens, step, &mut hook, nll.as_mut())?;
             next_logits = Some(logits);

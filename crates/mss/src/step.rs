@@ -6,7 +6,7 @@ use std::ops::Range;
 use burn::prelude::*;
 use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, LayerKv, LayerMemory, MemoryEvent, MemoryObserver,
-    PruneInput, Pruner, per_head_range, reuse_or_build,
+    PruneInput, Pruner, per_head_range, row_offsets,
 };
 use mss_schedule::{QueryBlocks, Retain};
 
@@ -79,9 +79,11 @@ pub(crate) struct StepHook<'a, 'o, B: Backend> {
     pub chunk: Range<usize>,
     /// Told about every memory rewrite, when present.
     pub observer: Option<&'a mut (dyn MemoryObserver<B> + 'o)>,
-    /// The indices `0..start` of every KV head last built by [`StepHook::prune`]: the same
-    /// for most layers of a step, and each tensor built costs the host as much as a kernel.
-    pub head_indices: Option<Tensor<B, 2, Int>>,
+    /// The rows that [`StepHook::prune`] last built, with the `(entries a head, start)` they
+    /// were built for: the head's rows (`[heads, start]`) and each head's offset plus `start`
+    /// (`[heads, 1]`). The same for most layers of a step, and each tensor built costs the host
+    /// as much as a kernel.
+    pub row_cache: Option<((usize, usize), RowCache<B>)>,
 }
 
 impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
@@ -176,17 +178,42 @@ impl<B: Backend> StepHook<'_, '_, B> {
             retention.add(layer, ratio);
         }
         // One gather from the full entries keeps the head (sinks, frozen history) and the
-        // chosen candidates together.
-        let indices = if start == 0 {
-            kept
-        } else {
-            let heads = full.n_kv_heads();
-            let head = reuse_or_build(&mut self.head_indices, [heads, start], || {
-                per_head_range(0..start, heads, &kept.device())
-            });
-            Tensor::cat(vec![head, kept.add_scalar(start as i64)], 1)
+        // chosen candidates together, by their rows in the heads' entries laid end to end.
+        let (heads, len) = (full.n_kv_heads(), full.len());
+        let rows = match &self.row_cache {
+            Some((key, rows)) if *key == (len, start) => rows.clone(),
+            _ => {
+                let rows = RowCache::new(heads, len, start, &kept.device());
+                self.row_cache = Some(((len, start), rows.clone()));
+                rows
+            }
         };
-        Some(full.gather(indices))
+        let chosen = kept.add(rows.candidate_offsets);
+        let rows = match rows.head {
+            Some(head) => Tensor::cat(vec![head, chosen], 1),
+            None => chosen,
+        };
+        Some(full.gather_rows(rows))
+    }
+}
+
+/// The rows of a layer's entries laid end to end (head `h`'s entry `i` at `h · len + i`) that
+/// pruning needs for `len` entries a head whose first `start` are kept whole.
+#[derive(Debug, Clone)]
+pub(crate) struct RowCache<B: Backend> {
+    /// The rows of entries `0..start` of every head, `[heads, start]`; `None` when `start` is 0.
+    head: Option<Tensor<B, 2, Int>>,
+    /// `h · len + start` for every head, `[heads, 1]`: the row of a candidate's index 0.
+    candidate_offsets: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> RowCache<B> {
+    fn new(heads: usize, len: usize, start: usize, device: &B::Device) -> Self {
+        let offsets = row_offsets::<B>(heads, len, device);
+        Self {
+            head: (start > 0).then(|| per_head_range(0..start, heads, device).add(offsets.clone())),
+            candidate_offsets: offsets.add_scalar(start as i64),
+        }
     }
 }
 

@@ -11,7 +11,6 @@ use std::any::TypeId;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
@@ -24,13 +23,12 @@ use mss_core::cuda::{
 };
 
 use self::kernel::gating_kernel;
+use super::vectors::{VECTOR, vector_readable};
 
 /// This file's source, hashed: a compile-time argument of its kernel, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
 const SOURCE: u64 = mss_core::source_hash(include_str!("gating.rs"));
 
-/// Elements of one 16-byte load of bf16 / f16.
-const VECTOR: usize = 8;
 /// Units of a cube.
 const UNITS: usize = 256;
 
@@ -97,7 +95,8 @@ struct Gating {
 impl Operation<FusionCuda> for Gating {
     fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
         let inputs = &self.desc.inputs;
-        let mut tensor = |i: usize| into_contiguous(handles.get_float_tensor::<Inner>(&inputs[i]));
+        let mut tensor =
+            |i: usize| vector_readable(handles.get_float_tensor::<Inner>(&inputs[i]), VECTOR);
         let out = launch(tensor(0), tensor(1));
         handles.register_float_tensor::<Inner>(&self.desc.outputs[0].id, out);
     }

@@ -42,6 +42,8 @@ mod score_blocks;
 mod softmax;
 #[cfg(feature = "cuda")]
 mod statistics;
+#[cfg(feature = "cuda")]
+mod vectors;
 
 #[cfg(feature = "cuda")]
 mod caches;
@@ -49,7 +51,7 @@ mod caches;
 mod pool;
 
 #[cfg(feature = "cuda")]
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(feature = "cuda")]
 pub use caches::{KERNEL_CACHE_ENV, persist_kernel_caches};
@@ -78,8 +80,8 @@ static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);
 #[cfg(feature = "cuda")]
 /// Whether the CUDA backend runs the crate's own kernels (the default) — cuBLAS products for
 /// linear layers and attention, the softmax kernel, the residual add with its RMSNorm, the
-/// MLP's gating (and RoPE's, when [`use_rope_kernel`] asks) — or Burn's operations, for every model in the process. Both compute the same function; the switch
-/// exists to compare the two.
+/// MLP's gating (and RoPE's, when [`use_rope_kernel`] asks) — or Burn's operations, for every
+/// model in the process. Both compute the same function; the switch exists to compare the two.
 pub fn use_cublas(enabled: bool) {
     CUBLAS_ENABLED.store(enabled, Ordering::Relaxed);
 }
@@ -107,7 +109,7 @@ pub fn use_rope_kernel(enabled: bool) {
 #[cfg(feature = "cuda")]
 /// Whether RoPE runs as the crate's kernel ([`use_rope_kernel`] and [`use_cublas`]).
 pub fn rope_kernel_enabled() -> bool {
-    ROPE_KERNEL.load(Ordering::Relaxed) && CUBLAS_ENABLED.load(Ordering::Relaxed)
+    ROPE_KERNEL.load(Ordering::Relaxed) && crate_kernels_enabled()
 }
 
 #[cfg(feature = "cuda")]
@@ -132,15 +134,17 @@ fn flash_attention_enabled() -> bool {
 }
 
 #[cfg(feature = "cuda")]
-static FLASH_ROW_TILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(2);
+static FLASH_ROW_TILES: AtomicUsize = AtomicUsize::new(2);
 
 #[cfg(feature = "cuda")]
 /// How many queries each plane (32 lanes) of the flash attention kernel holds, for every model
 /// in the process: 32 (the default; 128 queries a cube, each `ldmatrix` of keys and values
 /// feeding two row tiles' `mma`s, 254 registers a unit, two cubes per SM) or 16 (64 a cube,
-/// 167 registers, three cubes per SM). Returns whether `rows` is one of the two. Both compute
-/// every row the same way, to the bit; 32 took the kernel from 155 to 133 µs and a 7B
-/// `streaming_llm` FM prefill 2 % (docs/results/gpu-prefill.md).
+/// 167 registers, three cubes per SM). At 32 a launch with fewer than 128 blocks of 128 queries
+/// (heads × blocks; SmolLM2's nine heads at a chunk of 1024 make 72) still takes 16, so that
+/// the GPU stays full. Returns whether `rows` is one of the two. Both compute every row the
+/// same way, to the bit; 32 took the kernel from 155 to 133 µs and a 7B `streaming_llm` FM
+/// prefill 2 % (docs/results/gpu-prefill.md).
 pub fn set_flash_rows_per_plane(rows: usize) -> bool {
     let tiles = match rows {
         16 => 1,
@@ -176,7 +180,7 @@ fn events_allowed() -> bool {
 /// Whether linear layers on the CUDA backend may use cuBLAS: switched on, and the library
 /// found (looked for once per process).
 pub fn cublas_available() -> bool {
-    CUBLAS_ENABLED.load(Ordering::Relaxed) && gemm::library_present()
+    crate_kernels_enabled() && gemm::library_present()
 }
 
 #[cfg(feature = "cuda")]

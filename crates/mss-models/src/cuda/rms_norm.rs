@@ -11,7 +11,6 @@ use std::any::TypeId;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
@@ -24,13 +23,12 @@ use mss_core::cuda::{
 };
 
 use self::kernel::add_rms_norm_kernel;
+use super::vectors::{VECTOR, vector_readable};
 
 /// This file's source, hashed: a compile-time argument of its kernel, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
 const SOURCE: u64 = mss_core::source_hash(include_str!("rms_norm.rs"));
 
-/// Elements of one 16-byte load of bf16 / f16.
-const VECTOR: usize = 8;
 /// Most vectors a unit holds in registers: rows of up to 256 units × 8 × 8 = 16 384 elements.
 const MAX_VECTORS_PER_UNIT: usize = 8;
 
@@ -128,6 +126,7 @@ pub(crate) fn add_rms_norm<B: Backend>(
     let dtype = x.dtype();
     let fits = batch == 1
         && tokens > 0
+        && hidden > 0
         && u32::try_from(tokens).is_ok()
         && weight.dims() == [hidden]
         && weight.dtype() == dtype
@@ -183,7 +182,8 @@ struct AddRmsNorm {
 impl Operation<FusionCuda> for AddRmsNorm {
     fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
         let inputs = &self.desc.inputs;
-        let mut tensor = |i: usize| into_contiguous(handles.get_float_tensor::<Inner>(&inputs[i]));
+        let mut tensor =
+            |i: usize| vector_readable(handles.get_float_tensor::<Inner>(&inputs[i]), VECTOR);
         let (x, weight) = (tensor(0), tensor(1));
         let delta = inputs.get(2).map(|_| tensor(2));
         let outputs = launch(x, delta, weight, self.epsilon);

@@ -6,7 +6,6 @@ use std::any::TypeId;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
@@ -16,6 +15,7 @@ use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::rope_kernel;
+use super::vectors::vector_readable;
 
 /// This file's source, hashed: a compile-time argument of its kernels, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
@@ -107,7 +107,10 @@ pub(crate) fn rotate<B: Backend>(
         && cos.dtype() == dtype
         && signed_sin.dtype() == dtype
         && matches!(dtype, DType::BF16 | DType::F16 | DType::F32)
-        && positions.is_none_or(|p| p.dims() == [heads, len]);
+        && positions.is_none_or(|p| p.dims() == [heads, len])
+        // A range of positions must lie within the tables (the kernel reads unchecked); per-head
+        // positions are the caller's promise (they live on the device).
+        && (positions.is_some() || start + len <= cos.dims()[0]);
     if !fits || !super::rope_kernel_enabled() {
         return None;
     }
@@ -153,19 +156,14 @@ fn launch_rope(
 ) -> CubeTensor<CudaRuntime> {
     let shape = x.meta.shape().clone();
     let [_, heads, len, d] = shape.dims::<4>();
-    // The widest vector of pairs that every row holds whole; operands it cannot read as such
-    // vectors are copied contiguous first.
+    // The widest vector of pairs, at most 16 bytes, that every row holds whole; operands it
+    // cannot read as such vectors are copied contiguous first.
+    let widest = 16 / x.dtype.size();
     let vector = [8, 4, 2, 1]
         .into_iter()
-        .find(|n| (d / 2).is_multiple_of(*n))
+        .find(|n| *n <= widest && (d / 2).is_multiple_of(*n))
         .unwrap_or(1);
-    let readable = |t: CubeTensor<CudaRuntime>| {
-        if vectors_aligned(&t, vector) {
-            t
-        } else {
-            into_contiguous(t)
-        }
-    };
+    let readable = |t: CubeTensor<CudaRuntime>| vector_readable(t, vector);
     let (x, cos, signed_sin) = (readable(x), readable(cos), readable(signed_sin));
     let out =
         empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), shape.clone(), x.dtype);
@@ -208,15 +206,4 @@ fn launch_rope(
         );
     }
     out
-}
-
-/// Whether `tensor` reads as vectors of `vector` elements along its last axis: unit-strided
-/// there, its other strides and its offset whole vectors.
-fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
-    let strides = tensor.meta.strides();
-    let (last, rest) = strides.split_last().expect("a tensor of rank ≥ 1");
-    let offset = tensor.handle.offset_start.unwrap_or(0);
-    *last == 1
-        && rest.iter().all(|s| s.is_multiple_of(vector))
-        && offset.is_multiple_of((vector * tensor.dtype.size()) as u64)
 }

@@ -30,16 +30,17 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::attention::flash_attention_kernel;
 use self::statistics::{flash_statistics_kernel, statistics_sum_kernel};
+use super::vectors::{VECTOR, vectors_aligned};
 
-/// Rows of a block: the queries of one cube and the keys of one step.
+/// Rows of a block: the keys of one step, and the queries of one cube per row tile a plane.
 const BLOCK: usize = 64;
-/// Planes of a cube: one per 16 queries, the height of an `mma` tile.
+/// Cubes that fill an H100 or H200 about once (132 SMs): fewer query blocks than this at 32
+/// queries a plane would leave SMs idle, so the kernel then takes 16.
+const FILLING_CUBES: usize = 128;
+/// Planes of a cube: one per row tile of 16 queries (the height of an `mma` tile) or two.
 const PLANES: usize = BLOCK / 16;
 /// Units of a cube.
 const UNITS: usize = PLANES * 32;
-/// Elements of one 16-byte load of bf16 / f16 (the copies to shared memory and `ldmatrix`'s
-/// rows).
-const VECTOR: usize = 8;
 
 /// The kernels' sources, hashed: a compile-time argument (see `mss_core::source_hash`).
 const SOURCE: u64 = mss_core::source_hash(concat!(
@@ -55,7 +56,7 @@ const fn shared_stride(d: usize) -> usize {
 }
 
 /// Whether the kernel serves these operands: bf16 or f16 (the tensor cores' inputs; f32 has
-/// no such `mma`), heads of 64 or 128 (tiles of 16; a plane's 16 output rows, 16 × `d` f32,
+/// no such `mma`), heads of 64 or 128 (tiles of 16; a plane's output rows, 16 or 32 × `d` f32,
 /// live in registers), chunks of at most 4 194 240 queries, and each read 16 bytes at a time
 /// (unit-strided rows whose head and row strides and offset are whole vectors).
 pub(super) fn serves(
@@ -72,16 +73,7 @@ pub(super) fn serves(
         && matches!(head_dim, 64 | 128)
         // The attention kernel's query blocks run along the grid's y, at most 65 535 of them.
         && q.meta.shape()[2].div_ceil(BLOCK) <= 65_535
-        && [q, k, v].into_iter().all(vectors_aligned)
-}
-
-fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>) -> bool {
-    let strides = tensor.meta.strides();
-    let offset = tensor.handle.offset_start.unwrap_or(0);
-    strides[3] == 1
-        && strides[1].is_multiple_of(VECTOR)
-        && strides[2].is_multiple_of(VECTOR)
-        && offset.is_multiple_of((VECTOR * tensor.dtype.size()) as u64)
+        && [q, k, v].into_iter().all(|t| vectors_aligned(t, VECTOR))
 }
 
 fn count(n: usize) -> u32 {
@@ -100,7 +92,11 @@ pub(super) fn flash_attention(
 ) -> (CubeTensor<CudaRuntime>, CubeTensor<CudaRuntime>) {
     let [_, heads, chunk, d] = q.meta.shape().dims::<4>();
     let [_, kv_heads, keys, _] = k.meta.shape().dims::<4>();
-    let tiles = super::flash_row_tiles();
+    // Two row tiles a plane halve the cubes: only where there are still enough to fill the GPU.
+    let tiles = match super::flash_row_tiles() {
+        2 if heads * chunk.div_ceil(BLOCK * 2) >= FILLING_CUBES => 2,
+        _ => 1,
+    };
     let (client, device) = (q.client.clone(), q.device.clone());
     let out = empty_device_contiguous_dtype(
         client.clone(),

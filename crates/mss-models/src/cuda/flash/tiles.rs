@@ -1,13 +1,14 @@
-//! What both flash kernels share: where a unit stands in the cube, the copies of 64 rows to
-//! shared memory (plain or `cp.async`), the queries' `A` fragments and a plane's 16 × 64
-//! scores, scaled and masked.
+//! What both flash kernels share: where a unit stands in the cube, the copies of rows to
+//! shared memory (plain or `cp.async`), the queries' `A` fragments and a plane's scores against
+//! 64 keys, scaled and masked.
 //!
 //! The layout is FlashAttention-2's on `mma.m16n8k16` (bf16 / f16 in, f32 out). A cube holds
-//! 64 queries of one head, a plane (32 lanes) 16 of them. An accumulator tile (16 × 8 f32) is
-//! two pairs per lane: lane `l` holds rows `l / 4` and `l / 4 + 8` ("g" and "h"), columns
-//! `2 (l % 4)` and `+ 1`; the four lanes of a quad share their rows. Two adjacent tiles of
-//! scores are, pair for pair, the `A` fragment of the next product, so probabilities never
-//! leave registers.
+//! 64 queries of one head per row tile a plane, a plane (32 lanes) 16 of them per row tile
+//! (the attention kernel takes one or two row tiles, the statistics pass one). An accumulator
+//! tile (16 × 8 f32) is two pairs per lane: lane `l` holds rows `l / 4` and `l / 4 + 8` ("g"
+//! and "h"), columns `2 (l % 4)` and `+ 1`; the four lanes of a quad share their rows. Two
+//! adjacent tiles of scores are, pair for pair, the `A` fragment of the next product, so
+//! probabilities never leave registers.
 
 use cubecl::cmma::MmaDefinition;
 use cubecl::ir::MatrixIdent;
@@ -122,8 +123,8 @@ pub(super) fn copy_queries<F: Float, N: Size>(
     sync_cube();
 }
 
-/// The `A` fragment of the 16 queries from row `first_row` of `q_s`, dimensions `16 kk .. 16 kk + 16`:
-/// `ldmatrix` ×4 of the matrices (rows 0-7, dims 0-7), (rows 8-15, dims 0-7), (rows 0-7, dims
+/// The `A` fragment of the 16 queries from row `first_row` of `q_s`, dimensions `16 kk ..
+/// 16 kk + 16`: `ldmatrix` ×4 of the matrices (rows 0-7, dims 0-7), (rows 8-15, dims 0-7), (rows 0-7, dims
 /// 8-15), (rows 8-15, dims 8-15). Read from shared memory at each use rather than held: 32
 /// registers fewer per unit, which bound how many cubes an SM runs.
 #[cube]

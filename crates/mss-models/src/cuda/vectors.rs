@@ -1,0 +1,45 @@
+//! 16-byte reads: whether a kernel can read a tensor as vectors, and a copy for one it cannot.
+//!
+//! The crate's kernels read bf16 / f16 rows 16 bytes at a time (`Vector<F, N>` of eight). A
+//! tensor reads as such vectors when its last axis is unit-strided and every other stride and
+//! its offset are whole vectors; a contiguous view at an odd offset does not, and Burn's
+//! `into_contiguous` leaves such a view as it is, so [`vector_readable`] copies it.
+
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::cuda::CudaRuntime;
+
+/// Elements of one 16-byte load of bf16 / f16.
+pub(super) const VECTOR: usize = 8;
+
+/// Whether `tensor` reads as vectors of `vector` elements along its last axis: unit-strided
+/// there, its other strides (of axes longer than one) and its offset whole vectors.
+pub(super) fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
+    let (shape, strides) = (tensor.meta.shape(), tensor.meta.strides());
+    let Some((last, rest)) = strides.split_last() else {
+        return false;
+    };
+    let offset = tensor.handle.offset_start.unwrap_or(0);
+    *last == 1
+        && rest
+            .iter()
+            .zip(shape.iter())
+            .all(|(stride, len)| *len == 1 || stride.is_multiple_of(vector))
+        && offset.is_multiple_of((vector * tensor.dtype.size()) as u64)
+}
+
+/// `tensor`, or a contiguous copy of it when it does not read as vectors of `vector` elements
+/// ([`vectors_aligned`]; a fresh allocation always does when its last axis is a whole number of
+/// vectors).
+pub(super) fn vector_readable(
+    tensor: CubeTensor<CudaRuntime>,
+    vector: usize,
+) -> CubeTensor<CudaRuntime> {
+    if vectors_aligned(&tensor, vector) {
+        return tensor;
+    }
+    let (client, device, dtype) = (tensor.client.clone(), tensor.device.clone(), tensor.dtype);
+    // cubecl's copy always allocates, whatever the strides (Burn's returns a contiguous view at
+    // any offset as it is).
+    let output = cubecl::std::tensor::into_contiguous(&client, tensor.binding(), dtype.into());
+    CubeTensor::new(client, output.handle, *output.metadata, device, dtype)
+}
