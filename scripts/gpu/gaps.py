@@ -14,22 +14,19 @@ the timed one), and prints:
 
 Usage: gaps.py TRACE.sqlite [--last FRACTION] [--top N]
 """
-import re
 import sqlite3
 import sys
 from collections import defaultdict
 
+from kernel_names import family as kernel_family
+
 
 def family(name):
-    name = re.sub(r"\(.*", "", name)
-    name = re.sub(r"<.*", "", name)
-    if name.startswith("void "):
-        name = name[5:]
-    name = re.sub(r"_[0-9a-f]{8,}$", "", name)
+    name = kernel_family(name, width=60)
     # cuBLAS's kernels differ by tile shape only: one family.
     if name.startswith("nvjet") or "gemm" in name or "cutlass" in name:
         return "cuBLAS"
-    return name[:60]
+    return name
 
 
 def tables(db):

@@ -7,20 +7,10 @@ so that one layer's steady state of `mss` and of PyTorch can be read side by sid
 Usage: ncu-summary.py FILE.csv [--per N]   (N: divide totals by N, e.g. layer-steps profiled)
 """
 import csv
-import re
 import sys
 from collections import defaultdict
 
-
-def family(name):
-    # Strip template arguments and parameters: the kernel's own name is what tells them apart.
-    name = re.sub(r"\(.*", "", name)
-    name = re.sub(r"<.*", "", name)
-    if name.startswith("void "):
-        name = name[5:]
-    # CubeCL kernels carry a hash suffix per variant; keep the kind.
-    name = re.sub(r"_[0-9a-f]{8,}$", "", name)
-    return name[:90]
+from kernel_names import family
 
 
 def main():
