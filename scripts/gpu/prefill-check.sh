@@ -43,6 +43,13 @@ step() {
     echo "== $name [$(date +%T)] (limit $limit s): $*"
     /usr/bin/time -f "$name: %e s wall" timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
 }
+# The seconds a raw (non-`step`) command may take: LIMIT, or what is left before the deadline
+# less 20 s; 0 when too little is left to start.
+budget() {
+    local left=$((deadline - SECONDS - 20))
+    [ "$left" -lt 10 ] && { echo 0; return; }
+    [ "$left" -lt "$1" ] && echo "$left" || echo "$1"
+}
 torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
 # Nsight Compute times COUNT kernels of the command's steady state (after SKIP launches), each
 # alone, cuBLAS's too, within LIMIT seconds; their sum by kernel goes to NAME-summary.txt. The
@@ -111,7 +118,8 @@ rows32)
     step mss-l7b-32k-rows32 $bin --shape llama2-7b --tokens 32768 --repeats 3 --no-checks --only "streaming_llm,snapkv" --flash-rows 32
     for rows in 16 32; do
         echo "== ncu-flash-rows$rows"
-        timeout 100 ncu --clock-control none --metrics gpu__time_duration.sum,launch__registers_per_thread -k regex:flash_attention \
+        limit=$(budget 100); [ "$limit" -gt 0 ] || { echo "skipped: the deadline"; continue; }
+        timeout "$limit" ncu --clock-control none --metrics gpu__time_duration.sum,launch__registers_per_thread -k regex:flash_attention \
             --launch-skip 100 --launch-count 10 --csv $bin --shape llama2-7b --tokens 8192 --repeats 1 \
             --only "streaming_llm FM" --no-checks --flash-rows $rows 2>/dev/null \
             | grep flash_attention | awk -F'","' '{print $(NF-1), $NF}' | tr -d '"' | tr '\n' ' ' | tee "$out/ncu-flash-rows$rows.txt"
@@ -155,7 +163,8 @@ timeline)
         nsys --version
         for only in "streaming_llm FM" "snapkv FM"; do
             name=timeline-${only// /-}
-            timeout 150 nsys profile -t cuda -o /tmp/$name -f true $bin --shape llama2-7b \
+            limit=$(budget 150); [ "$limit" -gt 0 ] || { echo "skipped: the deadline"; continue; }
+            timeout "$limit" nsys profile -t cuda -o /tmp/$name -f true $bin --shape llama2-7b \
                 --tokens 8192 --repeats 1 --no-checks --only "$only" > /tmp/$name.stdout 2>&1
             echo "nsys rc=$?"; tail -2 /tmp/$name.stdout
             nsys export --type sqlite -o /tmp/$name.sqlite -f true /tmp/$name.nsys-rep > /dev/null 2>&1
