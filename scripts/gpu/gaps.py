@@ -59,11 +59,14 @@ def main():
     if not kernels:
         sys.exit(f"no kernel starts in the last {last:.0%} of the trace")
     # Copies and fills keep the GPU busy too: they count as a kernel would (named as such).
-    for table, name in (("CUPTI_ACTIVITY_KIND_MEMCPY", "memcpy"), ("CUPTI_ACTIVITY_KIND_MEMSET", "memset")):
+    for table, name_id, name in (
+        ("CUPTI_ACTIVITY_KIND_MEMCPY", -1, "memcpy"),
+        ("CUPTI_ACTIVITY_KIND_MEMSET", -2, "memset"),
+    ):
         if table in have:
-            names.setdefault(-1 if name == "memcpy" else -2, name)
+            names[name_id] = name
             kernels += [
-                (start, end, None, -1 if name == "memcpy" else -2)
+                (start, end, None, name_id)
                 for start, end in db.execute(f"SELECT start, end FROM {table}")
                 if start >= begin
             ]

@@ -84,9 +84,6 @@ impl<B: Backend> Residual<B> {
 
     /// The stream with its pending output added, and its norm.
     pub(crate) fn add_and_norm(self, norm: &RmsNorm<B>) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        match self.pending {
-            Some(pending) => norm.forward_after_add(self.x, pending),
-            None => (self.x.clone(), norm.forward(self.x)),
-        }
+        norm.add_and_forward(self.x, self.pending)
     }
 }

@@ -30,12 +30,7 @@ impl<B: Backend> RmsNorm<B> {
     /// # Shapes
     /// - `x`: `[1, len, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        #[cfg(feature = "cuda")]
-        if let Some((_, normed)) = crate::cuda::add_rms_norm(&x, None, &self.weight.val(), self.eps)
-        {
-            return normed;
-        }
-        self.burn_forward(x)
+        self.add_and_forward(x, None).1
     }
 
     /// `x + delta` (the residual stream after a sublayer) and its norm: one kernel on Burn's
@@ -49,12 +44,27 @@ impl<B: Backend> RmsNorm<B> {
         x: Tensor<B, 3>,
         delta: Tensor<B, 3>,
     ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        self.add_and_forward(x, Some(delta))
+    }
+
+    /// `x + delta` (`x` without one) and its norm: [`forward_after_add`](Self::forward_after_add)
+    /// and [`forward`](Self::forward) in one, for a residual stream whose sublayer output may be
+    /// pending.
+    pub(crate) fn add_and_forward(
+        &self,
+        x: Tensor<B, 3>,
+        delta: Option<Tensor<B, 3>>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
         #[cfg(feature = "cuda")]
-        if let Some(out) = crate::cuda::add_rms_norm(&x, Some(&delta), &self.weight.val(), self.eps)
+        if let Some(out) =
+            crate::cuda::add_rms_norm(&x, delta.as_ref(), &self.weight.val(), self.eps)
         {
             return out;
         }
-        let x = x.add(delta);
+        let x = match delta {
+            Some(delta) => x.add(delta),
+            None => x,
+        };
         (x.clone(), self.burn_forward(x))
     }
 
