@@ -74,10 +74,11 @@ struct Args {
     /// forward pass over the whole prompt, as PyTorch's full prefill).
     #[arg(long)]
     full_chunk: Option<usize>,
-    /// Bracket every cuBLAS product by host synchronisations even where the driver can order
-    /// it by events on the GPU (to compare the two).
-    #[arg(long)]
-    synchronised_products: bool,
+    /// How cuBLAS products are ordered against CubeCL's kernels (with `--features cuda`): on
+    /// CubeCL's own stream (found through CUPTI), by events from a stream of cuBLAS's own, or
+    /// bracketed by host synchronisations (to compare them); each falls back to the next.
+    #[arg(long, value_enum, default_value_t = Ordering::Stream)]
+    product_ordering: Ordering,
     /// Attention of the runs without statistics: the fastest fused one (with `--features cuda`,
     /// the flash kernels, or cuBLAS products around one softmax kernel under `--no-flash`),
     /// Burn's fused kernel, or blocks of Burn's matrix products as with statistics.
@@ -136,6 +137,14 @@ struct Args {
     /// of each shape; with `--features cuda`, cuBLAS against Burn's product).
     #[arg(long)]
     products: Option<usize>,
+}
+
+/// `--product-ordering`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Ordering {
+    Stream,
+    Events,
+    Synchronised,
 }
 
 /// `--attention`.
@@ -210,8 +219,12 @@ fn run() -> anyhow::Result<()> {
     {
         checks::check_linear_products(&device, !args.burn_kernels)?;
         checks::check_product_chain(&device, !args.burn_kernels)?;
-        // The checks compare both orderings; the timings use the one asked for.
-        mss::models::order_cublas_by_events(!args.synchronised_products);
+        // The checks compare the orderings; the timings use the one asked for.
+        mss::models::order_cublas(match args.product_ordering {
+            Ordering::Stream => mss::models::ProductOrdering::CubeclStream,
+            Ordering::Events => mss::models::ProductOrdering::Events,
+            Ordering::Synchronised => mss::models::ProductOrdering::Synchronised,
+        });
     }
     mss::core::attention::use_attention_kernel(match args.attention {
         Attention::Fused => mss::core::attention::AttentionKernel::Fused,
@@ -305,6 +318,10 @@ fn run() -> anyhow::Result<()> {
         #[cfg(feature = "cuda")]
         if args.release_each_step {
             mss::models::exact_size_allocations(&device, false);
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(ordering) = mss::models::cublas_ordering() {
+            println!("{label}: cuBLAS products ordered by {ordering}");
         }
         let pool_peak = match (pool_before, pool_reserved(&device, false)) {
             (Some(before), Some(after)) => {

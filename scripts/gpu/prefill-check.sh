@@ -11,6 +11,7 @@
 #   bash scripts/gpu/prefill-check.sh release    # IMDC's pool peak with the pool released after each step
 #   bash scripts/gpu/prefill-check.sh ab         # .device/bin/prefill_timing-before.gz against the new one
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
+#   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
 #   bash scripts/gpu/prefill-check.sh rows32     # the flash kernel at 32 queries a plane against 16
@@ -94,6 +95,25 @@ ab)
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
     step mss-l7b-32k-before $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${BEFORE_FLAGS:-}
     step mss-l7b-32k-after $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv"
+    ;;
+ordering)
+    # cuBLAS's products on CubeCL's own stream against events from a stream of their own (the
+    # same binary, `--product-ordering`), processes alternating, PyTorch in the same call.
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    for round in 1 2; do
+        for ordering in events stream; do
+            step mss-l7b-32k-$ordering-$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" --product-ordering $ordering
+        done
+    done
+    ;;
+ordering-smollm2)
+    # As `ordering`, on the SmolLM2 shape at 8K.
+    torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+    for round in 1 2; do
+        for ordering in events stream; do
+            step mss-smollm2-8k-$ordering-$round $bin --tokens 8192 --repeats 5 --no-checks --only "streaming_llm,snapkv" --product-ordering $ordering
+        done
+    done
     ;;
 full)
     # The SmolLM2 shape's prompt in one chunk (full attention) beside PyTorch's one forward.
@@ -185,7 +205,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | full | rows32 | ncu | flash-ncu | timeline | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | ncu | flash-ncu | timeline | host-profile ..." >&2
     exit 2
     ;;
 esac

@@ -60,13 +60,14 @@ pub fn check_linear_products(device: &burn::tensor::Device<B>, cublas: bool) -> 
 /// reading the previous pair through `tanh` and a product of the two, with intermediates
 /// dropped as they go (so that the pool hands their memory to later kernels). Products ordered
 /// by events must give exactly what host-synchronised ones give (same cuBLAS products, same
-/// order): a product that ran before its input was written, or whose output a later kernel
-/// read too early, changes the result by its scale. Burn's products are a looser second
-/// reference (its f32 product rounds inputs to TF32, and the chain amplifies that). Leaves
-/// cuBLAS switched as `cublas` says, ordered by events.
+/// order), and so must products on CubeCL's own stream: a product that ran before its input
+/// was written, or whose output a later kernel read too early, changes the result by its
+/// scale. Burn's products are a looser second reference (its f32 product rounds inputs to
+/// TF32, and the chain amplifies that). Leaves cuBLAS switched as `cublas` says, ordered on
+/// CubeCL's stream.
 pub fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> anyhow::Result<()> {
     use burn::tensor::{DType, Distribution};
-    use mss::models::{Linear, order_cublas_by_events, project, use_cublas};
+    use mss::models::{Linear, ProductOrdering, order_cublas, project, use_cublas};
     if !mss::models::cublas_available() {
         return Ok(());
     }
@@ -85,9 +86,9 @@ pub fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> an
                 Linear::new(weight.cast(dtype), None)
             })
             .collect();
-        let chain = |cublas: bool, events: bool| {
+        let chain = |cublas: bool, ordering: ProductOrdering| {
             use_cublas(cublas);
-            order_cublas_by_events(events);
+            order_cublas(ordering);
             let mut y = x.clone();
             for (i, linear) in linears.iter().enumerate() {
                 let [a, b] = project(y, [linear, &linears[(i + 1) % linears.len()]]);
@@ -95,28 +96,31 @@ pub fn check_product_chain(device: &burn::tensor::Device<B>, cublas: bool) -> an
             }
             y.cast(DType::F32)
         };
-        let by_events = chain(true, true);
-        let ordering = mss::models::cublas_ordering().unwrap_or("-");
-        let synchronised = chain(true, false);
-        let burn = chain(false, true);
+        let synchronised = chain(true, ProductOrdering::Synchronised);
+        let burn = chain(false, ProductOrdering::Synchronised);
         let scale = max_abs(burn.clone());
         let max_diff = |a: &Tensor<B, 3>, b: &Tensor<B, 3>| max_abs(a.clone() - b.clone());
-        let (versus_sync, versus_burn) = (
-            max_diff(&by_events, &synchronised),
-            max_diff(&by_events, &burn),
-        );
-        anyhow::ensure!(
-            versus_sync <= 1e-6 * scale && versus_burn <= burn_bound * scale,
-            "a chain of cuBLAS products ({ordering}) differs ({dtype:?}): by {versus_sync} from \
-             host-synchronised products, by {versus_burn} from Burn's, of {scale}"
-        );
-        println!(
-            "chain of 8 product pairs, {dtype:?}: cuBLAS ordered by {ordering} vs host-synchronised \
-             max |diff| {versus_sync:.1e}, vs Burn's {versus_burn:.1e}, of {scale:.2}"
-        );
+        for asked in [ProductOrdering::CubeclStream, ProductOrdering::Events] {
+            let ordered = chain(true, asked);
+            let (versus_sync, versus_burn) =
+                (max_diff(&ordered, &synchronised), max_diff(&ordered, &burn));
+            // Read once the differences have run the chain: the ordering is chosen when a
+            // product runs, not when it is asked for.
+            let ordering = mss::models::cublas_ordering().unwrap_or("-");
+            anyhow::ensure!(
+                versus_sync <= 1e-6 * scale && versus_burn <= burn_bound * scale,
+                "a chain of cuBLAS products ({ordering}) differs ({dtype:?}): by {versus_sync} \
+                 from host-synchronised products, by {versus_burn} from Burn's, of {scale}"
+            );
+            println!(
+                "chain of 8 product pairs, {dtype:?}: cuBLAS ordered by {ordering} vs \
+                 host-synchronised max |diff| {versus_sync:.1e}, vs Burn's {versus_burn:.1e}, of \
+                 {scale:.2}"
+            );
+        }
     }
     use_cublas(cublas);
-    order_cublas_by_events(true);
+    order_cublas(ProductOrdering::CubeclStream);
     println!();
     Ok(())
 }

@@ -168,14 +168,14 @@ impl Suite {
     }
 
     /// The process-wide switches as `prefill_timing` holds them between its checks by default
-    /// (the crate's kernels on, cuBLAS ordered by events, the fused attention, the flash
+    /// (the crate's kernels on, cuBLAS on CubeCL's stream, the fused attention, the flash
     /// kernels as asked): restored before each check, so that one that failed half-way does not
     /// send the next down another path.
     fn reset_switches(&self) {
         #[cfg(feature = "cuda")]
         {
             mss::models::use_cublas(true);
-            mss::models::order_cublas_by_events(true);
+            mss::models::order_cublas(mss::models::ProductOrdering::CubeclStream);
             mss::models::use_rope_kernel(true);
             mss::models::use_flash_attention(self.flash);
             mss::pruners::use_top_k_kernel(true);

@@ -23,7 +23,7 @@ use mss_core::cuda::{
 };
 
 use self::kernel::gating_kernel;
-use super::vectors::{VECTOR, vector_readable};
+use super::vectors::{VECTOR, packed_vectors};
 
 /// This file's source, hashed: a compile-time argument of its kernel, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
@@ -96,7 +96,7 @@ impl Operation<FusionCuda> for Gating {
     fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
         let inputs = &self.desc.inputs;
         let mut tensor =
-            |i: usize| vector_readable(handles.get_float_tensor::<Inner>(&inputs[i]), VECTOR);
+            |i: usize| packed_vectors(handles.get_float_tensor::<Inner>(&inputs[i]), VECTOR);
         let out = launch(tensor(0), tensor(1));
         handles.register_float_tensor::<Inner>(&self.desc.outputs[0].id, out);
     }

@@ -101,9 +101,12 @@ impl Gemm {
     }
 }
 
-/// How a product is ordered against CubeCL's kernels, whose CUDA streams are private.
+/// How a product is ordered against CubeCL's kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ordering {
+    /// Queued on the CUDA stream CubeCL queues the same stream id's kernels on
+    /// (`cubecl_stream`): ordered by the stream alone, with nothing to hand over.
+    Stream,
     /// Through events on the GPU (driver ≥ 12.5, `cuCtxRecordEvent` / `cuCtxWaitEvent`): the
     /// product waits for everything already queued in the context, and everything queued
     /// later waits for the product. The host never waits.
@@ -115,11 +118,14 @@ pub(super) enum Ordering {
 /// The CUDA driver version that records and waits on events for a whole context.
 const CONTEXT_EVENTS_DRIVER: i32 = 12050;
 
-/// What one thread's products run on: a cuBLAS handle bound once to a stream of its own, and
-/// two events that fence that stream against the rest of the context.
+/// What one thread's products run on: a cuBLAS handle, bound to CubeCL's stream or to a stream
+/// of its own, and two events that fence its own stream against the rest of the context.
 struct Lane {
     handle: cublasHandle_t,
+    /// The lane's own stream (events and synchronised ordering).
     stream: sys::CUstream,
+    /// The stream the handle is bound to now.
+    bound: sys::CUstream,
     before: sys::CUevent,
     after: sys::CUevent,
     ordering: Ordering,
@@ -146,19 +152,48 @@ impl Lane {
         Ok(Self {
             handle,
             stream,
+            bound: stream,
             before,
             after,
             ordering,
         })
     }
 
-    /// Runs `gemms` one after another, ordered as this lane orders products; a failure of the event calls
-    /// switches the lane to synchronising for good and runs the product that way.
+    /// Binds the handle to `stream` (cuBLAS queues its products there).
+    fn bind(&mut self, stream: sys::CUstream) -> Result<(), String> {
+        if self.bound != stream {
+            // SAFETY: the handle is this lane's; the stream is alive (CubeCL never destroys
+            // its streams, and the lane's own lives as long as the lane).
+            unsafe { blas::set_stream(self.handle, stream.cast()) }
+                .map_err(|e| format!("setting cuBLAS's stream: {e}"))?;
+            self.bound = stream;
+        }
+        Ok(())
+    }
+
+    /// Runs `gemms` one after another, on `cubecl_stream` where given and asked for, else
+    /// ordered as this lane orders products; a failure of the event calls switches the lane to
+    /// synchronising for good and runs the product that way.
     ///
     /// # Safety
     /// As [`Gemm::run_ordered`].
-    unsafe fn run(&mut self, gemms: &[Gemm]) -> Result<Ordering, String> {
-        if self.ordering == Ordering::Events && super::events_allowed() {
+    unsafe fn run(
+        &mut self,
+        gemms: &[Gemm],
+        cubecl_stream: Option<sys::CUstream>,
+    ) -> Result<Ordering, String> {
+        let asked = super::product_ordering();
+        if let (Some(stream), super::ProductOrdering::CubeclStream) = (cubecl_stream, asked) {
+            self.bind(stream)?;
+            for gemm in gemms {
+                // SAFETY: forwarded from the caller; the stream orders the products after
+                // CubeCL's kernels queued before them and before those queued after.
+                unsafe { gemm.launch(self.handle) }?;
+            }
+            return Ok(Ordering::Stream);
+        }
+        self.bind(self.stream)?;
+        if self.ordering == Ordering::Events && asked != super::ProductOrdering::Synchronised {
             // SAFETY: forwarded from the caller.
             match unsafe { self.run_between_events(gemms) } {
                 Ok(()) => return Ok(Ordering::Events),
@@ -247,15 +282,21 @@ thread_local! {
     static LANE: RefCell<Option<Result<Lane, String>>> = const { RefCell::new(None) };
 }
 
-/// Runs the products, in order, after every kernel already launched in the current context,
-/// such that kernels launched afterwards see their results; returns how they were ordered.
-/// With [`Ordering::Events`] the host does not wait for the GPU.
+/// Runs the products, in order, after every kernel already launched in the current context
+/// (or on `cubecl_stream`, CubeCL's stream of the products' stream id, after every kernel
+/// launched there), such that kernels launched afterwards see their results; returns how they
+/// were ordered. With [`Ordering::Stream`] and [`Ordering::Events`] the host does not wait for
+/// the GPU.
 ///
 /// # Safety
 /// The pointers must address live device allocations of the current context that hold the
 /// operands and the results as described; the allocations must not be reused by work queued
-/// before this call ends (work queued later is ordered after the products).
-pub(super) unsafe fn run_ordered(gemms: &[Gemm]) -> Result<Ordering, String> {
+/// before this call ends (work queued later is ordered after the products). Work on other
+/// streams that touches them must be ordered against `cubecl_stream` by CubeCL.
+pub(super) unsafe fn run_ordered(
+    gemms: &[Gemm],
+    cubecl_stream: Option<sys::CUstream>,
+) -> Result<Ordering, String> {
     LANE.with(|lane| {
         let mut lane = lane.borrow_mut();
         let lane = lane
@@ -263,7 +304,7 @@ pub(super) unsafe fn run_ordered(gemms: &[Gemm]) -> Result<Ordering, String> {
             .as_mut()
             .map_err(|e| e.clone())?;
         // SAFETY: forwarded from the caller.
-        unsafe { lane.run(gemms) }
+        unsafe { lane.run(gemms, cubecl_stream) }
     })
 }
 

@@ -14,13 +14,15 @@
 //! (`rope`), and so are the element-wise regions between a layer's products: the residual add
 //! with the RMSNorm after it (`rms_norm`) and the MLP's gating (`gating`).
 //!
-//! CubeCL 0.10 keeps its CUDA streams private, so the product cannot be queued on them. It is
-//! queued as a task on CubeCL's CUDA server thread instead, which runs tasks in order: by then
-//! every earlier kernel is launched. On drivers ≥ 12.5 the task orders the product on the GPU
-//! alone: an event records all the context's work so far, cuBLAS's own stream waits for it, and
-//! the context waits for the product's event before anything queued later (`cuCtxRecordEvent`,
-//! `cuCtxWaitEvent`); neither the caller nor CubeCL's thread waits. Older drivers synchronise
-//! the context before the product and wait for it after (`gemm::Ordering`).
+//! A product is queued as a task on CubeCL's CUDA server thread, which runs tasks in order: by
+//! then every earlier kernel is launched. CubeCL 0.10 keeps its CUDA streams private; the task
+//! finds the stream of its stream id once through CUPTI (`cubecl_stream`) and queues the
+//! product there, ordered by the stream alone. Without CUPTI, on drivers ≥ 12.5 the product
+//! runs on cuBLAS's own stream, ordered on the GPU by events: an event records all the
+//! context's work so far, cuBLAS's stream waits for it, and the context waits for the
+//! product's event before anything queued later (`cuCtxRecordEvent`, `cuCtxWaitEvent`);
+//! neither the caller nor CubeCL's thread waits. Older drivers synchronise the context before
+//! the product and wait for it after (`gemm::Ordering`, [`ProductOrdering`]).
 
 #[cfg(feature = "cuda")]
 mod attention;
@@ -47,6 +49,8 @@ mod vectors;
 
 #[cfg(feature = "cuda")]
 mod caches;
+#[cfg(feature = "cuda")]
+mod cubecl_stream;
 #[cfg(feature = "cuda")]
 mod pool;
 
@@ -161,19 +165,38 @@ fn flash_row_tiles() -> usize {
 }
 
 #[cfg(feature = "cuda")]
-static EVENTS_ALLOWED: AtomicBool = AtomicBool::new(true);
-
-#[cfg(feature = "cuda")]
-/// Whether cuBLAS products may be ordered by events on the GPU where the driver allows it (the
-/// default), or are always bracketed by host synchronisations, for every model in the process.
-/// Both give the same results; the switch exists to compare the two.
-pub fn order_cublas_by_events(enabled: bool) {
-    EVENTS_ALLOWED.store(enabled, Ordering::Relaxed);
+/// How cuBLAS products are ordered against Burn's kernels on the CUDA backend. Each falls back
+/// to the next where it is not available; all give the same results, bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductOrdering {
+    /// Queued on the CUDA stream CubeCL queues the same work's kernels on, found once through
+    /// CUPTI (`libcupti`): ordered by the stream alone, as PyTorch orders its products. The
+    /// default.
+    CubeclStream,
+    /// Queued on a stream of cuBLAS's own, fenced against the context's other work by events on
+    /// the GPU (driver ≥ 12.5): two hand-overs per group of products, the host never waits.
+    Events,
+    /// Bracketed by host synchronisations.
+    Synchronised,
 }
 
 #[cfg(feature = "cuda")]
-fn events_allowed() -> bool {
-    EVENTS_ALLOWED.load(Ordering::Relaxed)
+static PRODUCT_ORDERING: AtomicU8 = AtomicU8::new(0);
+
+#[cfg(feature = "cuda")]
+/// How cuBLAS products are ordered from now on, for every model in the process (default
+/// [`ProductOrdering::CubeclStream`]); the switch exists to compare the three.
+pub fn order_cublas(ordering: ProductOrdering) {
+    PRODUCT_ORDERING.store(ordering as u8, Ordering::Relaxed);
+}
+
+#[cfg(feature = "cuda")]
+fn product_ordering() -> ProductOrdering {
+    match PRODUCT_ORDERING.load(Ordering::Relaxed) {
+        0 => ProductOrdering::CubeclStream,
+        1 => ProductOrdering::Events,
+        _ => ProductOrdering::Synchronised,
+    }
 }
 
 #[cfg(feature = "cuda")]
@@ -184,7 +207,8 @@ pub fn cublas_available() -> bool {
 }
 
 #[cfg(feature = "cuda")]
-/// How the last cuBLAS product was ordered: 0 none yet, 1 events, 2 synchronised.
+/// How the last cuBLAS product was ordered: 0 none yet, 1 events, 2 synchronised, 3 CubeCL's
+/// stream.
 static LAST_ORDERING: AtomicU8 = AtomicU8::new(0);
 
 #[cfg(feature = "cuda")]
@@ -192,18 +216,20 @@ fn record_ordering(ordering: gemm::Ordering) {
     let code = match ordering {
         gemm::Ordering::Events => 1,
         gemm::Ordering::Synchronised => 2,
+        gemm::Ordering::Stream => 3,
     };
     LAST_ORDERING.store(code, Ordering::Relaxed);
 }
 
 #[cfg(feature = "cuda")]
-/// How the last cuBLAS product was ordered against Burn's kernels, in words: `"events on the
-/// GPU"` (driver ≥ 12.5; the host never waits), `"host synchronisation"`, or `None` before the
-/// first product.
+/// How the last cuBLAS product was ordered against Burn's kernels, in words: `"CubeCL's
+/// stream"`, `"events on the GPU"` (driver ≥ 12.5; the host never waits), `"host
+/// synchronisation"`, or `None` before the first product.
 pub fn cublas_ordering() -> Option<&'static str> {
     match LAST_ORDERING.load(Ordering::Relaxed) {
         1 => Some("events on the GPU"),
         2 => Some("host synchronisation"),
+        3 => Some("CubeCL's stream"),
         _ => None,
     }
 }

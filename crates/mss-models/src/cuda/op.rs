@@ -165,7 +165,9 @@ fn cublas_linear(
 
 /// Queues cuBLAS products on CubeCL's CUDA server thread, in order after every launch already
 /// queued: resolves the device addresses of `bindings` (in their order), builds the products from
-/// them and runs them ordered behind CubeCL's kernels (`gemm::run_ordered`). Nothing here waits.
+/// them and runs them ordered behind CubeCL's kernels (`gemm::run_ordered`): on CubeCL's own
+/// stream where it can be found (`cubecl_stream`), else fenced by events. Nothing here waits
+/// (but the first product of a stream id, which finds CubeCL's stream).
 pub(super) fn submit_products(
     device: &<CudaRuntime as Runtime>::Device,
     bindings: Vec<Binding>,
@@ -184,11 +186,16 @@ pub(super) fn submit_products(
         let result = resources.and_then(|resources| {
             let ptrs: Vec<u64> = resources.iter().map(|r| r.resource().ptr).collect();
             let gemms = products(&ptrs);
+            // Resolving the resources on `stream` made CubeCL order any other stream's work on
+            // them before that stream's next work.
+            let cubecl_stream = (super::product_ordering() == super::ProductOrdering::CubeclStream)
+                .then(|| super::cubecl_stream::cubecl_stream(server, stream))
+                .flatten();
             // SAFETY: the resources hold the allocations that the products describe, on this
             // thread where the device's context is current; CubeCL may hand them out again
             // only to work it queues after this task, which the products' ordering puts after
             // them.
-            unsafe { run_ordered(&gemms) }.map(super::record_ordering)
+            unsafe { run_ordered(&gemms, cubecl_stream) }.map(super::record_ordering)
         });
         // A task's panic would only be logged by CubeCL, and every later result would be
         // wrong without a word: a failed product stops the process instead.

@@ -23,7 +23,7 @@ use mss_core::cuda::{
 };
 
 use self::kernel::add_rms_norm_kernel;
-use super::vectors::{VECTOR, vector_readable};
+use super::vectors::{VECTOR, packed_vectors};
 
 /// This file's source, hashed: a compile-time argument of its kernel, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
@@ -183,7 +183,7 @@ impl Operation<FusionCuda> for AddRmsNorm {
     fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
         let inputs = &self.desc.inputs;
         let mut tensor =
-            |i: usize| vector_readable(handles.get_float_tensor::<Inner>(&inputs[i]), VECTOR);
+            |i: usize| packed_vectors(handles.get_float_tensor::<Inner>(&inputs[i]), VECTOR);
         let (x, weight) = (tensor(0), tensor(1));
         let delta = inputs.get(2).map(|_| tensor(2));
         let outputs = launch(x, delta, weight, self.epsilon);

@@ -3,7 +3,10 @@
 //! The crate's kernels read bf16 / f16 rows 16 bytes at a time (`Vector<F, N>` of eight). A
 //! tensor reads as such vectors when its last axis is unit-strided and every other stride and
 //! its offset are whole vectors; a contiguous view at an odd offset does not, and Burn's
-//! `into_contiguous` leaves such a view as it is, so [`vector_readable`] copies it.
+//! `into_contiguous` leaves such a view as it is, so [`vector_readable`] copies it. Kernels
+//! that index rows as if packed need more ([`packed_vectors`]): Burn allocates some outputs
+//! with rows padded to an aligned pitch (SmolLM2's rows of 576 bf16, 1152 bytes, take 1280),
+//! which read as vectors but are not packed.
 
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::cuda::CudaRuntime;
@@ -27,9 +30,24 @@ pub(super) fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -
         && offset.is_multiple_of((vector * tensor.dtype.size()) as u64)
 }
 
+/// Whether `tensor`'s elements are packed in row-major order (strides of axes longer than one
+/// as a contiguous tensor's) at an offset of whole vectors of `vector` elements.
+fn packed(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
+    let (shape, strides) = (tensor.meta.shape(), tensor.meta.strides());
+    let mut expected = 1;
+    for (len, stride) in shape.iter().zip(strides.iter()).rev() {
+        if *len != 1 && *stride != expected {
+            return false;
+        }
+        expected *= len;
+    }
+    let offset = tensor.handle.offset_start.unwrap_or(0);
+    offset.is_multiple_of((vector * tensor.dtype.size()) as u64)
+}
+
 /// `tensor`, or a contiguous copy of it when it does not read as vectors of `vector` elements
 /// ([`vectors_aligned`]; a fresh allocation always does when its last axis is a whole number of
-/// vectors).
+/// vectors): for kernels that read by strides.
 pub(super) fn vector_readable(
     tensor: CubeTensor<CudaRuntime>,
     vector: usize,
@@ -37,6 +55,23 @@ pub(super) fn vector_readable(
     if vectors_aligned(&tensor, vector) {
         return tensor;
     }
+    contiguous_copy(tensor)
+}
+
+/// `tensor`, or a contiguous copy of it when its elements are not packed row after row at an
+/// offset of whole vectors of `vector` elements: for kernels that index rows as packed.
+pub(super) fn packed_vectors(
+    tensor: CubeTensor<CudaRuntime>,
+    vector: usize,
+) -> CubeTensor<CudaRuntime> {
+    if packed(&tensor, vector) {
+        return tensor;
+    }
+    contiguous_copy(tensor)
+}
+
+/// A fresh, packed copy of `tensor`.
+fn contiguous_copy(tensor: CubeTensor<CudaRuntime>) -> CubeTensor<CudaRuntime> {
     let (client, device, dtype) = (tensor.client.clone(), tensor.device.clone(), tensor.dtype);
     // cubecl's copy always allocates, whatever the strides (Burn's returns a contiguous view at
     // any offset as it is).
