@@ -22,6 +22,10 @@ impl<B: Backend> Pruner<B> for ChunkPrefix {
     fn prune(&mut self, input: PruneInput<'_, B>) -> Tensor<B, 2, Int> {
         keep_end(&input, End::Oldest)
     }
+
+    fn positional(&self) -> bool {
+        true
+    }
 }
 
 /// The chunk-prefix pruner.

@@ -25,6 +25,10 @@ impl<B: Backend> Pruner<B> for StreamingLlm {
     fn prune(&mut self, input: PruneInput<'_, B>) -> Tensor<B, 2, Int> {
         keep_end(&input, End::Newest)
     }
+
+    fn positional(&self) -> bool {
+        true
+    }
 }
 
 /// The StreamingLLM pruner.

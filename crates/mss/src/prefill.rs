@@ -221,6 +221,7 @@ impl<B: Backend> Prefiller<B> {
                 chunk: step.tokens.clone(),
                 observer: observer.as_deref_mut(),
                 row_cache: None,
+                positional_choice: None,
             };
             let logits = forward_step(model, tokens, step, &mut hook, nll.as_mut())?;
             next_logits = Some(logits);

@@ -84,6 +84,21 @@ pub(crate) struct StepHook<'a, 'o, B: Backend> {
     /// (`[heads, 1]`). The same for most layers of a step, and each tensor built costs the host
     /// as much as a kernel.
     pub row_cache: Option<((usize, usize), RowCache<B>)>,
+    /// A positional pruner's last choice ([`Pruner::positional`]) with the `(heads, entries a
+    /// head, start, budget)` it was made for: its indices and the rows gathered. Every layer
+    /// of a step has the same shape under most schedules, so the pruner is asked once a step.
+    pub positional_choice: Option<(PruneShape, Choice<B>)>,
+}
+
+/// What a positional pruner's choice depends on: `(heads, entries a head, start, budget)`.
+pub(crate) type PruneShape = (usize, usize, usize, usize);
+
+/// A pruner's choice: the kept candidates' indices (`[heads, budget]`) and the rows
+/// of the layer's entries that keep them with the head (`[heads, start + budget]`).
+#[derive(Debug, Clone)]
+pub(crate) struct Choice<B: Backend> {
+    kept: Tensor<B, 2, Int>,
+    rows: Tensor<B, 2, Int>,
 }
 
 impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
@@ -160,26 +175,49 @@ impl<B: Backend> StepHook<'_, '_, B> {
         if budget == 0 {
             return (start > 0).then(|| full.narrow(0, start));
         }
-        let pool = full.clone().narrow(start, candidates);
-        let stats = stats.narrow(start, candidates);
-        let input = PruneInput {
-            layer,
-            step: self.step,
-            candidates: &pool,
-            from_memory,
-            stats: &stats,
-            budget,
+        let (heads, len) = (full.n_kv_heads(), full.len());
+        let shape = (heads, len, start, budget);
+        let choice = match &self.positional_choice {
+            Some((made_for, choice)) if *made_for == shape => choice.clone(),
+            _ => {
+                let pool = full.clone().narrow(start, candidates);
+                let stats = stats.narrow(start, candidates);
+                let input = PruneInput {
+                    layer,
+                    step: self.step,
+                    candidates: &pool,
+                    from_memory,
+                    stats: &stats,
+                    budget,
+                };
+                let kept = self.pruner.prune(input);
+                let rows = self.rows(heads, len, start, kept.clone());
+                let choice = Choice { kept, rows };
+                if self.pruner.positional() {
+                    self.positional_choice = Some((shape, choice.clone()));
+                }
+                choice
+            }
         };
-        let kept = self.pruner.prune(input);
         if let Some(retention) = self.retention.as_deref_mut()
             && from_memory > 0
         {
-            let ratio = kept.clone().lower_elem(from_memory as i64).float().mean();
+            let ratio = choice.kept.lower_elem(from_memory as i64).float().mean();
             retention.add(layer, ratio);
         }
-        // One gather from the full entries keeps the head (sinks, frozen history) and the
-        // chosen candidates together, by their rows in the heads' entries laid end to end.
-        let (heads, len) = (full.n_kv_heads(), full.len());
+        Some(full.gather_rows(choice.rows))
+    }
+
+    /// The rows of a layer's `len` entries a head (laid end to end) that keep its first
+    /// `start` whole and the candidates at `kept`: one gather from the full entries then keeps
+    /// the head (sinks, frozen history) and the chosen candidates together.
+    fn rows(
+        &mut self,
+        heads: usize,
+        len: usize,
+        start: usize,
+        kept: Tensor<B, 2, Int>,
+    ) -> Tensor<B, 2, Int> {
         let rows = match &self.row_cache {
             Some((key, rows)) if *key == (len, start) => rows.clone(),
             _ => {
@@ -189,11 +227,10 @@ impl<B: Backend> StepHook<'_, '_, B> {
             }
         };
         let chosen = kept.add(rows.candidate_offsets);
-        let rows = match rows.head {
+        match rows.head {
             Some(head) => Tensor::cat(vec![head, chosen], 1),
             None => chosen,
-        };
-        Some(full.gather_rows(rows))
+        }
     }
 }
 

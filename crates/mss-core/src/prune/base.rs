@@ -19,6 +19,15 @@ pub trait Pruner<B: Backend>: Send {
     /// pruners (H2O) can follow the memory.
     fn prune(&mut self, input: PruneInput<'_, B>) -> Tensor<B, 2, Int>;
 
+    /// Whether [`prune`](Self::prune) chooses by position alone: the same indices for every
+    /// call with the same candidate count, budget and heads, whatever the entries, statistics,
+    /// layer or step (StreamingLLM's newest entries), and no state to follow. A prefill may
+    /// then ask once per step and shape and reuse the answer for the other layers: on a GPU
+    /// every tensor built costs the host as much as a kernel.
+    fn positional(&self) -> bool {
+        false
+    }
+
     /// Forgets any state (a new prompt begins).
     fn reset(&mut self) {}
 }
