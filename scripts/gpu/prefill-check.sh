@@ -36,21 +36,23 @@ elif [ -f .device/kernels.tgz ]; then tar xzf .device/kernels.tgz -C .device; fi
 # Each step stops at STEP_LIMIT seconds, and none starts or runs past DEADLINE seconds of the
 # script, so that the caches are packed before the call's own limit.
 deadline=${DEADLINE:-540}
+# The seconds a command may take: LIMIT, or what is left before the deadline less MARGIN;
+# 0 when fewer than MIN would be left.
+within() {
+    local limit=$1 margin=$2 min=$3 left=$((deadline - SECONDS - $2))
+    [ "$left" -lt "$min" ] && { echo 0; return; }
+    [ "$left" -lt "$limit" ] && echo "$left" || echo "$limit"
+}
 step() {
     local name=$1; shift
-    local left=$((deadline - SECONDS)) limit=${STEP_LIMIT:-280}
-    if [ "$left" -lt 20 ]; then echo "== $name: skipped, ${left} s left before the deadline"; return 124; fi
-    [ "$left" -lt "$limit" ] && limit=$left
+    local limit; limit=$(within "${STEP_LIMIT:-280}" 0 20)
+    if [ "$limit" -eq 0 ]; then echo "== $name: skipped, $((deadline - SECONDS)) s left before the deadline"; return 124; fi
     echo "== $name [$(date +%T)] (limit $limit s): $*"
     /usr/bin/time -f "$name: %e s wall" timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
 }
 # The seconds a raw (non-`step`) command may take: LIMIT, or what is left before the deadline
 # less 20 s; 0 when too little is left to start.
-budget() {
-    local left=$((deadline - SECONDS - 20))
-    [ "$left" -lt 10 ] && { echo 0; return; }
-    [ "$left" -lt "$1" ] && echo "$left" || echo "$1"
-}
+budget() { within "$1" 20 10; }
 torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
 # Nsight Compute times COUNT kernels of the command's steady state (after SKIP launches), each
 # alone, cuBLAS's too, within LIMIT seconds; their sum by kernel goes to NAME-summary.txt. The
