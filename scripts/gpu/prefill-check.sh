@@ -151,6 +151,8 @@ rows32)
 ncu)
     # Where one steady-state stretch of a 7B prefill spends GPU time, every kernel timed by
     # Nsight Compute (cuBLAS's too), and the same for PyTorch's run of that configuration.
+    # Nsight Compute holds CUPTI, so under it the products are ordered by events (kernel
+    # times are the same either way).
     ncu --version | tail -1
     kernel_times ncu-mss-l7b-8k 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks
     kernel_times ncu-mss-l7b-8k-snapkv 9000 600 170 $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "snapkv ${NCU_SNAPKV:-IMDC}" --no-checks
