@@ -21,26 +21,16 @@ pub(super) fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -
     let Some((last, rest)) = strides.split_last() else {
         return false;
     };
-    let offset = tensor.handle.offset_start.unwrap_or(0);
     *last == 1
         && rest
             .iter()
             .zip(shape.iter())
             .all(|(stride, len)| *len == 1 || stride.is_multiple_of(vector))
-        && offset.is_multiple_of((vector * tensor.dtype.size()) as u64)
+        && offset_aligned(tensor, vector)
 }
 
-/// Whether `tensor`'s elements are packed in row-major order (strides of axes longer than one
-/// as a contiguous tensor's) at an offset of whole vectors of `vector` elements.
-fn packed(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
-    let (shape, strides) = (tensor.meta.shape(), tensor.meta.strides());
-    let mut expected = 1;
-    for (len, stride) in shape.iter().zip(strides.iter()).rev() {
-        if *len != 1 && *stride != expected {
-            return false;
-        }
-        expected *= len;
-    }
+/// Whether `tensor` starts at an offset of whole vectors of `vector` elements.
+fn offset_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
     let offset = tensor.handle.offset_start.unwrap_or(0);
     offset.is_multiple_of((vector * tensor.dtype.size()) as u64)
 }
@@ -64,7 +54,9 @@ pub(super) fn packed_vectors(
     tensor: CubeTensor<CudaRuntime>,
     vector: usize,
 ) -> CubeTensor<CudaRuntime> {
-    if packed(&tensor, vector) {
+    // Burn's test: row-major strides (Burn's own `into_contiguous` stops there, whatever the
+    // offset).
+    if tensor.is_contiguous() && offset_aligned(&tensor, vector) {
         return tensor;
     }
     contiguous_copy(tensor)
