@@ -171,7 +171,8 @@ impl Lane {
         Ok(())
     }
 
-    /// Runs `gemms` one after another, on `cubecl_stream` where given and asked for, else
+    /// Runs `gemms` one after another, on `cubecl_stream` where given (the caller gives one
+    /// only when [`ProductOrdering::CubeclStream`](super::ProductOrdering) is asked for), else
     /// ordered as this lane orders products; a failure of the event calls switches the lane to
     /// synchronising for good and runs the product that way.
     ///
@@ -182,8 +183,7 @@ impl Lane {
         gemms: &[Gemm],
         cubecl_stream: Option<sys::CUstream>,
     ) -> Result<Ordering, String> {
-        let asked = super::product_ordering();
-        if let (Some(stream), super::ProductOrdering::CubeclStream) = (cubecl_stream, asked) {
+        if let Some(stream) = cubecl_stream {
             self.bind(stream)?;
             for gemm in gemms {
                 // SAFETY: forwarded from the caller; the stream orders the products after
@@ -193,7 +193,8 @@ impl Lane {
             return Ok(Ordering::Stream);
         }
         self.bind(self.stream)?;
-        if self.ordering == Ordering::Events && asked != super::ProductOrdering::Synchronised {
+        let synchronise = super::product_ordering() == super::ProductOrdering::Synchronised;
+        if self.ordering == Ordering::Events && !synchronise {
             // SAFETY: forwarded from the caller.
             match unsafe { self.run_between_events(gemms) } {
                 Ok(()) => return Ok(Ordering::Events),
