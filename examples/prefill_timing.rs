@@ -129,6 +129,11 @@ struct Args {
     /// `scripts/gpu/folded-summary.py` or any flame-graph tool.
     #[arg(long)]
     host_profile: Option<PathBuf>,
+    /// CUDA builds only: trace the timed runs' kernels, copies and driver calls through CUPTI's
+    /// activity API (after the warm-up): one CSV per configuration in this folder, for
+    /// `scripts/gpu/gaps.py` (where the GPU idles between kernels, without Nsight Systems).
+    #[arg(long)]
+    kernel_trace: Option<PathBuf>,
     /// Largest block of f32 attention scores the CUDA attention materialises at a time, as a
     /// power of two (default 25: 128 MiB), for the A/B of block sizes.
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..=30))]
@@ -176,6 +181,11 @@ fn run() -> anyhow::Result<()> {
     if args.host_profile.is_some() && !mss_examples::host_profile::AVAILABLE {
         return Err(mss_examples::exit::bad_usage(
             "--host-profile needs the example built with `--features host-profile` (Unix)",
+        ));
+    }
+    if args.kernel_trace.is_some() && !cfg!(feature = "cuda") {
+        return Err(mss_examples::exit::bad_usage(
+            "--kernel-trace needs a CUDA build (`--features cuda`): it reads CUPTI's records",
         ));
     }
     #[cfg(feature = "cuda")]
@@ -308,12 +318,33 @@ fn run() -> anyhow::Result<()> {
             .as_ref()
             .map(|_| mss_examples::host_profile::HostProfile::start())
             .transpose()?;
+        #[cfg(feature = "cuda")]
+        let trace = args
+            .kernel_trace
+            .as_ref()
+            .map(|_| mss_examples::kernel_trace::KernelTrace::start())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--kernel-trace: {e}"))?;
         let runs = (0..args.repeats.max(1))
             .map(|_| run())
             .collect::<anyhow::Result<Vec<f64>>>()?;
         if let (Some(profile), Some(folder)) = (profile, &args.host_profile) {
             std::fs::create_dir_all(folder)?;
             profile.write(&folder.join(format!("{}.folded", label.replace(' ', "-"))))?;
+        }
+        #[cfg(feature = "cuda")]
+        if let (Some(trace), Some(folder)) = (trace, &args.kernel_trace) {
+            // Every traced kernel done, so that its record is complete.
+            B::sync(&device)?;
+            std::fs::create_dir_all(folder)?;
+            let path = folder.join(format!("{}.csv", label.replace(' ', "-")));
+            let summary = trace
+                .finish(&path)
+                .map_err(|e| anyhow::anyhow!("--kernel-trace: {e}"))?;
+            println!(
+                "<!-- {label}: kernel trace {}: {summary} -->",
+                path.display()
+            );
         }
         #[cfg(feature = "cuda")]
         if args.release_each_step {

@@ -5,6 +5,8 @@
 pub mod checks;
 pub mod exit;
 pub mod host_profile;
+#[cfg(feature = "cuda")]
+pub mod kernel_trace;
 pub mod random;
 
 /// The `--dtype` of every command line of the project: the weights' and activations' type.

@@ -1,20 +1,27 @@
 #!/usr/bin/env python3
-"""Where the GPU sits idle between kernels, from an Nsight Systems trace exported to SQLite.
+"""Where the GPU sits idle between kernels, from an Nsight Systems trace exported to SQLite or
+from `prefill_timing --kernel-trace`'s CSV (CUPTI's activity records, for machines without
+`nsys`).
 
 Nsight Compute times each kernel alone; it cannot say why a prefill's wall time exceeds the sum
 of its kernels. This reads the kernels' start and end times on the device and the host API calls
 that launched them (matched by correlation id), over the last FRACTION of the trace's kernel
-time span (by default the second half: `prefill_timing --repeats 1` runs a warm-up prefill, then
-the timed one), and prints:
+time span (by default the second half of an Nsight Systems trace: `prefill_timing --repeats 1`
+runs a warm-up prefill, then the timed one; all of a CSV, which holds the timed runs only), and
+prints:
 - the span, the time some kernel ran (their union) and the idle rest;
 - each idle gap of at least 1 us, summed by the pair of kernel families around it, with the
   part where the next kernel's launch call had not returned until after the gap began (the
   GPU waited for the host: "starved") apart from the rest (it waited on something already
   queued: an event, a stream dependency, the launch latency).
 
-Usage: gaps.py TRACE.sqlite [--last FRACTION] [--top N]
+Usage: gaps.py TRACE.sqlite|TRACE.csv [--last FRACTION] [--top N]
 """
+import csv
+import re
+import shutil
 import sqlite3
+import subprocess
 import sys
 from collections import defaultdict
 
@@ -33,51 +40,127 @@ def tables(db):
     return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
-def main():
-    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
-        sys.exit(__doc__)
-    path = sys.argv[1]
-    last = float(sys.argv[sys.argv.index("--last") + 1]) if "--last" in sys.argv else 0.5
-    top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 25
+def read_sqlite(path):
+    """Kernels (start, end, correlation id, name), copies and fills (start, end, name) and each
+    API call's end by correlation id, from Nsight Systems' SQLite export."""
     db = sqlite3.connect(path)
     have = tables(db)
     names = dict(db.execute("SELECT id, value FROM StringIds"))
-    kernels = db.execute(
-        "SELECT start, end, correlationId, demangledName FROM CUPTI_ACTIVITY_KIND_KERNEL ORDER BY start"
-    ).fetchall()
-    if not kernels:
-        print("no kernels in the trace")
-        return
+    kernels = [
+        (start, end, corr, names.get(name_id, "?"))
+        for start, end, corr, name_id in db.execute(
+            "SELECT start, end, correlationId, demangledName FROM CUPTI_ACTIVITY_KIND_KERNEL"
+        )
+    ]
     launch_end = {}
     for table in ("CUPTI_ACTIVITY_KIND_RUNTIME", "CUPTI_ACTIVITY_KIND_DRIVER"):
         if table in have:
             for corr, end in db.execute(f"SELECT correlationId, end FROM {table}"):
                 launch_end[corr] = end
+    copies = []
+    for table, name in (
+        ("CUPTI_ACTIVITY_KIND_MEMCPY", "memcpy"),
+        ("CUPTI_ACTIVITY_KIND_MEMSET", "memset"),
+    ):
+        if table in have:
+            rows = db.execute(f"SELECT start, end FROM {table}")
+            copies += [(start, end, name) for start, end in rows]
+    return kernels, copies, launch_end
+
+
+def rough_demangle(name):
+    """The qualified name of an Itanium-mangled symbol (`_ZN7cutlass6KernelI...` gives
+    `cutlass::Kernel`), where no `c++filt` is at hand; the name itself if it is not one."""
+    match = re.match(r"_Z(N?)", name)
+    if not match:
+        return name
+    rest, parts = name[match.end():], []
+    while True:
+        length = re.match(r"\d+", rest)
+        if not length:
+            break
+        n = int(length.group())
+        parts.append(rest[length.end():length.end() + n])
+        rest = rest[length.end() + n:]
+        if not match.group(1):
+            break
+    return "::".join(parts) or name
+
+
+def demangle(names):
+    """Each mangled name of `names` (CUPTI gives C++ kernels' names mangled) demangled, through
+    `c++filt` when there is one."""
+    mangled = sorted({n for n in names if n.startswith("_Z")})
+    plain = {}
+    if mangled and shutil.which("c++filt"):
+        try:
+            done = subprocess.run(["c++filt"], input="\n".join(mangled) + "\n", capture_output=True,
+                                  text=True, timeout=60, check=True)
+            lines = done.stdout.splitlines()
+            if len(lines) == len(mangled):
+                plain = dict(zip(mangled, lines))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return {n: plain.get(n) or rough_demangle(n) for n in mangled}
+
+
+def read_csv(path):
+    """As `read_sqlite`, from `prefill_timing --kernel-trace`'s CSV: one row per record,
+    `kind,start_ns,end_ns,correlation_id,stream_or_cbid,name`. Records CUPTI left incomplete (no
+    start or end) are left out."""
+    kernels, copies, launch_end = [], [], {}
+    with open(path, newline="") as f:
+        rows = csv.DictReader(f)
+        want = {"kind", "start_ns", "end_ns", "correlation_id", "name"}
+        if not want <= set(rows.fieldnames or ()):
+            sys.exit(f"{path}: not a kernel trace (columns {rows.fieldnames}, want {sorted(want)})")
+        for row in rows:
+            try:
+                kind, start, end = row["kind"], int(row["start_ns"]), int(row["end_ns"])
+                corr = int(row["correlation_id"])
+            except (TypeError, ValueError) as e:
+                sys.exit(f"{path}:{rows.line_num}: {e}")
+            if kind in ("driver", "runtime", "internal_launch"):
+                launch_end[corr] = end
+            elif start <= 0 or end < start:
+                continue
+            elif kind == "kernel":
+                kernels.append((start, end, corr, row["name"] or "?"))
+            elif kind in ("memcpy", "memset"):
+                copies.append((start, end, kind))
+    plain = demangle(k[3] for k in kernels)
+    kernels = [(s, e, c, plain.get(n, n)) for s, e, c, n in kernels]
+    return kernels, copies, launch_end
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        sys.exit(__doc__)
+    path = sys.argv[1]
+    from_csv = path.endswith(".csv")
+    default_last = 1.0 if from_csv else 0.5
+    last = float(sys.argv[sys.argv.index("--last") + 1]) if "--last" in sys.argv else default_last
+    top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 25
+    kernels, copies, launch_end = read_csv(path) if from_csv else read_sqlite(path)
+    kernels.sort()
+    if not kernels:
+        print("no kernels in the trace")
+        return
     first, final = kernels[0][0], max(k[1] for k in kernels)
     begin = final - (final - first) * last
     kernels = [k for k in kernels if k[0] >= begin]
     if not kernels:
         sys.exit(f"no kernel starts in the last {last:.0%} of the trace")
     # Copies and fills keep the GPU busy too: they count as a kernel would (named as such).
-    for table, name_id, name in (
-        ("CUPTI_ACTIVITY_KIND_MEMCPY", -1, "memcpy"),
-        ("CUPTI_ACTIVITY_KIND_MEMSET", -2, "memset"),
-    ):
-        if table in have:
-            names[name_id] = name
-            kernels += [
-                (start, end, None, name_id)
-                for start, end in db.execute(f"SELECT start, end FROM {table}")
-                if start >= begin
-            ]
-    kernels.sort()
+    kernels += [(start, end, None, name) for start, end, name in copies if start >= begin]
+    kernels.sort(key=lambda k: (k[0], k[1]))
     span = final - kernels[0][0]
     busy = 0
     reach = kernels[0][0]
     gaps = defaultdict(lambda: [0, 0, 0.0, 0.0])  # count, starved count, idle ns, starved ns
     previous = None
-    for start, end, corr, name_id in kernels:
-        name = family(names.get(name_id, "?"))
+    for start, end, corr, name in kernels:
+        name = family(name)
         if start > reach and previous is not None:
             gap = start - reach
             if gap >= 1000:
@@ -94,11 +177,16 @@ def main():
     idle = span - busy
     starved = sum(e[3] for e in gaps.values())
     print(f"{len(kernels)} kernels over the last {last:.0%} of the trace: span {span / 1e6:.1f} ms, "
-          f"kernels running {busy / 1e6:.1f} ms ({busy / span:.1%}), idle {idle / 1e6:.1f} ms; "
+          f"kernels running {busy / 1e6:.1f} ms ({busy / max(span, 1):.1%}), idle {idle / 1e6:.1f} ms; "
           f"of the idle time in gaps of 1 us or more, {starved / 1e6:.2f} ms with the next "
           f"kernel's launch call still running (host-starved)")
     if not launch_end:
         print("(no API calls in the trace: starvation not measured)")
+    else:
+        unmatched = sum(1 for k in kernels if k[2] is not None and k[2] not in launch_end)
+        if unmatched:
+            print(f"({unmatched} kernels matched no API call by correlation id: not counted as "
+                  f"starved)")
     print("  idle ms  gaps  starved ms  starved  mean us  before -> after")
     for (before, after), (count, n_starved, ns, starved_ns) in sorted(
         gaps.items(), key=lambda kv: -kv[1][2]

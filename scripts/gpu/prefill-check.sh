@@ -16,6 +16,7 @@
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
 #   bash scripts/gpu/prefill-check.sh rows32     # the flash kernel at 32 queries a plane against 16
 #   bash scripts/gpu/prefill-check.sh timeline   # where the GPU idles between kernels (Nsight Systems)
+#   bash scripts/gpu/prefill-check.sh trace      # the same through CUPTI's activity API (no nsys needed)
 #   bash scripts/gpu/prefill-check.sh host-profile  # where the host spends the prefills (feature host-profile)
 # Modes of earlier measurements are in git history: each section of gpu-prefill.md names the
 # commit whose script and binary it ran.
@@ -72,7 +73,8 @@ checks)
     # Every kernel against the path it replaces (the issue's "Correctness"), on random inputs
     # and the random-weight SmolLM2-shaped model; Burn's products are tuned on a fresh machine
     # for the model check (minutes, unless the caches are carried).
-    step device-check .device/bin/device_check
+    # CHECKS: a comma-separated subset of device_check's families (all by default).
+    step device-check${CHECKS:+-${CHECKS//,/-}} .device/bin/device_check ${CHECKS:+--checks $CHECKS}
     ;;
 standing)
     # The issue's tables: PyTorch and mss on the 7B shape at 32K and the SmolLM2 shape at 8K,
@@ -196,6 +198,29 @@ timeline)
         done
     fi
     ;;
+trace)
+    # As `timeline`, without Nsight Systems: the binary traces its own timed prefill through
+    # CUPTI's activity API (`--kernel-trace`: kernels, copies, fills and the driver calls that
+    # launched them, one CSV per configuration), and gaps.py reads the CSV. The CSVs come back
+    # xz-compressed where they fit a returned file.
+    rm -rf /tmp/trace
+    for only in "streaming_llm FM" "snapkv FM"; do
+        name=trace-${only// /-}
+        limit=$(budget 150); [ "$limit" -gt 0 ] || { echo "skipped: the deadline"; continue; }
+        timeout "$limit" $bin --shape llama2-7b --tokens 8192 --repeats 1 --no-checks --only "$only" \
+            --kernel-trace /tmp/trace > /tmp/$name.stdout 2>&1
+        echo "$name rc=$?"; tail -3 /tmp/$name.stdout
+        csv=/tmp/trace/${only// /-}.csv
+        [ -f "$csv" ] || { echo "no $csv"; continue; }
+        python3 scripts/gpu/gaps.py "$csv" | tee "$out/$name.txt"
+        xz -T0 -6 -c "$csv" > "$out/$name.csv.xz"
+        # A returned file may have 16 MiB.
+        if [ "$(stat -c %s "$out/$name.csv.xz")" -gt $((16 << 20)) ]; then
+            echo "$name.csv.xz: $(du -h "$out/$name.csv.xz" | cut -f1), too large to bring back"
+            rm -f "$out/$name.csv.xz"
+        fi
+    done
+    ;;
 host-profile)
     # Where the host spends the timed prefills (a sampling profile of every thread; carry the
     # binary built with feature host-profile and its symbols, `strip --strip-debug`, gzipped):
@@ -209,7 +234,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | ncu | flash-ncu | timeline | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | ncu | flash-ncu | timeline | trace | host-profile ..." >&2
     exit 2
     ;;
 esac

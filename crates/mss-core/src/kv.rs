@@ -125,9 +125,16 @@ impl<B: Backend> LayerKv<B> {
     /// element as `gather` does; a caller that prunes every layer of a step alike builds the
     /// offsets once ([`gather`](Self::gather) builds them each time).
     ///
+    /// On Burn's CUDA backend (feature `cuda`) the three copies are one kernel
+    /// (`mss_core::cuda::gather_rows`).
+    ///
     /// # Shapes
     /// - `rows`: `[n_kv_heads, kept]`
     pub fn gather_rows(self, rows: Tensor<B, 2, Int>) -> Self {
+        #[cfg(feature = "cuda")]
+        if let Some(kept) = crate::cuda::gather_rows(&self, &rows) {
+            return kept;
+        }
         let [h, kept] = rows.dims();
         let len = self.len();
         let d = self.keys.dims()[3];

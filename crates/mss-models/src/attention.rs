@@ -5,8 +5,8 @@ use std::cell::RefCell;
 use burn::prelude::*;
 use mss_core::attention::sliding_window_mask;
 use mss_core::{
-    AttentionNeeds, AttentionStats, CoreError, LayerKv, LayerMemory, RopePositions, join_memory,
-    reuse_or_build,
+    AttentionNeeds, AttentionStats, CoreError, Joined, LayerKv, LayerMemory, RopePositions,
+    join_memory, reuse_or_build,
 };
 
 use crate::linear::{Linear, project};
@@ -146,6 +146,47 @@ impl<B: Backend> StepContext<B> {
     }
 }
 
+/// `[memory; chunk]` and its keys rotated at their positions of this step, together: the
+/// entries stay unrotated for the hook (a later step rotates them to other positions). One
+/// kernel on CUDA where the memory's positions are a range that the chunk continues (the
+/// paper's compact positions); otherwise [`join_memory`] and the RoPE of the joined keys.
+///
+/// # Errors
+/// Those of [`join_memory`].
+fn join_and_rotate<B: Backend>(
+    memory: Option<LayerMemory<B>>,
+    chunk: LayerKv<B>,
+    step: &StepContext<B>,
+) -> Result<(Joined<B>, Tensor<B, 4>), CoreError> {
+    #[cfg(feature = "cuda")]
+    if let Some(memory) = memory.as_ref().filter(|m| !m.kv.is_empty())
+        && let RopePositions::Range { start } = memory.rope
+        && start + memory.kv.len() == memory.chunk_rope_start
+    {
+        let [_, heads, _, head_dim] = chunk.keys.dims();
+        memory.check_shape(heads, head_dim, chunk.values.dims()[3])?;
+        if let Some((entries, keys)) = step.table.join_rotated(&memory.kv, &chunk, start) {
+            let joined = Joined {
+                entries,
+                rope: RopePositions::Range { start },
+                memory_len: memory.kv.len(),
+                chunk_rope_start: memory.chunk_rope_start,
+            };
+            return Ok((joined, keys));
+        }
+    }
+    let joined = join_memory(memory, chunk, step.rope_start)?;
+    let keys = match &joined.rope {
+        RopePositions::Range { start } => {
+            step.table.rotate_range(joined.entries.keys.clone(), *start)
+        }
+        RopePositions::At(positions) => step
+            .table
+            .rotate_at(joined.entries.keys.clone(), positions.clone()),
+    };
+    Ok((joined, keys))
+}
+
 /// Grouped-query attention with q/k/v/o projections named as in Hugging Face checkpoints.
 #[derive(Module, Debug)]
 pub struct Attention<B: Backend> {
@@ -193,17 +234,7 @@ impl<B: Backend> Attention<B> {
             positions: step.document_positions.clone(),
         };
         let q = step.table.rotate_range(q, step.rope_start);
-        // The keys are rotated together, at their positions of this step; the entries stay
-        // unrotated for the hook (a later step rotates them to other positions).
-        let joined = join_memory(memory, chunk, step.rope_start)?;
-        let keys = match &joined.rope {
-            RopePositions::Range { start } => {
-                step.table.rotate_range(joined.entries.keys.clone(), *start)
-            }
-            RopePositions::At(positions) => step
-                .table
-                .rotate_at(joined.entries.keys.clone(), positions.clone()),
-        };
+        let (joined, keys) = join_and_rotate(memory, chunk, step)?;
         // Keys can fall out of the window only once the step reaches past it.
         let hidden = self
             .sliding_window

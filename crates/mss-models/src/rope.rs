@@ -2,6 +2,8 @@
 
 use burn::prelude::*;
 use burn::tensor::DType;
+#[cfg(feature = "cuda")]
+use mss_core::LayerKv;
 use serde_json::Value;
 
 /// How RoPE frequencies are scaled.
@@ -246,6 +248,19 @@ impl<B: Backend> RopeTable<B> {
         }
         let (cos, sin) = self.range(start, x.dims()[2]);
         apply_rope(x, cos, sin)
+    }
+
+    /// `[memory; chunk]` and its keys rotated at `start..` as [`rotate_range`](Self::rotate_range)
+    /// rotates them, through one kernel on Burn's CUDA backend (`None` where that kernel does
+    /// not apply: the caller joins and rotates).
+    #[cfg(feature = "cuda")]
+    pub(crate) fn join_rotated(
+        &self,
+        memory: &LayerKv<B>,
+        chunk: &LayerKv<B>,
+        start: usize,
+    ) -> Option<(LayerKv<B>, Tensor<B, 4>)> {
+        crate::cuda::join_rotated(memory, chunk, &self.cos, &self.signed_sin, start)
     }
 
     /// `x` rotated at explicit per-head positions (each below the table's length; one kernel on

@@ -21,6 +21,8 @@
 //!   kernels) against blocked products.
 //! - `model` (CUDA builds): the whole model through the crate's CUDA kernels against Burn's
 //!   operations.
+//! - `kv` (CUDA builds): the KV cache's join (with the keys' RoPE) and gather kernels against
+//!   Burn's operations, through whole prefills (to the bit).
 //!
 //! [`suite`] runs them all in order with a verdict each. The checks print their own figures
 //! (their lines are compared across runs, so their wording stays put) and fail with an error
@@ -30,6 +32,8 @@
 pub mod attention;
 #[cfg(feature = "cuda")]
 pub mod elementwise;
+#[cfg(feature = "cuda")]
+pub mod kv;
 #[cfg(feature = "cuda")]
 pub mod model;
 pub mod pooling;
@@ -47,6 +51,8 @@ use mss::DefaultBackend as B;
 pub use attention::check_long_chunks;
 #[cfg(feature = "cuda")]
 pub use elementwise::check_elementwise_kernels;
+#[cfg(feature = "cuda")]
+pub use kv::check_kv_kernels;
 #[cfg(feature = "cuda")]
 pub use model::check_model_kernels;
 pub use pooling::check_pooling;

@@ -26,6 +26,8 @@ pub enum Family {
     Products,
     /// The model's last logits through the crate's kernels against Burn's operations.
     Model,
+    /// The KV cache's join and gather kernels against Burn's operations (to the bit).
+    Kv,
     /// The RoPE kernel against Burn's operations.
     Rope,
     /// The residual add with its RMSNorm and the MLP's gating kernels against Burn's operations.
@@ -36,12 +38,13 @@ pub enum Family {
 
 impl Family {
     /// Every family, in the order they run.
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Pooling,
         Family::TopK,
         Family::Attention,
         Family::Products,
         Family::Model,
+        Family::Kv,
         Family::Rope,
         Family::Elementwise,
         Family::Statistics,
@@ -55,6 +58,7 @@ impl Family {
             Self::Attention => "attention",
             Self::Products => "products",
             Self::Model => "model",
+            Self::Kv => "kv",
             Self::Rope => "rope",
             Self::Elementwise => "elementwise",
             Self::Statistics => "statistics",
@@ -141,6 +145,9 @@ impl Suite {
                     super::check_model_kernels(&self.model, &self.ids)
                 })
                 .skipped(skip),
+                Entry::new(Family::Kv, "check_kv_kernels", move || {
+                    super::check_kv_kernels(&self.model, &self.ids)
+                }),
             ]);
         }
         #[cfg(not(feature = "cuda"))]
@@ -179,6 +186,7 @@ impl Suite {
             mss::models::use_rope_kernel(true);
             mss::models::use_flash_attention(self.flash);
             mss::pruners::use_top_k_kernel(true);
+            mss::core::cuda::use_kv_kernels(true);
         }
         mss::core::attention::use_attention_kernel(mss::core::attention::AttentionKernel::Fused);
     }

@@ -23,7 +23,7 @@ use mss_core::cuda::{
 };
 
 use self::kernel::gating_kernel;
-use super::vectors::{VECTOR, packed_vectors};
+use mss_core::cuda::vectors::{VECTOR, packed_vectors};
 
 /// This file's source, hashed: a compile-time argument of its kernel, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).

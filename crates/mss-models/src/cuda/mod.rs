@@ -33,6 +33,8 @@ mod gating;
 #[cfg(feature = "cuda")]
 mod gemm;
 #[cfg(feature = "cuda")]
+mod join;
+#[cfg(feature = "cuda")]
 mod op;
 mod operand;
 #[cfg(feature = "cuda")]
@@ -44,8 +46,6 @@ mod score_blocks;
 mod softmax;
 #[cfg(feature = "cuda")]
 mod statistics;
-#[cfg(feature = "cuda")]
-mod vectors;
 
 #[cfg(feature = "cuda")]
 mod caches;
@@ -69,6 +69,8 @@ pub use pool::{
 pub(crate) use attention::{causal_attention, causal_attention_with_statistics};
 #[cfg(feature = "cuda")]
 pub(crate) use gating::gated;
+#[cfg(feature = "cuda")]
+pub(crate) use join::join_rotated;
 #[cfg(feature = "cuda")]
 pub(crate) use op::products;
 #[cfg(feature = "cuda")]

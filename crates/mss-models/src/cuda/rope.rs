@@ -15,7 +15,7 @@ use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::rope_kernel;
-use super::vectors::vector_readable;
+use mss_core::cuda::vectors::vector_readable;
 
 /// This file's source, hashed: a compile-time argument of its kernels, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).

@@ -30,7 +30,7 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::attention::flash_attention_kernel;
 use self::statistics::{flash_statistics_kernel, statistics_sum_kernel};
-use super::vectors::{VECTOR, vectors_aligned};
+use mss_core::cuda::vectors::{VECTOR, vectors_aligned};
 
 /// Rows of a block: the keys of one step, and the queries of one cube per row tile a plane.
 const BLOCK: usize = 64;

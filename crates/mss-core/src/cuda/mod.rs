@@ -9,6 +9,11 @@
 //! (`mss-models`: cuBLAS products, RoPE, attention) and pruners (`mss-pruners`: top-k) share
 //! this module, so neither depends on the other.
 
+mod gather;
+pub mod vectors;
+
+pub use gather::{gather_rows, kv_kernels_enabled, use_kv_kernels};
+
 use std::any::{Any, TypeId};
 
 use burn::prelude::*;

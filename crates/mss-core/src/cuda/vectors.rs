@@ -12,11 +12,11 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::cuda::CudaRuntime;
 
 /// Elements of one 16-byte load of bf16 / f16.
-pub(super) const VECTOR: usize = 8;
+pub const VECTOR: usize = 8;
 
 /// Whether `tensor` reads as vectors of `vector` elements along its last axis: unit-strided
 /// there, its other strides (of axes longer than one) and its offset whole vectors.
-pub(super) fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
+pub fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
     let (shape, strides) = (tensor.meta.shape(), tensor.meta.strides());
     let Some((last, rest)) = strides.split_last() else {
         return false;
@@ -30,7 +30,7 @@ pub(super) fn vectors_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -
 }
 
 /// Whether `tensor` starts at an offset of whole vectors of `vector` elements.
-fn offset_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
+pub fn offset_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
     let offset = tensor.handle.offset_start.unwrap_or(0);
     offset.is_multiple_of((vector * tensor.dtype.size()) as u64)
 }
@@ -38,10 +38,7 @@ fn offset_aligned(tensor: &CubeTensor<CudaRuntime>, vector: usize) -> bool {
 /// `tensor`, or a contiguous copy of it when it does not read as vectors of `vector` elements
 /// ([`vectors_aligned`]; a fresh allocation always does when its last axis is a whole number of
 /// vectors): for kernels that read by strides.
-pub(super) fn vector_readable(
-    tensor: CubeTensor<CudaRuntime>,
-    vector: usize,
-) -> CubeTensor<CudaRuntime> {
+pub fn vector_readable(tensor: CubeTensor<CudaRuntime>, vector: usize) -> CubeTensor<CudaRuntime> {
     if vectors_aligned(&tensor, vector) {
         return tensor;
     }
@@ -50,10 +47,7 @@ pub(super) fn vector_readable(
 
 /// `tensor`, or a contiguous copy of it when its elements are not packed row after row at an
 /// offset of whole vectors of `vector` elements: for kernels that index rows as packed.
-pub(super) fn packed_vectors(
-    tensor: CubeTensor<CudaRuntime>,
-    vector: usize,
-) -> CubeTensor<CudaRuntime> {
+pub fn packed_vectors(tensor: CubeTensor<CudaRuntime>, vector: usize) -> CubeTensor<CudaRuntime> {
     // Burn's test: row-major strides (Burn's own `into_contiguous` stops there, whatever the
     // offset).
     if tensor.is_contiguous() && offset_aligned(&tensor, vector) {

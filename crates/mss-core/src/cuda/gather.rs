@@ -1,0 +1,233 @@
+//! Pruning's gather on CUDA: the kept rows of a layer's keys, values and positions in one
+//! kernel.
+//!
+//! [`LayerKv::gather_rows`] through Burn's operations is three `select`s and ten operations
+//! (reshapes around each): each one handed to Burn's fusion thread, at every layer and step,
+//! where at the shapes that matter the host's pace per operation sets the prefill's time as
+//! much as the GPU does (docs/results/gpu-prefill.md). One custom operation copies the same
+//! bits.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_fusion::FusionRuntime;
+use burn_fusion::stream::Operation;
+use burn_ir::{CustomOpIr, HandleContainer};
+use cubecl::cuda::CudaRuntime;
+use cubecl::prelude::{CubeCount, CubeDim};
+
+use self::kernel::gather_rows_kernel;
+use super::vectors::vector_readable;
+use super::{
+    FusionCuda, Inner, as_fusion, float_tensor, fusion_primitive, int_tensor, is_cuda,
+    register_custom,
+};
+use crate::LayerKv;
+
+/// This file's source, hashed: a compile-time argument of its kernel, so that a changed kernel
+/// misses CubeCL's persistent cache ([`crate::source_hash`]).
+const SOURCE: u64 = crate::source_hash(include_str!("gather.rs"));
+
+/// Units of a cube.
+const UNITS: usize = 256;
+
+static KV_KERNELS: AtomicBool = AtomicBool::new(true);
+
+/// Whether the KV cache's joins and gathers run as one kernel each on Burn's CUDA backend
+/// (the default: [`LayerKv::gather_rows`] here, and the join of a layer's memory and chunk
+/// with its keys' RoPE in `mss-models`) or as Burn's operations, for every model in the
+/// process. Both copy the same bits; the switch exists to check and compare the two.
+pub fn use_kv_kernels(enabled: bool) {
+    KV_KERNELS.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the KV kernels are on ([`use_kv_kernels`]).
+pub fn kv_kernels_enabled() -> bool {
+    KV_KERNELS.load(Ordering::Relaxed)
+}
+
+/// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
+mod kernel {
+    use cubecl::prelude::*;
+
+    /// Output row `r` (head `r / kept`, entry `r % kept`) copies source row `rows[r]` of the
+    /// heads' `len` entries laid end to end (head `s / len`, entry `s % len`; rows past the
+    /// last are clamped to it): one unit per vector of a key and of a value, `CUBE_DIM_Y`
+    /// rows a cube. Keys and values are read by their strides (unit-strided rows of whole
+    /// vectors), positions and rows by theirs; the outputs are contiguous.
+    #[allow(clippy::too_many_arguments)]
+    #[cube(launch_unchecked)]
+    pub(super) fn gather_rows_kernel<F: Float, I: Int, N: Size>(
+        keys: &Tensor<Vector<F, N>>,
+        values: &Tensor<Vector<F, N>>,
+        positions: &Tensor<I>,
+        rows: &Tensor<I>,
+        keys_out: &mut Tensor<Vector<F, N>>,
+        values_out: &mut Tensor<Vector<F, N>>,
+        positions_out: &mut Tensor<I>,
+        source_rows: u32,
+        out_rows: u32,
+        #[comptime] _source: u64,
+        #[define(F, I)] _dtypes: [StorageType; 2],
+    ) {
+        let n = keys.vector_size();
+        let (len, kept) = (keys.shape(2), keys_out.shape(2));
+        let r = (CUBE_POS_X * CUBE_DIM_Y + UNIT_POS_Y) as usize;
+        if r < out_rows as usize {
+            let (head, entry) = (r / kept, r % kept);
+            let chosen = rows[head * rows.stride(0) + entry * rows.stride(1)];
+            let source = min(u32::cast_from(chosen), source_rows - 1) as usize;
+            let (h, t) = (source / len, source % len);
+            let i = UNIT_POS_X as usize;
+            if i < keys_out.shape(3) / n {
+                keys_out[r * (keys_out.shape(3) / n) + i] =
+                    keys[(h * keys.stride(1) + t * keys.stride(2)) / n + i];
+            }
+            if i < values_out.shape(3) / n {
+                values_out[r * (values_out.shape(3) / n) + i] =
+                    values[(h * values.stride(1) + t * values.stride(2)) / n + i];
+            }
+            if i == 0 {
+                positions_out[r] = positions[h * positions.stride(0) + t * positions.stride(1)];
+            }
+        }
+    }
+}
+
+/// [`LayerKv::gather_rows`] through one kernel, when `B` is Burn's CUDA backend, the KV
+/// kernels are on ([`use_kv_kernels`]), keys and values share a float dtype and the positions
+/// and rows are i32; `None` otherwise (the caller then runs Burn's operations). Every row must
+/// name an entry (rows past the last entry read the last one).
+///
+/// # Shapes
+/// - `kv`: keys `[1, heads, len, head_dim]`, values `[1, heads, len, value_dim]`, positions
+///   `[heads, len]`
+/// - `rows`: `[heads, kept]`; returns the entries `[1, heads, kept, ·]`
+pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Option<LayerKv<B>> {
+    if !is_cuda::<B>() || !kv_kernels_enabled() {
+        return None;
+    }
+    let [_, heads, len, head_dim] = kv.keys.dims();
+    let value_dim = kv.values.dims()[3];
+    let [row_heads, kept] = rows.dims();
+    let dtype = kv.keys.dtype();
+    let elements = heads * kept * head_dim.max(value_dim);
+    let fits = row_heads == heads
+        && len > 0
+        && kept > 0
+        && head_dim > 0
+        && value_dim > 0
+        && kv.values.dtype() == dtype
+        && matches!(dtype, DType::BF16 | DType::F16 | DType::F32)
+        && kv.positions.dtype() == DType::I32
+        && rows.dtype() == DType::I32
+        && u32::try_from(elements).is_ok()
+        && u32::try_from(heads * len).is_ok();
+    if !fits {
+        return None;
+    }
+    let inputs = vec![
+        fusion_primitive(&kv.keys)?,
+        fusion_primitive(&kv.values)?,
+        as_fusion(kv.positions.clone().into_primitive())?,
+        as_fusion(rows.clone().into_primitive())?,
+    ];
+    let outputs = [
+        (Shape::new([1, heads, kept, head_dim]), dtype),
+        (Shape::new([1, heads, kept, value_dim]), dtype),
+        (Shape::new([heads, kept]), DType::I32),
+    ];
+    let mut outputs = register_custom("mss_gather_rows", inputs, &outputs, |desc| GatherRows {
+        desc,
+    })
+    .into_iter();
+    let (keys, values, positions) = (outputs.next()?, outputs.next()?, outputs.next()?);
+    Some(LayerKv {
+        keys: float_tensor(keys)?,
+        values: float_tensor(values)?,
+        positions: int_tensor(positions)?,
+    })
+}
+
+/// The registered operation: inputs keys, values, positions and rows; outputs the kept keys,
+/// values and positions.
+#[derive(Debug)]
+struct GatherRows {
+    desc: CustomOpIr,
+}
+
+impl Operation<FusionCuda> for GatherRows {
+    fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
+        let [keys, values, positions, rows] = [0, 1, 2, 3].map(|i| &self.desc.inputs[i]);
+        let keys = handles.get_float_tensor::<Inner>(keys);
+        let values = handles.get_float_tensor::<Inner>(values);
+        let positions = handles.get_int_tensor::<Inner>(positions);
+        let rows = handles.get_int_tensor::<Inner>(rows);
+        let [keys, values, positions] = launch(keys, values, positions, rows);
+        let [k, v, p] = [0, 1, 2].map(|i| &self.desc.outputs[i].id);
+        handles.register_float_tensor::<Inner>(k, keys);
+        handles.register_float_tensor::<Inner>(v, values);
+        handles.register_int_tensor::<Inner>(p, positions);
+    }
+}
+
+/// Allocates the outputs and queues the kernel.
+fn launch(
+    keys: CubeTensor<CudaRuntime>,
+    values: CubeTensor<CudaRuntime>,
+    positions: CubeTensor<CudaRuntime>,
+    rows: CubeTensor<CudaRuntime>,
+) -> [CubeTensor<CudaRuntime>; 3] {
+    let [_, heads, len, head_dim] = keys.meta.shape().dims::<4>();
+    let value_dim = values.meta.shape().dims::<4>()[3];
+    let kept = rows.meta.shape().dims::<2>()[1];
+    // The widest vector, at most 16 bytes, that every key and value row holds whole; operands
+    // that do not read as such vectors are copied contiguous first.
+    let widest = 16 / keys.dtype.size();
+    let vector = [8, 4, 2, 1]
+        .into_iter()
+        .find(|n| *n <= widest && head_dim.is_multiple_of(*n) && value_dim.is_multiple_of(*n))
+        .unwrap_or(1);
+    let (keys, values) = (
+        vector_readable(keys, vector),
+        vector_readable(values, vector),
+    );
+    let (client, device, dtype) = (keys.client.clone(), keys.device.clone(), keys.dtype);
+    let empty = |shape: Shape, dtype: DType| {
+        empty_device_contiguous_dtype(client.clone(), device.clone(), shape, dtype)
+    };
+    let keys_out = empty(Shape::new([1, heads, kept, head_dim]), dtype);
+    let values_out = empty(Shape::new([1, heads, kept, value_dim]), dtype);
+    let positions_out = empty(Shape::new([heads, kept]), positions.dtype);
+    let count = |n: usize| u32::try_from(n).expect("checked by gather_rows");
+    let units = head_dim.max(value_dim) / vector;
+    let rows_per_cube = (UNITS / units).max(1);
+    let (float, int) = (dtype, positions.dtype);
+    // Unchecked: every unit reads below its row's `head_dim` or `value_dim` of a source row
+    // clamped below `heads · len` (laid out as the kernel says: `vector_readable`), and writes
+    // that of output row `r < heads · kept` only.
+    #[allow(unsafe_code)]
+    unsafe {
+        gather_rows_kernel::launch_unchecked::<CudaRuntime>(
+            &client,
+            CubeCount::Static(count((heads * kept).div_ceil(rows_per_cube)), 1, 1),
+            CubeDim::new_2d(count(units), count(rows_per_cube)),
+            vector,
+            keys.into_tensor_arg(),
+            values.into_tensor_arg(),
+            positions.into_tensor_arg(),
+            rows.into_tensor_arg(),
+            keys_out.clone().into_tensor_arg(),
+            values_out.clone().into_tensor_arg(),
+            positions_out.clone().into_tensor_arg(),
+            count(heads * len),
+            count(heads * kept),
+            SOURCE,
+            [float.into(), int.into()],
+        );
+    }
+    [keys_out, values_out, positions_out]
+}

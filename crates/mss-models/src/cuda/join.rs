@@ -1,0 +1,309 @@
+//! A layer's memory joined in front of its chunk, with the joined keys rotated, as one CubeCL
+//! kernel.
+//!
+//! Through Burn's operations the join is three concatenations (keys, values, positions; two
+//! slice assignments each) and the keys' RoPE a kernel more: seven kernels and four operations
+//! handed to Burn's fusion thread at every layer and step, where at the shapes that matter the
+//! host's pace per operation sets the time as much as the GPU does
+//! (docs/results/gpu-prefill.md). One custom operation reads the memory and the chunk once and
+//! writes the joined entries (keys before RoPE, for the pruner) and the rotated keys (for
+//! attention), with RoPE's arithmetic exactly as the RoPE kernel's.
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_fusion::FusionRuntime;
+use burn_fusion::stream::Operation;
+use burn_ir::{CustomOpIr, HandleContainer};
+use cubecl::cuda::CudaRuntime;
+use cubecl::prelude::{CubeCount, CubeDim};
+use mss_core::LayerKv;
+use mss_core::cuda::vectors::vector_readable;
+use mss_core::cuda::{
+    FusionCuda, Inner, as_fusion, float_tensor, fusion_primitive, int_tensor, is_cuda,
+    kv_kernels_enabled, register_custom,
+};
+
+use self::kernel::join_rotate_kernel;
+
+/// This file's source, hashed: a compile-time argument of its kernel, so that a changed kernel
+/// misses CubeCL's persistent cache (`mss_core::source_hash`).
+const SOURCE: u64 = mss_core::source_hash(include_str!("join.rs"));
+
+/// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
+mod kernel {
+    use cubecl::prelude::*;
+
+    /// Entry `t` of head `h` of `[memory; chunk]` (`t < memory_len` from the memory, the
+    /// chunk's entry `t - memory_len` after it): its key and value copied, its position
+    /// copied, and its key rotated at `start + t` as `rope_kernel` rotates (in f32, pairs `(i,
+    /// i + d/2)`). One cube per entry and `CUBE_DIM_Y` heads, one unit per vector of `N` pairs;
+    /// the inputs are read by their strides (unit-strided rows of whole vectors), the outputs
+    /// are contiguous. Keys and values share their head width.
+    // CubeCL declares a variable before the branches that assign it.
+    #[allow(clippy::too_many_arguments, unused_assignments)]
+    #[cube(launch_unchecked)]
+    pub(super) fn join_rotate_kernel<F: Float, I: Int, N: Size>(
+        memory_keys: &Tensor<Vector<F, N>>,
+        memory_values: &Tensor<Vector<F, N>>,
+        memory_positions: &Tensor<I>,
+        chunk_keys: &Tensor<Vector<F, N>>,
+        chunk_values: &Tensor<Vector<F, N>>,
+        chunk_positions: &Tensor<I>,
+        cos: &Tensor<Vector<F, N>>,
+        signed_sin: &Tensor<Vector<F, N>>,
+        keys: &mut Tensor<Vector<F, N>>,
+        values: &mut Tensor<Vector<F, N>>,
+        positions: &mut Tensor<I>,
+        rotated: &mut Tensor<Vector<F, N>>,
+        memory_len: u32,
+        start: u32,
+        #[comptime] _source: u64,
+        #[define(F, I)] _dtypes: [StorageType; 2],
+    ) {
+        let n = keys.vector_size();
+        let d = keys.shape(3) / n;
+        let half = d / 2;
+        let len = keys.shape(2);
+        let i = UNIT_POS_X as usize;
+        let t = CUBE_POS_X as usize;
+        let h = (CUBE_POS_Y * CUBE_DIM_Y + UNIT_POS_Y) as usize;
+        if h < keys.shape(1) {
+            let m = memory_len as usize;
+            let mut a = Vector::<F, N>::new(F::new(0.0));
+            let mut b = Vector::<F, N>::new(F::new(0.0));
+            let mut va = Vector::<F, N>::new(F::new(0.0));
+            let mut vb = Vector::<F, N>::new(F::new(0.0));
+            let mut position = I::new(0);
+            if t < m {
+                let key_row = (h * memory_keys.stride(1) + t * memory_keys.stride(2)) / n;
+                let value_row = (h * memory_values.stride(1) + t * memory_values.stride(2)) / n;
+                a = memory_keys[key_row + i];
+                b = memory_keys[key_row + i + half];
+                va = memory_values[value_row + i];
+                vb = memory_values[value_row + i + half];
+                position = memory_positions
+                    [h * memory_positions.stride(0) + t * memory_positions.stride(1)];
+            } else {
+                let c = t - m;
+                let key_row = (h * chunk_keys.stride(1) + c * chunk_keys.stride(2)) / n;
+                let value_row = (h * chunk_values.stride(1) + c * chunk_values.stride(2)) / n;
+                a = chunk_keys[key_row + i];
+                b = chunk_keys[key_row + i + half];
+                va = chunk_values[value_row + i];
+                vb = chunk_values[value_row + i + half];
+                position =
+                    chunk_positions[h * chunk_positions.stride(0) + c * chunk_positions.stride(1)];
+            }
+            let o = (h * len + t) * d;
+            keys[o + i] = a;
+            keys[o + i + half] = b;
+            values[o + i] = va;
+            values[o + i + half] = vb;
+            if i == 0 {
+                positions[h * len + t] = position;
+            }
+            let p = start as usize + t;
+            let (a, b) = (
+                Vector::<f32, N>::cast_from(a),
+                Vector::<f32, N>::cast_from(b),
+            );
+            let (cos_row, sin_row) = (p * cos.stride(0) / n, p * signed_sin.stride(0) / n);
+            let c_a = Vector::<f32, N>::cast_from(cos[cos_row + i]);
+            let c_b = Vector::<f32, N>::cast_from(cos[cos_row + i + half]);
+            let s_a = Vector::<f32, N>::cast_from(signed_sin[sin_row + i]);
+            let s_b = Vector::<f32, N>::cast_from(signed_sin[sin_row + i + half]);
+            rotated[o + i] = Vector::<F, N>::cast_from(a * c_a + b * s_a);
+            rotated[o + i + half] = Vector::<F, N>::cast_from(b * c_b + a * s_b);
+        }
+    }
+}
+
+/// `[memory; chunk]` (keys before RoPE, values, positions) and its keys rotated at positions
+/// `start..start + memory_len + chunk_len`, through one kernel, when `B` is Burn's CUDA
+/// backend, the KV kernels and the RoPE kernel are on (`mss_core::cuda::use_kv_kernels`,
+/// [`use_rope_kernel`](super::use_rope_kernel)), keys, values and the tables share a float
+/// dtype, keys and values a head width, and the positions reach no further than the tables;
+/// `None` otherwise (the caller then joins and rotates with Burn's operations and the RoPE
+/// kernel).
+///
+/// # Shapes
+/// - `memory`, `chunk`: keys and values `[1, heads, len, head_dim]`, positions `[heads, len]`
+/// - `cos`, `signed_sin`: `[table_len, head_dim]`
+/// - returns the entries `[1, heads, memory_len + chunk_len, ·]` and their rotated keys
+pub(crate) fn join_rotated<B: Backend>(
+    memory: &LayerKv<B>,
+    chunk: &LayerKv<B>,
+    cos: &Tensor<B, 2>,
+    signed_sin: &Tensor<B, 2>,
+    start: usize,
+) -> Option<(LayerKv<B>, Tensor<B, 4>)> {
+    if !is_cuda::<B>() || !kv_kernels_enabled() || !super::rope_kernel_enabled() {
+        return None;
+    }
+    let [_, heads, memory_len, d] = memory.keys.dims();
+    let [_, chunk_heads, chunk_len, chunk_d] = chunk.keys.dims();
+    let len = memory_len + chunk_len;
+    let dtype = chunk.keys.dtype();
+    let fits = heads == chunk_heads
+        && d == chunk_d
+        && d > 0
+        && d % 2 == 0
+        && d <= 1024
+        && memory_len > 0
+        && chunk_len > 0
+        && [&memory.values, &chunk.values]
+            .iter()
+            .all(|v| v.dims() == [1, heads, v.dims()[2], d] && v.dtype() == dtype)
+        && [memory.keys.dtype(), cos.dtype(), signed_sin.dtype()] == [dtype; 3]
+        && matches!(dtype, DType::BF16 | DType::F16 | DType::F32)
+        && memory.positions.dtype() == DType::I32
+        && chunk.positions.dtype() == DType::I32
+        && cos.dims()[1] == d
+        && signed_sin.dims() == cos.dims()
+        // The kernel reads the tables unchecked.
+        && start + len <= cos.dims()[0]
+        && u32::try_from(start + len).is_ok()
+        && u32::try_from(heads * len * d).is_ok();
+    if !fits {
+        return None;
+    }
+    let inputs = vec![
+        fusion_primitive(&memory.keys)?,
+        fusion_primitive(&memory.values)?,
+        as_fusion(memory.positions.clone().into_primitive())?,
+        fusion_primitive(&chunk.keys)?,
+        fusion_primitive(&chunk.values)?,
+        as_fusion(chunk.positions.clone().into_primitive())?,
+        fusion_primitive(cos)?,
+        fusion_primitive(signed_sin)?,
+    ];
+    let entries = Shape::new([1, heads, len, d]);
+    let outputs = [
+        (entries.clone(), dtype),
+        (entries.clone(), dtype),
+        (Shape::new([heads, len]), DType::I32),
+        (entries, dtype),
+    ];
+    let operation = |desc| JoinRotate {
+        desc,
+        memory_len: memory_len as u32,
+        start: start as u32,
+    };
+    let mut outputs = register_custom("mss_join_rotate", inputs, &outputs, operation).into_iter();
+    let (keys, values, positions, rotated) = (
+        outputs.next()?,
+        outputs.next()?,
+        outputs.next()?,
+        outputs.next()?,
+    );
+    let entries = LayerKv {
+        keys: float_tensor(keys)?,
+        values: float_tensor(values)?,
+        positions: int_tensor(positions)?,
+    };
+    Some((entries, float_tensor(rotated)?))
+}
+
+/// The registered operation: inputs the memory's keys, values and positions, the chunk's, and
+/// the tables; outputs the joined keys, values and positions and the rotated keys.
+#[derive(Debug)]
+struct JoinRotate {
+    desc: CustomOpIr,
+    memory_len: u32,
+    start: u32,
+}
+
+impl Operation<FusionCuda> for JoinRotate {
+    fn execute(&self, handles: &mut HandleContainer<<FusionCuda as FusionRuntime>::FusionHandle>) {
+        let inputs = &self.desc.inputs;
+        let mut float = |i: usize| handles.get_float_tensor::<Inner>(&inputs[i]);
+        let [memory_keys, memory_values] = [float(0), float(1)];
+        let [chunk_keys, chunk_values, cos, signed_sin] = [float(3), float(4), float(6), float(7)];
+        let memory_positions = handles.get_int_tensor::<Inner>(&inputs[2]);
+        let chunk_positions = handles.get_int_tensor::<Inner>(&inputs[5]);
+        let outputs = launch(
+            [memory_keys, memory_values, chunk_keys, chunk_values],
+            [memory_positions, chunk_positions],
+            [cos, signed_sin],
+            self.memory_len,
+            self.start,
+        );
+        let [keys, values, positions, rotated] = outputs;
+        let id = |i: usize| &self.desc.outputs[i].id;
+        handles.register_float_tensor::<Inner>(id(0), keys);
+        handles.register_float_tensor::<Inner>(id(1), values);
+        handles.register_int_tensor::<Inner>(id(2), positions);
+        handles.register_float_tensor::<Inner>(id(3), rotated);
+    }
+}
+
+/// Allocates the outputs (keys, values, positions, rotated keys) and queues the kernel.
+fn launch(
+    entries: [CubeTensor<CudaRuntime>; 4],
+    positions: [CubeTensor<CudaRuntime>; 2],
+    tables: [CubeTensor<CudaRuntime>; 2],
+    memory_len: u32,
+    start: u32,
+) -> [CubeTensor<CudaRuntime>; 4] {
+    let [_, heads, _, d] = entries[0].meta.shape().dims::<4>();
+    let chunk_len = entries[2].meta.shape().dims::<4>()[2];
+    let len = memory_len as usize + chunk_len;
+    // The widest vector of pairs, at most 16 bytes, that every row holds whole (as RoPE's);
+    // operands that cannot be read as such vectors are copied contiguous first.
+    let dtype = entries[0].dtype;
+    let widest = 16 / dtype.size();
+    let vector = [8, 4, 2, 1]
+        .into_iter()
+        .find(|n| *n <= widest && (d / 2).is_multiple_of(*n))
+        .unwrap_or(1);
+    let [memory_keys, memory_values, chunk_keys, chunk_values] =
+        entries.map(|t| vector_readable(t, vector));
+    let [cos, signed_sin] = tables.map(|t| vector_readable(t, vector));
+    let [memory_positions, chunk_positions] = positions;
+    let (client, device) = (chunk_keys.client.clone(), chunk_keys.device.clone());
+    let empty = |shape: Shape, dtype: DType| {
+        empty_device_contiguous_dtype(client.clone(), device.clone(), shape, dtype)
+    };
+    let shape = Shape::new([1, heads, len, d]);
+    let int = memory_positions.dtype;
+    let keys = empty(shape.clone(), dtype);
+    let values = empty(shape.clone(), dtype);
+    let joined_positions = empty(Shape::new([heads, len]), int);
+    let rotated = empty(shape, dtype);
+    let count = |n: usize| u32::try_from(n).expect("checked by join_rotated");
+    // Vectors of a half row along x, as many heads as make 256 units along y (as RoPE's).
+    let units = d / 2 / vector;
+    let heads_per_cube = (256 / units).clamp(1, heads);
+    // Unchecked: every unit reads a vector below `d / 2` of its entry's row and the one half a
+    // row further, of operands laid out as the kernel says (`vector_readable`), table rows
+    // below `start + len` (checked by `join_rotated`), and writes those of the outputs, for
+    // heads below `heads` only.
+    #[allow(unsafe_code)]
+    unsafe {
+        join_rotate_kernel::launch_unchecked::<CudaRuntime>(
+            &client,
+            CubeCount::Static(count(len), count(heads.div_ceil(heads_per_cube)), 1),
+            CubeDim::new_2d(count(units), count(heads_per_cube)),
+            vector,
+            memory_keys.into_tensor_arg(),
+            memory_values.into_tensor_arg(),
+            memory_positions.into_tensor_arg(),
+            chunk_keys.into_tensor_arg(),
+            chunk_values.into_tensor_arg(),
+            chunk_positions.into_tensor_arg(),
+            cos.into_tensor_arg(),
+            signed_sin.into_tensor_arg(),
+            keys.clone().into_tensor_arg(),
+            values.clone().into_tensor_arg(),
+            joined_positions.clone().into_tensor_arg(),
+            rotated.clone().into_tensor_arg(),
+            memory_len,
+            start,
+            SOURCE,
+            [dtype.into(), int.into()],
+        );
+    }
+    [keys, values, joined_positions, rotated]
+}

@@ -1,0 +1,120 @@
+//! The KV cache's kernels (CUDA builds): the join of a layer's memory and chunk with its keys'
+//! RoPE, and pruning's gather, each one kernel, against Burn's concatenations, RoPE kernel and
+//! selects. Both only copy and rotate, so the whole prefill must give the same bits: the
+//! memory every layer keeps (keys, values, positions) and the last logits, under a pruner that
+//! keeps by position and one that keeps by score, at fixed and at incremental memory.
+
+use mss::DefaultBackend as B;
+use mss::pruners::PrunerKind;
+use mss::schedule::MemoryType;
+use mss::{PrefillConfig, Prefiller, Transformer};
+
+use super::host_f32;
+
+/// One prefill's result as host values: the last logits, then every layer's keys, values and
+/// positions.
+struct Outcome {
+    logits: Vec<f32>,
+    layers: Vec<[Vec<f32>; 3]>,
+}
+
+/// Checks a prefill with the KV kernels (`mss::core::cuda::use_kv_kernels`) against one
+/// through Burn's operations on the random-weight model: `streaming_llm` and `snapkv` at FM
+/// (chunks of 256 after 256 memory entries) and IMDC, over `ids` (the first 768). Every
+/// layer's memory and the last logits must be the same bits. Leaves the kernels switched on.
+pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()> {
+    let ids = &ids[..ids.len().min(768)];
+    let configs = [
+        (
+            "streaming_llm FM",
+            PrunerKind::StreamingLlm,
+            MemoryType::Fm,
+            false,
+        ),
+        ("snapkv FM", PrunerKind::SnapKv, MemoryType::Fm, false),
+        (
+            "streaming_llm IMDC",
+            PrunerKind::StreamingLlm,
+            MemoryType::Im,
+            true,
+        ),
+        ("snapkv IMDC", PrunerKind::SnapKv, MemoryType::Im, true),
+    ];
+    let mut line = Vec::new();
+    for (label, pruner, memory_type, decremental) in configs {
+        let config =
+            PrefillConfig::new(pruner, memory_type, 256, 256).with_decremental(decremental);
+        let run = |kernels: bool| -> anyhow::Result<Outcome> {
+            mss::core::cuda::use_kv_kernels(kernels);
+            let prefill = Prefiller::<B>::new(config.clone())?.prefill(model, ids)?;
+            let mut layers = Vec::new();
+            for layer in 0..model.config.num_hidden_layers {
+                let kv = prefill
+                    .memory
+                    .layer(layer)
+                    .ok_or_else(|| anyhow::anyhow!("{label}: layer {layer} kept no memory"))?;
+                layers.push([
+                    host_f32(kv.keys.clone())?,
+                    host_f32(kv.values.clone())?,
+                    host_f32(kv.positions.clone().float())?,
+                ]);
+            }
+            let logits = host_f32(prefill.next_logits)?;
+            Ok(Outcome { logits, layers })
+        };
+        let kernels = run(true);
+        let burn = run(false);
+        mss::core::cuda::use_kv_kernels(true);
+        let (kernels, burn) = (kernels?, burn?);
+        let entries: usize = kernels.layers.iter().map(|l| l[2].len()).sum();
+        for (layer, (k, b)) in kernels.layers.iter().zip(&burn.layers).enumerate() {
+            for (part, (k, b)) in ["keys", "values", "positions"].iter().zip(k.iter().zip(b)) {
+                let differ = differing(k, b);
+                anyhow::ensure!(
+                    differ == 0,
+                    "{label}: layer {layer}'s {part} through the KV kernels differ from Burn's \
+                     operations in {differ} of {} values",
+                    k.len().max(b.len())
+                );
+            }
+        }
+        let differ = differing(&kernels.logits, &burn.logits);
+        anyhow::ensure!(
+            differ == 0,
+            "{label}: the last logits through the KV kernels differ from Burn's operations in \
+             {differ} of {}",
+            kernels.logits.len()
+        );
+        line.push(format!("{label} {entries} entries"));
+    }
+    println!(
+        "KV kernels (join with RoPE, gather) vs Burn's operations, {} tokens: memories and last \
+         logits the same bits ({})\n",
+        ids.len(),
+        line.join(", ")
+    );
+    Ok(())
+}
+
+/// How many values differ in their bits (all of them when the lengths differ).
+fn differing(a: &[f32], b: &[f32]) -> usize {
+    if a.len() != b.len() {
+        return a.len().max(b.len());
+    }
+    a.iter()
+        .zip(b)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differing_counts_bit_differences_and_length_mismatches() {
+        assert_eq!(differing(&[1.0, 2.0], &[1.0, 2.0]), 0);
+        assert_eq!(differing(&[0.0, 2.0], &[-0.0, 2.5]), 2);
+        assert_eq!(differing(&[1.0], &[1.0, 2.0]), 2);
+    }
+}
