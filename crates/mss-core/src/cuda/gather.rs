@@ -20,6 +20,7 @@ use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::gather_rows_kernel;
+use super::strides::StridesLaunch;
 use super::vectors::vector_readable;
 use super::{
     FusionCuda, Inner, as_fusion, float_tensor, fusion_primitive, int_tensor, is_cuda,
@@ -51,47 +52,59 @@ pub fn kv_kernels_enabled() -> bool {
 
 /// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
 mod kernel {
+    use crate::cuda::strides::Strides;
     use cubecl::prelude::*;
 
     /// Output row `r` (head `r / kept`, entry `r % kept`) copies source row `rows[r]` of the
     /// heads' `len` entries laid end to end (head `s / len`, entry `s % len`; rows past the
     /// last are clamped to it): one unit per vector of a key and of a value, `CUBE_DIM_Y`
-    /// rows a cube. Keys and values are read by their strides (unit-strided rows of whole
-    /// vectors), positions and rows by theirs; the outputs are contiguous.
+    /// rows a cube. Keys and values are read by their strides in vectors (along heads and
+    /// entries; rows unit-strided), positions and rows by theirs; the outputs are contiguous. Arrays
+    /// and scalars, not tensors: CubeCL uploads a tensor argument's shape and strides before
+    /// each launch (a copy and a gap on the GPU, docs/results/gpu-prefill.md).
     #[allow(clippy::too_many_arguments)]
     #[cube(launch_unchecked)]
     pub(super) fn gather_rows_kernel<F: Float, I: Int, N: Size>(
-        keys: &Tensor<Vector<F, N>>,
-        values: &Tensor<Vector<F, N>>,
-        positions: &Tensor<I>,
-        rows: &Tensor<I>,
-        keys_out: &mut Tensor<Vector<F, N>>,
-        values_out: &mut Tensor<Vector<F, N>>,
-        positions_out: &mut Tensor<I>,
+        keys: &Array<Vector<F, N>>,
+        values: &Array<Vector<F, N>>,
+        positions: &Array<I>,
+        rows: &Array<I>,
+        keys_out: &mut Array<Vector<F, N>>,
+        values_out: &mut Array<Vector<F, N>>,
+        positions_out: &mut Array<I>,
+        len: u32,
+        kept: u32,
+        key_width: u32,
+        value_width: u32,
         source_rows: u32,
         out_rows: u32,
+        key_strides: Strides,
+        value_strides: Strides,
+        position_strides: Strides,
+        row_strides: Strides,
         #[comptime] _source: u64,
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
-        let n = keys.vector_size();
-        let (len, kept) = (keys.shape(2), keys_out.shape(2));
+        let (len, kept) = (len as usize, kept as usize);
+        let (key_width, value_width) = (key_width as usize, value_width as usize);
+        let out_rows = out_rows as usize;
         let r = (CUBE_POS_X * CUBE_DIM_Y + UNIT_POS_Y) as usize;
-        if r < out_rows as usize {
+        if r < out_rows {
             let (head, entry) = (r / kept, r % kept);
-            let chosen = rows[head * rows.stride(0) + entry * rows.stride(1)];
+            let chosen = rows[row_strides.at(head, entry)];
             let source = min(u32::cast_from(chosen), source_rows - 1) as usize;
             let (h, t) = (source / len, source % len);
             let i = UNIT_POS_X as usize;
-            if i < keys_out.shape(3) / n {
-                keys_out[r * (keys_out.shape(3) / n) + i] =
-                    keys[(h * keys.stride(1) + t * keys.stride(2)) / n + i];
+            if i < key_width {
+                let row = key_strides.at(h, t);
+                keys_out[r * key_width + i] = keys[row + i];
             }
-            if i < values_out.shape(3) / n {
-                values_out[r * (values_out.shape(3) / n) + i] =
-                    values[(h * values.stride(1) + t * values.stride(2)) / n + i];
+            if i < value_width {
+                let row = value_strides.at(h, t);
+                values_out[r * value_width + i] = values[row + i];
             }
             if i == 0 {
-                positions_out[r] = positions[h * positions.stride(0) + t * positions.stride(1)];
+                positions_out[r] = positions[position_strides.at(h, t)];
             }
         }
     }
@@ -195,6 +208,13 @@ fn launch(
         vector_readable(keys, vector),
         vector_readable(values, vector),
     );
+    let count = |n: usize| u32::try_from(n).expect("checked by gather_rows");
+    let (keys_strides, values_strides) =
+        (keys.meta.strides().clone(), values.meta.strides().clone());
+    let (positions_strides, rows_strides) = (
+        positions.meta.strides().clone(),
+        rows.meta.strides().clone(),
+    );
     let (client, device, dtype) = (keys.client.clone(), keys.device.clone(), keys.dtype);
     let empty = |shape: Shape, dtype: DType| {
         empty_device_contiguous_dtype(client.clone(), device.clone(), shape, dtype)
@@ -202,7 +222,6 @@ fn launch(
     let keys_out = empty(Shape::new([1, heads, kept, head_dim]), dtype);
     let values_out = empty(Shape::new([1, heads, kept, value_dim]), dtype);
     let positions_out = empty(Shape::new([heads, kept]), positions.dtype);
-    let count = |n: usize| u32::try_from(n).expect("checked by gather_rows");
     let units = head_dim.max(value_dim) / vector;
     let rows_per_cube = (UNITS / units).max(1);
     let (float, int) = (dtype, positions.dtype);
@@ -216,15 +235,23 @@ fn launch(
             CubeCount::Static(count((heads * kept).div_ceil(rows_per_cube)), 1, 1),
             CubeDim::new_2d(count(units), count(rows_per_cube)),
             vector,
-            keys.into_tensor_arg(),
-            values.into_tensor_arg(),
-            positions.into_tensor_arg(),
-            rows.into_tensor_arg(),
-            keys_out.clone().into_tensor_arg(),
-            values_out.clone().into_tensor_arg(),
-            positions_out.clone().into_tensor_arg(),
+            keys.into_array_arg(),
+            values.into_array_arg(),
+            positions.into_array_arg(),
+            rows.into_array_arg(),
+            keys_out.clone().into_array_arg(),
+            values_out.clone().into_array_arg(),
+            positions_out.clone().into_array_arg(),
+            count(len),
+            count(kept),
+            count(head_dim / vector),
+            count(value_dim / vector),
             count(heads * len),
             count(heads * kept),
+            StridesLaunch::of(&keys_strides, 1, vector),
+            StridesLaunch::of(&values_strides, 1, vector),
+            StridesLaunch::of(&positions_strides, 0, 1),
+            StridesLaunch::of(&rows_strides, 0, 1),
             SOURCE,
             [float.into(), int.into()],
         );

@@ -7,12 +7,16 @@
 //! operation over them ([`register_custom`]); when the stream reaches it, the operation's
 //! `execute` reads its inputs as [`Inner`] tensors and registers its outputs. Models
 //! (`mss-models`: cuBLAS products, RoPE, attention) and pruners (`mss-pruners`: top-k) share
-//! this module, so neither depends on the other.
+//! this module, so neither depends on the other. It also holds what both kinds of kernels read
+//! with ([`vectors`], [`Strides`]) and the one kernel of the KV cache itself, pruning's gather
+//! ([`gather_rows`]).
 
 mod gather;
+mod strides;
 pub mod vectors;
 
 pub use gather::{gather_rows, kv_kernels_enabled, use_kv_kernels};
+pub use strides::{Strides, StridesLaunch};
 
 use std::any::{Any, TypeId};
 

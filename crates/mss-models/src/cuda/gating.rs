@@ -37,12 +37,14 @@ mod kernel {
     use cubecl::prelude::*;
 
     /// `out = F(g / (1 + e^-g)) · up` with `g = f32(gate)`, as `mlp::gated`: one unit per
-    /// vector of contiguous `gate`, `up` and `out` of `vectors` vectors.
+    /// vector of contiguous `gate`, `up` and `out` of `vectors` vectors. Arrays, not tensors:
+    /// CubeCL uploads a tensor argument's shape and strides before each launch (a copy and a
+    /// gap on the GPU, docs/results/gpu-prefill.md), an array's length goes with the launch.
     #[cube(launch_unchecked)]
     pub(super) fn gating_kernel<F: Float, N: Size>(
-        gate: &Tensor<Vector<F, N>>,
-        up: &Tensor<Vector<F, N>>,
-        out: &mut Tensor<Vector<F, N>>,
+        gate: &Array<Vector<F, N>>,
+        up: &Array<Vector<F, N>>,
+        out: &mut Array<Vector<F, N>>,
         vectors: u32,
         #[comptime] _source: u64,
         #[define(F)] _dtype: StorageType,
@@ -124,9 +126,9 @@ fn launch(gate: CubeTensor<CudaRuntime>, up: CubeTensor<CudaRuntime>) -> CubeTen
             CubeCount::Static(cubes, 1, 1),
             CubeDim::new_1d(UNITS as u32),
             VECTOR,
-            gate.into_tensor_arg(),
-            up.into_tensor_arg(),
-            out.clone().into_tensor_arg(),
+            gate.into_array_arg(),
+            up.into_array_arg(),
+            out.clone().into_array_arg(),
             count(vectors),
             SOURCE,
             dtype,

@@ -21,8 +21,8 @@ use cubecl::prelude::{CubeCount, CubeDim};
 use mss_core::LayerKv;
 use mss_core::cuda::vectors::vector_readable;
 use mss_core::cuda::{
-    FusionCuda, Inner, as_fusion, float_tensor, fusion_primitive, int_tensor, is_cuda,
-    kv_kernels_enabled, register_custom,
+    FusionCuda, Inner, StridesLaunch, as_fusion, float_tensor, fusion_primitive, int_tensor,
+    is_cuda, kv_kernels_enabled, register_custom,
 };
 
 use self::kernel::join_rotate_kernel;
@@ -34,42 +34,57 @@ const SOURCE: u64 = mss_core::source_hash(include_str!("join.rs"));
 /// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
 mod kernel {
     use cubecl::prelude::*;
+    use mss_core::cuda::Strides;
 
     /// Entry `t` of head `h` of `[memory; chunk]` (`t < memory_len` from the memory, the
     /// chunk's entry `t - memory_len` after it): its key and value copied, its position
     /// copied, and its key rotated at `start + t` as `rope_kernel` rotates (in f32, pairs `(i,
     /// i + d/2)`). One cube per entry and `CUBE_DIM_Y` heads, one unit per vector of `N` pairs;
-    /// the inputs are read by their strides (unit-strided rows of whole vectors), the outputs
-    /// are contiguous. Keys and values share their head width.
+    /// the inputs are read by their strides along heads and entries (`[memory keys, memory
+    /// values, chunk keys, chunk values]` in vectors, rows unit-strided; positions in
+    /// elements), the tables by their row stride in vectors; the outputs are contiguous, rows
+    /// of `width` vectors. Keys and values share their head width. Arrays and scalars, not
+    /// tensors: CubeCL uploads a tensor argument's shape and strides before each launch (a
+    /// copy and a gap on the GPU, docs/results/gpu-prefill.md).
     // CubeCL declares a variable before the branches that assign it.
     #[allow(clippy::too_many_arguments, unused_assignments)]
     #[cube(launch_unchecked)]
     pub(super) fn join_rotate_kernel<F: Float, I: Int, N: Size>(
-        memory_keys: &Tensor<Vector<F, N>>,
-        memory_values: &Tensor<Vector<F, N>>,
-        memory_positions: &Tensor<I>,
-        chunk_keys: &Tensor<Vector<F, N>>,
-        chunk_values: &Tensor<Vector<F, N>>,
-        chunk_positions: &Tensor<I>,
-        cos: &Tensor<Vector<F, N>>,
-        signed_sin: &Tensor<Vector<F, N>>,
-        keys: &mut Tensor<Vector<F, N>>,
-        values: &mut Tensor<Vector<F, N>>,
-        positions: &mut Tensor<I>,
-        rotated: &mut Tensor<Vector<F, N>>,
+        memory_keys: &Array<Vector<F, N>>,
+        memory_values: &Array<Vector<F, N>>,
+        memory_positions: &Array<I>,
+        chunk_keys: &Array<Vector<F, N>>,
+        chunk_values: &Array<Vector<F, N>>,
+        chunk_positions: &Array<I>,
+        cos: &Array<Vector<F, N>>,
+        signed_sin: &Array<Vector<F, N>>,
+        keys: &mut Array<Vector<F, N>>,
+        values: &mut Array<Vector<F, N>>,
+        positions: &mut Array<I>,
+        rotated: &mut Array<Vector<F, N>>,
+        heads: u32,
+        len: u32,
+        width: u32,
         memory_len: u32,
         start: u32,
+        cos_row: u32,
+        sin_row: u32,
+        memory_key_strides: Strides,
+        memory_value_strides: Strides,
+        memory_position_strides: Strides,
+        chunk_key_strides: Strides,
+        chunk_value_strides: Strides,
+        chunk_position_strides: Strides,
         #[comptime] _source: u64,
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
-        let n = keys.vector_size();
-        let d = keys.shape(3) / n;
+        let d = width as usize;
         let half = d / 2;
-        let len = keys.shape(2);
+        let len = len as usize;
         let i = UNIT_POS_X as usize;
         let t = CUBE_POS_X as usize;
         let h = (CUBE_POS_Y * CUBE_DIM_Y + UNIT_POS_Y) as usize;
-        if h < keys.shape(1) {
+        if h < heads as usize {
             let m = memory_len as usize;
             let mut a = Vector::<F, N>::new(F::new(0.0));
             let mut b = Vector::<F, N>::new(F::new(0.0));
@@ -77,24 +92,22 @@ mod kernel {
             let mut vb = Vector::<F, N>::new(F::new(0.0));
             let mut position = I::new(0);
             if t < m {
-                let key_row = (h * memory_keys.stride(1) + t * memory_keys.stride(2)) / n;
-                let value_row = (h * memory_values.stride(1) + t * memory_values.stride(2)) / n;
+                let key_row = memory_key_strides.at(h, t);
+                let value_row = memory_value_strides.at(h, t);
                 a = memory_keys[key_row + i];
                 b = memory_keys[key_row + i + half];
                 va = memory_values[value_row + i];
                 vb = memory_values[value_row + i + half];
-                position = memory_positions
-                    [h * memory_positions.stride(0) + t * memory_positions.stride(1)];
+                position = memory_positions[memory_position_strides.at(h, t)];
             } else {
                 let c = t - m;
-                let key_row = (h * chunk_keys.stride(1) + c * chunk_keys.stride(2)) / n;
-                let value_row = (h * chunk_values.stride(1) + c * chunk_values.stride(2)) / n;
+                let key_row = chunk_key_strides.at(h, c);
+                let value_row = chunk_value_strides.at(h, c);
                 a = chunk_keys[key_row + i];
                 b = chunk_keys[key_row + i + half];
                 va = chunk_values[value_row + i];
                 vb = chunk_values[value_row + i + half];
-                position =
-                    chunk_positions[h * chunk_positions.stride(0) + c * chunk_positions.stride(1)];
+                position = chunk_positions[chunk_position_strides.at(h, c)];
             }
             let o = (h * len + t) * d;
             keys[o + i] = a;
@@ -109,11 +122,11 @@ mod kernel {
                 Vector::<f32, N>::cast_from(a),
                 Vector::<f32, N>::cast_from(b),
             );
-            let (cos_row, sin_row) = (p * cos.stride(0) / n, p * signed_sin.stride(0) / n);
-            let c_a = Vector::<f32, N>::cast_from(cos[cos_row + i]);
-            let c_b = Vector::<f32, N>::cast_from(cos[cos_row + i + half]);
-            let s_a = Vector::<f32, N>::cast_from(signed_sin[sin_row + i]);
-            let s_b = Vector::<f32, N>::cast_from(signed_sin[sin_row + i + half]);
+            let (cos_base, sin_base) = (p * cos_row as usize, p * sin_row as usize);
+            let c_a = Vector::<f32, N>::cast_from(cos[cos_base + i]);
+            let c_b = Vector::<f32, N>::cast_from(cos[cos_base + i + half]);
+            let s_a = Vector::<f32, N>::cast_from(signed_sin[sin_base + i]);
+            let s_b = Vector::<f32, N>::cast_from(signed_sin[sin_base + i + half]);
             rotated[o + i] = Vector::<F, N>::cast_from(a * c_a + b * s_a);
             rotated[o + i + half] = Vector::<F, N>::cast_from(b * c_b + a * s_b);
         }
@@ -262,6 +275,17 @@ fn launch(
         entries.map(|t| vector_readable(t, vector));
     let [cos, signed_sin] = tables.map(|t| vector_readable(t, vector));
     let [memory_positions, chunk_positions] = positions;
+    // Strides along heads and entries, in vectors for keys and values; the tables' row strides.
+    let of = |t: &CubeTensor<CudaRuntime>, first: usize, unit: usize| {
+        StridesLaunch::<CudaRuntime>::of(t.meta.strides(), first, unit)
+    };
+    let memory_key_strides = of(&memory_keys, 1, vector);
+    let memory_value_strides = of(&memory_values, 1, vector);
+    let chunk_key_strides = of(&chunk_keys, 1, vector);
+    let chunk_value_strides = of(&chunk_values, 1, vector);
+    let memory_position_strides = of(&memory_positions, 0, 1);
+    let chunk_position_strides = of(&chunk_positions, 0, 1);
+    let (cos_stride, sin_stride) = (cos.meta.strides()[0], signed_sin.meta.strides()[0]);
     let (client, device) = (chunk_keys.client.clone(), chunk_keys.device.clone());
     let empty = |shape: Shape, dtype: DType| {
         empty_device_contiguous_dtype(client.clone(), device.clone(), shape, dtype)
@@ -287,20 +311,31 @@ fn launch(
             CubeCount::Static(count(len), count(heads.div_ceil(heads_per_cube)), 1),
             CubeDim::new_2d(count(units), count(heads_per_cube)),
             vector,
-            memory_keys.into_tensor_arg(),
-            memory_values.into_tensor_arg(),
-            memory_positions.into_tensor_arg(),
-            chunk_keys.into_tensor_arg(),
-            chunk_values.into_tensor_arg(),
-            chunk_positions.into_tensor_arg(),
-            cos.into_tensor_arg(),
-            signed_sin.into_tensor_arg(),
-            keys.clone().into_tensor_arg(),
-            values.clone().into_tensor_arg(),
-            joined_positions.clone().into_tensor_arg(),
-            rotated.clone().into_tensor_arg(),
+            memory_keys.into_array_arg(),
+            memory_values.into_array_arg(),
+            memory_positions.into_array_arg(),
+            chunk_keys.into_array_arg(),
+            chunk_values.into_array_arg(),
+            chunk_positions.into_array_arg(),
+            cos.into_array_arg(),
+            signed_sin.into_array_arg(),
+            keys.clone().into_array_arg(),
+            values.clone().into_array_arg(),
+            joined_positions.clone().into_array_arg(),
+            rotated.clone().into_array_arg(),
+            count(heads),
+            count(len),
+            count(d / vector),
             memory_len,
             start,
+            count(cos_stride / vector),
+            count(sin_stride / vector),
+            memory_key_strides,
+            memory_value_strides,
+            memory_position_strides,
+            chunk_key_strides,
+            chunk_value_strides,
+            chunk_position_strides,
             SOURCE,
             [dtype.into(), int.into()],
         );

@@ -41,15 +41,17 @@ mod kernel {
     /// and the division in f32 and the product rounded to `F`, as `RmsNorm::forward`. Each unit
     /// loads its `per_unit` vectors of the row at once and keeps them in registers, so the row
     /// is read once; the squares are summed within each plane, then across the planes through
-    /// shared memory. Every tensor is contiguous, rows of `weight.shape(0)` elements.
+    /// shared memory. Every operand is contiguous, rows of `width` vectors; arrays, not
+    /// tensors, so that nothing is uploaded before the launch (as the gating kernel).
     #[allow(clippy::too_many_arguments)]
     #[cube(launch_unchecked)]
     pub(super) fn add_rms_norm_kernel<F: Float, N: Size>(
-        x: &Tensor<Vector<F, N>>,
-        delta: &Tensor<Vector<F, N>>,
-        weight: &Tensor<Vector<F, N>>,
-        sum: &mut Tensor<Vector<F, N>>,
-        normed: &mut Tensor<Vector<F, N>>,
+        x: &Array<Vector<F, N>>,
+        delta: &Array<Vector<F, N>>,
+        weight: &Array<Vector<F, N>>,
+        sum: &mut Array<Vector<F, N>>,
+        normed: &mut Array<Vector<F, N>>,
+        width: u32,
         epsilon: f32,
         #[comptime] per_unit: usize,
         #[comptime] add: bool,
@@ -57,7 +59,7 @@ mod kernel {
         #[define(F)] _dtype: StorageType,
     ) {
         let n = x.vector_size();
-        let width = weight.shape(0) / n;
+        let width = width as usize;
         let base = CUBE_POS_X as usize * width;
         let step = CUBE_DIM_X as usize;
         let planes = (CUBE_DIM_X / PLANE_DIM) as usize;
@@ -226,11 +228,12 @@ fn launch(
             CubeCount::Static(count(tokens), 1, 1),
             CubeDim::new_1d(count(units)),
             VECTOR,
-            x.into_tensor_arg(),
-            delta.into_tensor_arg(),
-            weight.into_tensor_arg(),
-            sum.clone().into_tensor_arg(),
-            normed.clone().into_tensor_arg(),
+            x.into_array_arg(),
+            delta.into_array_arg(),
+            weight.into_array_arg(),
+            sum.clone().into_array_arg(),
+            normed.clone().into_array_arg(),
+            count(hidden / VECTOR),
             epsilon,
             per_unit,
             add,
