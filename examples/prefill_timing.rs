@@ -132,6 +132,7 @@ struct Args {
     /// CUDA builds only: trace the timed runs' kernels, copies and driver calls through CUPTI's
     /// activity API (after the warm-up): one CSV per configuration in this folder, for
     /// `scripts/gpu/gaps.py` (where the GPU idles between kernels, without Nsight Systems).
+    /// The traced runs' times include CUPTI's cost per launch: time without it.
     #[arg(long)]
     kernel_trace: Option<PathBuf>,
     /// Largest block of f32 attention scores the CUDA attention materialises at a time, as a

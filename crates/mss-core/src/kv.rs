@@ -125,8 +125,9 @@ impl<B: Backend> LayerKv<B> {
     /// element as `gather` does; a caller that prunes every layer of a step alike builds the
     /// offsets once ([`gather`](Self::gather) builds them each time).
     ///
-    /// On Burn's CUDA backend (feature `cuda`) the three copies are one kernel
-    /// (`mss_core::cuda::gather_rows`).
+    /// On Burn's CUDA backend (feature `cuda`) the three copies are one kernel where it applies
+    /// (`mss_core::cuda::gather_rows`: the KV kernels switched on, consistent shapes, i32
+    /// positions).
     ///
     /// # Shapes
     /// - `rows`: `[n_kv_heads, kept]`

@@ -149,7 +149,9 @@ impl<B: Backend> StepContext<B> {
 /// `[memory; chunk]` and its keys rotated at their positions of this step, together: the
 /// entries stay unrotated for the hook (a later step rotates them to other positions). One
 /// kernel on CUDA where the memory's positions are a range that the chunk continues (the
-/// paper's compact positions); otherwise [`join_memory`] and the RoPE of the joined keys.
+/// paper's compact positions) and the kernel takes the operands (the KV and RoPE kernels on,
+/// keys and values of one head width: `cuda::join_rotated`); otherwise [`join_memory`] and the
+/// RoPE of the joined keys.
 ///
 /// # Errors
 /// Those of [`join_memory`].

@@ -62,8 +62,27 @@ pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<(
             let logits = host_f32(prefill.next_logits)?;
             Ok(Outcome { logits, layers })
         };
+        let launched = || {
+            (
+                mss::core::cuda::gather_kernel_launches(),
+                mss::models::join_kernel_launches(),
+            )
+        };
+        let before = launched();
         let kernels = run(true);
+        let (gathers, joins) = launched();
         let burn = run(false);
+        // A check where neither side ran the kernels (a shape or dtype they refuse, a switch
+        // off) would compare Burn's operations with themselves.
+        let ran = (gathers - before.0, joins - before.1);
+        anyhow::ensure!(
+            ran.0 > 0 && ran.1 > 0 && launched() == (gathers, joins),
+            "{label}: the KV kernels did not run as asked ({} gathers, {} joins through them; \
+             {:?} more with them switched off)",
+            ran.0,
+            ran.1,
+            (launched().0 - gathers, launched().1 - joins)
+        );
         mss::core::cuda::use_kv_kernels(true);
         let (kernels, burn) = (kernels?, burn?);
         let entries: usize = kernels.layers.iter().map(|l| l[2].len()).sum();

@@ -7,7 +7,7 @@
 //! much as the GPU does (docs/results/gpu-prefill.md). One custom operation copies the same
 //! bits.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use burn::prelude::*;
 use burn::tensor::DType;
@@ -48,6 +48,15 @@ pub fn use_kv_kernels(enabled: bool) {
 /// Whether the KV kernels are on ([`use_kv_kernels`]).
 pub fn kv_kernels_enabled() -> bool {
     KV_KERNELS.load(Ordering::Relaxed)
+}
+
+static GATHERS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many gathers this process has queued through the kernel ([`gather_rows`]): a check
+/// that compares the kernel with Burn's operations asks it, so that it cannot pass with both
+/// sides on Burn's.
+pub fn gather_kernel_launches() -> usize {
+    GATHERS.load(Ordering::Relaxed)
 }
 
 /// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
@@ -111,9 +120,11 @@ mod kernel {
 }
 
 /// [`LayerKv::gather_rows`] through one kernel, when `B` is Burn's CUDA backend, the KV
-/// kernels are on ([`use_kv_kernels`]), keys and values share a float dtype and the positions
-/// and rows are i32; `None` otherwise (the caller then runs Burn's operations). Every row must
-/// name an entry (rows past the last entry read the last one).
+/// kernels are on ([`use_kv_kernels`]), keys, values and positions agree in shape, keys and
+/// values share a float dtype, the positions and rows are i32 and every index fits 32 bits;
+/// `None` otherwise (the caller then runs Burn's operations). Every row must name an entry:
+/// where Burn's `select` would fail on a row past the last entry, the kernel reads the last
+/// one.
 ///
 /// # Shapes
 /// - `kv`: keys `[1, heads, len, head_dim]`, values `[1, heads, len, value_dim]`, positions
@@ -123,22 +134,30 @@ pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Opt
     if !is_cuda::<B>() || !kv_kernels_enabled() {
         return None;
     }
-    let [_, heads, len, head_dim] = kv.keys.dims();
+    let [batch, heads, len, head_dim] = kv.keys.dims();
     let value_dim = kv.values.dims()[3];
     let [row_heads, kept] = rows.dims();
     let dtype = kv.keys.dtype();
-    let elements = heads * kept * head_dim.max(value_dim);
-    let fits = row_heads == heads
+    // Every index the unchecked kernel computes, in CubeCL's 32-bit indexing: the operands'
+    // elements (`LayerKv`'s fields are public: their shapes are checked here, not assumed).
+    let indexable = |n: usize| u32::try_from(n).is_ok();
+    let fits = batch == 1
+        && heads > 0
+        && row_heads == heads
         && len > 0
         && kept > 0
         && head_dim > 0
         && value_dim > 0
+        && kv.values.dims() == [1, heads, len, value_dim]
+        && kv.positions.dims() == [heads, len]
         && kv.values.dtype() == dtype
         && matches!(dtype, DType::BF16 | DType::F16 | DType::F32)
         && kv.positions.dtype() == DType::I32
         && rows.dtype() == DType::I32
-        && u32::try_from(elements).is_ok()
-        && u32::try_from(heads * len).is_ok();
+        // One unit per vector of a row: at most a cube's 1024.
+        && head_dim.max(value_dim) / vector_width(dtype, head_dim, value_dim) <= 1024
+        && indexable(heads * len * head_dim.max(value_dim))
+        && indexable(heads * kept * head_dim.max(value_dim));
     if !fits {
         return None;
     }
@@ -157,6 +176,7 @@ pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Opt
         desc,
     })
     .into_iter();
+    GATHERS.fetch_add(1, Ordering::Relaxed);
     let (keys, values, positions) = (outputs.next()?, outputs.next()?, outputs.next()?);
     Some(LayerKv {
         keys: float_tensor(keys)?,
@@ -187,6 +207,15 @@ impl Operation<FusionCuda> for GatherRows {
     }
 }
 
+/// The widest vector, at most 16 bytes, that every key and value row holds whole.
+fn vector_width(dtype: DType, head_dim: usize, value_dim: usize) -> usize {
+    let widest = 16 / dtype.size();
+    [8, 4, 2, 1]
+        .into_iter()
+        .find(|n| *n <= widest && head_dim.is_multiple_of(*n) && value_dim.is_multiple_of(*n))
+        .unwrap_or(1)
+}
+
 /// Allocates the outputs and queues the kernel.
 fn launch(
     keys: CubeTensor<CudaRuntime>,
@@ -197,13 +226,8 @@ fn launch(
     let [_, heads, len, head_dim] = keys.meta.shape().dims::<4>();
     let value_dim = values.meta.shape().dims::<4>()[3];
     let kept = rows.meta.shape().dims::<2>()[1];
-    // The widest vector, at most 16 bytes, that every key and value row holds whole; operands
-    // that do not read as such vectors are copied contiguous first.
-    let widest = 16 / keys.dtype.size();
-    let vector = [8, 4, 2, 1]
-        .into_iter()
-        .find(|n| *n <= widest && head_dim.is_multiple_of(*n) && value_dim.is_multiple_of(*n))
-        .unwrap_or(1);
+    // Operands that do not read as vectors of that width are copied contiguous first.
+    let vector = vector_width(keys.dtype, head_dim, value_dim);
     let (keys, values) = (
         vector_readable(keys, vector),
         vector_readable(values, vector),

@@ -15,7 +15,7 @@ mod gather;
 mod strides;
 pub mod vectors;
 
-pub use gather::{gather_rows, kv_kernels_enabled, use_kv_kernels};
+pub use gather::{gather_kernel_launches, gather_rows, kv_kernels_enabled, use_kv_kernels};
 pub use strides::{Strides, StridesLaunch};
 
 use std::any::{Any, TypeId};

@@ -9,6 +9,8 @@
 //! writes the joined entries (keys before RoPE, for the pruner) and the rotated keys (for
 //! attention), with RoPE's arithmetic exactly as the RoPE kernel's.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
@@ -133,12 +135,22 @@ mod kernel {
     }
 }
 
+static JOINS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many joins this process has queued through the join-and-rotate kernel: a check that
+/// compares the kernel with Burn's operations asks it, so that it cannot pass with both sides
+/// on Burn's.
+pub fn join_kernel_launches() -> usize {
+    JOINS.load(Ordering::Relaxed)
+}
+
 /// `[memory; chunk]` (keys before RoPE, values, positions) and its keys rotated at positions
 /// `start..start + memory_len + chunk_len`, through one kernel, when `B` is Burn's CUDA
 /// backend, the KV kernels and the RoPE kernel are on (`mss_core::cuda::use_kv_kernels`,
-/// [`use_rope_kernel`](super::use_rope_kernel)), keys, values and the tables share a float
-/// dtype, keys and values a head width, and the positions reach no further than the tables;
-/// `None` otherwise (the caller then joins and rotates with Burn's operations and the RoPE
+/// [`use_rope_kernel`](super::use_rope_kernel)), the memory's and the chunk's keys, values and
+/// positions agree in shape, keys, values and the tables share a float dtype, keys and values
+/// a head width (at most 1024), the positions reach no further than the tables and every
+/// index fits 32 bits; `None` otherwise (the caller then joins and rotates with Burn's operations and the RoPE
 /// kernel).
 ///
 /// # Shapes
@@ -155,20 +167,27 @@ pub(crate) fn join_rotated<B: Backend>(
     if !is_cuda::<B>() || !kv_kernels_enabled() || !super::rope_kernel_enabled() {
         return None;
     }
-    let [_, heads, memory_len, d] = memory.keys.dims();
-    let [_, chunk_heads, chunk_len, chunk_d] = chunk.keys.dims();
+    let [memory_batch, heads, memory_len, d] = memory.keys.dims();
+    let [chunk_batch, chunk_heads, chunk_len, chunk_d] = chunk.keys.dims();
     let len = memory_len + chunk_len;
     let dtype = chunk.keys.dtype();
-    let fits = heads == chunk_heads
+    // Every index the unchecked kernel computes, in CubeCL's 32-bit indexing (`LayerKv`'s
+    // fields are public: their shapes are checked here, not assumed).
+    let indexable = |n: usize| u32::try_from(n).is_ok();
+    let fits = [memory_batch, chunk_batch] == [1, 1]
+        && heads > 0
+        && heads == chunk_heads
         && d == chunk_d
         && d > 0
         && d % 2 == 0
         && d <= 1024
         && memory_len > 0
         && chunk_len > 0
-        && [&memory.values, &chunk.values]
-            .iter()
-            .all(|v| v.dims() == [1, heads, v.dims()[2], d] && v.dtype() == dtype)
+        && memory.values.dims() == [1, heads, memory_len, d]
+        && chunk.values.dims() == [1, heads, chunk_len, d]
+        && memory.positions.dims() == [heads, memory_len]
+        && chunk.positions.dims() == [heads, chunk_len]
+        && [memory.values.dtype(), chunk.values.dtype()] == [dtype; 2]
         && [memory.keys.dtype(), cos.dtype(), signed_sin.dtype()] == [dtype; 3]
         && matches!(dtype, DType::BF16 | DType::F16 | DType::F32)
         && memory.positions.dtype() == DType::I32
@@ -177,8 +196,8 @@ pub(crate) fn join_rotated<B: Backend>(
         && signed_sin.dims() == cos.dims()
         // The kernel reads the tables unchecked.
         && start + len <= cos.dims()[0]
-        && u32::try_from(start + len).is_ok()
-        && u32::try_from(heads * len * d).is_ok();
+        && indexable((start + len) * d)
+        && indexable(heads * len * d);
     if !fits {
         return None;
     }
@@ -205,6 +224,7 @@ pub(crate) fn join_rotated<B: Backend>(
         start: start as u32,
     };
     let mut outputs = register_custom("mss_join_rotate", inputs, &outputs, operation).into_iter();
+    JOINS.fetch_add(1, Ordering::Relaxed);
     let (keys, values, positions, rotated) = (
         outputs.next()?,
         outputs.next()?,

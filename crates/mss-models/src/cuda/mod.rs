@@ -70,6 +70,8 @@ pub(crate) use attention::{causal_attention, causal_attention_with_statistics};
 #[cfg(feature = "cuda")]
 pub(crate) use gating::gated;
 #[cfg(feature = "cuda")]
+pub use join::join_kernel_launches;
+#[cfg(feature = "cuda")]
 pub(crate) use join::join_rotated;
 #[cfg(feature = "cuda")]
 pub(crate) use op::products;
