@@ -125,7 +125,10 @@ struct ApiRecord {
 // kernel record (the fourth, and the ninth of CUDA 12.0 – 13.x); the versions between and after
 // repeat the same fields (read off cudarc 0.19.10's `cupti::sys`).
 macro_rules! same_offsets {
-    ($ours:ty, $theirs:ty, $(($a:ident, $b:ident)),+) => {
+    ($ours:ty, [$($theirs:ty),+], $fields:tt) => {
+        $(same_offsets!($ours, $theirs, $fields);)+
+    };
+    ($ours:ty, $theirs:ty, ($(($a:ident, $b:ident)),+)) => {
         $(const _: () = assert!(
             std::mem::offset_of!($ours, $a) == std::mem::offset_of!($theirs, $b)
         );)+
@@ -134,61 +137,55 @@ macro_rules! same_offsets {
 }
 same_offsets!(
     KernelPrefix,
-    sys::CUpti_ActivityKernel4,
-    (kind, kind),
-    (registers_per_thread, registersPerThread),
-    (start, start),
-    (end, end),
-    (stream_id, streamId),
-    (grid, gridX),
-    (block, blockX),
-    (correlation_id, correlationId),
-    (grid_id, gridId),
-    (name, name)
-);
-same_offsets!(
-    KernelPrefix,
-    sys::CUpti_ActivityKernel9,
-    (kind, kind),
-    (registers_per_thread, registersPerThread),
-    (start, start),
-    (end, end),
-    (stream_id, streamId),
-    (grid, gridX),
-    (block, blockX),
-    (correlation_id, correlationId),
-    (grid_id, gridId),
-    (name, name)
+    [sys::CUpti_ActivityKernel4, sys::CUpti_ActivityKernel9],
+    (
+        (kind, kind),
+        (registers_per_thread, registersPerThread),
+        (start, start),
+        (end, end),
+        (stream_id, streamId),
+        (grid, gridX),
+        (block, blockX),
+        (correlation_id, correlationId),
+        (grid_id, gridId),
+        (name, name)
+    )
 );
 same_offsets!(
     CopyPrefix,
     sys::CUpti_ActivityMemcpy,
-    (bytes, bytes),
-    (start, start),
-    (end, end),
-    (stream_id, streamId),
-    (correlation_id, correlationId)
+    (
+        (bytes, bytes),
+        (start, start),
+        (end, end),
+        (stream_id, streamId),
+        (correlation_id, correlationId)
+    )
 );
 same_offsets!(
     CopyPrefix,
     sys::CUpti_ActivityMemset,
-    (detail, value),
-    (bytes, bytes),
-    (start, start),
-    (end, end),
-    (stream_id, streamId),
-    (correlation_id, correlationId)
+    (
+        (detail, value),
+        (bytes, bytes),
+        (start, start),
+        (end, end),
+        (stream_id, streamId),
+        (correlation_id, correlationId)
+    )
 );
 same_offsets!(
     ApiRecord,
     sys::CUpti_ActivityAPI,
-    (kind, kind),
-    (cbid, cbid),
-    (start, start),
-    (end, end),
-    (thread_id, threadId),
-    (correlation_id, correlationId),
-    (return_value, returnValue)
+    (
+        (kind, kind),
+        (cbid, cbid),
+        (start, start),
+        (end, end),
+        (thread_id, threadId),
+        (correlation_id, correlationId),
+        (return_value, returnValue)
+    )
 );
 
 /// What a record was.

@@ -58,16 +58,14 @@ pub fn join_memory<B: Backend>(
     let [_, heads, len, head_dim] = chunk.keys.dims();
     memory.check_shape(heads, head_dim, chunk.values.dims()[3])?;
     let memory_len = memory.kv.len();
-    let rope = match memory.rope {
+    let rope = match memory.continued_range() {
         // The chunk goes on where the memory's range ends: one range for all.
-        RopePositions::Range { start: first } if first + memory_len == start => {
-            RopePositions::Range { start: first }
-        }
-        rope => {
+        Some(first) => RopePositions::Range { start: first },
+        None => {
             let device = chunk.keys.device();
             RopePositions::At(Tensor::cat(
                 vec![
-                    rope.tensor(heads, memory_len, &device),
+                    memory.rope.tensor(heads, memory_len, &device),
                     per_head_range(start..start + len, heads, &device),
                 ],
                 1,
@@ -141,6 +139,18 @@ pub fn attend_layer<B: Backend>(
 }
 
 impl<B: Backend> LayerMemory<B> {
+    /// The first key's RoPE position when the memory's positions are a range that the chunk
+    /// continues (`first + len == chunk_rope_start`, as the paper's compact positions always
+    /// are): `[memory; chunk]` is then rotated as one range ([`join_memory`]).
+    pub fn continued_range(&self) -> Option<usize> {
+        match self.rope {
+            RopePositions::Range { start } if start + self.kv.len() == self.chunk_rope_start => {
+                Some(start)
+            }
+            _ => None,
+        }
+    }
+
     /// Checks that the memory has `n_kv_heads` heads of keys `head_dim` and values
     /// `value_dim` wide, and one RoPE position per entry (where they are explicit).
     ///

@@ -162,8 +162,7 @@ fn join_and_rotate<B: Backend>(
 ) -> Result<(Joined<B>, Tensor<B, 4>), CoreError> {
     #[cfg(feature = "cuda")]
     if let Some(memory) = memory.as_ref().filter(|m| !m.kv.is_empty())
-        && let RopePositions::Range { start } = memory.rope
-        && start + memory.kv.len() == memory.chunk_rope_start
+        && let Some(start) = memory.continued_range()
     {
         let [_, heads, _, head_dim] = chunk.keys.dims();
         memory.check_shape(heads, head_dim, chunk.values.dims()[3])?;

@@ -21,7 +21,7 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::gather_rows_kernel;
 use super::strides::StridesLaunch;
-use super::vectors::vector_readable;
+use super::vectors::{vector_readable, widest_vector};
 use super::{
     FusionCuda, Inner, as_fusion, float_tensor, fusion_primitive, int_tensor, is_cuda,
     register_custom,
@@ -155,7 +155,7 @@ pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Opt
         && kv.positions.dtype() == DType::I32
         && rows.dtype() == DType::I32
         // One unit per vector of a row: at most a cube's 1024.
-        && head_dim.max(value_dim) / vector_width(dtype, head_dim, value_dim) <= 1024
+        && head_dim.max(value_dim) / widest_vector(dtype, &[head_dim, value_dim]) <= 1024
         && indexable(heads * len * head_dim.max(value_dim))
         && indexable(heads * kept * head_dim.max(value_dim));
     if !fits {
@@ -207,15 +207,6 @@ impl Operation<FusionCuda> for GatherRows {
     }
 }
 
-/// The widest vector, at most 16 bytes, that every key and value row holds whole.
-fn vector_width(dtype: DType, head_dim: usize, value_dim: usize) -> usize {
-    let widest = 16 / dtype.size();
-    [8, 4, 2, 1]
-        .into_iter()
-        .find(|n| *n <= widest && head_dim.is_multiple_of(*n) && value_dim.is_multiple_of(*n))
-        .unwrap_or(1)
-}
-
 /// Allocates the outputs and queues the kernel.
 fn launch(
     keys: CubeTensor<CudaRuntime>,
@@ -226,8 +217,9 @@ fn launch(
     let [_, heads, len, head_dim] = keys.meta.shape().dims::<4>();
     let value_dim = values.meta.shape().dims::<4>()[3];
     let kept = rows.meta.shape().dims::<2>()[1];
-    // Operands that do not read as vectors of that width are copied contiguous first.
-    let vector = vector_width(keys.dtype, head_dim, value_dim);
+    // The widest vector every key and value row holds whole; operands that do not read as
+    // such vectors are copied contiguous first.
+    let vector = widest_vector(keys.dtype, &[head_dim, value_dim]);
     let (keys, values) = (
         vector_readable(keys, vector),
         vector_readable(values, vector),

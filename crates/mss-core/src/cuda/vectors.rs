@@ -8,11 +8,22 @@
 //! with rows padded to an aligned pitch (SmolLM2's rows of 576 bf16, 1152 bytes, take 1280),
 //! which read as vectors but are not packed.
 
+use burn::tensor::DType;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::cuda::CudaRuntime;
 
 /// Elements of one 16-byte load of bf16 / f16.
 pub const VECTOR: usize = 8;
+
+/// The most elements of `dtype`, at most 16 bytes and a power of two, that divide each of
+/// `lengths`: the widest vector a kernel can read rows of those lengths by.
+pub fn widest_vector(dtype: DType, lengths: &[usize]) -> usize {
+    let widest = 16 / dtype.size();
+    [8, 4, 2, 1]
+        .into_iter()
+        .find(|n| *n <= widest && lengths.iter().all(|len| len.is_multiple_of(*n)))
+        .unwrap_or(1)
+}
 
 /// Whether `tensor` reads as vectors of `vector` elements along its last axis: unit-strided
 /// there, its other strides (of axes longer than one) and its offset whole vectors.

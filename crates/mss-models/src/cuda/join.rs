@@ -21,7 +21,7 @@ use burn_ir::{CustomOpIr, HandleContainer};
 use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 use mss_core::LayerKv;
-use mss_core::cuda::vectors::vector_readable;
+use mss_core::cuda::vectors::{vector_readable, widest_vector};
 use mss_core::cuda::{
     FusionCuda, Inner, StridesLaunch, as_fusion, float_tensor, fusion_primitive, int_tensor,
     is_cuda, kv_kernels_enabled, register_custom,
@@ -286,11 +286,7 @@ fn launch(
     // The widest vector of pairs, at most 16 bytes, that every row holds whole (as RoPE's);
     // operands that cannot be read as such vectors are copied contiguous first.
     let dtype = entries[0].dtype;
-    let widest = 16 / dtype.size();
-    let vector = [8, 4, 2, 1]
-        .into_iter()
-        .find(|n| *n <= widest && (d / 2).is_multiple_of(*n))
-        .unwrap_or(1);
+    let vector = widest_vector(dtype, &[d / 2]);
     let [memory_keys, memory_values, chunk_keys, chunk_values] =
         entries.map(|t| vector_readable(t, vector));
     let [cos, signed_sin] = tables.map(|t| vector_readable(t, vector));

@@ -15,7 +15,7 @@ use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::kernel::rope_kernel;
-use mss_core::cuda::vectors::vector_readable;
+use mss_core::cuda::vectors::{vector_readable, widest_vector};
 
 /// This file's source, hashed: a compile-time argument of its kernels, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
@@ -158,11 +158,7 @@ fn launch_rope(
     let [_, heads, len, d] = shape.dims::<4>();
     // The widest vector of pairs, at most 16 bytes, that every row holds whole; operands it
     // cannot read as such vectors are copied contiguous first.
-    let widest = 16 / x.dtype.size();
-    let vector = [8, 4, 2, 1]
-        .into_iter()
-        .find(|n| *n <= widest && (d / 2).is_multiple_of(*n))
-        .unwrap_or(1);
+    let vector = widest_vector(x.dtype, &[d / 2]);
     let readable = |t: CubeTensor<CudaRuntime>| vector_readable(t, vector);
     let (x, cos, signed_sin) = (readable(x), readable(cos), readable(signed_sin));
     let out =
