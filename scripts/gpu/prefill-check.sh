@@ -14,6 +14,7 @@
 #   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
+#   bash scripts/gpu/prefill-check.sh flash-sass # one flash launch under the full set: details and stalls per SASS instruction
 #   bash scripts/gpu/prefill-check.sh rows32     # the flash kernel at 32 queries a plane against 16
 #   bash scripts/gpu/prefill-check.sh timeline   # where the GPU idles between kernels (Nsight Systems)
 #   bash scripts/gpu/prefill-check.sh trace      # the same through CUPTI's activity API (no nsys needed)
@@ -179,6 +180,21 @@ flash-ncu)
         > "$out/ncu-flash-sections.txt" 2>&1
     grep -E "Duration|Registers Per|Block Limit|Theoretical Occ|Achieved Occ|Waves|Eligible Warps|Issued Warp|Warp Cycles" "$out/ncu-flash-sections.txt"
     ;;
+flash-sass)
+    # One launch of the flash attention kernel (7B shape, streaming_llm FM, a steady-state
+    # step) under Nsight Compute's full set: every section's details, and the stalls sampled
+    # per SASS instruction (the source page), for where its ~130 us go.
+    limit=$(budget 240); [ "$limit" -gt 0 ] || { echo "skipped: the deadline"; continue; }
+    timeout "$limit" ncu --clock-control none --set full --import-source no -k regex:flash_attention \
+        --launch-skip 100 --launch-count 1 -f -o /tmp/flash-full \
+        $bin --shape llama2-7b --tokens 8192 --repeats 1 --only "streaming_llm FM" --no-checks \
+        > /tmp/flash-full.stdout 2>&1
+    echo "ncu rc=$?"; tail -3 /tmp/flash-full.stdout
+    ncu -i /tmp/flash-full.ncu-rep --page details > "$out/flash-full-details.txt" 2>&1
+    ncu -i /tmp/flash-full.ncu-rep --page source --csv --print-source sass 2>&1 | xz -T0 -6 > "$out/flash-full-sass.csv.xz"
+    grep -E "Duration|Registers Per|Theoretical Occ|Achieved Occ|Issued Warp|Warp Cycles|Executed Ipc|Stall" "$out/flash-full-details.txt" | head -40
+    ls -la "$out"/flash-full-*
+    ;;
 timeline)
     # Where a 7B prefill's GPU sits idle between kernels, and whether it waited for the host
     # (Nsight Systems' trace of the kernels and the API calls that launched them).
@@ -234,7 +250,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | ncu | flash-ncu | timeline | trace | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
     exit 2
     ;;
 esac

@@ -160,6 +160,38 @@ impl<B: Backend> LayerKv<B> {
         }
     }
 
+    /// Keeps every head's first `start` entries whole (sinks, frozen history) followed by its
+    /// candidates, the entries from `start` on, at `kept`: pruning's gather.
+    ///
+    /// On Burn's CUDA backend (feature `cuda`) one kernel reads the indices as they are
+    /// (`mss_core::cuda::keep_rows`); elsewhere the rows are built and
+    /// [`gather_rows`](Self::gather_rows) copies them.
+    ///
+    /// # Shapes
+    /// - `kept`: `[n_kv_heads, k]`, indices below `len - start`; returns `start + k` entries
+    ///   per head
+    pub fn keep(self, start: usize, kept: Tensor<B, 2, Int>) -> Self {
+        #[cfg(feature = "cuda")]
+        if let Some(entries) = crate::cuda::keep_rows(&self, start, &kept) {
+            return entries;
+        }
+        let heads = kept.dims()[0];
+        let device = kept.device();
+        let offsets = row_offsets(heads, self.len(), &device);
+        let chosen = kept.add(offsets.clone().add_scalar(start as i64));
+        let rows = match start {
+            0 => chosen,
+            _ => Tensor::cat(
+                vec![
+                    per_head_range(0..start, heads, &device).add(offsets),
+                    chosen,
+                ],
+                1,
+            ),
+        };
+        self.gather_rows(rows)
+    }
+
     /// Bytes held by keys and values.
     pub fn bytes(&self) -> usize {
         let k = self.keys.dims().iter().product::<usize>() * self.keys.dtype().size();
@@ -225,6 +257,33 @@ mod tests {
             vec![5, 0, 2, 3, 1, 1],
             "positions of the kept entries, head by head"
         );
+    }
+
+    #[test]
+    fn keep_holds_the_head_then_the_chosen_candidates() {
+        let device = Default::default();
+        let (h, t, d) = (2, 7, 2);
+        let chosen = Tensor::<TestBackend, 2, Int>::from_data([[4, 0, 2], [1, 1, 3]], &device);
+        for start in [0, 2] {
+            let kept = kv(h, t, d, 10).keep(start, chosen.clone());
+            assert_eq!(kept.len(), start + 3);
+            let positions: Vec<i64> = kept.positions.to_data().convert::<i64>().to_vec().unwrap();
+            let expected: Vec<i64> = [[4, 0, 2], [1, 1, 3]]
+                .iter()
+                .flat_map(|row| (0..start).chain(row.iter().map(|&i| start + i)))
+                .map(|i| 10 + i as i64)
+                .collect();
+            assert_eq!(positions, expected, "start {start}");
+            // Head 1's first key row is 10 + t·d; its entry i holds 10 + (t + i)·d.
+            let keys: Vec<f32> = kept.keys.to_data().to_vec().unwrap();
+            let last = start + 2;
+            let expected_key = (10 + (t + start + 3) * d) as f32;
+            assert_eq!(
+                keys[((start + 3) + last) * d],
+                expected_key,
+                "start {start}"
+            );
+        }
     }
 
     #[test]

@@ -92,20 +92,20 @@ fn visible_queries<B: Backend>(
         .expand([n_kv_heads, keys])
 }
 
-/// The statistics `needs` asks for from `[n_kv_heads, 2, keys]` column sums and last-query rows
-/// of a causal chunk, with the visible-query counts from `visible(keys, n_kv_heads)`.
+/// The statistics `needs` asks for from the column sums and last-query rows (`[n_kv_heads,
+/// keys]` each) of a causal chunk, with the visible-query counts from `visible(keys,
+/// n_kv_heads)`.
 #[cfg(feature = "cuda")]
 fn causal_stats<B: Backend>(
-    stats: Tensor<B, 3>,
+    [column_sums, last_query]: [Tensor<B, 2>; 2],
     needs: AttentionNeeds,
     visible: impl FnOnce(usize, usize) -> Tensor<B, 2>,
 ) -> AttentionStats<B> {
-    let [n_kv_heads, _, keys] = stats.dims();
-    let row = |i| stats.clone().narrow(1, i, 1).reshape([n_kv_heads, keys]);
+    let [n_kv_heads, keys] = column_sums.dims();
     AttentionStats {
-        last_query: needs.last_query.then(|| row(1)),
-        column_sums: needs.column_sums.then(|| row(0)),
+        last_query: needs.last_query.then_some(last_query),
         visible_queries: needs.column_sums.then(|| visible(keys, n_kv_heads)),
+        column_sums: needs.column_sums.then_some(column_sums),
         second_moments: None,
     }
 }

@@ -39,7 +39,7 @@ impl<B: Backend> Scorer<B> for Accumulated<B> {
     }
 
     fn score(&mut self, input: &PruneInput<'_, B>) -> Tensor<B, 2> {
-        let sums = required(&input.stats.column_sums, "h2o", "column sums");
+        let sums = required(&input.stats().column_sums, "h2o", "column sums");
         let prior = Self::slot(&mut self.memory, input.layer)
             .take()
             .filter(|acc| input.from_memory > 0 && acc.dims()[1] == input.from_memory);

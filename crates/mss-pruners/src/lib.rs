@@ -32,6 +32,10 @@ mod error;
 mod h2o;
 mod kind;
 mod mean_attention;
+#[cfg(feature = "cuda")]
+mod pool_kernel;
+#[cfg(feature = "cuda")]
+pub use pool_kernel::{score_kernel_launches, use_score_kernel};
 mod positional;
 mod random;
 mod roco;

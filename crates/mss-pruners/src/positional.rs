@@ -19,7 +19,7 @@ pub enum End {
 
 /// `[n_kv_heads, budget]` indices of the kept end, ascending.
 pub fn keep_end<B: Backend>(input: &PruneInput<'_, B>, end: End) -> Tensor<B, 2, Int> {
-    let device = input.candidates.keys.device();
+    let device = input.device();
     let budget = input.budget.min(input.len());
     let start = match end {
         End::Newest => input.len() - budget,
@@ -46,14 +46,7 @@ mod tests {
         let index: Vec<f32> = (0..len).map(|i| i as f32).collect();
         let minus_index: Vec<f32> = index.iter().map(|i| -i).collect();
         for budget in 1..=len {
-            let input = PruneInput {
-                layer: 0,
-                step: 0,
-                candidates: &candidates,
-                from_memory: 0,
-                stats: &stats,
-                budget,
-            };
+            let input = PruneInput::all(0, 0, &candidates, &stats, 0, budget);
             for (end, scores) in [(End::Newest, &index), (End::Oldest, &minus_index)] {
                 let kept: Vec<i64> = keep_end(&input, end)
                     .into_data()

@@ -22,7 +22,7 @@ impl<B: Backend> Scorer<B> for RandomScores {
         let row: Vec<f32> = (0..input.len() as u64)
             .map(|i| (mix(stream ^ mix(i)) >> 40) as f32)
             .collect();
-        let device = input.candidates.keys.device();
+        let device = input.device();
         Tensor::<B, 1>::from_data(TensorData::new(row, [input.len()]), &device)
             .reshape([1, input.len()])
             .repeat_dim(0, input.n_kv_heads())

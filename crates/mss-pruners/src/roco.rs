@@ -32,9 +32,9 @@ impl<B: Backend> Scorer<B> for StdFiltered {
         if input.budget >= input.len() || demoted == 0 {
             return mean;
         }
-        let squares = required(&input.stats.second_moments, "roco", "second moments");
+        let squares = required(&input.stats().second_moments, "roco", "second moments");
         let std = squares
-            .div(visible(input.stats, "roco"))
+            .div(visible(input.stats(), "roco"))
             .sub(mean.clone().powi_scalar(2))
             .clamp_min(0.0)
             .sqrt();

@@ -34,8 +34,26 @@ impl<B: Backend> Scorer<B> for PooledAttention {
     }
 
     fn score(&mut self, input: &PruneInput<'_, B>) -> Tensor<B, 2> {
-        let sums = required(&input.stats.column_sums, "snapkv", "column sums");
-        avg_pool(sums, self.kernel).div(visible(input.stats, "snapkv"))
+        // On CUDA one kernel reads every entry's statistics from the candidates' first column:
+        // no cut columns, no pooling and division operations.
+        #[cfg(feature = "cuda")]
+        if let mss_core::AttentionStats {
+            column_sums: Some(sums),
+            visible_queries: Some(visible),
+            ..
+        } = input.entry_stats()
+            && let Some(scores) = crate::pool_kernel::pooled_mean(
+                sums,
+                visible,
+                input.start(),
+                input.len(),
+                self.kernel,
+            )
+        {
+            return scores;
+        }
+        let sums = required(&input.stats().column_sums, "snapkv", "column sums");
+        avg_pool(sums, self.kernel).div(visible(input.stats(), "snapkv"))
     }
 }
 

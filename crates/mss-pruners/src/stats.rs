@@ -23,5 +23,5 @@ pub(crate) fn visible<B: Backend>(stats: &AttentionStats<B>, pruner: &str) -> Te
 
 /// Mean attention each candidate receives from the chunk's queries: column sum / visible count.
 pub(crate) fn mean_attention<B: Backend>(input: &PruneInput<'_, B>, pruner: &str) -> Tensor<B, 2> {
-    required(&input.stats.column_sums, pruner, "column sums").div(visible(input.stats, pruner))
+    required(&input.stats().column_sums, pruner, "column sums").div(visible(input.stats(), pruner))
 }

@@ -24,7 +24,7 @@ impl<B: Backend> Scorer<B> for LastQuery {
 
     fn score(&mut self, input: &PruneInput<'_, B>) -> Tensor<B, 2> {
         required(
-            &input.stats.last_query,
+            &input.stats().last_query,
             "tova",
             "the last query's attention",
         )

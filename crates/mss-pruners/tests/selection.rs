@@ -41,14 +41,7 @@ impl Case {
     }
 
     fn prune(&self, pruner: &mut dyn Pruner<B>, budget: usize, step: usize) -> Vec<Vec<i32>> {
-        let input = PruneInput {
-            layer: 0,
-            step,
-            candidates: &self.kv,
-            from_memory: self.from_memory,
-            stats: &self.stats,
-            budget,
-        };
+        let input = PruneInput::all(0, step, &self.kv, &self.stats, self.from_memory, budget);
         let kept = pruner.prune(input);
         let [heads, k] = kept.dims();
         let flat: Vec<i32> = kept.into_data().to_vec().unwrap();

@@ -220,7 +220,6 @@ impl<B: Backend> Prefiller<B> {
                 retention: plan.measures_retention().then_some(&mut retention),
                 chunk: step.tokens.clone(),
                 observer: observer.as_deref_mut(),
-                row_cache: None,
                 positional_choice: None,
             };
             let logits = forward_step(model, tokens, step, &mut hook, nll.as_mut())?;

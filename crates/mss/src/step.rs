@@ -6,7 +6,7 @@ use std::ops::Range;
 use burn::prelude::*;
 use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, LayerKv, LayerMemory, MemoryEvent, MemoryObserver,
-    PruneInput, Pruner, per_head_range, row_offsets,
+    PruneInput, Pruner,
 };
 use mss_schedule::{QueryBlocks, Retain};
 
@@ -79,27 +79,15 @@ pub(crate) struct StepHook<'a, 'o, B: Backend> {
     pub chunk: Range<usize>,
     /// Told about every memory rewrite, when present.
     pub observer: Option<&'a mut (dyn MemoryObserver<B> + 'o)>,
-    /// The rows that [`StepHook::prune`] last built, with the `(entries a head, start)` they
-    /// were built for: the head's rows (`[heads, start]`) and each head's offset plus `start`
-    /// (`[heads, 1]`). The same for most layers of a step, and each tensor built costs the host
-    /// as much as a kernel.
-    pub row_cache: Option<((usize, usize), RowCache<B>)>,
-    /// A positional pruner's last choice ([`Pruner::positional`]) with the `(heads, entries a
-    /// head, start, budget)` it was made for: its indices and the rows gathered. Every layer
-    /// of a step has the same shape under most schedules, so the pruner is asked once a step.
-    pub positional_choice: Option<(PruneShape, Choice<B>)>,
+    /// A positional pruner's last choice ([`Pruner::positional`]), the kept candidates'
+    /// indices (`[heads, budget]`), with the `(heads, entries a head, start, budget)` it was
+    /// made for. Every layer of a step has the same shape under most schedules, so the pruner
+    /// is asked once a step: on a GPU each tensor built costs the host as much as a kernel.
+    pub positional_choice: Option<(PruneShape, Tensor<B, 2, Int>)>,
 }
 
 /// What a positional pruner's choice depends on: `(heads, entries a head, start, budget)`.
 pub(crate) type PruneShape = (usize, usize, usize, usize);
-
-/// A pruner's choice: the kept candidates' indices (`[heads, budget]`) and the rows
-/// of the layer's entries that keep them with the head (`[heads, start + budget]`).
-#[derive(Debug, Clone)]
-pub(crate) struct Choice<B: Backend> {
-    kept: Tensor<B, 2, Int>,
-    rows: Tensor<B, 2, Int>,
-}
 
 impl<B: Backend> ChunkHook<B> for StepHook<'_, '_, B> {
     fn memory(&mut self, layer: usize) -> Option<LayerMemory<B>> {
@@ -175,82 +163,27 @@ impl<B: Backend> StepHook<'_, '_, B> {
         if budget == 0 {
             return (start > 0).then(|| full.narrow(0, start));
         }
-        let (heads, len) = (full.n_kv_heads(), full.len());
-        let shape = (heads, len, start, budget);
-        let choice = match &self.positional_choice {
-            Some((made_for, choice)) if *made_for == shape => choice.clone(),
+        let shape = (full.n_kv_heads(), full.len(), start, budget);
+        let kept = match &self.positional_choice {
+            Some((made_for, kept)) if *made_for == shape => kept.clone(),
             _ => {
-                let pool = full.clone().narrow(start, candidates);
-                let stats = stats.narrow(start, candidates);
-                let input = PruneInput {
-                    layer,
-                    step: self.step,
-                    candidates: &pool,
-                    from_memory,
-                    stats: &stats,
-                    budget,
-                };
+                let input =
+                    PruneInput::new(layer, self.step, &full, stats, start, from_memory, budget)
+                        .expect("the candidates follow the head");
                 let kept = self.pruner.prune(input);
-                let rows = self.rows(heads, len, start, kept.clone());
-                let choice = Choice { kept, rows };
                 if self.pruner.positional() {
-                    self.positional_choice = Some((shape, choice.clone()));
+                    self.positional_choice = Some((shape, kept.clone()));
                 }
-                choice
+                kept
             }
         };
         if let Some(retention) = self.retention.as_deref_mut()
             && from_memory > 0
         {
-            let ratio = choice.kept.lower_elem(from_memory as i64).float().mean();
+            let ratio = kept.clone().lower_elem(from_memory as i64).float().mean();
             retention.add(layer, ratio);
         }
-        Some(full.gather_rows(choice.rows))
-    }
-
-    /// The rows of a layer's `len` entries a head (laid end to end) that keep its first
-    /// `start` whole and the candidates at `kept`: one gather from the full entries then keeps
-    /// the head (sinks, frozen history) and the chosen candidates together.
-    fn rows(
-        &mut self,
-        heads: usize,
-        len: usize,
-        start: usize,
-        kept: Tensor<B, 2, Int>,
-    ) -> Tensor<B, 2, Int> {
-        let rows = match &self.row_cache {
-            Some((key, rows)) if *key == (len, start) => rows.clone(),
-            _ => {
-                let rows = RowCache::new(heads, len, start, &kept.device());
-                self.row_cache = Some(((len, start), rows.clone()));
-                rows
-            }
-        };
-        let chosen = kept.add(rows.candidate_offsets);
-        match rows.head {
-            Some(head) => Tensor::cat(vec![head, chosen], 1),
-            None => chosen,
-        }
-    }
-}
-
-/// The rows of a layer's entries laid end to end (head `h`'s entry `i` at `h · len + i`) that
-/// pruning needs for `len` entries a head whose first `start` are kept whole.
-#[derive(Debug, Clone)]
-pub(crate) struct RowCache<B: Backend> {
-    /// The rows of entries `0..start` of every head, `[heads, start]`; `None` when `start` is 0.
-    head: Option<Tensor<B, 2, Int>>,
-    /// `h · len + start` for every head, `[heads, 1]`: the row of a candidate's index 0.
-    candidate_offsets: Tensor<B, 2, Int>,
-}
-
-impl<B: Backend> RowCache<B> {
-    fn new(heads: usize, len: usize, start: usize, device: &B::Device) -> Self {
-        let offsets = row_offsets::<B>(heads, len, device);
-        Self {
-            head: (start > 0).then(|| per_head_range(0..start, heads, device).add(offsets.clone())),
-            candidate_offsets: offsets.add_scalar(start as i64),
-        }
+        Some(full.keep(start, kept))
     }
 }
 

@@ -1,8 +1,10 @@
 //! The KV cache's kernels (CUDA builds): the join of a layer's memory and chunk with its keys'
-//! RoPE, and pruning's gather, each one kernel, against Burn's concatenations, RoPE kernel and
-//! selects. Both only copy and rotate, so the whole prefill must give the same bits: the
-//! memory every layer keeps (keys, values, positions) and the last logits, under a pruner that
-//! keeps by position and one that keeps by score, at fixed and at incremental memory.
+//! RoPE, and pruning's gather (the sinks and the chosen candidates), each one kernel, and
+//! SnapKV's scores (pooled mean attention) as one kernel, against Burn's concatenations, RoPE
+//! kernel, selects, cuts, pooling and division. They copy, rotate and add in the same order, so
+//! the whole prefill must give the same bits: the memory every layer keeps (keys, values,
+//! positions) and the last logits, under a pruner that keeps by position and one that keeps by
+//! score, at fixed and at incremental memory.
 
 use mss::DefaultBackend as B;
 use mss::pruners::PrunerKind;
@@ -18,8 +20,8 @@ struct Outcome {
     layers: Vec<[Vec<f32>; 3]>,
 }
 
-/// Checks a prefill with the KV kernels (`mss::core::cuda::use_kv_kernels`) against one
-/// through Burn's operations on the random-weight model: `streaming_llm` and `snapkv` at FM
+/// Checks a prefill with the KV kernels (`mss::core::cuda::use_kv_kernels`) and the score
+/// kernel (`mss::pruners::use_score_kernel`) against one through Burn's operations on the random-weight model: `streaming_llm` and `snapkv` at FM
 /// (chunks of 256 after 256 memory entries) and IMDC, over `ids` (the first 768). Every
 /// layer's memory and the last logits must be the same bits. Leaves the kernels switched on.
 pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()> {
@@ -46,6 +48,7 @@ pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<(
             PrefillConfig::new(pruner, memory_type, 256, 256).with_decremental(decremental);
         let run = |kernels: bool| -> anyhow::Result<Outcome> {
             mss::core::cuda::use_kv_kernels(kernels);
+            mss::pruners::use_score_kernel(kernels);
             let prefill = Prefiller::<B>::new(config.clone())?.prefill(model, ids)?;
             let mut layers = Vec::new();
             for layer in 0..model.config.num_hidden_layers {
@@ -63,27 +66,32 @@ pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<(
             Ok(Outcome { logits, layers })
         };
         let launched = || {
-            (
+            [
                 mss::core::cuda::gather_kernel_launches(),
                 mss::models::join_kernel_launches(),
-            )
+                mss::pruners::score_kernel_launches(),
+            ]
         };
         let before = launched();
         let kernels = run(true);
-        let (gathers, joins) = launched();
+        let with = launched();
         let burn = run(false);
-        // A check where neither side ran the kernels (a shape or dtype they refuse, a switch
-        // off) would compare Burn's operations with themselves.
-        let ran = (gathers - before.0, joins - before.1);
-        anyhow::ensure!(
-            ran.0 > 0 && ran.1 > 0 && launched() == (gathers, joins),
-            "{label}: the KV kernels did not run as asked ({} gathers, {} joins through them; \
-             {:?} more with them switched off)",
-            ran.0,
-            ran.1,
-            (launched().0 - gathers, launched().1 - joins)
-        );
+        let without = launched();
         mss::core::cuda::use_kv_kernels(true);
+        mss::pruners::use_score_kernel(true);
+        // A check where neither side ran the kernels (a shape or dtype they refuse, a switch
+        // off) would compare Burn's operations with themselves. Only SnapKV scores.
+        let ran: Vec<usize> = (0..3).map(|i| with[i] - before[i]).collect();
+        let scores_expected = pruner == PrunerKind::SnapKv;
+        anyhow::ensure!(
+            ran[0] > 0 && ran[1] > 0 && (ran[2] > 0) == scores_expected && without == with,
+            "{label}: the kernels did not run as asked ({} gathers, {} joins, {} scores through \
+             them; {:?} more with them switched off)",
+            ran[0],
+            ran[1],
+            ran[2],
+            (0..3).map(|i| without[i] - with[i]).collect::<Vec<_>>()
+        );
         let (kernels, burn) = (kernels?, burn?);
         let entries: usize = kernels.layers.iter().map(|l| l[2].len()).sum();
         for (layer, (k, b)) in kernels.layers.iter().zip(&burn.layers).enumerate() {
@@ -107,7 +115,7 @@ pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<(
         line.push(format!("{label} {entries} entries"));
     }
     println!(
-        "KV kernels (join with RoPE, gather) vs Burn's operations, {} tokens: memories and last \
+        "KV kernels (join with RoPE, gather) and SnapKV's score kernel vs Burn's operations, {} tokens: memories and last \
          logits the same bits ({})\n",
         ids.len(),
         line.join(", ")

@@ -64,13 +64,16 @@ mod kernel {
     use crate::cuda::strides::Strides;
     use cubecl::prelude::*;
 
-    /// Output row `r` (head `r / kept`, entry `r % kept`) copies source row `rows[r]` of the
+    /// Output row `r` (head `r / kept`, entry `e = r % kept`) copies source row `s` of the
     /// heads' `len` entries laid end to end (head `s / len`, entry `s % len`; rows past the
-    /// last are clamped to it): one unit per vector of a key and of a value, `CUBE_DIM_Y`
-    /// rows a cube. Keys and values are read by their strides in vectors (along heads and
-    /// entries; rows unit-strided), positions and rows by theirs; the outputs are contiguous. Arrays
-    /// and scalars, not tensors: CubeCL uploads a tensor argument's shape and strides before
-    /// each launch (a copy and a gap on the GPU, docs/results/gpu-prefill.md).
+    /// last are clamped to it): the head's own entry `e` for `e < start` (sinks kept whole),
+    /// else `head · head_step + start + rows[head, e - start]` (`start` and `head_step` 0:
+    /// `rows` names source rows; `head_step = len`: each head's candidates from `start` on).
+    /// One unit per vector of a key and of a value, `CUBE_DIM_Y` rows a cube. Keys and values
+    /// are read by their strides in vectors (along heads and entries; rows unit-strided),
+    /// positions and rows by theirs; the outputs are contiguous. Arrays and scalars, not
+    /// tensors: CubeCL uploads a tensor argument's shape and strides before each launch (a
+    /// copy and a gap on the GPU, docs/results/gpu-prefill.md).
     #[allow(clippy::too_many_arguments)]
     #[cube(launch_unchecked)]
     pub(super) fn gather_rows_kernel<F: Float, I: Int, N: Size>(
@@ -83,6 +86,8 @@ mod kernel {
         positions_out: &mut Array<I>,
         len: u32,
         kept: u32,
+        start: u32,
+        head_step: u32,
         key_width: u32,
         value_width: u32,
         source_rows: u32,
@@ -100,8 +105,12 @@ mod kernel {
         let r = (CUBE_POS_X * CUBE_DIM_Y + UNIT_POS_Y) as usize;
         if r < out_rows {
             let (head, entry) = (r / kept, r % kept);
-            let chosen = rows[row_strides.at(head, entry)];
-            let source = min(u32::cast_from(chosen), source_rows - 1) as usize;
+            let mut source = head * len + entry;
+            if entry >= start as usize {
+                let chosen = rows[row_strides.at(head, entry - start as usize)];
+                source = (head as u32 * head_step + start + u32::cast_from(chosen)) as usize;
+            }
+            let source = min(source, source_rows as usize - 1);
             let (h, t) = (source / len, source % len);
             let i = UNIT_POS_X as usize;
             if i < key_width {
@@ -119,6 +128,16 @@ mod kernel {
     }
 }
 
+/// Which rows a gather copies: the source rows themselves, or every head's first `start`
+/// entries followed by chosen candidates of its own.
+#[derive(Debug, Clone, Copy)]
+enum Rows {
+    /// `rows[h, j]` is a row of the heads' entries laid end to end.
+    Absolute,
+    /// `rows[h, j]` is candidate `j` of head `h`, counted from entry `start`.
+    Candidates { start: usize },
+}
+
 /// [`LayerKv::gather_rows`] through one kernel, when `B` is Burn's CUDA backend, the KV
 /// kernels are on ([`use_kv_kernels`]), keys, values and positions agree in shape, keys and
 /// values share a float dtype, the positions and rows are i32 and every index fits 32 bits;
@@ -131,12 +150,33 @@ mod kernel {
 ///   `[heads, len]`
 /// - `rows`: `[heads, kept]`; returns the entries `[1, heads, kept, ·]`
 pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Option<LayerKv<B>> {
+    gather(kv, rows, Rows::Absolute)
+}
+
+/// [`LayerKv::keep`] through the same kernel as [`gather_rows`], under the same conditions:
+/// every head's first `start` entries, then its candidates (entries from `start` on) at
+/// `kept`, with no rows built. Every index must name a candidate of its head.
+///
+/// # Shapes
+/// - `kv`: as [`gather_rows`]'s, `len > start`
+/// - `kept`: `[heads, k]`; returns the entries `[1, heads, start + k, ·]`
+pub fn keep_rows<B: Backend>(
+    kv: &LayerKv<B>,
+    start: usize,
+    kept: &Tensor<B, 2, Int>,
+) -> Option<LayerKv<B>> {
+    gather(kv, kept, Rows::Candidates { start })
+}
+
+fn gather<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>, mode: Rows) -> Option<LayerKv<B>> {
     if !is_cuda::<B>() || !kv_kernels_enabled() {
         return None;
     }
     let [batch, heads, len, head_dim] = kv.keys.dims();
     let value_dim = kv.values.dims()[3];
-    let [row_heads, kept] = rows.dims();
+    let [row_heads, chosen] = rows.dims();
+    let start = mode.start();
+    let kept = start + chosen;
     let dtype = kv.keys.dtype();
     // Every index the unchecked kernel computes, in CubeCL's 32-bit indexing: the operands'
     // elements (`LayerKv`'s fields are public: their shapes are checked here, not assumed).
@@ -144,8 +184,8 @@ pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Opt
     let fits = batch == 1
         && heads > 0
         && row_heads == heads
-        && len > 0
-        && kept > 0
+        && len > start
+        && chosen > 0
         && head_dim > 0
         && value_dim > 0
         && kv.values.dims() == [1, heads, len, value_dim]
@@ -174,6 +214,7 @@ pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Opt
     ];
     let mut outputs = register_custom("mss_gather_rows", inputs, &outputs, |desc| GatherRows {
         desc,
+        mode,
     })
     .into_iter();
     GATHERS.fetch_add(1, Ordering::Relaxed);
@@ -185,11 +226,22 @@ pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Opt
     })
 }
 
+impl Rows {
+    /// The entries of each head kept whole, before the chosen ones.
+    fn start(self) -> usize {
+        match self {
+            Self::Absolute => 0,
+            Self::Candidates { start } => start,
+        }
+    }
+}
+
 /// The registered operation: inputs keys, values, positions and rows; outputs the kept keys,
 /// values and positions.
 #[derive(Debug)]
 struct GatherRows {
     desc: CustomOpIr,
+    mode: Rows,
 }
 
 impl Operation<FusionCuda> for GatherRows {
@@ -199,7 +251,7 @@ impl Operation<FusionCuda> for GatherRows {
         let values = handles.get_float_tensor::<Inner>(values);
         let positions = handles.get_int_tensor::<Inner>(positions);
         let rows = handles.get_int_tensor::<Inner>(rows);
-        let [keys, values, positions] = launch(keys, values, positions, rows);
+        let [keys, values, positions] = launch(keys, values, positions, rows, self.mode);
         let [k, v, p] = [0, 1, 2].map(|i| &self.desc.outputs[i].id);
         handles.register_float_tensor::<Inner>(k, keys);
         handles.register_float_tensor::<Inner>(v, values);
@@ -213,10 +265,17 @@ fn launch(
     values: CubeTensor<CudaRuntime>,
     positions: CubeTensor<CudaRuntime>,
     rows: CubeTensor<CudaRuntime>,
+    mode: Rows,
 ) -> [CubeTensor<CudaRuntime>; 3] {
     let [_, heads, len, head_dim] = keys.meta.shape().dims::<4>();
     let value_dim = values.meta.shape().dims::<4>()[3];
-    let kept = rows.meta.shape().dims::<2>()[1];
+    let start = mode.start();
+    let kept = start + rows.meta.shape().dims::<2>()[1];
+    // Candidates are counted from each head's own entry `start`; absolute rows from row 0.
+    let head_step = match mode {
+        Rows::Absolute => 0,
+        Rows::Candidates { .. } => len,
+    };
     // The widest vector every key and value row holds whole; operands that do not read as
     // such vectors are copied contiguous first.
     let vector = widest_vector(keys.dtype, &[head_dim, value_dim]);
@@ -260,6 +319,8 @@ fn launch(
             positions_out.clone().into_array_arg(),
             count(len),
             count(kept),
+            count(start),
+            count(head_step),
             count(head_dim / vector),
             count(value_dim / vector),
             count(heads * len),

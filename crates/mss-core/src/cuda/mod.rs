@@ -9,13 +9,15 @@
 //! (`mss-models`: cuBLAS products, RoPE, attention) and pruners (`mss-pruners`: top-k) share
 //! this module, so neither depends on the other. It also holds what both kinds of kernels read
 //! with ([`vectors`], [`Strides`]) and the one kernel of the KV cache itself, pruning's gather
-//! ([`gather_rows`]).
+//! ([`gather_rows`], [`keep_rows`]).
 
 mod gather;
 mod strides;
 pub mod vectors;
 
-pub use gather::{gather_kernel_launches, gather_rows, kv_kernels_enabled, use_kv_kernels};
+pub use gather::{
+    gather_kernel_launches, gather_rows, keep_rows, kv_kernels_enabled, use_kv_kernels,
+};
 pub use strides::{Strides, StridesLaunch};
 
 use std::any::{Any, TypeId};

@@ -53,6 +53,6 @@ impl<B: Backend, S: Scorer<B>, P: Selector<B>> Pruner<B> for ScoredPruner<S, P> 
 
 /// `[n_kv_heads, K]` indices `0..K` on every head.
 pub fn keep_all<B: Backend>(input: &PruneInput<'_, B>) -> Tensor<B, 2, Int> {
-    let device = input.candidates.keys.device();
+    let device = input.device();
     crate::per_head_range(0..input.len(), input.n_kv_heads(), &device)
 }

@@ -16,7 +16,9 @@ use std::any::TypeId;
 
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn_cubecl::kernel::{into_contiguous, slice};
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::ops::reshape;
 use burn_cubecl::tensor::CubeTensor;
 use burn_fusion::FusionRuntime;
 use burn_fusion::stream::Operation;
@@ -58,17 +60,18 @@ pub(crate) fn causal_attention<B: Backend>(
 /// probabilities.
 ///
 /// # Shapes
-/// - as [`causal_attention`]; the statistics are `[n_kv_heads, 2, keys]`: column sums, then the
-///   last query's row
+/// - as [`causal_attention`]; the statistics are the column sums and the last query's row,
+///   `[n_kv_heads, keys]` each
 pub(crate) fn causal_attention_with_statistics<B: Backend>(
     q: &Tensor<B, 4>,
     k: &Tensor<B, 4>,
     v: &Tensor<B, 4>,
-) -> Option<(Tensor<B, 4>, Tensor<B, 3>)> {
+) -> Option<(Tensor<B, 4>, [Tensor<B, 2>; 2])> {
     let mut outputs = register(q, k, v, true)?;
-    let stats = float_tensor(outputs.pop()?)?;
+    let last = float_tensor(outputs.pop()?)?;
+    let sums = float_tensor(outputs.pop()?)?;
     let out = float_tensor(outputs.pop()?)?;
-    Some((out, stats))
+    Some((out, [sums, last]))
 }
 
 /// Registers the attention (with the statistics' output when asked) when it applies.
@@ -105,16 +108,17 @@ fn register<B: Backend>(
         .collect::<Option<Vec<_>>>()?;
     let mut outputs = vec![(Shape::new([1, chunk_len, n_heads, value_dim]), dtype)];
     if statistics {
-        outputs.push((Shape::new([n_kv_heads, 2, keys]), DType::F32));
+        let row = (Shape::new([n_kv_heads, keys]), DType::F32);
+        outputs.extend([row.clone(), row]);
     }
     let outputs = register_custom("mss_causal_attention", inputs, &outputs, |desc| {
         CausalAttention { desc, statistics }
     });
-    (outputs.len() == 1 + statistics as usize).then_some(outputs)
+    (outputs.len() == 1 + 2 * statistics as usize).then_some(outputs)
 }
 
 /// The registered operation: inputs `q`, `k`, `v`, outputs `[1, chunk_len, n_heads, value_dim]`
-/// and, with `statistics`, `[n_kv_heads, 2, keys]`.
+/// and, with `statistics`, the column sums and the last query's row, `[n_kv_heads, keys]` each.
 #[derive(Debug)]
 struct CausalAttention {
     desc: CustomOpIr,
@@ -126,8 +130,8 @@ impl Operation<FusionCuda> for CausalAttention {
         let [q, k, v] = [0, 1, 2].map(|i| handles.get_float_tensor::<Inner>(&self.desc.inputs[i]));
         let (out, stats) = attend_blocks(q, k, v, self.statistics);
         handles.register_float_tensor::<Inner>(&self.desc.outputs[0].id, out);
-        if let Some(stats) = stats {
-            handles.register_float_tensor::<Inner>(&self.desc.outputs[1].id, stats);
+        for (i, stat) in stats.into_iter().flatten().enumerate() {
+            handles.register_float_tensor::<Inner>(&self.desc.outputs[1 + i].id, stat);
         }
     }
 }
@@ -142,7 +146,7 @@ fn heads_operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, [
     match strides(&tensor) {
         Some(strides) => (tensor, strides),
         None => {
-            let tensor = burn_cubecl::kernel::into_contiguous(tensor);
+            let tensor = into_contiguous(tensor);
             let s = strides(&tensor).expect("a contiguous tensor has unit-strided rows");
             (tensor, s)
         }
@@ -154,14 +158,17 @@ fn heads_operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntime>, [
 /// written straight into the output's rows. Query head `h` reads KV head `h / n_rep`; each
 /// product is batched over the KV heads, one per position in the group. With `statistics`, one
 /// more product per block writes (last block) or adds (the others) the statistics
-/// (`statistics::statistics_product`): the blocks run last first, as the last one covers every
-/// key.
+/// (`statistics::statistics_product`, `[n_kv_heads, 2, keys]`, then cut into the column sums
+/// and the last query's row): the blocks run last first, as the last one covers every key.
 fn attend_blocks(
     q: CubeTensor<CudaRuntime>,
     k: CubeTensor<CudaRuntime>,
     v: CubeTensor<CudaRuntime>,
     statistics: bool,
-) -> (CubeTensor<CudaRuntime>, Option<CubeTensor<CudaRuntime>>) {
+) -> (
+    CubeTensor<CudaRuntime>,
+    Option<[CubeTensor<CudaRuntime>; 2]>,
+) {
     let dtype = q.dtype;
     let precision = Precision::of(dtype).expect("the dtype was checked when registered");
     let [_, n_heads, chunk_len, head_dim] = q.meta.shape().dims::<4>();
@@ -298,5 +305,11 @@ fn attend_blocks(
                 .collect()
         });
     }
-    (out, stats)
+    let rows = |stats: CubeTensor<CudaRuntime>| {
+        [0, 1].map(|i| {
+            let row = slice(stats.clone(), &[0..n_kv_heads, i..i + 1, 0..keys]);
+            reshape(into_contiguous(row), Shape::new([n_kv_heads, keys]))
+        })
+    };
+    (out, stats.map(rows))
 }

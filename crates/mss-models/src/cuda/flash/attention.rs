@@ -6,8 +6,8 @@ use cubecl::prelude::barrier::Barrier;
 use cubecl::prelude::*;
 
 use super::tiles::{
-    MASKED, Pairs, copy_queries, copy_rows_async, mma_definition, score_tiles, split_fragments,
-    zero_pairs,
+    MASKED, Pairs, STALE_MAX, copy_queries, copy_rows_async, mma_definition, score_tiles,
+    split_fragments, zero_pairs,
 };
 use super::{BLOCK, VECTOR, shared_stride};
 
@@ -18,8 +18,10 @@ use super::{BLOCK, VECTOR, shared_stride};
 /// memory with `cp.async` (one buffer and one barrier each), FlashAttention-2's way: a step's
 /// values are copied while its scores are computed, and the next step's keys while its values
 /// are used. Each plane computes its `16 tiles` × 64 scores in registers, updates each row's
-/// running max (two shuffles within the quad), turns the scores into probabilities in place,
-/// rescales its output rows and adds `P V` (`ldmatrix` transposed for `V`). The output, `16
+/// reference max (two shuffles within the quad; moved only past [`STALE_MAX`]), turns the
+/// scores into probabilities in place (`exp(s · scale − max · scale)`, one fused multiply-add
+/// before each `exp`), rescales its output rows when a row's max moved and adds `P V`
+/// (`ldmatrix` transposed for `V`). The output, `16
 /// tiles` × `d` f32 per plane, stays in registers until it is divided by each row's sum and
 /// written. At heads of 128: one row tile, 52 KB of shared memory and 167 registers a unit
 /// (three cubes per SM); two, 70 KB and 254 registers (two cubes per SM), each `ldmatrix`
@@ -82,8 +84,9 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     for _ in 0..comptime![tiles * (d / 8)] {
         o.push(zero_pairs());
     }
-    // Per row of the plane (row tile m's rows g and h at 2 m and 2 m + 1): its running max (of
-    // the scaled scores) and this lane's part of its sum (the quad's parts are added at the end).
+    // Per row of the plane (row tile m's rows g and h at 2 m and 2 m + 1): its reference max (of
+    // the unscaled scores) and this lane's part of its sum (the quad's parts are added at the
+    // end).
     let mut row_max = Array::<f32>::new(comptime![2 * tiles]);
     let mut row_sum = Array::<f32>::new(comptime![2 * tiles]);
     let mut rescale = Array::<f32>::new(comptime![2 * tiles]);
@@ -113,49 +116,59 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
         keys_loaded.arrive_and_wait();
 
         let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_s, &k_s, scale, k0, keys, limit_g, masked, tiles, d);
+        let s = score_tiles(&q_s, &k_s, k0, keys, limit_g, masked, tiles, d);
         // Every unit's scores are in registers: the keys' buffer takes the next step's.
         sync_cube();
         if step + 1usize < steps {
             copy_rows_async(k, k_base, k_row, k0 + block, keys, &mut k_s, d);
             keys_loaded.commit_copy_async();
         }
+        // A row's reference max moves only when its scores grew past it by more than
+        // `STALE_MAX` (scaled): below that its probabilities, `exp` of at most `STALE_MAX`,
+        // stay far from overflow in bf16 and f32, and the output (`16 tiles · d / 16` products
+        // a lane) is rescaled only when some row of the plane moved (FlashAttention-4's lazy
+        // rescaling); the sums, two products, at every step.
+        let mut moved = false;
         #[unroll]
         for m in 0..tiles {
-            let mut new_g = row_max[2usize * m];
-            let mut new_h = row_max[2usize * m + 1usize];
             #[unroll]
-            for j in 0..key_tiles {
-                let tile = s.index(m * key_tiles + j);
-                new_g = max(new_g, max(tile[0][0], tile[0][1]));
-                new_h = max(new_h, max(tile[1][0], tile[1][1]));
+            for r in 0..2usize {
+                let row = 2usize * m + r;
+                let mut new_max = row_max[row];
+                #[unroll]
+                for j in 0..key_tiles {
+                    let tile = s.index(m * key_tiles + j);
+                    new_max = max(new_max, max(tile[r][0], tile[r][1]));
+                }
+                new_max = max(new_max, plane_shuffle_xor(new_max, 1u32));
+                new_max = max(new_max, plane_shuffle_xor(new_max, 2u32));
+                let grows = (new_max - row_max[row]) * scale > f32::new(comptime![STALE_MAX]);
+                let kept = select(grows, new_max, row_max[row]);
+                rescale[row] = ((row_max[row] - kept) * scale).exp();
+                row_max[row] = kept;
+                // Before this step's probabilities join it: they are taken against `kept`.
+                row_sum[row] *= rescale[row];
+                moved = moved || grows;
             }
-            new_g = max(new_g, plane_shuffle_xor(new_g, 1u32));
-            new_g = max(new_g, plane_shuffle_xor(new_g, 2u32));
-            new_h = max(new_h, plane_shuffle_xor(new_h, 1u32));
-            new_h = max(new_h, plane_shuffle_xor(new_h, 2u32));
-            rescale[2usize * m] = (row_max[2usize * m] - new_g).exp();
-            rescale[2usize * m + 1usize] = (row_max[2usize * m + 1usize] - new_h).exp();
-            row_max[2usize * m] = new_g;
-            row_max[2usize * m + 1usize] = new_h;
-            row_sum[2usize * m] *= rescale[2usize * m];
-            row_sum[2usize * m + 1usize] *= rescale[2usize * m + 1usize];
         }
+        let moved = plane_any(moved);
 
         // P in A fragments of 16 keys: score tiles 2 kk and 2 kk + 1 of each row tile, rows g
         // and h; row tile m's at 4 m + kk.
         let mut p_frags = Sequence::<Pairs<F>>::new();
         #[unroll]
         for m in 0..tiles {
-            let (max_g, max_h) = (row_max[2usize * m], row_max[2usize * m + 1usize]);
+            let max_g = row_max[2usize * m] * scale;
+            let max_h = row_max[2usize * m + 1usize] * scale;
+            let scales = Vector::new(scale);
             #[unroll]
             for kk in 0..comptime![BLOCK / 16] {
                 let left = s.index(m * key_tiles + 2usize * kk);
                 let right = s.index(m * key_tiles + 2usize * kk + 1usize);
-                let p_lg = (left[0] - Vector::new(max_g)).exp();
-                let p_lh = (left[1] - Vector::new(max_h)).exp();
-                let p_rg = (right[0] - Vector::new(max_g)).exp();
-                let p_rh = (right[1] - Vector::new(max_h)).exp();
+                let p_lg = (left[0] * scales - Vector::new(max_g)).exp();
+                let p_lh = (left[1] * scales - Vector::new(max_h)).exp();
+                let p_rg = (right[0] * scales - Vector::new(max_g)).exp();
+                let p_rh = (right[1] * scales - Vector::new(max_h)).exp();
                 row_sum[2usize * m] += p_lg[0] + p_lg[1] + p_rg[0] + p_rg[1];
                 row_sum[2usize * m + 1usize] += p_lh[0] + p_lh[1] + p_rh[0] + p_rh[1];
                 let mut frag = Pairs::<F>::new(4usize);
@@ -171,13 +184,15 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
         // `ldmatrix` ×4 transposed gives the B fragments of two tiles, used by every row tile:
         // matrices (keys 0-7, dims 0-7), (keys 8-15, dims 0-7), (keys 0-7, dims 8-15), (keys
         // 8-15, dims 8-15).
-        #[unroll]
-        for m in 0..tiles {
+        if moved {
             #[unroll]
-            for t in 0..out_tiles {
-                let tile = o.index_mut(m * out_tiles + t);
-                tile[0] = tile[0] * Vector::new(rescale[2usize * m]);
-                tile[1] = tile[1] * Vector::new(rescale[2usize * m + 1usize]);
+            for m in 0..tiles {
+                #[unroll]
+                for t in 0..out_tiles {
+                    let tile = o.index_mut(m * out_tiles + t);
+                    tile[0] = tile[0] * Vector::new(rescale[2usize * m]);
+                    tile[1] = tile[1] * Vector::new(rescale[2usize * m + 1usize]);
+                }
             }
         }
         values_loaded.arrive_and_wait();
@@ -237,10 +252,10 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
         }
         if pair == 0 {
             if query_g < chunk {
-                lse[head * chunk + query_g] = row_max[2usize * m] + sum_g.ln();
+                lse[head * chunk + query_g] = row_max[2usize * m] * scale + sum_g.ln();
             }
             if query_h < chunk {
-                lse[head * chunk + query_h] = row_max[2usize * m + 1usize] + sum_h.ln();
+                lse[head * chunk + query_h] = row_max[2usize * m + 1usize] * scale + sum_h.ln();
             }
         }
     }

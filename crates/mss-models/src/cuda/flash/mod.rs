@@ -139,13 +139,13 @@ pub(super) fn flash_attention(
 
 /// Per KV head, the column sums over the chunk's queries and the last query's row of the
 /// attention [`flash_attention`] computed (each summed over the KV head's query heads), from
-/// its log-sum-exp: `[kv_heads, 2, keys]` f32, as `statistics::statistics_product` gives them.
+/// its log-sum-exp: two `[kv_heads, keys]` f32 tensors.
 pub(super) fn flash_statistics(
     q: CubeTensor<CudaRuntime>,
     k: CubeTensor<CudaRuntime>,
     lse: CubeTensor<CudaRuntime>,
     scale: f32,
-) -> CubeTensor<CudaRuntime> {
+) -> [CubeTensor<CudaRuntime>; 2] {
     let [_, heads, chunk, d] = q.meta.shape().dims::<4>();
     let [_, kv_heads, keys, _] = k.meta.shape().dims::<4>();
     let blocks = chunk.div_ceil(BLOCK);
@@ -155,7 +155,8 @@ pub(super) fn flash_statistics(
     };
     let partial = f32_tensor(Shape::new([heads, blocks, keys]));
     let last = f32_tensor(Shape::new([heads, keys]));
-    let stats = f32_tensor(Shape::new([kv_heads, 2, keys]));
+    let sums = f32_tensor(Shape::new([kv_heads, keys]));
+    let rows = f32_tensor(Shape::new([kv_heads, keys]));
     let dtype = q.dtype.into();
     // Unchecked: as `flash_attention`; every write is of a head, block and key of `partial`'s
     // and `last`'s shapes, and the sum's of a KV head and key below theirs.
@@ -182,11 +183,16 @@ pub(super) fn flash_statistics(
             &client,
             CubeCount::Static(count((kv_heads * keys).div_ceil(threads)), 1, 1),
             CubeDim::new_1d(count(threads)),
-            partial.into_tensor_arg(),
-            last.into_tensor_arg(),
-            stats.clone().into_tensor_arg(),
+            partial.into_array_arg(),
+            last.into_array_arg(),
+            sums.clone().into_array_arg(),
+            rows.clone().into_array_arg(),
+            count(kv_heads),
+            count(keys),
+            count(blocks),
+            count(heads / kv_heads),
             SOURCE,
         );
     }
-    stats
+    [sums, rows]
 }

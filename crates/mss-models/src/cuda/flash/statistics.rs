@@ -86,7 +86,7 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
         let k0 = step * block;
         keys_loaded.arrive_and_wait();
         let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_s, &k_s, scale, k0, keys, limit_g, masked, 1usize, d);
+        let s = score_tiles(&q_s, &k_s, k0, keys, limit_g, masked, 1usize, d);
         // Every unit's scores are in registers, and the previous step's sums were read.
         sync_cube();
         if step + 1usize < steps {
@@ -99,8 +99,8 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
         #[unroll]
         for j in 0..comptime![BLOCK / 8] {
             let tile = s.index(j);
-            let p_g = (tile[0] - Vector::new(lse_g)).exp();
-            let p_h = (tile[1] - Vector::new(lse_h)).exp();
+            let p_g = (tile[0] * Vector::new(scale) - Vector::new(lse_g)).exp();
+            let p_h = (tile[1] * Vector::new(scale) - Vector::new(lse_h)).exp();
             #[unroll]
             for e in 0..2usize {
                 columns[2usize * j + e] = p_g[e] + p_h[e];
@@ -156,20 +156,25 @@ fn exchange_halves(columns: &mut Array<f32>, #[comptime] width: usize, #[comptim
 }
 
 /// One unit per (KV head, key): the column sums of the KV head's query heads over every query
-/// block, and their last-query rows, into `stats` (`[kv_heads, 2, keys]`).
+/// block into `sums`, and their last-query rows into `rows` (each `[kv_heads, keys]`): two
+/// tensors, not one, so that neither is cut out of the other (a copy on Burn's backend).
+/// `partial` is `[heads, blocks, keys]` and `last` `[heads, keys]`, contiguous; arrays and
+/// scalars rather than tensors, so that nothing is uploaded before the launch.
 #[cube(launch_unchecked)]
 pub(super) fn statistics_sum_kernel(
-    partial: &Tensor<f32>,
-    last: &Tensor<f32>,
-    stats: &mut Tensor<f32>,
+    partial: &Array<f32>,
+    last: &Array<f32>,
+    sums: &mut Array<f32>,
+    rows: &mut Array<f32>,
+    kv_heads: u32,
+    keys: u32,
+    blocks: u32,
+    n_rep: u32,
     #[comptime] _source: u64,
 ) {
-    let kv_heads = stats.shape(0);
-    let keys = stats.shape(2);
-    let blocks = partial.shape(1);
-    let n_rep = last.shape(0) / kv_heads;
+    let (keys, blocks, n_rep) = (keys as usize, blocks as usize, n_rep as usize);
     let i = ABSOLUTE_POS;
-    if i < kv_heads * keys {
+    if i < kv_heads as usize * keys {
         let (group, key) = (i / keys, i % keys);
         let mut columns = 0.0f32;
         let mut row = 0.0f32;
@@ -180,7 +185,7 @@ pub(super) fn statistics_sum_kernel(
             }
             row += last[head * keys + key];
         }
-        stats[group * 2usize * keys + key] = columns;
-        stats[group * 2usize * keys + keys + key] = row;
+        sums[i] = columns;
+        rows[i] = row;
     }
 }

@@ -24,6 +24,11 @@ pub(super) type Pairs<E> = Array<Vector<E, Const<2>>>;
 /// The masked-out score: finite, so that `exp` of it minus any row max is 0, never NaN.
 pub(super) const MASKED: f32 = -3.0e38;
 
+/// How far (in scaled scores, natural log) a row's scores may grow past the max its
+/// probabilities are taken against before the attention kernel moves it: probabilities stay
+/// below `e⁸ ≈ 2981`.
+pub(super) const STALE_MAX: f32 = 8.0;
+
 /// The `mma` both kernels run: 16 × 8 × 16, `F` in, f32 accumulated.
 #[cube]
 pub(super) fn mma_definition<F: Float>() -> MmaDefinition<F, F, f32> {
@@ -168,8 +173,10 @@ pub(super) fn split_fragments<E: Float>(regs: &Pairs<E>) -> (Pairs<E>, Pairs<E>)
     (first, second)
 }
 
-/// The plane's scores against the 64 keys of `k_s`, `Q Kᵀ · scale` (the queries' fragments
-/// read from `q_s`, [`query_fragment`]): for each of its `tiles` row tiles `m` (16 queries from
+/// The plane's scores against the 64 keys of `k_s`, `Q Kᵀ` unscaled (the callers fold the scale
+/// into the exponent, one fused multiply-add per score instead of a multiply and a subtraction;
+/// [`MASKED`] times a scale of at most 1 stays finite), the queries' fragments
+/// read from `q_s` ([`query_fragment`]): for each of its `tiles` row tiles `m` (16 queries from
 /// row `16 (tiles UNIT_POS_Y + m)` of `q_s`), 8 accumulator tiles of 8 keys, at `8 m + j`, with
 /// [`MASKED`] where key `k0 + j` is past `keys` or past a row's last visible key (`limit_g + 16
 /// m` for tile `m`'s row g, 8 more for its row h); `masked` says whether any may be. Each
@@ -181,7 +188,6 @@ pub(super) fn split_fragments<E: Float>(regs: &Pairs<E>) -> (Pairs<E>, Pairs<E>)
 pub(super) fn score_tiles<F: Float, N: Size>(
     q_s: &SharedMemory<Vector<F, N>>,
     k_s: &SharedMemory<Vector<F, N>>,
-    scale: f32,
     k0: usize,
     keys: usize,
     limit_g: usize,
@@ -226,16 +232,16 @@ pub(super) fn score_tiles<F: Float, N: Size>(
             }
         }
     }
-    #[unroll]
-    for m in 0..tiles {
-        let limit_g_m = limit_g + m * 16usize;
-        let limit_h_m = limit_g_m + 8usize;
+    if masked {
         #[unroll]
-        for j in 0..comptime![BLOCK / 8] {
-            let tile = s.index_mut(m * comptime![BLOCK / 8] + j);
-            let mut x_g = tile[0] * Vector::new(scale);
-            let mut x_h = tile[1] * Vector::new(scale);
-            if masked {
+        for m in 0..tiles {
+            let limit_g_m = limit_g + m * 16usize;
+            let limit_h_m = limit_g_m + 8usize;
+            #[unroll]
+            for j in 0..comptime![BLOCK / 8] {
+                let tile = s.index_mut(m * comptime![BLOCK / 8] + j);
+                let mut x_g = tile[0];
+                let mut x_h = tile[1];
                 #[unroll]
                 for e in 0..2usize {
                     let key = k0 + j * 8usize + pair * 2usize + e;
@@ -246,9 +252,9 @@ pub(super) fn score_tiles<F: Float, N: Size>(
                         x_h[e] = f32::new(comptime![MASKED]);
                     }
                 }
+                tile[0] = x_g;
+                tile[1] = x_h;
             }
-            tile[0] = x_g;
-            tile[1] = x_h;
         }
     }
     s
