@@ -122,8 +122,9 @@ impl<B: Backend> LayerKv<B> {
     ///
     /// Keys, values and positions are each viewed as rows and the kept rows copied whole (one
     /// `select` each), which on the CPU is a copy per row rather than index arithmetic per
-    /// element as `gather` does; a caller that prunes every layer of a step alike builds the
-    /// offsets once ([`gather`](Self::gather) builds them each time).
+    /// element as `gather` does; a caller that gathers every layer of a step alike can build
+    /// the offsets once ([`gather`](Self::gather) and [`keep`](Self::keep) build them each
+    /// time; on CUDA `keep` builds none).
     ///
     /// On Burn's CUDA backend (feature `cuda`) the three copies are one kernel where it applies
     /// (`mss_core::cuda::gather_rows`: the KV kernels switched on, consistent shapes, i32

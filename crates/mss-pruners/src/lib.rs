@@ -25,7 +25,8 @@
 //!
 //! # Feature flags
 //!
-//! None.
+//! - `cuda`: on Burn's CUDA backend, top-k and SnapKV's scores run as the crate's CubeCL
+//!   kernels (`use_top_k_kernel`, `use_score_kernel` switch them off).
 
 mod chunk_prefix;
 mod error;

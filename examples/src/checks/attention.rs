@@ -33,22 +33,37 @@ pub fn check_long_chunks(
         Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(DType::BF16)
     };
     let started = Instant::now();
-    for (chunk, memory, head_dim) in [
-        (1, 0, 64),
-        (1, 700, 64),
-        (7, 300, 64),
-        (1024, 0, 64),
-        (1024, 1024, 64),
-        (4608, 0, 64),
-        (4608, 1024, 64),
-        (100, 37, 128),
-        (1024, 1024, 128),
+    // The last field multiplies the keys after the first quarter: a row's scores then grow by
+    // far more than the flash kernel's `STALE_MAX` after its first blocks, so its lazily
+    // moved max and rescaled output are exercised past the first step.
+    for (chunk, memory, head_dim, late_gain) in [
+        (1, 0, 64, 1.0),
+        (1, 700, 64, 1.0),
+        (7, 300, 64, 1.0),
+        (1024, 0, 64, 1.0),
+        (1024, 1024, 64, 1.0),
+        (4608, 0, 64, 1.0),
+        (4608, 1024, 64, 1.0),
+        (100, 37, 128, 1.0),
+        (1024, 1024, 128, 1.0),
+        (1024, 1024, 128, 8.0),
     ] {
+        let keys = memory + chunk;
         let (q, k, v) = (
             random([1, 9, chunk, head_dim]),
-            random([1, 3, memory + chunk, head_dim]),
-            random([1, 3, memory + chunk, head_dim]),
+            random([1, 3, keys, head_dim]),
+            random([1, 3, keys, head_dim]),
         );
+        let k = if late_gain == 1.0 {
+            k
+        } else {
+            let first = keys / 4;
+            let late = k
+                .clone()
+                .narrow(2, first, keys - first)
+                .mul_scalar(late_gain);
+            Tensor::cat(vec![k.narrow(2, 0, first), late], 2)
+        };
         let run = |kernel| {
             use_attention_kernel(kernel);
             let (out, _) = mss::models::attend(
@@ -91,15 +106,24 @@ pub fn check_long_chunks(
         let error = relative_error(&fused, &blocked);
         let burn_error = relative_error(&burn, &blocked);
         let flash_error = relative_error(&flash, &blocked);
-        anyhow::ensure!(
-            error < 3e-2 && burn_error < 3e-2 && flash_error < 3e-2,
-            "fused attention of a {chunk}-query chunk after {memory} memory entries (head \
-             {head_dim}) differs from the blocked products: {error} (Burn's kernel: \
-             {burn_error}, the flash kernel: {flash_error})"
-        );
         let flash_vs_fused = relative_error(&flash, &fused);
+        // With scores grown eightfold the fused path and the flash kernel both sat 7.26e-2
+        // from the blocked products on an H200 (the same digits: the reference's rounding of
+        // large scores, not the lazy rescaling), so there the flash kernel is held to the
+        // fused path and the blocked products bound both more loosely.
+        let reference_bound = if late_gain == 1.0 { 3e-2 } else { 1.5e-1 };
+        anyhow::ensure!(
+            error < reference_bound
+                && burn_error < reference_bound
+                && flash_error < reference_bound
+                && flash_vs_fused < 3e-2,
+            "fused attention of a {chunk}-query chunk after {memory} memory entries (head \
+             {head_dim}, late keys ×{late_gain}) differs from the blocked products: {error} (Burn's kernel: \
+             {burn_error}, the flash kernel: {flash_error}; the flash kernel from the fused \
+             path: {flash_vs_fused})"
+        );
         let mut line = format!(
-            "attention ({chunk} queries, {memory} memory entries, head {head_dim}, bf16) vs blocked: fused {error:.1e}, flash kernel {flash_error:.1e} ({flash_vs_fused:.1e} from fused), Burn's kernel {burn_error:.1e} [{:.0} s]",
+            "attention ({chunk} queries, {memory} memory entries, head {head_dim}, late keys ×{late_gain}, bf16) vs blocked: fused {error:.1e}, flash kernel {flash_error:.1e} ({flash_vs_fused:.1e} from fused), Burn's kernel {burn_error:.1e} [{:.0} s]",
             started.elapsed().as_secs_f64()
         );
         if memory > 0 && chunk > 4096 {

@@ -52,7 +52,8 @@ pub fn kv_kernels_enabled() -> bool {
 
 static GATHERS: AtomicUsize = AtomicUsize::new(0);
 
-/// How many gathers this process has queued through the kernel ([`gather_rows`]): a check
+/// How many gathers this process has queued through the kernel ([`gather_rows`] and
+/// [`keep_rows`]): a check
 /// that compares the kernel with Burn's operations asks it, so that it cannot pass with both
 /// sides on Burn's.
 pub fn gather_kernel_launches() -> usize {
@@ -155,7 +156,9 @@ pub fn gather_rows<B: Backend>(kv: &LayerKv<B>, rows: &Tensor<B, 2, Int>) -> Opt
 
 /// [`LayerKv::keep`] through the same kernel as [`gather_rows`], under the same conditions:
 /// every head's first `start` entries, then its candidates (entries from `start` on) at
-/// `kept`, with no rows built. Every index must name a candidate of its head.
+/// `kept`, with no rows built. Every index must name a candidate of its head: the kernel does
+/// not check them (a negative or too large index reads another entry, clamped only to the
+/// last of the last head), as a pruner's indices come from its selection.
 ///
 /// # Shapes
 /// - `kv`: as [`gather_rows`]'s, `len > start`

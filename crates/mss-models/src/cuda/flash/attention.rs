@@ -125,7 +125,7 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
         }
         // A row's reference max moves only when its scores grew past it by more than
         // `STALE_MAX` (scaled): below that its probabilities, `exp` of at most `STALE_MAX`,
-        // stay far from overflow in bf16 and f32, and the output (`16 tiles · d / 16` products
+        // stay far from overflow in f16, bf16 and f32, and the output (`16 tiles · d / 16` products
         // a lane) is rescaled only when some row of the plane moved (FlashAttention-4's lazy
         // rescaling); the sums, two products, at every step.
         let mut moved = false;

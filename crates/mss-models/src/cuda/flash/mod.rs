@@ -1,7 +1,8 @@
 //! Causal attention of a chunk over `[memory; chunk]` in one CubeCL kernel, FlashAttention-2
 //! style: the scores of a block of queries against a block of keys live in registers only, the
-//! softmax runs online (a running max and sum per query, the output rescaled as the max
-//! grows), and both products run on the tensor cores
+//! softmax runs online (a reference max and a sum per query, the output rescaled when the
+//! max has grown by more than a bound, `tiles::STALE_MAX`), and both products run on the
+//! tensor cores
 //! (`mma.m16n8k16` with `ldmatrix`). Nothing of size queries × keys reaches device memory, so
 //! there are no score blocks to size and no launches per block. Key/value heads are read by
 //! their query heads directly (GQA without repeated keys).
