@@ -108,13 +108,13 @@ impl<B: Backend> LayerKv<B> {
         }
     }
 
-    /// Keeps, for every KV head, the entries at `indices` (in the given order).
+    /// Keeps, for every KV head, the entries at `indices` (in the given order):
+    /// [`keep`](Self::keep) with no head kept whole.
     ///
     /// # Shapes
     /// - `indices`: `[n_kv_heads, kept]`
     pub fn gather(self, indices: Tensor<B, 2, Int>) -> Self {
-        let offsets = row_offsets(indices.dims()[0], self.len(), &indices.device());
-        self.gather_rows(indices.add(offsets))
+        self.keep(0, indices)
     }
 
     /// Keeps the entries at `rows` of every head's entries laid end to end (head `h`'s entry
@@ -124,7 +124,7 @@ impl<B: Backend> LayerKv<B> {
     /// `select` each), which on the CPU is a copy per row rather than index arithmetic per
     /// element as `gather` does; a caller that gathers every layer of a step alike can build
     /// the offsets once ([`gather`](Self::gather) and [`keep`](Self::keep) build them each
-    /// time; on CUDA `keep` builds none).
+    /// time, except on CUDA, where they build none).
     ///
     /// On Burn's CUDA backend (feature `cuda`) the three copies are one kernel where it applies
     /// (`mss_core::cuda::gather_rows`: the KV kernels switched on, consistent shapes, i32
@@ -179,13 +179,12 @@ impl<B: Backend> LayerKv<B> {
         let heads = kept.dims()[0];
         let device = kept.device();
         let offsets = row_offsets(heads, self.len(), &device);
-        let chosen = kept.add(offsets.clone().add_scalar(start as i64));
         let rows = match start {
-            0 => chosen,
+            0 => kept.add(offsets),
             _ => Tensor::cat(
                 vec![
-                    per_head_range(0..start, heads, &device).add(offsets),
-                    chosen,
+                    per_head_range(0..start, heads, &device).add(offsets.clone()),
+                    kept.add(offsets.add_scalar(start as i64)),
                 ],
                 1,
             ),
