@@ -117,6 +117,10 @@ struct Args {
     /// 16 (`mss::models::set_flash_rows_per_plane`).
     #[arg(long, default_value_t = 32)]
     flash_rows: usize,
+    /// CUDA builds only: keys per plane of the flash statistics kernel, 16 (the default) or 32
+    /// (`mss::models::set_statistics_rows_per_plane`).
+    #[arg(long, default_value_t = 16)]
+    statistics_rows: usize,
     /// CUDA builds only: the pool's free pages released after every step of every prefill
     /// (`mss::models::release_after_queued_work`; the warm-up's too) and exact-size
     /// allocations during the timed ones (`exact_size_allocations`); the pool peak is then the
@@ -179,6 +183,11 @@ fn run() -> anyhow::Result<()> {
     if ![16, 32].contains(&args.flash_rows) {
         return Err(mss_examples::exit::bad_usage("--flash-rows takes 16 or 32"));
     }
+    if ![16, 32].contains(&args.statistics_rows) {
+        return Err(mss_examples::exit::bad_usage(
+            "--statistics-rows takes 16 or 32",
+        ));
+    }
     if args.host_profile.is_some() && !mss_examples::host_profile::AVAILABLE {
         return Err(mss_examples::exit::bad_usage(
             "--host-profile needs the example built with `--features host-profile` (Unix)",
@@ -195,6 +204,7 @@ fn run() -> anyhow::Result<()> {
         mss::models::use_rope_kernel(!args.burn_rope);
         mss::models::use_flash_attention(!args.no_flash);
         mss::models::set_flash_rows_per_plane(args.flash_rows);
+        mss::models::set_statistics_rows_per_plane(args.statistics_rows);
         if let Some(log2) = args.score_block_log2 {
             mss::models::set_attention_score_block(1 << log2);
         }

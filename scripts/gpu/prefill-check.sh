@@ -16,6 +16,7 @@
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
 #   bash scripts/gpu/prefill-check.sh flash-sass # one flash launch under the full set: details and stalls per SASS instruction
 #   bash scripts/gpu/prefill-check.sh rows32     # the flash kernel at 32 queries a plane against 16
+#   bash scripts/gpu/prefill-check.sh stats-rows # the statistics kernel at 16 keys a plane against 32
 #   bash scripts/gpu/prefill-check.sh timeline   # where the GPU idles between kernels (Nsight Systems)
 #   bash scripts/gpu/prefill-check.sh trace      # the same through CUPTI's activity API (no nsys needed)
 #   bash scripts/gpu/prefill-check.sh host-profile  # where the host spends the prefills (feature host-profile)
@@ -109,6 +110,23 @@ ordering)
         for ordering in events stream; do
             step mss-l7b-32k-$ordering-$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" --product-ordering $ordering
         done
+    done
+    ;;
+stats-rows)
+    # The flash statistics kernel at 16 keys a plane against 32 (the same binary,
+    # `--statistics-rows`), processes alternating; the kernels' own times come from `trace`.
+    for round in 1 2; do
+        for rows in 16 32; do
+            step mss-l7b-32k-stats$rows-$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "snapkv" --statistics-rows $rows
+        done
+    done
+    for rows in 16 32; do
+        limit=$(budget 100); [ "$limit" -gt 0 ] || { echo "skipped: the deadline"; continue; }
+        rm -rf /tmp/trace
+        timeout "$limit" $bin --shape llama2-7b --tokens 8192 --repeats 1 --no-checks --only "snapkv FM" \
+            --statistics-rows $rows --kernel-trace /tmp/trace > /tmp/trace-stats$rows.stdout 2>&1
+        echo "trace-stats$rows rc=$?"
+        [ -f /tmp/trace/snapkv-FM.csv ] && xz -T0 -6 -c /tmp/trace/snapkv-FM.csv > "$out/trace-stats$rows.csv.xz"
     done
     ;;
 ordering-smollm2)
@@ -250,7 +268,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
     exit 2
     ;;
 esac

@@ -146,36 +146,45 @@ impl<B: Backend> StepContext<B> {
     }
 }
 
-/// `[memory; chunk]` and its keys rotated at their positions of this step, together: the
-/// entries stay unrotated for the hook (a later step rotates them to other positions). One
-/// kernel on CUDA where the memory's positions are a range that the chunk continues (the
-/// paper's compact positions) and the kernel takes the operands (the KV and RoPE kernels on,
-/// keys and values of one head width: `cuda::join_rotated`); otherwise [`join_memory`] and the
-/// RoPE of the joined keys.
+/// `[memory; chunk]`, its keys rotated at their positions of this step and the chunk's
+/// `queries` at theirs, together: the entries stay unrotated for the hook (a later step rotates
+/// them to other positions). One kernel on CUDA where the memory's positions are a range that
+/// the chunk continues (the paper's compact positions) and the kernel takes the operands (the
+/// KV and RoPE kernels on, keys, values and queries of one head width: `cuda::join_rotated`);
+/// otherwise [`join_memory`] and the RoPE of the joined keys and of the queries.
 ///
 /// # Errors
 /// Those of [`join_memory`].
 fn join_and_rotate<B: Backend>(
     memory: Option<LayerMemory<B>>,
     chunk: LayerKv<B>,
+    queries: Tensor<B, 4>,
     step: &StepContext<B>,
-) -> Result<(Joined<B>, Tensor<B, 4>), CoreError> {
+) -> Result<Rotated<B>, CoreError> {
     #[cfg(feature = "cuda")]
     if let Some(memory) = memory.as_ref().filter(|m| !m.kv.is_empty())
         && let Some(start) = memory.continued_range()
     {
         let [_, heads, _, head_dim] = chunk.keys.dims();
         memory.check_shape(heads, head_dim, chunk.values.dims()[3])?;
-        if let Some((entries, keys)) = step.table.join_rotated(&memory.kv, &chunk, start) {
+        let queries = (&queries, step.rope_start);
+        if let Some((entries, keys, queries)) =
+            step.table.join_rotated(&memory.kv, &chunk, queries, start)
+        {
             let joined = Joined {
                 entries,
                 rope: RopePositions::Range { start },
                 memory_len: memory.kv.len(),
                 chunk_rope_start: memory.chunk_rope_start,
             };
-            return Ok((joined, keys));
+            return Ok(Rotated {
+                joined,
+                keys,
+                queries,
+            });
         }
     }
+    let queries = step.table.rotate_range(queries, step.rope_start);
     let joined = join_memory(memory, chunk, step.rope_start)?;
     let keys = match &joined.rope {
         RopePositions::Range { start } => {
@@ -185,7 +194,19 @@ fn join_and_rotate<B: Backend>(
             .table
             .rotate_at(joined.entries.keys.clone(), positions.clone()),
     };
-    Ok((joined, keys))
+    Ok(Rotated {
+        joined,
+        keys,
+        queries,
+    })
+}
+
+/// What attention reads of a step: the joined entries, their keys and the chunk's queries
+/// rotated at this step's positions.
+struct Rotated<B: Backend> {
+    joined: Joined<B>,
+    keys: Tensor<B, 4>,
+    queries: Tensor<B, 4>,
 }
 
 /// Grouped-query attention with q/k/v/o projections named as in Hugging Face checkpoints.
@@ -234,8 +255,11 @@ impl<B: Backend> Attention<B> {
             values: heads(v, self.n_kv_heads),
             positions: step.document_positions.clone(),
         };
-        let q = step.table.rotate_range(q, step.rope_start);
-        let (joined, keys) = join_and_rotate(memory, chunk, step)?;
+        let Rotated {
+            joined,
+            keys,
+            queries: q,
+        } = join_and_rotate(memory, chunk, q, step)?;
         // Keys can fall out of the window only once the step reaches past it.
         let hidden = self
             .sliding_window

@@ -50,8 +50,9 @@ pub use cuda::{
     DEFAULT_SCORE_BLOCK_ELEMENTS, DevicePool, KERNEL_CACHE_ENV, ProductOrdering, cublas_available,
     cublas_ordering, device_pool, exact_size_allocations, join_kernel_launches, order_cublas,
     persist_kernel_caches, release_after_queued_work, release_unused_device_memory,
-    rope_kernel_enabled, set_attention_score_block, set_flash_rows_per_plane, use_cublas,
-    use_flash_attention, use_rope_kernel,
+    rope_kernel_enabled, set_attention_score_block, set_flash_rows_per_plane,
+    set_statistics_rows_per_plane, statistics_rows_per_plane, use_cublas, use_flash_attention,
+    use_rope_kernel,
 };
 pub use error::{ModelError, Result};
 pub use generation_config::GenerationConfig;

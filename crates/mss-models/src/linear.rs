@@ -10,7 +10,9 @@ use burn::prelude::*;
 /// - `bias`: `[d_out]`
 #[derive(Module, Debug)]
 pub struct Linear<B: Backend> {
-    /// Weight, already transposed from Hugging Face's `[out, in]`.
+    /// Weight, already transposed from Hugging Face's `[out, in]`: a transposed copy, or a
+    /// transposed view of that storage where cuBLAS multiplies faster so (the feed-forward
+    /// block's gate and up on Burn's CUDA backend, docs/decisions.md §32).
     pub weight: Param<Tensor<B, 2>>,
     /// Optional bias.
     pub bias: Option<Param<Tensor<B, 1>>>,

@@ -250,17 +250,19 @@ impl<B: Backend> RopeTable<B> {
         apply_rope(x, cos, sin)
     }
 
-    /// `[memory; chunk]` and its keys rotated at `start..` as [`rotate_range`](Self::rotate_range)
-    /// rotates them, through one kernel on Burn's CUDA backend (`None` where that kernel does
-    /// not apply: the caller joins and rotates).
+    /// `[memory; chunk]`, its keys rotated at `start..` and the chunk's queries at
+    /// `query_start..`, as [`rotate_range`](Self::rotate_range) rotates them, through one
+    /// kernel on Burn's CUDA backend (`None` where that kernel does not apply: the caller joins
+    /// and rotates).
     #[cfg(feature = "cuda")]
     pub(crate) fn join_rotated(
         &self,
         memory: &LayerKv<B>,
         chunk: &LayerKv<B>,
+        queries: (&Tensor<B, 4>, usize),
         start: usize,
-    ) -> Option<(LayerKv<B>, Tensor<B, 4>)> {
-        crate::cuda::join_rotated(memory, chunk, &self.cos, &self.signed_sin, start)
+    ) -> Option<(LayerKv<B>, Tensor<B, 4>, Tensor<B, 4>)> {
+        crate::cuda::join_rotated(memory, chunk, queries, &self.cos, &self.signed_sin, start)
     }
 
     /// `x` rotated at explicit per-head positions (each below the table's length; one kernel on

@@ -131,6 +131,21 @@ impl<B: Backend> Transformer<B> {
             };
             Ok(Linear::new(weight, bias))
         };
+        // The feed-forward block's input products (gate, up) on Burn's CUDA backend read their
+        // weights in Hugging Face's `[out, in]` storage, as transposed views: cuBLAS multiplies
+        // by them faster in that layout at the 7B shape, and by the others in `[in, out]`
+        // (docs/results/gpu-prefill.md, "Weights in the layout cuBLAS multiplies fastest").
+        let ff_input = |name: &str| -> Result<Linear<B>> {
+            if !weights_out_in::<B>() {
+                return linear(name, h, ff, config.mlp_bias);
+            }
+            let weight = source.tensor(&format!("{name}.weight"), [ff, h])?;
+            let bias = match config.mlp_bias {
+                true => Some(source.tensor(&format!("{name}.bias"), [ff])?),
+                false => None,
+            };
+            Ok(Linear::new(weight.transpose(), bias))
+        };
         let norm = |name: &str| -> Result<RmsNorm<B>> {
             let weight = source.tensor(&format!("{name}.weight"), [h])?;
             Ok(RmsNorm::new(weight, config.rms_norm_eps))
@@ -150,8 +165,8 @@ impl<B: Backend> Transformer<B> {
                 ),
                 post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm"))?,
                 mlp: Mlp {
-                    gate_proj: linear(&format!("{p}.mlp.gate_proj"), h, ff, mb)?,
-                    up_proj: linear(&format!("{p}.mlp.up_proj"), h, ff, mb)?,
+                    gate_proj: ff_input(&format!("{p}.mlp.gate_proj"))?,
+                    up_proj: ff_input(&format!("{p}.mlp.up_proj"))?,
                     down_proj: linear(&format!("{p}.mlp.down_proj"), ff, h, mb)?,
                 },
             });
@@ -403,4 +418,14 @@ fn check_chunk<B: Backend>(tokens: &Tensor<B, 2, Int>) -> mss_core::Result<()> {
         });
     }
     Ok(())
+}
+
+/// Whether weights that cuBLAS multiplies by faster in Hugging Face's `[out, in]` storage are
+/// kept so (as transposed views) on backend `B`: Burn's CUDA backend only.
+#[cfg_attr(not(feature = "cuda"), allow(clippy::extra_unused_type_parameters))]
+fn weights_out_in<B: Backend>() -> bool {
+    #[cfg(feature = "cuda")]
+    return mss_core::cuda::is_cuda::<B>();
+    #[cfg(not(feature = "cuda"))]
+    false
 }

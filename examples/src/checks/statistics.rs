@@ -66,8 +66,10 @@ pub fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::R
 /// cuBLAS product per block from the softmax's probabilities) against `mss_core`'s blocked
 /// products, in f32 and bf16, 9 query heads over 3 KV heads: the output, the column sums, the
 /// last query's row and the visible-query counts, for a few queries after memory, a 1024-query
-/// chunk after 1024 entries, a 4608-query chunk (several query blocks) after 1024 and heads of
-/// 128 off the flash kernels' 64-row blocks; bf16 through the flash kernels too. Every case
+/// chunk after 1024 entries, a 4608-query chunk (several query blocks) after 1024, heads of
+/// 128 off the flash kernels' 64-row blocks and one query head per KV head with and without
+/// memory; bf16 through the flash kernels too, at 16 and 32 keys a plane of the statistics
+/// kernel. Every case
 /// runs; the failures are reported together. Leaves the flash kernels switched as
 /// `flash_timed` says (`prefill_timing` without `--no-flash`).
 pub fn check_model_statistics(
@@ -86,17 +88,24 @@ pub fn check_model_statistics(
     let mut failures = Vec::new();
     // Burn's f32 products on this GPU round about as TF32 does (`check_linear_products`: ~1e-3
     // of the largest value), so the f32 reference is itself that far off.
-    // bf16 twice: through the products around a softmax, then through the flash kernels.
-    for (dtype, tolerance, flash) in [
-        (DType::F32, 1e-2, false),
-        (DType::BF16, 3e-2, false),
-        (DType::BF16, 3e-2, true),
+    // bf16 three times: through the products around a softmax, then through the flash kernels
+    // with 16 and 32 keys a plane of the statistics kernel.
+    #[cfg(feature = "cuda")]
+    let statistics_rows = mss::models::statistics_rows_per_plane();
+    for (dtype, tolerance, flash, plane_keys) in [
+        (DType::F32, 1e-2, false, 16),
+        (DType::BF16, 3e-2, false, 16),
+        (DType::BF16, 3e-2, true, 16),
+        (DType::BF16, 3e-2, true, 32),
     ]
     .into_iter()
-    .filter(|&(_, _, flash)| !flash || cfg!(feature = "cuda"))
+    .filter(|&(_, _, flash, _)| !flash || cfg!(feature = "cuda"))
     {
         #[cfg(feature = "cuda")]
-        mss::models::use_flash_attention(flash);
+        {
+            mss::models::use_flash_attention(flash);
+            mss::models::set_statistics_rows_per_plane(plane_keys);
+        }
         let random = |shape: [usize; 4]| {
             Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(dtype)
         };
@@ -109,6 +118,10 @@ pub fn check_model_statistics(
             (1024, 1024, 64, 9, 3),
             (4608, 1024, 64, 9, 3),
             (100, 37, 128, 9, 3),
+            // The 7B shape's heads (one query head per KV head, 128 wide), without memory and
+            // after a memory that is no whole number of 64-key blocks.
+            (1024, 0, 128, 4, 4),
+            (200, 1000, 128, 4, 4),
         ] {
             let (q, k, v) = (
                 random([1, heads, chunk, head_dim]),
@@ -164,7 +177,10 @@ pub fn check_model_statistics(
                 line.join(", ")
             ));
         }
-        let path = if flash { "flash kernels" } else { "products" };
+        let path = match flash {
+            true => format!("flash kernels, statistics {plane_keys} keys a plane"),
+            false => "products".to_owned(),
+        };
         println!(
             "model attention with statistics vs blocked ({dtype:?}, {path}): {} [{:.0} s]",
             errors.join("; "),
@@ -172,7 +188,10 @@ pub fn check_model_statistics(
         );
     }
     #[cfg(feature = "cuda")]
-    mss::models::use_flash_attention(flash_timed);
+    {
+        mss::models::use_flash_attention(flash_timed);
+        mss::models::set_statistics_rows_per_plane(statistics_rows);
+    }
     #[cfg(not(feature = "cuda"))]
     let _ = flash_timed;
     println!();

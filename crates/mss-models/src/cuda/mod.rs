@@ -169,6 +169,37 @@ fn flash_row_tiles() -> usize {
 }
 
 #[cfg(feature = "cuda")]
+static STATISTICS_ROW_TILES: AtomicUsize = AtomicUsize::new(1);
+
+#[cfg(feature = "cuda")]
+/// How many keys each plane (32 lanes) of the flash statistics kernel holds, for every model in
+/// the process: 16 (the default; 64 keys a cube) or 32 (128 a cube, each `ldmatrix` of queries
+/// feeding two row tiles' `mma`s). At 32 a launch with fewer than 128 blocks of 128 keys
+/// (heads × blocks) still takes 16, so that the GPU stays full. Returns whether `rows` is one
+/// of the two. Both compute every sum the same way, to the bit
+/// (docs/results/gpu-prefill.md).
+pub fn set_statistics_rows_per_plane(rows: usize) -> bool {
+    let tiles = match rows {
+        16 => 1,
+        32 => 2,
+        _ => return false,
+    };
+    STATISTICS_ROW_TILES.store(tiles, Ordering::Relaxed);
+    true
+}
+
+#[cfg(feature = "cuda")]
+/// The keys per plane [`set_statistics_rows_per_plane`] set last (16 unless set).
+pub fn statistics_rows_per_plane() -> usize {
+    16 * statistics_row_tiles()
+}
+
+#[cfg(feature = "cuda")]
+fn statistics_row_tiles() -> usize {
+    STATISTICS_ROW_TILES.load(Ordering::Relaxed)
+}
+
+#[cfg(feature = "cuda")]
 /// How cuBLAS products are ordered against Burn's kernels on the CUDA backend. Each falls back
 /// to the next where it is not available; all give the same results, bit for bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,8 +25,8 @@ use mss_core::cuda::{
     FusionCuda, Inner, Primitive, as_fusion, float_tensor, fusion_primitive, register_custom,
 };
 
-/// The kernel, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
-mod kernel {
+/// The kernels, apart from Burn's prelude (whose `Tensor`, `Int` and `Float` are not CubeCL's).
+pub(super) mod kernel {
     use cubecl::prelude::*;
 
     /// `out[h, t, i] = x[h, t, i] cos[p, i] + x[h, t, (i + d/2) mod d] signed_sin[p, i]` with
@@ -61,17 +61,46 @@ mod kernel {
                     as usize;
             }
             let row = (h * x.stride(1) + t * x.stride(2)) / n;
-            let a = Vector::<f32, N>::cast_from(x[row + i]);
-            let b = Vector::<f32, N>::cast_from(x[row + i + half]);
             let (cos_row, sin_row) = (p * cos.stride(0) / n, p * signed_sin.stride(0) / n);
-            let c_a = Vector::<f32, N>::cast_from(cos[cos_row + i]);
-            let c_b = Vector::<f32, N>::cast_from(cos[cos_row + i + half]);
-            let s_a = Vector::<f32, N>::cast_from(signed_sin[sin_row + i]);
-            let s_b = Vector::<f32, N>::cast_from(signed_sin[sin_row + i + half]);
+            let (ra, rb) = rotate_pair::<F, N>(
+                x[row + i],
+                x[row + i + half],
+                cos[cos_row + i],
+                cos[cos_row + i + half],
+                signed_sin[sin_row + i],
+                signed_sin[sin_row + i + half],
+            );
             let o = (h * out.shape(2) + t) * d;
-            out[o + i] = Vector::<F, N>::cast_from(a * c_a + b * s_a);
-            out[o + i + half] = Vector::<F, N>::cast_from(b * c_b + a * s_b);
+            out[o + i] = ra;
+            out[o + i + half] = rb;
         }
+    }
+
+    /// The vectors `a` (pairs' first halves, at `i`) and `b` (their second halves, at `i +
+    /// d/2`) of a row rotated with their table entries: `(a cos_a + b sin_a, b cos_b + a
+    /// sin_b)` (`sin` signed), computed in f32 and rounded once. Every RoPE kernel rotates
+    /// through this, so their results are the same bits.
+    #[cube]
+    pub(in crate::cuda) fn rotate_pair<F: Float, N: Size>(
+        a: Vector<F, N>,
+        b: Vector<F, N>,
+        cos_a: Vector<F, N>,
+        cos_b: Vector<F, N>,
+        sin_a: Vector<F, N>,
+        sin_b: Vector<F, N>,
+    ) -> (Vector<F, N>, Vector<F, N>) {
+        let (a, b) = (
+            Vector::<f32, N>::cast_from(a),
+            Vector::<f32, N>::cast_from(b),
+        );
+        let c_a = Vector::<f32, N>::cast_from(cos_a);
+        let c_b = Vector::<f32, N>::cast_from(cos_b);
+        let s_a = Vector::<f32, N>::cast_from(sin_a);
+        let s_b = Vector::<f32, N>::cast_from(sin_b);
+        (
+            Vector::<F, N>::cast_from(a * c_a + b * s_a),
+            Vector::<F, N>::cast_from(b * c_b + a * s_b),
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use cubecl::prelude::barrier::Barrier;
 use cubecl::prelude::*;
 
 use super::tiles::{
-    MASKED, Pairs, STALE_MAX, copy_queries, copy_rows_async, mma_definition, score_tiles,
+    MASKED, Pairs, STALE_MAX, copy_head_rows, copy_rows_async, mma_definition, score_tiles,
     split_fragments, zero_pairs,
 };
 use super::{BLOCK, VECTOR, shared_stride};
@@ -76,7 +76,7 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     let values_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
 
     let n = comptime![VECTOR];
-    copy_queries(q, &mut q_s, head, q0, queries, d);
+    copy_head_rows(q, &mut q_s, head, q0, queries, d);
 
     let mma = mma_definition::<F>();
     let mut o = Sequence::<Pairs<f32>>::new();

@@ -2,27 +2,34 @@
 //! the chunk's attention probabilities and the last query's row, each summed over the KV head's
 //! query heads, without the probabilities ever reaching device memory.
 //!
-//! Plain stores only: each cube writes its own column sums and the cube holding the last query
-//! its row; a second small kernel adds them up per KV head. (The first version added into the
-//! statistics with atomics after a zero fill and lost sums on small grids.)
+//! Keys-major: a cube owns 64 keys and walks the query blocks that see them, so each key's sum
+//! stays in its lanes' registers from the first block to the last and is stored once. (The
+//! first version walked the keys for a block of queries, as the attention kernel does, and
+//! had every step's column sums meet across the plane's quads by shuffles and across the
+//! planes in shared memory, then stored per query block for a second kernel to add.) Plain
+//! stores only; with several query heads per KV head a small kernel adds the heads' rows.
 
 use cubecl::ir::FastMath;
 use cubecl::prelude::barrier::Barrier;
 use cubecl::prelude::*;
 
-use super::tiles::{copy_queries, copy_rows_async, score_tiles};
-use super::{BLOCK, PLANES, UNITS, VECTOR, shared_stride};
+use super::tiles::{MASKED, copy_head_rows, copy_rows_async, score_tiles};
+use super::{BLOCK, VECTOR, shared_stride};
 
-/// One cube per (64 queries, query head), as the attention kernel: per step of 64 keys, each
-/// plane recomputes its 16 × 64 scores (`tiles::score_tiles`) and turns them into
-/// probabilities with each row's log-sum-exp. A lane adds its two rows' probabilities; three
-/// exchanges of halves add the plane's eight quads (`exchange_halves`); the planes' sums meet
-/// in shared memory and the cube
-/// writes its column sums to `partial` (zeros past the keys it sees). The lanes holding query
-/// `chunk - 1` write its probabilities to `last`.
+/// One cube per (query head, `64 tiles` keys); plane `w` owns keys `16 tiles w .. 16 tiles (w +
+/// 1)` of the block, as `tiles` row tiles of 16 that share every `ldmatrix` of queries. The
+/// keys are copied once to shared memory; per step of 64 queries (copied with `cp.async`, the
+/// next step's while this one's probabilities are summed) each plane computes its `16 tiles` ×
+/// 64 scores `K Qᵀ` (`tiles::score_tiles` with the keys in the queries' place, so a lane holds
+/// keys `16 (tiles w + m) + l / 4` and `+ 8` of row tile `m`, queries `8 j + 2 (l % 4)` and
+/// `+ 1`), turns them into probabilities with each query's log-sum-exp (`exp(s · scale −
+/// lse)`, invisible pairs masked first) and adds them to its keys' sums. The steps start at the first query block
+/// that sees one of the cube's keys (causal: query `t` sees keys `0 ..= memory + t`) and end
+/// at the chunk's end, whose last query's probabilities are kept apart. The quad's four
+/// lanes' sums are added at the end.
 ///
-/// `q`, `k` as the attention kernel's; `lse`: `[heads, chunk]` from it; `partial`: `[heads,
-/// query blocks, keys]`, `last`: `[heads, keys]`, f32, every entry written.
+/// `q`, `k` as the attention kernel's; `lse`: `[heads, chunk]` from it; `sums`, `last`:
+/// `[heads, keys]` f32, every entry written.
 #[allow(clippy::too_many_arguments)]
 #[cube(
     launch_unchecked,
@@ -32,158 +39,147 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
     q: &Tensor<Vector<F, N>>,
     k: &Tensor<Vector<F, N>>,
     lse: &Tensor<f32>,
-    partial: &mut Tensor<f32>,
+    sums: &mut Tensor<f32>,
     last: &mut Tensor<f32>,
     scale: f32,
     memory: u32,
+    #[comptime] tiles: usize,
     #[comptime] d: usize,
     #[comptime] _source: u64,
     #[define(F)] _dtype: StorageType,
 ) {
     let block = comptime![BLOCK];
+    let key_block = comptime![BLOCK * tiles];
     let chunk = q.shape(2);
     let keys = k.shape(2);
-    let head = CUBE_POS_Y as usize;
+    let memory = memory as usize;
+    // Heads along x, key blocks along y: every head's first blocks (the memory's, which every
+    // query sees) start first, so the short ones fill the last wave.
+    let head = CUBE_POS_X as usize;
     let n_rep = q.shape(1) / k.shape(1);
     let group = head / n_rep;
-    let q0 = CUBE_POS_X as usize * block;
+    let kb0 = CUBE_POS_Y as usize * key_block;
     let plane = UNIT_POS_Y as usize;
-    let unit = plane * 32usize + UNIT_POS_X as usize;
     let (quad, pair) = ((UNIT_POS_X / 4) as usize, (UNIT_POS_X % 4) as usize);
 
+    let mut k_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * tiles * shared_stride(d)]);
     let mut q_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
-    let mut k_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
-    let keys_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
-    // Each plane's column sums of the step.
-    let mut sums = SharedMemory::<f32>::new(comptime![PLANES * BLOCK]);
+    let queries_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
 
     let n = comptime![VECTOR];
-    copy_queries(q, &mut q_s, head, q0, comptime![BLOCK], d);
+    // The cube's keys (zero rows past `keys`): the `A` operand of every step.
+    copy_head_rows(k, &mut k_s, group, kb0, key_block, d);
 
-    let row_g = plane * 16usize + quad;
-    let (query_g, query_h) = (q0 + row_g, q0 + row_g + 8usize);
-    // Rows past the chunk get probabilities of 0.
-    let mut lse_g = f32::new(1.0e30);
-    let mut lse_h = f32::new(1.0e30);
-    if query_g < chunk {
-        lse_g = lse[head * chunk + query_g];
+    // Row tile m's keys: g at `key_g + 16 m`, h 8 further.
+    let key_g = kb0 + plane * comptime![16 * tiles] + quad;
+    // The first query that sees the cube's first key; the blocks before its block see none.
+    let mut first_query = 0usize;
+    if kb0 > memory {
+        first_query = kb0 - memory;
     }
-    if query_h < chunk {
-        lse_h = lse[head * chunk + query_h];
-    }
-    let limit_g = memory as usize + q0 + row_g;
-    let plane_limit = memory as usize + q0 + plane * 16usize;
-    let partial_base = (head * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * keys;
+    let t_start = first_query / block * block;
+    let steps = (chunk - t_start).div_ceil(block);
+    let (q_base, q_row) = (head * q.stride(1) / n, q.stride(2) / n);
+    let lse_base = head * chunk;
 
-    let (k_base, k_row) = (group * k.stride(1) / n, k.stride(2) / n);
-    let visible_keys = min(keys, memory as usize + min(q0 + block, chunk));
-    let steps = visible_keys.div_ceil(block);
-    // As the attention kernel: the next step's keys are copied (`cp.async`) while this
-    // step's sums are made.
-    copy_rows_async(k, k_base, k_row, 0usize, keys, &mut k_s, d);
-    keys_loaded.commit_copy_async();
+    // Per row of the plane (row tile m's rows g and h at 2 m and 2 m + 1): this lane's part of
+    // its key's sum and of the last query's probability.
+    let mut key_sums = Array::<f32>::new(comptime![2 * tiles]);
+    let mut lasts = Array::<f32>::new(comptime![2 * tiles]);
+    #[unroll]
+    for r in 0..comptime![2 * tiles] {
+        key_sums[r] = 0.0f32;
+        lasts[r] = 0.0f32;
+    }
+    copy_rows_async(q, q_base, q_row, t_start, chunk, &mut q_s, d);
+    queries_loaded.commit_copy_async();
     for step in 0..steps {
-        let k0 = step * block;
-        keys_loaded.arrive_and_wait();
-        let masked = k0 + block > keys || k0 + block > plane_limit + 1usize;
-        let s = score_tiles(&q_s, &k_s, k0, keys, limit_g, masked, 1usize, d);
-        // Every unit's scores are in registers, and the previous step's sums were read.
+        let t0 = t_start + step * block;
+        queries_loaded.arrive_and_wait();
+        let s = score_tiles(&k_s, &q_s, 0usize, 0usize, 0usize, false, tiles, d);
+        // Every unit's scores are in registers: the buffer takes the next step's queries.
         sync_cube();
         if step + 1usize < steps {
-            copy_rows_async(k, k_base, k_row, k0 + block, keys, &mut k_s, d);
-            keys_loaded.commit_copy_async();
+            copy_rows_async(q, q_base, q_row, t0 + block, chunk, &mut q_s, d);
+            queries_loaded.commit_copy_async();
         }
-        // This lane's probabilities summed over its two rows: column `8 j + 2 pair + e` of the
-        // step at `2 j + e`.
-        let mut columns = Array::<f32>::new(comptime![BLOCK / 4]);
+        // Whether some query of the step misses some key of the cube (its last key past the
+        // step's first query's view), or runs past the chunk.
+        let masked = kb0 + key_block > memory + t0 + 1usize || t0 + block > chunk;
         #[unroll]
         for j in 0..comptime![BLOCK / 8] {
-            let tile = s.index(j);
-            let p_g = (tile[0] * Vector::new(scale) - Vector::new(lse_g)).exp();
-            let p_h = (tile[1] * Vector::new(scale) - Vector::new(lse_h)).exp();
             #[unroll]
             for e in 0..2usize {
-                columns[2usize * j + e] = p_g[e] + p_h[e];
-                let key = k0 + j * 8usize + pair * 2usize + e;
-                if query_g + 1usize == chunk && key < keys {
-                    last[head * keys + key] = p_g[e];
+                let query = t0 + j * 8usize + pair * 2usize + e;
+                // Queries past the chunk (zero rows of `q_s`) get probabilities of 0.
+                let mut row_lse = f32::new(1.0e30);
+                if query < chunk {
+                    row_lse = lse[lse_base + query];
                 }
-                if query_h + 1usize == chunk && key < keys {
-                    last[head * keys + key] = p_h[e];
+                #[unroll]
+                for m in 0..tiles {
+                    let tile = s.index(m * comptime![BLOCK / 8] + j);
+                    #[unroll]
+                    for r in 0..2usize {
+                        let mut x = tile[r][e];
+                        if masked && key_g + m * 16usize + r * 8usize > memory + query {
+                            x = f32::new(comptime![MASKED]);
+                        }
+                        let p = (x * scale - row_lse).exp();
+                        let row = 2usize * m + r;
+                        key_sums[row] += p;
+                        if query + 1usize == chunk {
+                            lasts[row] = p;
+                        }
+                    }
                 }
             }
         }
-        // The plane's eight quads hold the same columns: each exchange sends half of a lane's
-        // columns to the lane 16, 8, then 4 apart and adds the other half, which leaves quad
-        // `q` the plane's sums of tile `q` (14 shuffles a lane instead of 48).
-        exchange_halves(&mut columns, 8usize, 16u32);
-        exchange_halves(&mut columns, 4usize, 8u32);
-        exchange_halves(&mut columns, 2usize, 4u32);
-        #[unroll]
-        for e in 0..2usize {
-            sums[plane * block + quad * 8usize + pair * 2usize + e] = columns[e];
-        }
-        sync_cube();
-        if unit < block && k0 + unit < keys {
-            let mut total = 0.0f32;
-            #[unroll]
-            for p in 0..comptime![PLANES] {
-                total += sums[p * block + unit];
-            }
-            partial[partial_base + k0 + unit] = total;
-        }
     }
-    // Keys past every query of the block: no probability.
-    let mut key = steps * block + unit;
-    while key < keys {
-        partial[partial_base + key] = 0.0f32;
-        key += comptime![UNITS];
-    }
-}
-
-/// Adds `columns[i + width]` (this lane's upper half, `i < width`) or `columns[i]` (its
-/// lower) of the lane `lane_bit` apart to this lane's other half, into `columns[i]`: the lane
-/// with `lane_bit` set keeps the upper half, its partner the lower.
-#[cube]
-fn exchange_halves(columns: &mut Array<f32>, #[comptime] width: usize, #[comptime] lane_bit: u32) {
-    let upper = (UNIT_POS_X & lane_bit) != 0;
+    // The quad's lanes hold the same keys' sums over distinct queries (one of them the last
+    // query's probability, the others zeros).
     #[unroll]
-    for i in 0..width {
-        let (low, high) = (columns[i], columns[i + width]);
-        let sent = select(upper, low, high);
-        columns[i] = select(upper, high, low) + plane_shuffle_xor(sent, lane_bit);
+    for row in 0..comptime![2 * tiles] {
+        let mut sum = key_sums[row];
+        let mut last_p = lasts[row];
+        sum += plane_shuffle_xor(sum, 1u32);
+        sum += plane_shuffle_xor(sum, 2u32);
+        last_p += plane_shuffle_xor(last_p, 1u32);
+        last_p += plane_shuffle_xor(last_p, 2u32);
+        let key = key_g + (row / 2usize) * 16usize + (row % 2usize) * 8usize;
+        if pair == 0 && key < keys {
+            sums[head * keys + key] = sum;
+            last[head * keys + key] = last_p;
+        }
     }
 }
 
-/// One unit per (KV head, key): the column sums of the KV head's query heads over every query
-/// block into `sums`, and their last-query rows into `rows` (each `[kv_heads, keys]`): two
-/// tensors, not one, so that neither is cut out of the other (a copy on Burn's backend).
-/// `partial` is `[heads, blocks, keys]` and `last` `[heads, keys]`, contiguous; arrays and
-/// scalars rather than tensors, so that nothing is uploaded before the launch.
+/// One unit per (KV head, key): the column sums and last-query rows of the KV head's query
+/// heads (`head_sums`, `head_last`: `[heads, keys]`, contiguous) added into `sums` and `rows`
+/// (each `[kv_heads, keys]`): two tensors, not one, so that neither is cut out of the other (a
+/// copy on Burn's backend). Arrays and scalars rather than tensors, so that nothing is
+/// uploaded before the launch. Not launched when each KV head has one query head.
 #[cube(launch_unchecked)]
 pub(super) fn statistics_sum_kernel(
-    partial: &Array<f32>,
-    last: &Array<f32>,
+    head_sums: &Array<f32>,
+    head_last: &Array<f32>,
     sums: &mut Array<f32>,
     rows: &mut Array<f32>,
     kv_heads: u32,
     keys: u32,
-    blocks: u32,
     n_rep: u32,
     #[comptime] _source: u64,
 ) {
-    let (keys, blocks, n_rep) = (keys as usize, blocks as usize, n_rep as usize);
+    let (keys, n_rep) = (keys as usize, n_rep as usize);
     let i = ABSOLUTE_POS;
     if i < kv_heads as usize * keys {
         let (group, key) = (i / keys, i % keys);
         let mut columns = 0.0f32;
         let mut row = 0.0f32;
         for r in 0..n_rep {
-            let head = group * n_rep + r;
-            for b in 0..blocks {
-                columns += partial[(head * blocks + b) * keys + key];
-            }
-            row += last[head * keys + key];
+            let at = (group * n_rep + r) * keys + key;
+            columns += head_sums[at];
+            row += head_last[at];
         }
         sums[i] = columns;
         rows[i] = row;

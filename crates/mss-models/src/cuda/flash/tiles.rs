@@ -103,25 +103,26 @@ pub(super) fn copy_rows_async<F: Float, N: Size>(
     }
 }
 
-/// Copies this cube's `count` queries `q0..` of `head` (zero rows past the chunk) to `q_s`, for
-/// [`query_fragment`]; the cube is synchronised after.
+/// Copies rows `first .. first + count` of `head` of `x` (`[1, heads, rows, d]`; zero rows past
+/// its end) to `tile`: the attention kernel's queries, the statistics kernel's keys, read as
+/// [`query_fragment`]s. The cube is synchronised after.
 #[cube]
-pub(super) fn copy_queries<F: Float, N: Size>(
-    q: &Tensor<Vector<F, N>>,
-    q_s: &mut SharedMemory<Vector<F, N>>,
+pub(super) fn copy_head_rows<F: Float, N: Size>(
+    x: &Tensor<Vector<F, N>>,
+    tile: &mut SharedMemory<Vector<F, N>>,
     head: usize,
-    q0: usize,
+    first: usize,
     #[comptime] count: usize,
     #[comptime] d: usize,
 ) {
     let n = comptime![VECTOR];
     copy_rows(
-        q,
-        head * q.stride(1) / n,
-        q.stride(2) / n,
-        q0,
-        q.shape(2),
-        q_s,
+        x,
+        head * x.stride(1) / n,
+        x.stride(2) / n,
+        first,
+        x.shape(2),
+        tile,
         count,
         d,
     );
