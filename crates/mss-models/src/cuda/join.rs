@@ -42,16 +42,16 @@ mod kernel {
     use crate::cuda::rope::kernel::rotate_pair;
 
     /// Entry `t` of head `h` of `[memory; chunk]` (`t < memory_len` from the memory, the
-    /// chunk's entry `t - memory_len` after it): its key and value copied, its position
-    /// copied, and its key rotated at `start + t` as `rope_kernel` rotates (`rotate_pair`); a
-    /// chunk entry's `n_rep` queries (query heads `n_rep h ..`) rotated at `query_start + t -
-    /// memory_len` too. One cube per entry and `CUBE_DIM_Y` heads, one unit per vector of `N` pairs;
-    /// the inputs are read by their strides along heads and entries (`[memory keys, memory
-    /// values, chunk keys, chunk values]` in vectors, rows unit-strided; positions in
+    /// chunk's entry `t - memory_len` after it): its key and value copied, its position copied,
+    /// and its key rotated at `start + t` as `rope_kernel` rotates (`rotate_pair`); a chunk
+    /// entry's `n_rep` queries (query heads `n_rep h ..`) rotated at `query_start + t -
+    /// memory_len` too. One cube per entry and `CUBE_DIM_Y` heads, one unit per vector of `N`
+    /// pairs; the inputs are read by their strides along heads and entries (`[memory keys,
+    /// memory values, chunk keys, chunk values]` in vectors, rows unit-strided; positions in
     /// elements), the queries likewise, the tables by their row stride in vectors; the outputs
-    /// are contiguous, rows of `width` vectors. Keys, values and queries share their head width. Arrays and scalars, not
-    /// tensors: CubeCL uploads a tensor argument's shape and strides before each launch (a
-    /// copy and a gap on the GPU, docs/results/gpu-prefill.md).
+    /// are contiguous, rows of `width` vectors. Keys, values and queries share their head
+    /// width. Arrays and scalars, not tensors: CubeCL uploads a tensor argument's shape and
+    /// strides before each launch (a copy and a gap on the GPU, docs/results/gpu-prefill.md).
     // CubeCL declares a variable before the branches that assign it.
     #[allow(clippy::too_many_arguments, unused_assignments)]
     #[cube(launch_unchecked)]

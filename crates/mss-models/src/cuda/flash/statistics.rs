@@ -23,10 +23,10 @@ use super::{BLOCK, VECTOR, shared_stride};
 /// 64 scores `K Qᵀ` (`tiles::score_tiles` with the keys in the queries' place, so a lane holds
 /// keys `16 (tiles w + m) + l / 4` and `+ 8` of row tile `m`, queries `8 j + 2 (l % 4)` and
 /// `+ 1`), turns them into probabilities with each query's log-sum-exp (`exp(s · scale −
-/// lse)`, invisible pairs masked first) and adds them to its keys' sums. The steps start at the first query block
-/// that sees one of the cube's keys (causal: query `t` sees keys `0 ..= memory + t`) and end
-/// at the chunk's end, whose last query's probabilities are kept apart. The quad's four
-/// lanes' sums are added at the end.
+/// lse)`, invisible pairs masked first) and adds them to its keys' sums. The steps start at
+/// the first query block that sees one of the cube's keys (causal: query `t` sees keys `0 ..=
+/// memory + t`) and end at the chunk's end, whose last query's probabilities are kept apart.
+/// The quad's four lanes' sums are added at the end.
 ///
 /// `q`, `k` as the attention kernel's; `lse`: `[heads, chunk]` from it; `sums`, `last`:
 /// `[heads, keys]` f32, every entry written.
