@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The GPU eval with the real default model, whose 98 MB GGUF does not fit one call's 64 MiB
-# carry (which counts the ~10 MB of tracked files too): the GGUF travels xz-compressed (90 MB) in
-# two parts over two calls made back to back (ignored files stay on a warm machine between calls;
-# it is given back after 30 s idle), then the CUDA xtask binary converts it and runs the eval;
-# later calls resume the same results.jsonl.
+# carry (which counts the ~12 MB of tracked files too): the GGUF travels xz-compressed (90 MB) in
+# three parts over three calls made back to back (ignored files stay on a warm machine between
+# calls; it is given back after 30 s idle), then the CUDA xtask binary converts it and runs the
+# eval; later calls resume the same results.jsonl.
 #
 #   bash scripts/gpu/eval-carry.sh prepare         # here: .device/eval/{gguf.xz.aa,ab,ac,xtask.xz,corpora.tgz}
-#   # call 1, carry [".device/eval/gguf.xz.aa", ".device/eval/xtask.xz", ".device/eval/corpora.tgz"] (~55 MB):
+#   # call 1, carry [".device/eval/gguf.xz.aa", ".device/eval/xtask.xz", ".device/eval/corpora.tgz"] (~45 MB):
 #   #                                              bash scripts/gpu/eval-carry.sh place
-#   # call 2 at once, carry [".device/eval/gguf.xz.ab", ".device/eval/gguf.xz.ac"] (~48 MB):
+#   # call 2 at once, carry [".device/eval/gguf.xz.ab"] (~31 MB):
+#   #                                              bash scripts/gpu/eval-carry.sh place
+#   # call 3 at once, carry [".device/eval/gguf.xz.ac"] (~28 MB):
 #   #                                              bash scripts/gpu/eval-carry.sh run --preset paper --dtype bf16 ... [--no-flash-attention]
 #   # further calls (same machine, still warm):   bash scripts/gpu/eval-carry.sh run <the same arguments>
 set -euo pipefail
@@ -25,7 +27,7 @@ prepare)
         [ -e "$cache/$need" ] || { echo "no $cache/$need: set MSS_CACHE_DIR to a cache the tests have filled" >&2; exit 1; }
     done
     rm -f "$here"/gguf.*
-    xz -T2 -6 -c "$cache/models/$gguf" | split -b 40M - "$here/gguf.xz."
+    xz -T2 -6 -c "$cache/models/$gguf" | split -b 30M - "$here/gguf.xz."
     tar czf "$here/corpora.tgz" -C "$cache" corpora
     cargo build --release -p xtask --features cuda
     strip -o "$here/xtask" target/release/xtask && xz -T2 -9 -f "$here/xtask"
