@@ -9,6 +9,7 @@
 #   bash scripts/gpu/prefill-check.sh checks standing   # modes run one after the other
 #   bash scripts/gpu/prefill-check.sh standing   # 7B at 32K and SmolLM2 at 8K beside PyTorch, warm start
 #   bash scripts/gpu/prefill-check.sh release    # IMDC's pool peak with the pool released after each step
+#   bash scripts/gpu/prefill-check.sh cold       # start-up without kernel caches, then a second process (carry no kernels.txz)
 #   bash scripts/gpu/prefill-check.sh ab         # .device/bin/prefill_timing-before.gz against the new one
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
 #   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
@@ -87,6 +88,15 @@ standing)
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
     step mss-smollm2-8k $bin --tokens 8192 --repeats 5 --no-checks --only "streaming_llm,snapkv"
     step mss-smollm2-8k-full $bin --tokens 8192 --repeats 5 --no-checks --only "full attention" --full-chunk 8192
+    ;;
+cold)
+    # Start-up without kernel caches: the first process on a machine (carry no kernels.txz)
+    # compiles and tunes every kernel of the two configurations; a second process finds the
+    # first's caches on disk.
+    export MSS_KERNEL_CACHE=/tmp/cold-kernels
+    rm -rf "$MSS_KERNEL_CACHE"
+    step mss-l7b-32k-cold $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC"
+    step mss-l7b-32k-second $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC"
     ;;
 release)
     # IMDC's pool peak, as it is and with the pool released after each step (exact-size
@@ -268,7 +278,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | cold | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
     exit 2
     ;;
 esac
