@@ -123,29 +123,32 @@ impl<B: Backend> Transformer<B> {
     /// name and shape, from `source`.
     fn build(config: TransformerConfig, source: &impl WeightSource<B>) -> Result<Self> {
         let (h, q, kv, ff) = config.dims();
-        let linear = |name: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear<B>> {
-            let weight = source.transposed(&format!("{name}.weight"), [d_out, d_in])?;
+        // `as_stored`: the weight kept in Hugging Face's `[out, in]` storage behind a transposed
+        // view, not transposed into `[in, out]` (`Linear` reads `[in, out]` either way).
+        let linear_kept = |name: &str,
+                           d_in: usize,
+                           d_out: usize,
+                           bias: bool,
+                           as_stored: bool|
+         -> Result<Linear<B>> {
+            let weight_name = format!("{name}.weight");
+            let weight = match as_stored {
+                true => source.tensor(&weight_name, [d_out, d_in])?.transpose(),
+                false => source.transposed(&weight_name, [d_out, d_in])?,
+            };
             let bias = match bias {
                 true => Some(source.tensor(&format!("{name}.bias"), [d_out])?),
                 false => None,
             };
             Ok(Linear::new(weight, bias))
         };
-        // The feed-forward block's input products (gate, up) on Burn's CUDA backend read their
-        // weights in Hugging Face's `[out, in]` storage, as transposed views: cuBLAS multiplies
-        // by them faster in that layout at the 7B shape, and by the others in `[in, out]`
-        // (docs/results/gpu-prefill.md, "Weights in the layout cuBLAS multiplies fastest").
-        let ff_input = |name: &str| -> Result<Linear<B>> {
-            if !weights_out_in::<B>() {
-                return linear(name, h, ff, config.mlp_bias);
-            }
-            let weight = source.tensor(&format!("{name}.weight"), [ff, h])?;
-            let bias = match config.mlp_bias {
-                true => Some(source.tensor(&format!("{name}.bias"), [ff])?),
-                false => None,
-            };
-            Ok(Linear::new(weight.transpose(), bias))
+        let linear = |name: &str, d_in: usize, d_out: usize, bias: bool| {
+            linear_kept(name, d_in, d_out, bias, false)
         };
+        // The feed-forward block's input products (gate, up) on Burn's CUDA backend keep their
+        // weights as stored: cuBLAS multiplies by them faster in that layout at the 7B shape,
+        // and by the others in `[in, out]` (docs/decisions.md §32).
+        let ff_input_as_stored = weights_out_in::<B>();
         let norm = |name: &str| -> Result<RmsNorm<B>> {
             let weight = source.tensor(&format!("{name}.weight"), [h])?;
             Ok(RmsNorm::new(weight, config.rms_norm_eps))
@@ -165,8 +168,20 @@ impl<B: Backend> Transformer<B> {
                 ),
                 post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm"))?,
                 mlp: Mlp {
-                    gate_proj: ff_input(&format!("{p}.mlp.gate_proj"))?,
-                    up_proj: ff_input(&format!("{p}.mlp.up_proj"))?,
+                    gate_proj: linear_kept(
+                        &format!("{p}.mlp.gate_proj"),
+                        h,
+                        ff,
+                        mb,
+                        ff_input_as_stored,
+                    )?,
+                    up_proj: linear_kept(
+                        &format!("{p}.mlp.up_proj"),
+                        h,
+                        ff,
+                        mb,
+                        ff_input_as_stored,
+                    )?,
                     down_proj: linear(&format!("{p}.mlp.down_proj"), ff, h, mb)?,
                 },
             });
