@@ -106,11 +106,15 @@ release)
     ;;
 ab)
     # The binary before a change (.device/bin/prefill_timing-before.gz, given BEFORE_FLAGS, e.g.
-    # `--flash` for binaries older than the flash default) and after, side by side beside PyTorch.
+    # `--flash` for binaries older than the flash default) and after, side by side beside PyTorch;
+    # ROUNDS (1 by default) processes of each, alternating.
     before=.device/bin/prefill_timing-before
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
-    step mss-l7b-32k-before $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${BEFORE_FLAGS:-}
-    step mss-l7b-32k-after $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv"
+    for round in $(seq "${ROUNDS:-1}"); do
+        suffix=$([ "${ROUNDS:-1}" -gt 1 ] && echo "-$round")
+        step mss-l7b-32k-before$suffix $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${BEFORE_FLAGS:-}
+        step mss-l7b-32k-after$suffix $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv"
+    done
     ;;
 ordering)
     # cuBLAS's products on CubeCL's own stream against events from a stream of their own (the
@@ -257,6 +261,8 @@ trace)
         csv=/tmp/trace/${only// /-}.csv
         [ -f "$csv" ] || { echo "no $csv"; continue; }
         python3 scripts/gpu/gaps.py "$csv" | tee "$out/$name.txt"
+        # 8 chunks × 32 layers of the 7B shape at 8K.
+        python3 scripts/gpu/kernel-totals.py "$csv" 256 | tee "$out/$name-kernels.txt"
         xz -T0 -6 -c "$csv" > "$out/$name.csv.xz"
         # A returned file may have 16 MiB.
         if [ "$(stat -c %s "$out/$name.csv.xz")" -gt $((16 << 20)) ]; then
