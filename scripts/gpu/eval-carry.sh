@@ -55,7 +55,10 @@ run)
     mkdir -p "$out"
     for folder in target/eval/*/; do
         [ -f "$folder/summary.md" ] && cp "$folder/summary.md" "$out/$(basename "$folder")-summary.md"
-        [ -f "$folder/results.jsonl" ] && cp "$folder/results.jsonl" "$out/$(basename "$folder")-results.jsonl"
+        # Results of one process, or of each worker of `--devices` (and the workers' logs).
+        for file in "$folder"/results*.jsonl "$folder"/worker-*.log; do
+            [ -f "$file" ] && cp "$file" "$out/$(basename "$folder")-$(basename "$file")"
+        done
         # The folder's identity (model, dtype, backend, data): `--report-only` titles the
         # report from it when the folder is rebuilt here.
         [ -f "$folder/manifest.json" ] && cp "$folder/manifest.json" "$out/$(basename "$folder")-manifest.json"

@@ -52,11 +52,18 @@ pub(crate) fn top_k_kernel_enabled() -> bool {
 /// `Float` are not CubeCL's).
 mod scores {
     use cubecl::prelude::*;
+    use mss_core::cuda::Strides;
 
-    /// Candidate `j`'s score.
+    /// Candidate `j`'s score of row `head` (`scores` read at `strides`, in elements: an array,
+    /// not a tensor, so that nothing is uploaded before a launch).
     #[cube]
-    pub(super) fn score_at<F: Float>(scores: &Tensor<F>, head: usize, j: usize) -> f32 {
-        f32::cast_from(scores[head * scores.stride(0) + j * scores.stride(1)])
+    pub(super) fn score_at<F: Float>(
+        scores: &Array<F>,
+        strides: &Strides,
+        head: usize,
+        j: usize,
+    ) -> f32 {
+        f32::cast_from(scores[strides.at(head, j)])
     }
 
     /// Whether `x` ranks lowest: NaN or −∞ (the host maps NaN to −∞; they tie). Tested, not

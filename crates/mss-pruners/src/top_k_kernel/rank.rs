@@ -7,18 +7,21 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
+use mss_core::cuda::StridesLaunch;
 
 use self::kernel::{compact_kernel, rank_kernel};
 
 /// This file's source, hashed: a compile-time argument of its kernels, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
-const SOURCE: u64 = mss_core::source_hash(include_str!("rank.rs"));
+const SOURCE: u64 = mss_core::source_hash(concat!(include_str!("rank.rs"), include_str!("mod.rs")));
 
 /// Threads per cube, and the candidates of one shared-memory tile.
 const TILE: u32 = 256;
 
 mod kernel {
     use cubecl::prelude::*;
+
+    use mss_core::cuda::Strides;
 
     use super::super::scores::{lowest, score_at};
 
@@ -38,12 +41,14 @@ mod kernel {
         beats
     }
 
-    /// `kept[h, i]` = 1 when fewer than `budget` candidates of row `h` of `scores` beat
-    /// candidate `i` (a higher score, or an equal one at a larger index), else 0. One thread
-    /// per candidate; cubes of `TILE` threads along the row, one row of cubes per head.
+    /// `kept[h, i]` = 1 when fewer than `budget` candidates of row `h` of `scores` (read at
+    /// `strides`) beat candidate `i` (a higher score, or an equal one at a larger index), else
+    /// 0. One thread per candidate; cubes of `TILE` threads along the row, one row of cubes
+    /// per head.
     #[cube(launch)]
     pub(super) fn rank_kernel<F: Float, I: Int>(
-        scores: &Tensor<F>,
+        scores: &Array<F>,
+        strides: Strides,
         kept: &mut Tensor<I>,
         budget: u32,
         #[comptime] tile: u32,
@@ -57,7 +62,7 @@ mod kernel {
         let mut shared = SharedMemory::<f32>::new(tile_len);
         let mut mine = 0.0f32;
         if i < len {
-            mine = score_at::<F>(scores, head, i);
+            mine = score_at::<F>(scores, &strides, head, i);
         }
         let mut beaten_by = 0u32;
         let mut start = 0usize;
@@ -65,7 +70,7 @@ mod kernel {
         while start < len {
             let j = start + UNIT_POS_X as usize;
             if j < len {
-                shared[UNIT_POS_X as usize] = score_at::<F>(scores, head, j);
+                shared[UNIT_POS_X as usize] = score_at::<F>(scores, &strides, head, j);
             }
             sync_cube();
             let count = min(tile_len, len - start);
@@ -148,7 +153,8 @@ pub(super) fn launch_rank(scores: CubeTensor<CudaRuntime>, budget: u32) -> CubeT
         &scores.client.clone(),
         cubes(heads, len),
         CubeDim::new_1d(TILE),
-        scores.into_tensor_arg(),
+        scores.clone().into_array_arg(),
+        StridesLaunch::of(scores.meta.strides(), 0, 1),
         flags.clone().into_tensor_arg(),
         budget,
         TILE,

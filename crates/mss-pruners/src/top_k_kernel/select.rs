@@ -8,12 +8,14 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::cuda::CudaRuntime;
 use cubecl::prelude::{CubeCount, CubeDim};
+use mss_core::cuda::StridesLaunch;
 
 use self::kernel::select_kernel;
 
 /// This file's source, hashed: a compile-time argument of its kernels, so that a changed
 /// kernel misses CubeCL's persistent cache (`mss_core::source_hash`).
-const SOURCE: u64 = mss_core::source_hash(include_str!("select.rs"));
+const SOURCE: u64 =
+    mss_core::source_hash(concat!(include_str!("select.rs"), include_str!("mod.rs")));
 
 /// Most threads of `select_kernel`'s cube, and the most candidates each holds.
 const SELECT_THREADS: usize = 1024;
@@ -24,6 +26,8 @@ pub(super) const MAX_SELECT_LEN: usize = SELECT_THREADS * SELECT_PER_THREAD;
 
 mod kernel {
     use cubecl::prelude::*;
+
+    use mss_core::cuda::Strides;
 
     use super::super::scores::{lowest, score_at};
 
@@ -79,22 +83,27 @@ mod kernel {
         before
     }
 
-    /// Row `h` of `scores` (one cube per row, `per_thread` consecutive candidates per unit):
-    /// with `write_indices`, `out[h, s]` = the index of the `s`-th of the row's `budget` best
-    /// candidates, ascending; otherwise `out[h, i]` = 1 when candidate `i` is among them, else
-    /// 0. The best: the `budget` largest order keys, ties going to the larger index, as
+    /// Row `h` of `scores` (`[heads, len]` at `strides`; one cube per row, `per_thread`
+    /// consecutive candidates per unit): with `write_indices`, `out[h, s]` (`[heads, width]`,
+    /// contiguous) = the index of the `s`-th of the row's `budget` best candidates, ascending;
+    /// otherwise `out[h, i]` (`[heads, len]`) = 1 when candidate `i` is among them, else 0.
+    /// The best: the `budget` largest order keys, ties going to the larger index, as
     /// `rank_kernel` decides.
+    #[allow(clippy::too_many_arguments)]
     #[cube(launch)]
     pub(super) fn select_kernel<F: Float, I: Int>(
-        scores: &Tensor<F>,
-        out: &mut Tensor<I>,
+        scores: &Array<F>,
+        strides: Strides,
+        out: &mut Array<I>,
+        len: u32,
+        width: u32,
         budget: u32,
         #[comptime] per_thread: usize,
         #[comptime] write_indices: bool,
         #[comptime] _source: u64,
         #[define(F, I)] _dtypes: [StorageType; 2],
     ) {
-        let len = scores.shape(1);
+        let len = len as usize;
         let head = CUBE_POS_X as usize;
         let first = UNIT_POS_X as usize * per_thread;
         let mut shared = SharedMemory::<u32>::new(32usize);
@@ -103,7 +112,7 @@ mod kernel {
         for r in 0..per_thread {
             let mut key = 0u32;
             if first + r < len {
-                key = order_key(score_at::<F>(scores, head, first + r));
+                key = order_key(score_at::<F>(scores, &strides, head, first + r));
             }
             keys[r] = key;
         }
@@ -189,7 +198,7 @@ mod kernel {
         }
 
         if write_indices {
-            let width = out.shape(1);
+            let width = width as usize;
             let mut slot = cube_sum_before(kept_here, &mut shared) as usize;
             #[unroll]
             for r in 0..per_thread {
@@ -235,8 +244,11 @@ pub(super) fn launch_select(
         &scores.client.clone(),
         CubeCount::Static(count(heads), 1, 1),
         CubeDim::new_1d(count(threads)),
-        scores.into_tensor_arg(),
-        out.clone().into_tensor_arg(),
+        scores.clone().into_array_arg(),
+        StridesLaunch::of(scores.meta.strides(), 0, 1),
+        out.clone().into_array_arg(),
+        count(len),
+        count(k.unwrap_or(len)),
         budget,
         per_thread,
         k.is_some(),

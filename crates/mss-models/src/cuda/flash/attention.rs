@@ -9,7 +9,9 @@ use super::tiles::{
     MASKED, Pairs, STALE_MAX, copy_head_rows, copy_rows_async, mma_definition, score_tiles,
     split_fragments, zero_pairs,
 };
-use super::{BLOCK, VECTOR, shared_stride};
+use mss_core::cuda::Strides;
+
+use super::{BLOCK, shared_stride};
 
 /// One cube per (`64 tiles` queries, query head); plane `w` owns queries `16 tiles w ..
 /// 16 tiles (w + 1)` of the block, as `tiles` row tiles of 16 (see `tiles` for the layout),
@@ -28,10 +30,12 @@ use super::{BLOCK, VECTOR, shared_stride};
 /// feeding twice the `mma`s — 155 → 133 µs at the 7B shape, so two is the default
 /// (`set_flash_rows_per_plane`).
 ///
-/// `q`: `[1, heads, chunk, d]`, `k`, `v`: `[1, kv_heads, keys, d]` (vectors of [`VECTOR`]:
-/// unit stride along `d`, strides whole vectors); `out`: `[1, chunk, heads, d]` and `lse`:
-/// `[heads, chunk]` (each row's `ln Σ exp(q·k · scale)`), contiguous. Query `t` sees keys
-/// `0..=memory + t`; every query sees key 0, so each row's max is finite from the first step.
+/// `q`: `[heads, chunk, d]` at `q_strides`, `k`, `v`: `[kv_heads, keys, d]` at theirs
+/// (vectors of [`VECTOR`](super::VECTOR): unit stride along `d`, strides in whole vectors); `out`: `[chunk,
+/// heads, d]` and `lse`: `[heads, chunk]` (each row's `ln Σ exp(q·k · scale)`), contiguous.
+/// Arrays and scalars, not tensors, so that nothing is uploaded before the launch. Query `t`
+/// sees keys `0..=keys - chunk + t`; every query sees key 0, so each row's max is finite from
+/// the first step.
 // `CUBE_COUNT_Y - 1 - CUBE_POS_Y`: rustc sees CubeCL's placeholder constants, not a launch.
 #[allow(clippy::too_many_arguments, arithmetic_overflow)]
 #[cube(
@@ -39,13 +43,17 @@ use super::{BLOCK, VECTOR, shared_stride};
     fast_math = FastMath::ReducedPrecision | FastMath::NotNaN | FastMath::NotInf
 )]
 pub(super) fn flash_attention_kernel<F: Float, N: Size>(
-    q: &Tensor<Vector<F, N>>,
-    k: &Tensor<Vector<F, N>>,
-    v: &Tensor<Vector<F, N>>,
-    out: &mut Tensor<F>,
-    lse: &mut Tensor<f32>,
+    q: &Array<Vector<F, N>>,
+    k: &Array<Vector<F, N>>,
+    v: &Array<Vector<F, N>>,
+    out: &mut Array<F>,
+    lse: &mut Array<f32>,
+    q_strides: Strides,
+    k_strides: Strides,
+    v_strides: Strides,
+    chunk: u32,
+    keys: u32,
     scale: f32,
-    memory: u32,
     n_rep: u32,
     #[comptime] tiles: usize,
     #[comptime] d: usize,
@@ -57,9 +65,10 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     let queries = comptime![BLOCK * tiles];
     let key_tiles = comptime![BLOCK / 8];
     let out_tiles = comptime![d / 8];
-    let chunk = q.shape(2);
-    let keys = k.shape(2);
-    let heads = q.shape(1);
+    let (chunk, keys) = (chunk as usize, keys as usize);
+    let memory = keys - chunk;
+    // One cube per query head along x.
+    let heads = CUBE_COUNT_X as usize;
     // Heads along x, query blocks along y from the last: the blocks that see the most keys
     // start first, so the short ones fill the last wave.
     let head = CUBE_POS_X as usize;
@@ -75,8 +84,7 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     let keys_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
     let values_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
 
-    let n = comptime![VECTOR];
-    copy_head_rows(q, &mut q_s, head, q0, queries, d);
+    copy_head_rows(q, &q_strides, chunk, &mut q_s, head, q0, queries, d);
 
     let mma = mma_definition::<F>();
     let mut o = Sequence::<Pairs<f32>>::new();
@@ -96,14 +104,14 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
         row_sum[r] = 0.0f32;
     }
     let first_row = plane * comptime![16 * tiles];
-    let limit_g = memory as usize + q0 + first_row + quad;
+    let limit_g = memory + q0 + first_row + quad;
     // The plane's first query sees the fewest keys: a step within its view needs no mask.
-    let plane_limit = memory as usize + q0 + first_row;
+    let plane_limit = memory + q0 + first_row;
 
-    let (k_base, k_row) = (group * k.stride(1) / n, k.stride(2) / n);
-    let (v_base, v_row) = (group * v.stride(1) / n, v.stride(2) / n);
+    let (k_base, k_row) = (k_strides.at(group, 0usize), k_strides.at(0usize, 1usize));
+    let (v_base, v_row) = (v_strides.at(group, 0usize), v_strides.at(0usize, 1usize));
     // Keys no query of the block sees are never visited.
-    let visible_keys = min(keys, memory as usize + min(q0 + queries, chunk));
+    let visible_keys = min(keys, memory + min(q0 + queries, chunk));
     let steps = visible_keys.div_ceil(block);
     // Every query sees key 0: there is always a first step.
     copy_rows_async(k, k_base, k_row, 0usize, keys, &mut k_s, d);

@@ -31,6 +31,7 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use self::attention::flash_attention_kernel;
 use self::statistics::{flash_statistics_kernel, statistics_sum_kernel};
+use mss_core::cuda::StridesLaunch;
 use mss_core::cuda::vectors::{VECTOR, vectors_aligned};
 
 /// Rows of a block: the keys of one step, and the queries of one cube per row tile a plane.
@@ -77,6 +78,11 @@ pub(super) fn serves(
         && [q, k, v].into_iter().all(|t| vectors_aligned(t, VECTOR))
 }
 
+/// The strides along heads and rows of a `[1, heads, rows, d]` operand, in vectors.
+fn head_strides(x: &CubeTensor<CudaRuntime>) -> StridesLaunch<CudaRuntime> {
+    StridesLaunch::of(x.meta.strides(), 1, VECTOR)
+}
+
 fn count(n: usize) -> u32 {
     u32::try_from(n).expect("fewer than 2^32 queries, heads and keys")
 }
@@ -111,6 +117,7 @@ pub(super) fn flash_attention(
         Shape::new([heads, chunk]),
         DType::F32,
     );
+    let [q_strides, k_strides, v_strides] = [&q, &k, &v].map(head_strides);
     let dtype = q.dtype.into();
     // Unchecked: the kernel reads rows below `chunk` or `keys` and columns below `d` of
     // operands `serves` accepted, and writes the rows of queries below `chunk` only.
@@ -121,13 +128,17 @@ pub(super) fn flash_attention(
             CubeCount::Static(count(heads), count(chunk.div_ceil(BLOCK * tiles)), 1),
             CubeDim::new_2d(32, count(PLANES)),
             VECTOR,
-            q.into_tensor_arg(),
-            k.into_tensor_arg(),
-            v.into_tensor_arg(),
-            out.clone().into_tensor_arg(),
-            lse.clone().into_tensor_arg(),
+            q.into_array_arg(),
+            k.into_array_arg(),
+            v.into_array_arg(),
+            out.clone().into_array_arg(),
+            lse.clone().into_array_arg(),
+            q_strides,
+            k_strides,
+            v_strides,
+            count(chunk),
+            count(keys),
             scale,
-            count(keys - chunk),
             count(heads / kv_heads),
             tiles,
             d,
@@ -160,6 +171,7 @@ pub(super) fn flash_statistics(
         2 if heads * keys.div_ceil(BLOCK * 2) >= FILLING_CUBES => 2,
         _ => 1,
     };
+    let [q_strides, k_strides] = [&q, &k].map(head_strides);
     let dtype = q.dtype.into();
     // Unchecked: as `flash_attention`; every write is of a head and key below `head_sums`'s
     // and `head_last`'s shapes, and the sum's of a KV head and key below theirs.
@@ -170,13 +182,17 @@ pub(super) fn flash_statistics(
             CubeCount::Static(count(heads), count(keys.div_ceil(BLOCK * tiles)), 1),
             CubeDim::new_2d(32, count(PLANES)),
             VECTOR,
-            q.into_tensor_arg(),
-            k.into_tensor_arg(),
-            lse.into_tensor_arg(),
-            head_sums.clone().into_tensor_arg(),
-            head_last.clone().into_tensor_arg(),
+            q.into_array_arg(),
+            k.into_array_arg(),
+            lse.into_array_arg(),
+            head_sums.clone().into_array_arg(),
+            head_last.clone().into_array_arg(),
+            q_strides,
+            k_strides,
+            count(chunk),
+            count(keys),
             scale,
-            count(keys - chunk),
+            count(heads / kv_heads),
             tiles,
             d,
             SOURCE,

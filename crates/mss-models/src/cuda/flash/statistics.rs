@@ -14,7 +14,9 @@ use cubecl::prelude::barrier::Barrier;
 use cubecl::prelude::*;
 
 use super::tiles::{MASKED, copy_head_rows, copy_rows_async, score_tiles};
-use super::{BLOCK, VECTOR, shared_stride};
+use mss_core::cuda::Strides;
+
+use super::{BLOCK, shared_stride};
 
 /// One cube per (query head, `64 tiles` keys); plane `w` owns keys `16 tiles w .. 16 tiles (w +
 /// 1)` of the block, as `tiles` row tiles of 16 that share every `ldmatrix` of queries. The
@@ -28,21 +30,26 @@ use super::{BLOCK, VECTOR, shared_stride};
 /// memory + t`) and end at the chunk's end, whose last query's probabilities are kept apart.
 /// The quad's four lanes' sums are added at the end.
 ///
-/// `q`, `k` as the attention kernel's; `lse`: `[heads, chunk]` from it; `sums`, `last`:
-/// `[heads, keys]` f32, every entry written.
+/// `q`, `k` (and their strides, `chunk` and `keys`) as the attention kernel's, `n_rep` query
+/// heads a KV head; `lse`: `[heads, chunk]` from it; `sums`, `last`: `[heads, keys]` f32,
+/// every entry written. Arrays and scalars, as the attention kernel's.
 #[allow(clippy::too_many_arguments)]
 #[cube(
     launch_unchecked,
     fast_math = FastMath::ReducedPrecision | FastMath::NotNaN | FastMath::NotInf
 )]
 pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
-    q: &Tensor<Vector<F, N>>,
-    k: &Tensor<Vector<F, N>>,
-    lse: &Tensor<f32>,
-    sums: &mut Tensor<f32>,
-    last: &mut Tensor<f32>,
+    q: &Array<Vector<F, N>>,
+    k: &Array<Vector<F, N>>,
+    lse: &Array<f32>,
+    sums: &mut Array<f32>,
+    last: &mut Array<f32>,
+    q_strides: Strides,
+    k_strides: Strides,
+    chunk: u32,
+    keys: u32,
     scale: f32,
-    memory: u32,
+    n_rep: u32,
     #[comptime] tiles: usize,
     #[comptime] d: usize,
     #[comptime] _source: u64,
@@ -50,14 +57,12 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
 ) {
     let block = comptime![BLOCK];
     let key_block = comptime![BLOCK * tiles];
-    let chunk = q.shape(2);
-    let keys = k.shape(2);
-    let memory = memory as usize;
+    let (chunk, keys) = (chunk as usize, keys as usize);
+    let memory = keys - chunk;
     // Heads along x, key blocks along y: every head's first blocks (the memory's, which every
     // query sees) start first, so the short ones fill the last wave.
     let head = CUBE_POS_X as usize;
-    let n_rep = q.shape(1) / k.shape(1);
-    let group = head / n_rep;
+    let group = head / n_rep as usize;
     let kb0 = CUBE_POS_Y as usize * key_block;
     let plane = UNIT_POS_Y as usize;
     let (quad, pair) = ((UNIT_POS_X / 4) as usize, (UNIT_POS_X % 4) as usize);
@@ -66,9 +71,8 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
     let mut q_s = SharedMemory::<Vector<F, N>>::new(comptime![BLOCK * shared_stride(d)]);
     let queries_loaded = Barrier::shared(CUBE_DIM, UNIT_POS == 0);
 
-    let n = comptime![VECTOR];
     // The cube's keys (zero rows past `keys`): the `A` operand of every step.
-    copy_head_rows(k, &mut k_s, group, kb0, key_block, d);
+    copy_head_rows(k, &k_strides, keys, &mut k_s, group, kb0, key_block, d);
 
     // Row tile m's keys: g at `key_g + 16 m`, h 8 further.
     let key_g = kb0 + plane * comptime![16 * tiles] + quad;
@@ -79,7 +83,7 @@ pub(super) fn flash_statistics_kernel<F: Float, N: Size>(
     }
     let t_start = first_query / block * block;
     let steps = (chunk - t_start).div_ceil(block);
-    let (q_base, q_row) = (head * q.stride(1) / n, q.stride(2) / n);
+    let (q_base, q_row) = (q_strides.at(head, 0usize), q_strides.at(0usize, 1usize));
     let lse_base = head * chunk;
 
     // Per row of the plane (row tile m's rows g and h at 2 m and 2 m + 1): this lane's part of

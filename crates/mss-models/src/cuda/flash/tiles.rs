@@ -15,6 +15,8 @@ use cubecl::ir::MatrixIdent;
 use cubecl::prelude::barrier::copy_async_checked;
 use cubecl::prelude::*;
 
+use mss_core::cuda::Strides;
+
 use super::{BLOCK, UNITS, VECTOR, shared_stride};
 
 /// A register fragment of an `mma` operand or accumulator: pairs of elements, 32 bits (two
@@ -41,7 +43,7 @@ pub(super) fn mma_definition<F: Float>() -> MmaDefinition<F, F, f32> {
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn copy_rows<F: Float, N: Size>(
-    source: &Tensor<Vector<F, N>>,
+    source: &Array<Vector<F, N>>,
     base: usize,
     row_stride: usize,
     first: usize,
@@ -72,7 +74,7 @@ pub(super) fn copy_rows<F: Float, N: Size>(
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn copy_rows_async<F: Float, N: Size>(
-    source: &Tensor<Vector<F, N>>,
+    source: &Array<Vector<F, N>>,
     base: usize,
     row_stride: usize,
     first: usize,
@@ -103,25 +105,27 @@ pub(super) fn copy_rows_async<F: Float, N: Size>(
     }
 }
 
-/// Copies rows `first .. first + count` of `head` of `x` (`[1, heads, rows, d]`; zero rows past
-/// its end) to `tile`: the attention kernel's queries, the statistics kernel's keys, read as
-/// [`query_fragment`]s. The cube is synchronised after.
+/// Copies rows `first .. first + count` of `head` of `x` (`[heads, rows, d]` at `strides`, in
+/// vectors; zero rows past `rows`) to `tile`: the attention kernel's queries, the statistics
+/// kernel's keys, read as [`query_fragment`]s. The cube is synchronised after.
 #[cube]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn copy_head_rows<F: Float, N: Size>(
-    x: &Tensor<Vector<F, N>>,
+    x: &Array<Vector<F, N>>,
+    strides: &Strides,
+    rows: usize,
     tile: &mut SharedMemory<Vector<F, N>>,
     head: usize,
     first: usize,
     #[comptime] count: usize,
     #[comptime] d: usize,
 ) {
-    let n = comptime![VECTOR];
     copy_rows(
         x,
-        head * x.stride(1) / n,
-        x.stride(2) / n,
+        strides.at(head, 0usize),
+        strides.at(0usize, 1usize),
         first,
-        x.shape(2),
+        rows,
         tile,
         count,
         d,
