@@ -21,31 +21,54 @@ struct Outcome {
 }
 
 /// Checks a prefill with the KV kernels (`mss::core::cuda::use_kv_kernels`) and the score
-/// kernel (`mss::pruners::use_score_kernel`) against one through Burn's operations on the random-weight model: `streaming_llm` and `snapkv` at FM
-/// (chunks of 256 after 256 memory entries) and IMDC, over `ids` (the first 768). Every
+/// kernel (`mss::pruners::use_score_kernel`) against one through Burn's operations on the
+/// random-weight model: `streaming_llm` and `snapkv` at FM (chunks of 256 after 256 memory
+/// entries) and IMDC, `snapkv` at FI and at FM without sinks, over `ids` (the first 768). Every
 /// layer's memory and the last logits must be the same bits. Leaves the kernels switched on.
 pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()> {
     let ids = &ids[..ids.len().min(768)];
+    // (label, pruner, memory type, decremental chunks, sinks: the pruner's default unless
+    // given). FI appends to the memory instead of re-selecting it (the gather keeps the old
+    // memory whole, `start` past it); without sinks `start` is 0.
     let configs = [
         (
             "streaming_llm FM",
             PrunerKind::StreamingLlm,
             MemoryType::Fm,
             false,
+            None,
         ),
-        ("snapkv FM", PrunerKind::SnapKv, MemoryType::Fm, false),
+        ("snapkv FM", PrunerKind::SnapKv, MemoryType::Fm, false, None),
         (
             "streaming_llm IMDC",
             PrunerKind::StreamingLlm,
             MemoryType::Im,
             true,
+            None,
         ),
-        ("snapkv IMDC", PrunerKind::SnapKv, MemoryType::Im, true),
+        (
+            "snapkv IMDC",
+            PrunerKind::SnapKv,
+            MemoryType::Im,
+            true,
+            None,
+        ),
+        ("snapkv FI", PrunerKind::SnapKv, MemoryType::Fi, false, None),
+        (
+            "snapkv FM without sinks",
+            PrunerKind::SnapKv,
+            MemoryType::Fm,
+            false,
+            Some(0),
+        ),
     ];
     let mut line = Vec::new();
-    for (label, pruner, memory_type, decremental) in configs {
-        let config =
+    for (label, pruner, memory_type, decremental, sinks) in configs {
+        let mut config =
             PrefillConfig::new(pruner, memory_type, 256, 256).with_decremental(decremental);
+        if let Some(sinks) = sinks {
+            config = config.with_sinks(sinks);
+        }
         let run = |kernels: bool| -> anyhow::Result<Outcome> {
             mss::core::cuda::use_kv_kernels(kernels);
             mss::pruners::use_score_kernel(kernels);

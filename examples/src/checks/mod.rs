@@ -57,6 +57,8 @@ pub use kv::check_kv_kernels;
 pub use model::check_model_kernels;
 pub use pooling::check_pooling;
 #[cfg(feature = "cuda")]
+pub use pooling::check_score_kernel;
+#[cfg(feature = "cuda")]
 pub use products::{check_linear_products, check_product_chain};
 pub use rope::check_rope;
 pub use selection::check_selection;

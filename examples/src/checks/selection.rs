@@ -45,9 +45,19 @@ pub fn check_selection(device: &burn::tensor::Device<B>, burn_top_k: bool) -> an
                     _ => i as f32 / 8.0,
                 })
                 .collect();
-            let scores =
+            let contiguous =
                 Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [heads, len]), device);
-            for budget in [1, 1024, 2047, len - 1, len + 5] {
+            // The same scores as a transposed view (strides 1 and `heads`): the kernels read
+            // their operand by its strides.
+            let columns: Vec<f32> = (0..len)
+                .flat_map(|i| (0..heads).map(move |h| (h, i)))
+                .map(|(h, i)| values[h * len + i])
+                .collect();
+            let strided = Tensor::<B, 2>::from_data(TensorData::new(columns, [len, heads]), device)
+                .transpose();
+            for (scores, budget) in [contiguous, strided].into_iter().flat_map(|scores| {
+                [1, 1024, 2047, len - 1, len + 5].map(move |budget| (scores.clone(), budget))
+            }) {
                 let want: Vec<Vec<usize>> = values
                     .chunks_exact(len)
                     .map(|row| top_k(row, budget))

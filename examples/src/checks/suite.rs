@@ -133,6 +133,9 @@ impl Suite {
             let skip = (!mss::models::cublas_available())
                 .then_some("cuBLAS not found: the crate's products fall back to Burn's");
             entries.extend([
+                Entry::new(Family::Pooling, "check_score_kernel", move || {
+                    super::check_score_kernel(device)
+                }),
                 Entry::new(Family::Products, "check_linear_products", move || {
                     super::check_linear_products(device, true)
                 })
@@ -187,6 +190,7 @@ impl Suite {
             mss::models::use_flash_attention(self.flash);
             mss::pruners::use_top_k_kernel(true);
             mss::core::cuda::use_kv_kernels(true);
+            mss::pruners::use_score_kernel(true);
         }
         mss::core::attention::use_attention_kernel(mss::core::attention::AttentionKernel::Fused);
     }

@@ -130,14 +130,7 @@ mod kernel {
             }
             let p = start as usize + t;
             let (cos_base, sin_base) = (p * cos_row as usize, p * sin_row as usize);
-            let (ra, rb) = rotate_pair::<F, N>(
-                a,
-                b,
-                cos[cos_base + i],
-                cos[cos_base + i + half],
-                signed_sin[sin_base + i],
-                signed_sin[sin_base + i + half],
-            );
+            let (ra, rb) = rotate_at::<F, N>(a, b, cos, signed_sin, cos_base, sin_base, i, half);
             rotated[o + i] = ra;
             rotated[o + i + half] = rb;
             if t >= m {
@@ -148,13 +141,15 @@ mod kernel {
                 for r in 0..n_rep as usize {
                     let head = h * n_rep as usize + r;
                     let row = query_strides.at(head, c);
-                    let (qa, qb) = rotate_pair::<F, N>(
+                    let (qa, qb) = rotate_at::<F, N>(
                         queries[row + i],
                         queries[row + i + half],
-                        cos[cos_base + i],
-                        cos[cos_base + i + half],
-                        signed_sin[sin_base + i],
-                        signed_sin[sin_base + i + half],
+                        cos,
+                        signed_sin,
+                        cos_base,
+                        sin_base,
+                        i,
+                        half,
                     );
                     let o = (head * chunk_len + c) * d;
                     rotated_queries[o + i] = qa;
@@ -162,6 +157,30 @@ mod kernel {
                 }
             }
         }
+    }
+
+    /// `a` and `b` (a row's vectors at `i` and `i + half`) rotated with the table rows that
+    /// start at `cos_base` and `sin_base`, through `rotate_pair`.
+    #[cube]
+    #[allow(clippy::too_many_arguments)]
+    fn rotate_at<F: Float, N: Size>(
+        a: Vector<F, N>,
+        b: Vector<F, N>,
+        cos: &Array<Vector<F, N>>,
+        signed_sin: &Array<Vector<F, N>>,
+        cos_base: usize,
+        sin_base: usize,
+        i: usize,
+        half: usize,
+    ) -> (Vector<F, N>, Vector<F, N>) {
+        rotate_pair::<F, N>(
+            a,
+            b,
+            cos[cos_base + i],
+            cos[cos_base + i + half],
+            signed_sin[sin_base + i],
+            signed_sin[sin_base + i + half],
+        )
     }
 }
 

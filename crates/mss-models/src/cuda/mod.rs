@@ -154,12 +154,18 @@ static FLASH_ROW_TILES: AtomicUsize = AtomicUsize::new(2);
 /// same way, to the bit; 32 took the kernel from 155 to 133 µs and a 7B `streaming_llm` FM
 /// prefill 2 % (docs/results/gpu-prefill.md).
 pub fn set_flash_rows_per_plane(rows: usize) -> bool {
+    store_row_tiles(&FLASH_ROW_TILES, rows)
+}
+
+#[cfg(feature = "cuda")]
+/// Stores the row tiles of 16 a plane that `rows` (16 or 32) makes; whether it is one of them.
+fn store_row_tiles(switch: &AtomicUsize, rows: usize) -> bool {
     let tiles = match rows {
         16 => 1,
         32 => 2,
         _ => return false,
     };
-    FLASH_ROW_TILES.store(tiles, Ordering::Relaxed);
+    switch.store(tiles, Ordering::Relaxed);
     true
 }
 
@@ -179,13 +185,7 @@ static STATISTICS_ROW_TILES: AtomicUsize = AtomicUsize::new(1);
 /// of the two. Both compute every sum the same way, to the bit
 /// (docs/results/gpu-prefill.md).
 pub fn set_statistics_rows_per_plane(rows: usize) -> bool {
-    let tiles = match rows {
-        16 => 1,
-        32 => 2,
-        _ => return false,
-    };
-    STATISTICS_ROW_TILES.store(tiles, Ordering::Relaxed);
-    true
+    store_row_tiles(&STATISTICS_ROW_TILES, rows)
 }
 
 #[cfg(feature = "cuda")]

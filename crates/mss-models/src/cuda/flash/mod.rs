@@ -78,6 +78,15 @@ pub(super) fn serves(
         && [q, k, v].into_iter().all(|t| vectors_aligned(t, VECTOR))
 }
 
+/// The row tiles a plane for a launch over `rows` rows of each of `heads` heads: the `asked`
+/// ones (1 or 2), but 1 where two would leave too few cubes to fill the GPU (two halve them).
+fn filling_tiles(asked: usize, heads: usize, rows: usize) -> usize {
+    match asked {
+        2 if heads * rows.div_ceil(BLOCK * 2) >= FILLING_CUBES => 2,
+        _ => 1,
+    }
+}
+
 /// The strides along heads and rows of a `[1, heads, rows, d]` operand, in vectors.
 fn head_strides(x: &CubeTensor<CudaRuntime>) -> StridesLaunch<CudaRuntime> {
     StridesLaunch::of(x.meta.strides(), 1, VECTOR)
@@ -99,11 +108,7 @@ pub(super) fn flash_attention(
 ) -> (CubeTensor<CudaRuntime>, CubeTensor<CudaRuntime>) {
     let [_, heads, chunk, d] = q.meta.shape().dims::<4>();
     let [_, kv_heads, keys, _] = k.meta.shape().dims::<4>();
-    // Two row tiles a plane halve the cubes: only where there are still enough to fill the GPU.
-    let tiles = match super::flash_row_tiles() {
-        2 if heads * chunk.div_ceil(BLOCK * 2) >= FILLING_CUBES => 2,
-        _ => 1,
-    };
+    let tiles = filling_tiles(super::flash_row_tiles(), heads, chunk);
     let (client, device) = (q.client.clone(), q.device.clone());
     let out = empty_device_contiguous_dtype(
         client.clone(),
@@ -166,11 +171,7 @@ pub(super) fn flash_statistics(
     };
     let head_sums = f32_tensor(Shape::new([heads, keys]));
     let head_last = f32_tensor(Shape::new([heads, keys]));
-    // Two row tiles a plane (keys a cube) only where there are still enough cubes to fill the GPU.
-    let tiles = match super::statistics_row_tiles() {
-        2 if heads * keys.div_ceil(BLOCK * 2) >= FILLING_CUBES => 2,
-        _ => 1,
-    };
+    let tiles = filling_tiles(super::statistics_row_tiles(), heads, keys);
     let [q_strides, k_strides] = [&q, &k].map(head_strides);
     let dtype = q.dtype.into();
     // Unchecked: as `flash_attention`; every write is of a head and key below `head_sums`'s
