@@ -2,7 +2,7 @@
 # Stats) through its raw backend API (ctypes), checked against a PyTorch f32 reference and
 # timed with CUDA events: the descriptor sequence docs/notes/cudnn-attention.md describes, for a
 # Rust port through cudarc. Run on a GPU machine with PyTorch:
-#   python3 scripts/gpu/cudnn-sdpa-probe.py /path/to/libcudnn.so.9
+#   python3 scripts/gpu/cudnn-sdpa-probe.py /path/to/libcudnn.so.9 [padded]
 import ctypes as C, sys, time, math, os, json, glob
 
 LIB = sys.argv[1]
@@ -318,13 +318,8 @@ def run_case(handle, b, hq, hk, sq, skv, d, padded=False, sq_act=None, skv_act=N
 
 kcache_state = {}
 
-def main():
-    print("LIB", LIB, "cudnnGetVersion", cud.cudnnGetVersion(), flush=True)
-    torch.cuda.init()
-    handle = vp()
-    ck(cud.cudnnCreate(C.byref(handle)), "cudnnCreate")
-    ck(cud.cudnnSetStream(handle, vp(torch.cuda.current_stream().cuda_stream)), "setstream")
-    cases = [
+def default_cases():
+    return [
         # The 7B shape's FM step (32 heads of 128, 1024 queries over 1024 memory + the chunk),
         # its first chunk (no memory), an IMDC-like step and SmolLM2's GQA shape, each timed.
         dict(b=1, hq=32, hk=32, sq=1024, skv=2048, d=128, timeit=True),
@@ -332,6 +327,25 @@ def main():
         dict(b=1, hq=32, hk=32, sq=512, skv=2048, d=128, timeit=True),
         dict(b=1, hq=9, hk=3, sq=1024, skv=2048, d=64, timeit=True),
     ]
+
+
+def main():
+    print("LIB", LIB, "cudnnGetVersion", cud.cudnnGetVersion(), flush=True)
+    torch.cuda.init()
+    handle = vp()
+    ck(cud.cudnnCreate(C.byref(handle)), "cudnnCreate")
+    ck(cud.cudnnSetStream(handle, vp(torch.cuda.current_stream().cuda_stream)), "setstream")
+    if sys.argv[2:] == ["padded"]:
+        # One plan for a bucket of 1024 queries over 2048 keys, run at smaller real lengths
+        # (IMDC's steps): what the padding costs against exact plans.
+        cases = [
+            dict(b=1, hq=32, hk=32, sq=1024, skv=2048, d=128, padded=True, sq_act=1024, skv_act=2048, timeit=True),
+            dict(b=1, hq=32, hk=32, sq=1024, skv=2048, d=128, padded=True, sq_act=512, skv_act=2048, timeit=True),
+            dict(b=1, hq=32, hk=32, sq=1024, skv=2048, d=128, padded=True, sq_act=1024, skv_act=1536, timeit=True),
+            dict(b=1, hq=32, hk=32, sq=1024, skv=1536, d=128, timeit=True),
+        ]
+    else:
+        cases = default_cases()
     for cs in cases:
         try:
             r = run_case(handle, **cs)
