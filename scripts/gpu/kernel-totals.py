@@ -6,22 +6,19 @@ copy and fill (so that an upload or a fill can be traced to the kernel it serves
 Usage: kernel-totals.py TRACE.csv LAYER_STEPS
 (LAYER_STEPS: layers × chunks of the traced prefill; 256 for the 7B shape at 8K, C = 1024.)
 """
-import csv
 import sys
 from collections import Counter, defaultdict
 
+from gaps import read_csv
 from kernel_names import family
 
 
 def main(path, layer_steps):
-    ops = []
-    with open(path, newline="") as f:
-        for row in csv.reader(f):
-            if row and row[0] in ("kernel", "memcpy", "memset"):
-                start, end = int(row[1]), int(row[2])
-                name = family(row[5], width=60) if row[0] == "kernel" else row[0]
-                ops.append((start, end, name))
-    ops.sort()
+    # The trace as gaps.py reads it: checked columns, demangled names, incomplete records out.
+    kernels, copies, _ = read_csv(path)
+    ops = sorted(
+        [(start, end, family(name, width=60)) for start, end, _, name in kernels] + copies
+    )
     busy, count = defaultdict(int), Counter()
     followers = defaultdict(Counter)
     for i, (start, end, name) in enumerate(ops):

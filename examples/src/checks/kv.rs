@@ -11,7 +11,7 @@ use mss::pruners::PrunerKind;
 use mss::schedule::MemoryType;
 use mss::{PrefillConfig, Prefiller, Transformer};
 
-use super::host_f32;
+use super::{differing, host_f32};
 
 /// One prefill's result as host values: the last logits, then every layer's keys, values and
 /// positions.
@@ -144,27 +144,4 @@ pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<(
         line.join(", ")
     );
     Ok(())
-}
-
-/// How many values differ in their bits (all of them when the lengths differ).
-fn differing(a: &[f32], b: &[f32]) -> usize {
-    if a.len() != b.len() {
-        return a.len().max(b.len());
-    }
-    a.iter()
-        .zip(b)
-        .filter(|(a, b)| a.to_bits() != b.to_bits())
-        .count()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn differing_counts_bit_differences_and_length_mismatches() {
-        assert_eq!(differing(&[1.0, 2.0], &[1.0, 2.0]), 0);
-        assert_eq!(differing(&[0.0, 2.0], &[-0.0, 2.5]), 2);
-        assert_eq!(differing(&[1.0], &[1.0, 2.0]), 2);
-    }
 }

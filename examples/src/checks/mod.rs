@@ -101,6 +101,18 @@ pub fn host_f32<const D: usize>(tensor: Tensor<B, D>) -> anyhow::Result<Vec<f32>
     host_values(tensor.cast(DType::F32).into_data())
 }
 
+/// How many values differ in their bits (all of them when the lengths differ): the measure
+/// of the checks whose two paths must give the same bits.
+pub fn differing(a: &[f32], b: &[f32]) -> usize {
+    if a.len() != b.len() {
+        return a.len().max(b.len());
+    }
+    a.iter()
+        .zip(b)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count()
+}
+
 /// The largest absolute value of a tensor (of a difference, the largest absolute error), read
 /// back as one scalar.
 pub fn max_abs<const D: usize>(tensor: Tensor<B, D>) -> f32 {
@@ -148,6 +160,13 @@ mod tests {
             );
             assert!(ours.to_bits() == kits.to_bits(), "{ours} vs {kits}");
         }
+    }
+
+    #[test]
+    fn differing_counts_bit_differences_and_length_mismatches() {
+        assert_eq!(differing(&[1.0, 2.0], &[1.0, 2.0]), 0);
+        assert_eq!(differing(&[0.0, 2.0], &[-0.0, 2.5]), 2);
+        assert_eq!(differing(&[1.0], &[1.0, 2.0]), 2);
     }
 
     #[test]

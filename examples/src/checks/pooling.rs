@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use mss::DefaultBackend as B;
 
-use super::host_values;
+use super::{differing, host_values};
 
 /// `snapkv`'s pooling (one pooling operation of the backend) against zero-padded shifted
 /// views summed left to right, the way it was computed before: the top-k after it must see
@@ -23,11 +23,7 @@ pub fn check_pooling(device: &burn::tensor::Device<B>) -> anyhow::Result<()> {
         .expect("a width of 5")
         .div_scalar(width as f32);
     let shifted: Vec<f32> = host_values(shifted.into_data())?;
-    let differ = pooled
-        .iter()
-        .zip(&shifted)
-        .filter(|(p, s)| p.to_bits() != s.to_bits())
-        .count();
+    let differ = differing(&pooled, &shifted);
     let largest = pooled
         .iter()
         .zip(&shifted)
@@ -99,13 +95,9 @@ pub fn check_score_kernel(device: &burn::tensor::Device<B>) -> anyhow::Result<()
             launched - ran
         );
         let (with, without) = (with?, without?);
-        let differ = with
-            .iter()
-            .zip(&without)
-            .filter(|(a, b)| a.to_bits() != b.to_bits())
-            .count();
+        let differ = differing(&with, &without);
         anyhow::ensure!(
-            with.len() == without.len() && differ == 0,
+            differ == 0,
             "{entries} entries from {start}: the score kernel's {} scores differ from Burn's \
              {} in {differ}",
             with.len(),

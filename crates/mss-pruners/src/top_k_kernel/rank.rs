@@ -149,12 +149,13 @@ pub(super) fn launch_rank(scores: CubeTensor<CudaRuntime>, budget: u32) -> CubeT
         DType::I32,
     );
     let dtypes = [scores.dtype.into(), flags.dtype.into()];
+    let strides = StridesLaunch::of(scores.meta.strides(), 0, 1);
     rank_kernel::launch::<CudaRuntime>(
         &scores.client.clone(),
         cubes(heads, len),
         CubeDim::new_1d(TILE),
-        scores.clone().into_array_arg(),
-        StridesLaunch::of(scores.meta.strides(), 0, 1),
+        scores.into_array_arg(),
+        strides,
         flags.clone().into_tensor_arg(),
         budget,
         TILE,

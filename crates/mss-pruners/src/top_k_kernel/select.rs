@@ -240,12 +240,13 @@ pub(super) fn launch_select(
     let per_thread = len.div_ceil(threads).max(1);
     let count = |n: usize| u32::try_from(n).expect("fewer than 2^32 heads and threads");
     let dtypes = [scores.dtype.into(), out.dtype.into()];
+    let strides = StridesLaunch::of(scores.meta.strides(), 0, 1);
     select_kernel::launch::<CudaRuntime>(
         &scores.client.clone(),
         CubeCount::Static(count(heads), 1, 1),
         CubeDim::new_1d(count(threads)),
-        scores.clone().into_array_arg(),
-        StridesLaunch::of(scores.meta.strides(), 0, 1),
+        scores.into_array_arg(),
+        strides,
         out.clone().into_array_arg(),
         count(len),
         count(k.unwrap_or(len)),

@@ -31,8 +31,9 @@ use super::{BLOCK, shared_stride};
 /// (`set_flash_rows_per_plane`).
 ///
 /// `q`: `[heads, chunk, d]` at `q_strides`, `k`, `v`: `[kv_heads, keys, d]` at theirs
-/// (vectors of [`VECTOR`](super::VECTOR): unit stride along `d`, strides in whole vectors); `out`: `[chunk,
-/// heads, d]` and `lse`: `[heads, chunk]` (each row's `ln Σ exp(q·k · scale)`), contiguous.
+/// (vectors of [`VECTOR`](super::VECTOR): unit stride along `d`, strides in whole vectors);
+/// `out`: `[chunk, heads, d]` and `lse`: `[heads, chunk]` (each row's `ln Σ exp(q·k ·
+/// scale)`), contiguous.
 /// Arrays and scalars, not tensors, so that nothing is uploaded before the launch. Query `t`
 /// sees keys `0..=keys - chunk + t`; every query sees key 0, so each row's max is finite from
 /// the first step.
@@ -67,10 +68,9 @@ pub(super) fn flash_attention_kernel<F: Float, N: Size>(
     let out_tiles = comptime![d / 8];
     let (chunk, keys) = (chunk as usize, keys as usize);
     let memory = keys - chunk;
-    // One cube per query head along x.
+    // Heads along x (one cube each), query blocks along y from the last: the blocks that see
+    // the most keys start first, so the short ones fill the last wave.
     let heads = CUBE_COUNT_X as usize;
-    // Heads along x, query blocks along y from the last: the blocks that see the most keys
-    // start first, so the short ones fill the last wave.
     let head = CUBE_POS_X as usize;
     let group = head / n_rep as usize;
     let q0 = (CUBE_COUNT_Y - 1 - CUBE_POS_Y) as usize * queries;
