@@ -113,6 +113,11 @@ struct Args {
     /// the attention check checks both either way.
     #[arg(long)]
     no_flash: bool,
+    /// CUDA builds only: the attention through cuDNN's fused attention where cuDNN ≥ 9.6 is
+    /// found (`mss::models::use_cudnn_attention`) instead of the flash kernel; the attention
+    /// check checks both either way.
+    #[arg(long)]
+    cudnn: bool,
     /// CUDA builds only: queries per plane of the flash attention kernel, 32 (the default) or
     /// 16 (`mss::models::set_flash_rows_per_plane`).
     #[arg(long, default_value_t = 32)]
@@ -203,6 +208,7 @@ fn run() -> anyhow::Result<()> {
         mss::models::use_cublas(!args.burn_kernels);
         mss::models::use_rope_kernel(!args.burn_rope);
         mss::models::use_flash_attention(!args.no_flash);
+        mss::models::use_cudnn_attention(args.cudnn);
         mss::models::set_flash_rows_per_plane(args.flash_rows);
         mss::models::set_statistics_rows_per_plane(args.statistics_rows);
         if let Some(log2) = args.score_block_log2 {
@@ -215,6 +221,19 @@ fn run() -> anyhow::Result<()> {
                 "cuBLAS"
             } else {
                 "Burn's matrix product"
+            }
+        );
+        println!(
+            "attention: {}",
+            match (mss::models::cudnn_version(), args.no_flash, args.cudnn) {
+                (_, true, _) => "cuBLAS products around a softmax kernel".to_string(),
+                (_, false, false) => "the flash kernel".to_string(),
+                (Some(v), false, true) if mss::models::cudnn_attention_available() =>
+                    format!("cuDNN {v}'s fused attention, the flash kernel where it builds no plan"),
+                (found, false, true) => format!(
+                    "the flash kernel (cuDNN {})",
+                    found.map_or("not found".to_string(), |v| format!("{v} too old"))
+                ),
             }
         );
     }
@@ -364,6 +383,17 @@ fn run() -> anyhow::Result<()> {
         #[cfg(feature = "cuda")]
         if let Some(ordering) = mss::models::cublas_ordering() {
             println!("{label}: cuBLAS products ordered by {ordering}");
+        }
+        #[cfg(feature = "cuda")]
+        if mss::models::cudnn_attention_available() && !args.no_flash {
+            let plans = mss::models::cudnn_plans();
+            println!(
+                "{label}: cuDNN attention plans so far in the process: {} built, {} read back \
+                 ({:.2} s)",
+                plans.built,
+                plans.loaded,
+                plans.took.as_secs_f64()
+            );
         }
         let pool_peak = match (pool_before, pool_reserved(&device, false)) {
             (Some(before), Some(after)) => {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Source this on a GPU machine before running a CUDA build of mss: prints the GPU and makes the
-# cuBLAS and CUPTI of the CUDA toolkit (or of PyTorch's wheels) loadable. mss loads libcublas at
-# run time and falls back to Burn's own matrix product when it finds none; it loads libcupti to
-# find CubeCL's CUDA stream and orders cuBLAS by events when it finds none.
+# cuBLAS, CUPTI and cuDNN of the CUDA toolkit (or of PyTorch's wheels) loadable. mss loads
+# libcublas at run time and falls back to Burn's own matrix product when it finds none; it
+# loads libcupti to find CubeCL's CUDA stream and orders cuBLAS by events when it finds none;
+# it loads libcudnn (>= 9.6) for its fused attention when asked (--cudnn) and runs the flash kernel when it finds none.
 #   source scripts/gpu/env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 # Makes the library NAME (libNAME.so*) loadable unless the loader already finds it.
@@ -21,3 +22,4 @@ mss_find_library() {
 }
 mss_find_library cublas "Burn's matrix product will be used"
 mss_find_library cupti "cuBLAS will be ordered by events"
+mss_find_library cudnn "the flash kernel will run the attention"

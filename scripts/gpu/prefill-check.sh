@@ -12,6 +12,7 @@
 #   bash scripts/gpu/prefill-check.sh cold       # start-up without kernel caches, then a second process (carry no kernels.txz)
 #   bash scripts/gpu/prefill-check.sh ab         # .device/bin/prefill_timing-before.gz against the new one
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
+#   bash scripts/gpu/prefill-check.sh ab-cudnn   # cuDNN's attention (--cudnn) against the flash kernel, one binary
 #   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
@@ -114,6 +115,23 @@ ab)
         suffix=$([ "${ROUNDS:-1}" -gt 1 ] && echo "-$round")
         step mss-l7b-32k-before$suffix $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${BEFORE_FLAGS:-}
         step mss-l7b-32k-after$suffix $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv"
+    done
+    ;;
+ab-cudnn)
+    # cuDNN's fused attention (`--cudnn`) against the flash kernel (the default), the same
+    # binary, beside PyTorch; ROUNDS (2 by default) processes of each,
+    # alternating. SHAPES: `l7b` (the 7B shape at 32K, the default), `smollm2` (8K) or both.
+    for shape in ${SHAPES:-l7b}; do
+        case $shape in
+        l7b) torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+             args=(--shape llama2-7b --tokens 32768 --repeats 2) ;;
+        smollm2) torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
+             args=(--tokens 8192 --repeats 5) ;;
+        esac
+        for round in $(seq "${ROUNDS:-2}"); do
+            step mss-$shape-flash-$round $bin "${args[@]}" --no-checks --only "streaming_llm,snapkv"
+            step mss-$shape-cudnn-$round $bin "${args[@]}" --no-checks --only "streaming_llm,snapkv" --cudnn
+        done
     done
     ;;
 ordering)
@@ -284,7 +302,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | cold | ab | ab-smollm2 | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
+    echo "usage: $0 checks | standing | release | cold | ab | ab-smollm2 | ab-cudnn | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
     exit 2
     ;;
 esac

@@ -92,13 +92,24 @@ mod tests {
 
     #[cfg(not(feature = "cuda"))]
     #[test]
-    fn eval_refuses_no_flash_attention_without_cuda() {
-        let cli = Cli::try_parse_from(["xtask", "eval", "--no-flash-attention", "--no-passkey"])
-            .expect("the flag parses on every build");
-        let Command::Eval(args) = cli.command else {
-            panic!("not the eval");
-        };
-        let error = eval::run(*args).expect_err("a CPU build has no flash kernels");
-        assert!(error.to_string().contains("--features cuda"), "{error}");
+    fn eval_refuses_the_cuda_attention_flags_without_cuda() {
+        for flag in ["--no-flash-attention", "--cudnn-attention"] {
+            let cli = Cli::try_parse_from(["xtask", "eval", flag, "--no-passkey"])
+                .expect("the flag parses on every build");
+            let Command::Eval(args) = cli.command else {
+                panic!("not the eval");
+            };
+            let error = eval::run(*args).expect_err("a CPU build has one attention path");
+            assert!(
+                error.to_string().contains("--features cuda"),
+                "{flag}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn eval_takes_one_attention_path_flag() {
+        let both = ["xtask", "eval", "--no-flash-attention", "--cudnn-attention"];
+        assert!(Cli::try_parse_from(both).is_err());
     }
 }

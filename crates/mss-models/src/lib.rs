@@ -47,11 +47,13 @@ pub use chat_template::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, TransformerConfig};
 #[cfg(feature = "cuda")]
 pub use cuda::{
-    DEFAULT_SCORE_BLOCK_ELEMENTS, DevicePool, KERNEL_CACHE_ENV, ProductOrdering, cublas_available,
-    cublas_ordering, device_pool, exact_size_allocations, join_kernel_launches, order_cublas,
-    persist_kernel_caches, release_after_queued_work, release_unused_device_memory,
-    rope_kernel_enabled, set_attention_score_block, set_flash_rows_per_plane,
-    set_statistics_rows_per_plane, statistics_rows_per_plane, use_cublas, use_flash_attention,
+    CudnnPlans, DEFAULT_SCORE_BLOCK_ELEMENTS, DevicePool, KERNEL_CACHE_ENV, ProductOrdering,
+    cublas_available, cublas_ordering, cudnn_attention_available, cudnn_attention_enabled,
+    cudnn_attention_runs, cudnn_attention_supported, cudnn_plans, cudnn_version, device_pool,
+    exact_size_allocations, join_kernel_launches, order_cublas, persist_kernel_caches,
+    release_after_queued_work, release_unused_device_memory, rope_kernel_enabled,
+    set_attention_score_block, set_flash_rows_per_plane, set_statistics_rows_per_plane,
+    statistics_rows_per_plane, use_cublas, use_cudnn_attention, use_flash_attention,
     use_rope_kernel,
 };
 pub use error::{ModelError, Result};

@@ -69,7 +69,7 @@ pub fn check_statistics_attention(device: &burn::tensor::Device<B>) -> anyhow::R
 /// chunk after 1024 entries, a 4608-query chunk (several query blocks) after 1024, heads of
 /// 128 off the flash kernels' 64-row blocks and one query head per KV head with and without
 /// memory; bf16 through the flash kernels too, at 16 and 32 keys a plane of the statistics
-/// kernel. Every case
+/// kernel, and through cuDNN's attention before that kernel where cuDNN is found. Every case
 /// runs; the failures are reported together. Leaves the flash kernels switched as
 /// `flash_timed` says (`prefill_timing` without `--no-flash`).
 pub fn check_model_statistics(
@@ -92,20 +92,33 @@ pub fn check_model_statistics(
     // with 16 and 32 keys a plane of the statistics kernel.
     #[cfg(feature = "cuda")]
     let statistics_rows = mss::models::statistics_rows_per_plane();
-    for (dtype, tolerance, flash, plane_keys) in [
-        (DType::F32, 1e-2, false, 16),
-        (DType::BF16, 3e-2, false, 16),
-        (DType::BF16, 3e-2, true, 16),
-        (DType::BF16, 3e-2, true, 32),
+    // bf16 a fourth time with cuDNN's attention before the flash statistics kernel (its
+    // log-sum-exp feeding the kernel), where cuDNN is found.
+    #[cfg(feature = "cuda")]
+    let cudnn_asked = mss::models::cudnn_attention_enabled();
+    #[cfg(feature = "cuda")]
+    let cudnn_found = mss::models::cudnn_attention_supported();
+    #[cfg(not(feature = "cuda"))]
+    let cudnn_found = false;
+    for (dtype, tolerance, flash, plane_keys, cudnn) in [
+        (DType::F32, 1e-2, false, 16, false),
+        (DType::BF16, 3e-2, false, 16, false),
+        (DType::BF16, 3e-2, true, 16, false),
+        (DType::BF16, 3e-2, true, 32, false),
+        (DType::BF16, 3e-2, true, 16, true),
     ]
     .into_iter()
-    .filter(|&(_, _, flash, _)| !flash || cfg!(feature = "cuda"))
-    {
+    .filter(|&(_, _, flash, _, cudnn)| {
+        (!flash || cfg!(feature = "cuda")) && (!cudnn || cudnn_found)
+    }) {
         #[cfg(feature = "cuda")]
         {
             mss::models::use_flash_attention(flash);
             mss::models::set_statistics_rows_per_plane(plane_keys);
+            mss::models::use_cudnn_attention(cudnn);
         }
+        #[cfg(feature = "cuda")]
+        let cudnn_runs = mss::models::cudnn_attention_runs();
         let random = |shape: [usize; 4]| {
             Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).cast(dtype)
         };
@@ -165,7 +178,8 @@ pub fn check_model_statistics(
                         [rows, width],
                         format!(
                             "{what} of a {chunk}-query chunk after {memory} entries ({heads} heads \
-                             over {kv_heads}, head {head_dim}, {dtype:?}, flash kernels: {flash}) \
+                             over {kv_heads}, head {head_dim}, {dtype:?}, flash kernels: {flash}, \
+                             cuDNN: {cudnn}) \
                              differ from the blocked products: {error}"
                         ),
                     ));
@@ -177,9 +191,18 @@ pub fn check_model_statistics(
                 line.join(", ")
             ));
         }
-        let path = match flash {
-            true => format!("flash kernels, statistics {plane_keys} keys a plane"),
-            false => "products".to_owned(),
+        // cuDNN must have run the cases long enough for it, else the flash kernel stood in.
+        #[cfg(feature = "cuda")]
+        if cudnn && mss::models::cudnn_attention_runs() == cudnn_runs {
+            failures.push(format!(
+                "cuDNN {:?} was found but ran none of the statistics cases",
+                mss::models::cudnn_version()
+            ));
+        }
+        let path = match (flash, cudnn) {
+            (true, true) => format!("cuDNN's attention, statistics {plane_keys} keys a plane"),
+            (true, false) => format!("flash kernels, statistics {plane_keys} keys a plane"),
+            (false, _) => "products".to_owned(),
         };
         println!(
             "model attention with statistics vs blocked ({dtype:?}, {path}): {} [{:.0} s]",
@@ -191,6 +214,7 @@ pub fn check_model_statistics(
     {
         mss::models::use_flash_attention(flash_timed);
         mss::models::set_statistics_rows_per_plane(statistics_rows);
+        mss::models::use_cudnn_attention(cudnn_asked);
     }
     #[cfg(not(feature = "cuda"))]
     let _ = flash_timed;

@@ -75,6 +75,9 @@ pub const MODEL_TOKENS: usize = 1024;
 pub struct Suite {
     device: burn::tensor::Device<B>,
     flash: bool,
+    /// Whether cuDNN's attention was on when the suite was made (restored between checks).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    cudnn: bool,
     model: Transformer<B>,
     ids: Vec<u32>,
 }
@@ -92,9 +95,14 @@ impl Suite {
         )
         .with_host_kernels(true);
         let ids = random::ids(MODEL_TOKENS, model.config.vocab_size, 1);
+        #[cfg(feature = "cuda")]
+        let cudnn = mss::models::cudnn_attention_enabled();
+        #[cfg(not(feature = "cuda"))]
+        let cudnn = false;
         Self {
             device,
             flash,
+            cudnn,
             model,
             ids,
         }
@@ -188,6 +196,7 @@ impl Suite {
             mss::models::order_cublas(mss::models::ProductOrdering::CubeclStream);
             mss::models::use_rope_kernel(true);
             mss::models::use_flash_attention(self.flash);
+            mss::models::use_cudnn_attention(self.cudnn);
             mss::pruners::use_top_k_kernel(true);
             mss::core::cuda::use_kv_kernels(true);
             mss::pruners::use_score_kernel(true);

@@ -91,7 +91,8 @@ impl Manifest {
             .collect();
         // The attention path is the one difference a flag undoes in place.
         let backend_hint = if self.backend != other.backend {
-            " (the backend `cuda` is `--no-flash-attention`'s, `cuda+flash` the default's)"
+            " (the backend `cuda` is `--no-flash-attention`'s, `cuda+cudnn` \
+             `--cudnn-attention`'s, `cuda+flash` the default's)"
         } else {
             ""
         };

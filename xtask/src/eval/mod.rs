@@ -161,6 +161,12 @@ pub struct EvalArgs {
     /// this flag and `cuda+flash` without it, so results of the two never share a report.
     #[arg(long)]
     no_flash_attention: bool,
+    /// CUDA builds: attention through cuDNN's fused attention where cuDNN ≥ 9.6 is found
+    /// (`mss::models::use_cudnn_attention`) instead of the flash kernel, the pruners' statistics
+    /// through the flash statistics kernel from its log-sum-exp. The two agree within bf16
+    /// rounding, not to the bit: the backend is then `cuda+cudnn`.
+    #[arg(long, conflicts_with = "no_flash_attention")]
+    cudnn_attention: bool,
     /// The run folder (default: `target/eval/<preset>` for the default model in f32, else
     /// `target/eval/<preset>-<model folder>-<dtype>`). A folder holds one model, dtype,
     /// backend and data (its `manifest.json`); another is refused.
@@ -312,14 +318,23 @@ impl EvalArgs {
 /// Runs the grid, then writes the report.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (args, file) = args.resolve()?;
-    if args.no_flash_attention && !cfg!(feature = "cuda") {
-        return Err(mss_examples::exit::bad_usage(
-            "--no-flash-attention picks the CUDA build's attention path (`--features cuda`); \
-             a CPU build has only one",
-        ));
+    let cuda_flags = [
+        (args.no_flash_attention, "--no-flash-attention"),
+        (args.cudnn_attention, "--cudnn-attention"),
+    ];
+    if let Some((_, flag)) = cuda_flags.iter().find(|(asked, _)| *asked)
+        && !cfg!(feature = "cuda")
+    {
+        return Err(mss_examples::exit::bad_usage(format!(
+            "{flag} picks the CUDA build's attention path (`--features cuda`); a CPU build has \
+             only one"
+        )));
     }
     #[cfg(feature = "cuda")]
-    mss::models::use_flash_attention(!args.no_flash_attention);
+    {
+        mss::models::use_flash_attention(!args.no_flash_attention);
+        mss::models::use_cudnn_attention(args.cudnn_attention);
+    }
     let grids = args.grids(&file)?;
     let out = args.out.clone().unwrap_or_else(|| default_folder(&args));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -351,7 +366,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let dtype = args.dtype().dtype();
     let backend = format!(
         "{} {}",
-        backend_name(uses_flash_attention(&args)),
+        backend_name(attention_path(&args)),
         args.dtype().name()
     );
     let device = device(args.device)?;
@@ -374,7 +389,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         model_path: dir.display().to_string(),
         model_hash: manifest::model_hash(&dir)?,
         dtype: args.dtype().name().into(),
-        backend: backend_name(uses_flash_attention(&args)),
+        backend: backend_name(attention_path(&args)),
         data: match &args.data {
             Some(path) => path.display().to_string(),
             None => "Shakespeare and Milton (modern spelling)".into(),
@@ -605,6 +620,32 @@ fn uses_flash_attention(args: &EvalArgs) -> bool {
     flash_serves(cublas, !args.no_flash_attention, dtype)
 }
 
+/// Where this run's attention goes: cuDNN's fused attention where the flash kernels would run
+/// it, `--cudnn-attention` asks for it and cuDNN (≥ 9.6) is found; else as
+/// [`uses_flash_attention`] says.
+fn attention_path(args: &EvalArgs) -> AttentionPath {
+    #[cfg(feature = "cuda")]
+    let cudnn = args.cudnn_attention && mss::models::cudnn_attention_available();
+    #[cfg(not(feature = "cuda"))]
+    let cudnn = false;
+    match (uses_flash_attention(args), cudnn) {
+        (true, true) => AttentionPath::Cudnn,
+        (true, false) => AttentionPath::Flash,
+        (false, _) => AttentionPath::Products,
+    }
+}
+
+/// The attention path of a CUDA run (CPU builds have one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttentionPath {
+    /// cuBLAS products around a softmax kernel.
+    Products,
+    /// The flash kernels.
+    Flash,
+    /// cuDNN's fused attention, the flash statistics kernel after it.
+    Cudnn,
+}
+
 /// The flash kernels serve a run when asked for, beside cuBLAS, at bf16 or f16.
 fn flash_serves(cublas: bool, asked: bool, dtype: burn::tensor::DType) -> bool {
     use burn::tensor::DType;
@@ -612,11 +653,13 @@ fn flash_serves(cublas: bool, asked: bool, dtype: burn::tensor::DType) -> bool {
 }
 
 /// The backend's name in reports and manifests: `flex`, `cuda+flash` (the flash kernels, the
-/// default on CUDA at bf16 and f16), or `cuda` (products around a softmax).
-fn backend_name(flash_attention: bool) -> String {
-    match (cfg!(feature = "cuda"), flash_attention) {
-        (true, true) => "cuda+flash".into(),
-        (true, false) => "cuda".into(),
+/// default on CUDA at bf16 and f16), `cuda+cudnn` (cuDNN's attention, `--cudnn-attention`), or
+/// `cuda` (products around a softmax).
+fn backend_name(attention: AttentionPath) -> String {
+    match (cfg!(feature = "cuda"), attention) {
+        (true, AttentionPath::Cudnn) => "cuda+cudnn".into(),
+        (true, AttentionPath::Flash) => "cuda+flash".into(),
+        (true, AttentionPath::Products) => "cuda".into(),
         (false, _) => "flex".into(),
     }
 }
@@ -918,7 +961,7 @@ impl TaskInputs {
 mod tests {
     use burn::tensor::DType;
 
-    use super::{backend_name, flash_serves};
+    use super::{AttentionPath, backend_name, flash_serves};
 
     #[test]
     fn the_flash_kernels_serve_bf16_and_f16_beside_cublas_only() {
@@ -932,11 +975,17 @@ mod tests {
     #[test]
     fn the_backend_names_its_attention_path_on_cuda_only() {
         if cfg!(feature = "cuda") {
-            assert_eq!(backend_name(true), "cuda+flash");
-            assert_eq!(backend_name(false), "cuda");
+            assert_eq!(backend_name(AttentionPath::Cudnn), "cuda+cudnn");
+            assert_eq!(backend_name(AttentionPath::Flash), "cuda+flash");
+            assert_eq!(backend_name(AttentionPath::Products), "cuda");
         } else {
-            assert_eq!(backend_name(true), "flex");
-            assert_eq!(backend_name(false), "flex");
+            for path in [
+                AttentionPath::Cudnn,
+                AttentionPath::Flash,
+                AttentionPath::Products,
+            ] {
+                assert_eq!(backend_name(path), "flex");
+            }
         }
     }
 }

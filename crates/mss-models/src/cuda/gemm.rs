@@ -14,6 +14,7 @@ use cudarc::driver::result as driver;
 use cudarc::driver::sys;
 
 use super::operand::{Operand, Transpose};
+use super::{LaneCell, with_lane};
 
 /// Whether a `libcublas` can be loaded (looked for once).
 pub(super) fn library_present() -> bool {
@@ -280,7 +281,7 @@ fn driver_version() -> Option<i32> {
 thread_local! {
     /// The lane of the thread that runs products: CubeCL's CUDA server thread, whose context
     /// is current.
-    static LANE: RefCell<Option<Result<Lane, String>>> = const { RefCell::new(None) };
+    static LANE: LaneCell<Lane> = const { RefCell::new(None) };
 }
 
 /// Runs the products, in order, after every kernel already launched in the current context
@@ -298,14 +299,9 @@ pub(super) unsafe fn run_ordered(
     gemms: &[Gemm],
     cubecl_stream: Option<sys::CUstream>,
 ) -> Result<Ordering, String> {
-    LANE.with(|lane| {
-        let mut lane = lane.borrow_mut();
-        let lane = lane
-            .get_or_insert_with(Lane::new)
-            .as_mut()
-            .map_err(|e| e.clone())?;
-        // SAFETY: forwarded from the caller.
-        unsafe { lane.run(gemms, cubecl_stream) }
+    // SAFETY: forwarded from the caller.
+    with_lane(&LANE, Lane::new, |lane| unsafe {
+        lane.run(gemms, cubecl_stream)
     })
 }
 

@@ -10,7 +10,8 @@
 //! matrix product as before. Attention without statistics or a sliding window runs the same
 //! way: two cuBLAS products per block of queries around one CubeCL softmax kernel
 //! (`attention`, `softmax`), and where a pruner needs column sums or the last query's row, one
-//! more product per block from the same probabilities (`statistics`); RoPE is one CubeCL kernel
+//! more product per block from the same probabilities (`statistics`), unless the flash kernels
+//! run it (`flash`) or, asked for, cuDNN's fused attention (`cudnn`); RoPE is one CubeCL kernel
 //! (`rope`), and so are the element-wise regions between a layer's products: the residual add
 //! with the RMSNorm after it (`rms_norm`) and the MLP's gating (`gating`).
 //!
@@ -26,6 +27,8 @@
 
 #[cfg(feature = "cuda")]
 mod attention;
+#[cfg(feature = "cuda")]
+mod cudnn;
 #[cfg(feature = "cuda")]
 mod flash;
 #[cfg(feature = "cuda")]
@@ -68,6 +71,11 @@ pub use pool::{
 #[cfg(feature = "cuda")]
 pub(crate) use attention::{causal_attention, causal_attention_with_statistics};
 #[cfg(feature = "cuda")]
+pub use cudnn::{
+    CudnnPlans, cudnn_attention_available, cudnn_attention_enabled, cudnn_attention_runs,
+    cudnn_attention_supported, cudnn_plans, cudnn_version, use_cudnn_attention,
+};
+#[cfg(feature = "cuda")]
 pub(crate) use gating::gated;
 #[cfg(feature = "cuda")]
 pub use join::join_kernel_launches;
@@ -81,6 +89,28 @@ pub(crate) use rms_norm::add_rms_norm;
 pub(crate) use rope::rotate;
 #[cfg(feature = "cuda")]
 pub use score_blocks::{DEFAULT_SCORE_BLOCK_ELEMENTS, set_attention_score_block};
+
+#[cfg(feature = "cuda")]
+/// A thread's lane of a CUDA library (its handle and what goes with it), made on first use; a
+/// failure to make it is kept, and said each time after.
+type LaneCell<L> = std::cell::RefCell<Option<Result<L, String>>>;
+
+#[cfg(feature = "cuda")]
+/// Runs `run` on this thread's lane in `cell`, made by `new` the first time.
+fn with_lane<L: 'static, R>(
+    cell: &'static std::thread::LocalKey<LaneCell<L>>,
+    new: fn() -> Result<L, String>,
+    run: impl FnOnce(&mut L) -> Result<R, String>,
+) -> Result<R, String> {
+    cell.with(|lane| {
+        let mut lane = lane.borrow_mut();
+        let lane = lane
+            .get_or_insert_with(new)
+            .as_mut()
+            .map_err(|e| e.clone())?;
+        run(lane)
+    })
+}
 
 #[cfg(feature = "cuda")]
 static CUBLAS_ENABLED: AtomicBool = AtomicBool::new(true);

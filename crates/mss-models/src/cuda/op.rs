@@ -17,6 +17,7 @@ use cubecl::device::Device;
 use cubecl::device_handle::DeviceHandle;
 use cubecl::server::{Binding, ComputeServer};
 use cubecl::stream_id::StreamId;
+use cudarc::driver::sys::CUstream;
 use mss_core::cuda::{
     FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, register_custom,
 };
@@ -164,43 +165,62 @@ fn cublas_linear(
 }
 
 /// Queues cuBLAS products on CubeCL's CUDA server thread, in order after every launch already
-/// queued: resolves the device addresses of `bindings` (in their order), builds the products from
-/// them and runs them ordered behind CubeCL's kernels (`gemm::run_ordered`): on CubeCL's own
-/// stream where it can be found (`cubecl_stream`), else fenced by events. Nothing here waits
-/// (but the first product of a stream id, which finds CubeCL's stream).
+/// queued: builds the products from the device addresses of `bindings` (in their order) and
+/// runs them ordered behind CubeCL's kernels (`gemm::run_ordered`): on CubeCL's own stream
+/// where it can be found (`cubecl_stream`), else fenced by events. Nothing here waits (but the
+/// first product of a stream id, which finds CubeCL's stream).
 pub(super) fn submit_products(
     device: &<CudaRuntime as Runtime>::Device,
     bindings: Vec<Binding>,
     products: impl FnOnce(&[u64]) -> Vec<Gemm> + Send + 'static,
 ) {
+    submit_library_work(
+        device,
+        bindings,
+        "a cuBLAS product",
+        move |ptrs, cubecl_stream| {
+            let gemms = products(ptrs);
+            // SAFETY: the addresses are of the resources `submit_library_work` holds, which hold
+            // the allocations that the products describe, on this thread where the device's
+            // context is current; CubeCL may hand them out again only to work it queues after
+            // this task, which the products' ordering puts after them.
+            unsafe { run_ordered(&gemms, cubecl_stream) }.map(super::record_ordering)
+        },
+    );
+}
+
+/// Queues `work` of a CUDA library (cuBLAS, cuDNN) on CubeCL's CUDA server thread, in order
+/// after every launch already queued: resolves the device addresses of `bindings` (in their
+/// order; the resources are held until `work` has queued its launches) and, where the product
+/// ordering asks for it, CubeCL's CUDA stream of the current stream id (`cubecl_stream`), and
+/// runs `work` with both. Resolving the resources on that stream id made CubeCL order any other
+/// stream's work on them before it. A failure of `work` (`what` names it) stops the process: a
+/// task's panic would only be logged by CubeCL, and every later result would be wrong without a
+/// word.
+pub(super) fn submit_library_work(
+    device: &<CudaRuntime as Runtime>::Device,
+    bindings: Vec<Binding>,
+    what: &'static str,
+    work: impl FnOnce(&[u64], Option<CUstream>) -> Result<(), String> + Send + 'static,
+) {
     let stream = StreamId::current();
     // The handle of the server CubeCL's own client talks to (one per device and type).
     let server = DeviceHandle::<<CudaRuntime as Runtime>::Server>::new(device.to_id());
     server.submit(move |server| {
-        // The resources are held until the products are queued.
         let resources = bindings
             .into_iter()
             .map(|binding| server.get_resource(binding, stream))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("CubeCL could not resolve a product's memory: {e:?}"));
+            .map_err(|e| format!("CubeCL could not resolve the memory of {what}: {e:?}"));
         let result = resources.and_then(|resources| {
             let ptrs: Vec<u64> = resources.iter().map(|r| r.resource().ptr).collect();
-            let gemms = products(&ptrs);
-            // Resolving the resources on `stream` made CubeCL order any other stream's work on
-            // them before that stream's next work.
             let cubecl_stream = (super::product_ordering() == super::ProductOrdering::CubeclStream)
                 .then(|| super::cubecl_stream::cubecl_stream(server, stream))
                 .flatten();
-            // SAFETY: the resources hold the allocations that the products describe, on this
-            // thread where the device's context is current; CubeCL may hand them out again
-            // only to work it queues after this task, which the products' ordering puts after
-            // them.
-            unsafe { run_ordered(&gemms, cubecl_stream) }.map(super::record_ordering)
+            work(&ptrs, cubecl_stream)
         });
-        // A task's panic would only be logged by CubeCL, and every later result would be
-        // wrong without a word: a failed product stops the process instead.
         if let Err(error) = result {
-            eprintln!("mss: a cuBLAS product failed on the GPU: {error}");
+            eprintln!("mss: {what} failed on the GPU: {error}");
             std::process::abort();
         }
     });
