@@ -77,8 +77,9 @@ checks)
     # Every kernel against the path it replaces (the "Correctness"), on random inputs
     # and the random-weight SmolLM2-shaped model; Burn's products are tuned on a fresh machine
     # for the model check (minutes, unless the caches are carried).
-    # CHECKS: a comma-separated subset of device_check's families (all by default).
-    step device-check${CHECKS:+-${CHECKS//,/-}} .device/bin/device_check ${CHECKS:+--checks $CHECKS}
+    # CHECKS: a comma-separated subset of device_check's families (all by default);
+    # CHECK_FLAGS: more of device_check's flags (`--cudnn`: the model check through cuDNN).
+    step device-check${CHECKS:+-${CHECKS//,/-}} .device/bin/device_check ${CHECKS:+--checks $CHECKS} ${CHECK_FLAGS:-}
     ;;
 standing)
     # The tables: PyTorch and mss on the 7B shape at 32K and the SmolLM2 shape at 8K,
