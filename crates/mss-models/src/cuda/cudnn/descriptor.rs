@@ -12,10 +12,6 @@ use cudarc::cudnn::sys::{
 #[derive(Debug)]
 pub(super) struct Descriptor(sys::cudnnBackendDescriptor_t);
 
-// SAFETY: a descriptor is host memory that cuDNN reads on the thread that executes a plan;
-// the plans (and the descriptors they hold) are used by one thread at a time (`lane`).
-unsafe impl Send for Descriptor {}
-
 impl Descriptor {
     /// A new descriptor of `kind`, not yet finalised.
     pub fn new(kind: Kind) -> Result<Self, String> {

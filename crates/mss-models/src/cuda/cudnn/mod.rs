@@ -23,7 +23,7 @@ pub(crate) use saved::keep_plans_in;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use burn::prelude::Shape;
@@ -130,9 +130,10 @@ pub fn cudnn_plans() -> CudnnPlans {
 
 /// Whether a plan of each shape met so far on each device was built (asked once per shape,
 /// device and process).
-fn shapes() -> &'static Mutex<HashMap<(DeviceId, SdpaShape), bool>> {
+fn shapes() -> MutexGuard<'static, HashMap<(DeviceId, SdpaShape), bool>> {
     static SHAPES: OnceLock<Mutex<HashMap<(DeviceId, SdpaShape), bool>>> = OnceLock::new();
-    SHAPES.get_or_init(Default::default)
+    let shapes = SHAPES.get_or_init(Default::default);
+    shapes.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The shape of the attention of `q` over `k`, `v`: operands the flash kernel serves
@@ -227,19 +228,21 @@ pub(super) fn cudnn_attention(
     Some((out, lse))
 }
 
-/// Whether the server thread holds a plan for `shape`, building it the first time the shape
-/// is met in the process (the caller waits for that); a shape that builds none is said once
-/// on standard error and left to the flash kernel.
+/// Whether the server thread holds a plan for `shape`, building (or reading back) it the first
+/// time the shape is met on the device in the process (the caller waits for that); a shape
+/// that builds none is said once on standard error and left to the flash kernel.
 fn prepared(
     server: &DeviceHandle<<CudaRuntime as Runtime>::Server>,
     q: &CubeTensor<CudaRuntime>,
     shape: SdpaShape,
 ) -> bool {
     let key = (q.device.to_id(), shape);
-    let mut shapes = shapes().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&built) = shapes.get(&key) {
+    if let Some(&built) = shapes().get(&key) {
         return built;
     }
+    // Built without holding the map: a build takes about a second, and other threads' known
+    // shapes need not wait for it (two threads meeting a new shape at once both ask the
+    // server, whose thread builds it once).
     let binding = q.handle.clone().binding();
     let stream = StreamId::current();
     let built = server
@@ -252,9 +255,9 @@ fn prepared(
         })
         .map_err(|e| format!("CubeCL's server did not run the task: {e:?}"))
         .and_then(|built| built);
-    if let Err(error) = &built {
+    let first = shapes().insert(key, built.is_ok()).is_none();
+    if let (true, Err(error)) = (first, &built) {
         eprintln!("mss: no cuDNN attention plan for {shape:?}; the flash kernel runs it ({error})");
     }
-    shapes.insert(key, built.is_ok());
     built.is_ok()
 }
