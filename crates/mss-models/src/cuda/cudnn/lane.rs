@@ -11,8 +11,9 @@ use cudarc::driver::result as driver;
 use cudarc::driver::sys::{CUdeviceptr, CUstream};
 
 use super::descriptor::check;
-use super::graph::{Addresses, Plan, SdpaShape};
+use super::graph::{Addresses, Plan};
 use super::saved;
+use super::spec::SdpaShape;
 use crate::cuda::{LaneCell, with_lane};
 
 struct Lane {

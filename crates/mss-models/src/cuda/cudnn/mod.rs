@@ -6,18 +6,20 @@
 //! took 58.9 µs on an H200 where the crate's flash kernel takes about 125
 //! (docs/results/gpu-prefill.md). cuDNN 9.14–9.19 has no single op for a causal mask aligned at
 //! the bottom right, so the graph is the composite one cuDNN's frontend builds for those
-//! versions (`graph`; docs/notes/cudnn-attention.md). A plan is compiled once per shape and
-//! layout (about a second), the first time the shape is met, and kept beside CubeCL's kernel
-//! caches for later processes (`saved`):
-//! where cuDNN is missing, older than 9.6, or builds no plan, the flash kernel runs the
-//! attention instead. Plans live on the thread that runs CubeCL's CUDA server (`lane`); the
-//! attention is queued on CubeCL's own stream as the cuBLAS products are (`op`).
+//! versions (`spec`, as plain data with table tests; made descriptors in `graph`;
+//! docs/notes/cudnn-attention.md). A plan is compiled once per shape and layout (about a
+//! second), the first time the shape is met, and kept beside CubeCL's kernel caches for later
+//! processes (`saved`); where cuDNN is missing or older than 9.11, the chunk has fewer than 64
+//! queries, or cuDNN builds no plan, the flash kernel runs the attention instead. Plans live on
+//! the thread that runs CubeCL's CUDA server (`lane`); the attention is queued on CubeCL's own
+//! stream as the cuBLAS products are (`op`).
 #![allow(unsafe_code)]
 
 mod descriptor;
 mod graph;
 mod lane;
 mod saved;
+mod spec;
 
 pub(crate) use saved::keep_plans_in;
 
@@ -37,7 +39,8 @@ use cubecl::device_handle::DeviceHandle;
 use cubecl::server::ComputeServer;
 use cubecl::stream_id::StreamId;
 
-use self::graph::{Addresses, Io, SdpaShape};
+use self::graph::Addresses;
+use self::spec::{Io, SdpaShape};
 use super::op::submit_library_work;
 
 /// The oldest cuDNN the graph is for: its reductions say whether they must be deterministic,

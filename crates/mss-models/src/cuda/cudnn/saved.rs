@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::graph::SdpaShape;
+use super::spec::SdpaShape;
 
 static FOLDER: OnceLock<PathBuf> = OnceLock::new();
 
@@ -68,7 +68,7 @@ pub(super) fn write(folder: &Path, shape: &SdpaShape, plan: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::graph::Io;
+    use super::super::spec::Io;
     use super::*;
 
     fn shape(keys: usize) -> SdpaShape {
