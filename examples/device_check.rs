@@ -39,7 +39,7 @@ struct Args {
     /// as `prefill_timing --no-flash`) and in the model proof.
     #[arg(long)]
     no_flash: bool,
-    /// CUDA builds only: the attention through cuDNN's fused attention where cuDNN ≥ 9.6 is
+    /// CUDA builds only: the attention through cuDNN's fused attention where cuDNN ≥ 9.11 is
     /// found instead of the flash kernel, where the checks do not switch it themselves, and in
     /// the model proof.
     #[arg(long)]

@@ -113,7 +113,7 @@ struct Args {
     /// the attention check checks both either way.
     #[arg(long)]
     no_flash: bool,
-    /// CUDA builds only: the attention through cuDNN's fused attention where cuDNN ≥ 9.6 is
+    /// CUDA builds only: the attention through cuDNN's fused attention where cuDNN ≥ 9.11 is
     /// found (`mss::models::use_cudnn_attention`) instead of the flash kernel; the attention
     /// check checks both either way.
     #[arg(long)]

@@ -161,7 +161,7 @@ pub struct EvalArgs {
     /// this flag and `cuda+flash` without it, so results of the two never share a report.
     #[arg(long)]
     no_flash_attention: bool,
-    /// CUDA builds: attention through cuDNN's fused attention where cuDNN ≥ 9.6 is found
+    /// CUDA builds: attention through cuDNN's fused attention where cuDNN ≥ 9.11 is found
     /// (`mss::models::use_cudnn_attention`) instead of the flash kernel, the pruners' statistics
     /// through the flash statistics kernel from its log-sum-exp. The two agree within bf16
     /// rounding, not to the bit: the backend is then `cuda+cudnn`.
@@ -621,7 +621,7 @@ fn uses_flash_attention(args: &EvalArgs) -> bool {
 }
 
 /// Where this run's attention goes: cuDNN's fused attention where the flash kernels would run
-/// it, `--cudnn-attention` asks for it and cuDNN (≥ 9.6) is found; else as
+/// it, `--cudnn-attention` asks for it and cuDNN (≥ 9.11) is found; else as
 /// [`uses_flash_attention`] says.
 fn attention_path(args: &EvalArgs) -> AttentionPath {
     #[cfg(feature = "cuda")]

@@ -56,7 +56,7 @@ const MIN_QUERIES: usize = 64;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-/// Whether attention runs through cuDNN's fused attention where cuDNN (≥ 9.6) is found and
+/// Whether attention runs through cuDNN's fused attention where cuDNN (≥ 9.11) is found and
 /// builds a plan for the shape (the flash kernel otherwise), or always through the flash kernel
 /// (the default), for every model in the process. Off by default until it is checked on a GPU
 /// against the flash kernel (`device_check`'s attention and statistics checks compare the two
