@@ -22,11 +22,12 @@ pub const KERNEL_CACHE_ENV: &str = "MSS_KERNEL_CACHE";
 const CUBECL_CONFIG_FILES: [&str; 4] = ["cubecl.toml", "CubeCL.toml", "burn.toml", "Burn.toml"];
 
 /// Keeps CubeCL's compiled kernels and autotune results, and cuDNN's attention plans, in one
-/// folder that outlives the process: `$MSS_KERNEL_CACHE`, else the user's cache folder (`~/.cache/mss/kernels` on Linux).
-/// Call it before the first use of the CUDA device; returns the folder, or `None` where it
-/// changed nothing: CubeCL's configuration was already read (the device is in use), or a
-/// `cubecl.toml` / `burn.toml` in the working directory or above it configures CubeCL, which
-/// wins (cuDNN's plans are kept in the folder either way). CubeCL's environment variables (`CUBECL_AUTOTUNE_LEVEL`, ...) still apply.
+/// folder that outlives the process: `$MSS_KERNEL_CACHE`, else the user's cache folder
+/// (`~/.cache/mss/kernels` on Linux). Call it before the first use of the CUDA device; returns
+/// the folder, or `None` where it changed nothing for CubeCL: CubeCL's configuration was
+/// already read (the device is in use), or a `cubecl.toml` / `burn.toml` in the working
+/// directory or above it configures CubeCL, which wins (cuDNN's plans are kept in the folder
+/// either way). CubeCL's environment variables (`CUBECL_AUTOTUNE_LEVEL`, ...) still apply.
 pub fn persist_kernel_caches() -> Option<PathBuf> {
     let folder = std::env::var_os(KERNEL_CACHE_ENV)
         .map(PathBuf::from)

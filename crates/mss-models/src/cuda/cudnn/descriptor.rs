@@ -94,35 +94,43 @@ impl Descriptor {
     /// A `CHAR` attribute of a finalised descriptor (a serialised plan), as many bytes as
     /// cuDNN says it holds.
     pub fn get_chars(&self, name: Attribute) -> Result<Vec<u8>, String> {
-        let mut count = 0i64;
-        // SAFETY: with no room asked for, cuDNN writes the count only.
-        let status = unsafe {
-            sys::cudnnBackendGetAttribute(
-                self.0,
-                name,
-                Type::CUDNN_TYPE_CHAR,
-                0,
-                &mut count,
-                std::ptr::null_mut(),
-            )
-        };
-        check(status, || format!("sizing {name:?}"))?;
-        let mut bytes = vec![0u8; count.max(0) as usize];
-        let mut got = 0i64;
-        // SAFETY: `bytes` has room for `count` bytes.
-        let status = unsafe {
-            sys::cudnnBackendGetAttribute(
-                self.0,
-                name,
-                Type::CUDNN_TYPE_CHAR,
-                count,
-                &mut got,
-                bytes.as_mut_ptr().cast(),
-            )
-        };
-        check(status, || format!("reading {name:?}"))?;
-        bytes.truncate(got.clamp(0, count) as usize);
+        // SAFETY: `CHAR` elements are bytes.
+        let count = unsafe { self.get::<u8>(name, Type::CUDNN_TYPE_CHAR, &mut []) }?;
+        let mut bytes = vec![0u8; count];
+        // SAFETY: as above.
+        let got = unsafe { self.get(name, Type::CUDNN_TYPE_CHAR, &mut bytes) }?;
+        bytes.truncate(got);
         Ok(bytes)
+    }
+
+    /// Reads attribute `name` into `values` (as many elements as they have room for) and
+    /// returns how many it holds, at most that room when there is any (with an empty `values`,
+    /// only how many).
+    ///
+    /// # Safety
+    /// `T` must be the C type of `kind`, as for [`Descriptor::set`]; descriptors must have been
+    /// created beforehand (cuDNN fills them).
+    unsafe fn get<T>(
+        &self,
+        name: Attribute,
+        kind: Type,
+        values: &mut [T],
+    ) -> Result<usize, String> {
+        let (room, mut count) = (values.len() as i64, 0i64);
+        let array = match values.is_empty() {
+            true => std::ptr::null_mut(),
+            false => values.as_mut_ptr().cast(),
+        };
+        // SAFETY: `array` has room for `room` elements of `kind` (the caller vouches for `T`).
+        let status =
+            unsafe { sys::cudnnBackendGetAttribute(self.0, name, kind, room, &mut count, array) };
+        check(status, || format!("reading {name:?}"))?;
+        let count = count.max(0) as usize;
+        Ok(if values.is_empty() {
+            count
+        } else {
+            count.min(values.len())
+        })
     }
 
     /// Finalises the descriptor (its attributes are then fixed).
@@ -136,59 +144,28 @@ impl Descriptor {
 
     /// One `INT64` attribute of a finalised descriptor.
     pub fn get_i64(&self, name: Attribute) -> Result<i64, String> {
-        let (mut value, mut count) = (0i64, 0i64);
-        // SAFETY: asks for one `i64`, written to `value`.
-        let status = unsafe {
-            sys::cudnnBackendGetAttribute(
-                self.0,
-                name,
-                Type::CUDNN_TYPE_INT64,
-                1,
-                &mut count,
-                (&raw mut value).cast(),
-            )
-        };
-        check(status, || format!("reading {name:?}"))?;
-        Ok(value)
+        let mut value = [0i64];
+        // SAFETY: `INT64` elements are `i64`.
+        unsafe { self.get(name, Type::CUDNN_TYPE_INT64, &mut value) }?;
+        Ok(value[0])
     }
 
     /// The engine configurations the heuristics descriptor found, best first.
     pub fn engine_configs(&self) -> Result<Vec<Descriptor>, String> {
-        let results = Attribute::CUDNN_ATTR_ENGINEHEUR_RESULTS;
-        let descriptor_type = Type::CUDNN_TYPE_BACKEND_DESCRIPTOR;
-        let mut count = 0i64;
-        // SAFETY: with no room asked for, cuDNN writes the count only.
-        let status = unsafe {
-            sys::cudnnBackendGetAttribute(
-                self.0,
-                results,
-                descriptor_type,
-                0,
-                &mut count,
-                std::ptr::null_mut(),
-            )
-        };
-        check(status, || "counting the engine configurations".into())?;
+        let (results, kind) = (
+            Attribute::CUDNN_ATTR_ENGINEHEUR_RESULTS,
+            Type::CUDNN_TYPE_BACKEND_DESCRIPTOR,
+        );
+        // SAFETY: `BACKEND_DESCRIPTOR` elements are descriptor pointers.
+        let count = unsafe { self.get::<sys::cudnnBackendDescriptor_t>(results, kind, &mut []) }?;
         // cuDNN fills configurations created beforehand (not finalised).
-        let configs = (0..count.max(0))
+        let mut configs = (0..count)
             .map(|_| Descriptor::new(Kind::CUDNN_BACKEND_ENGINECFG_DESCRIPTOR))
             .collect::<Result<Vec<_>, _>>()?;
         let mut raw: Vec<_> = configs.iter().map(|d| d.0).collect();
-        let mut got = 0i64;
-        // SAFETY: `raw` holds `count` descriptors for cuDNN to fill.
-        let status = unsafe {
-            sys::cudnnBackendGetAttribute(
-                self.0,
-                results,
-                descriptor_type,
-                count,
-                &mut got,
-                raw.as_mut_ptr().cast(),
-            )
-        };
-        check(status, || "reading the engine configurations".into())?;
-        let mut configs = configs;
-        configs.truncate(got.clamp(0, count) as usize);
+        // SAFETY: as above; `raw` holds the descriptors just created.
+        let got = unsafe { self.get(results, kind, &mut raw) }?;
+        configs.truncate(got);
         Ok(configs)
     }
 }

@@ -124,7 +124,7 @@ pub(super) struct Plan {
     _graph: Vec<Descriptor>,
 }
 
-/// The device and host addresses one execution reads and writes.
+/// The device addresses of the operands one execution reads and writes.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Addresses {
     pub q: u64,
@@ -134,7 +134,6 @@ pub(super) struct Addresses {
     pub out: u64,
     /// Each query row's log-sum-exp of the scaled scores, `[heads, queries]` f32.
     pub lse: u64,
-    pub workspace: u64,
 }
 
 impl Plan {
@@ -173,23 +172,17 @@ impl Plan {
                 let plan = Descriptor::new(Kind::CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR)?;
                 plan.set_handle(A::CUDNN_ATTR_EXECUTION_PLAN_HANDLE, handle)?;
                 plan.set_descriptors(A::CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, &[config])?;
-                let plan = plan.finalize("the execution plan")?;
-                let workspace = plan.get_i64(A::CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE)?;
-                Ok::<_, String>((plan, workspace))
+                plan.finalize("the execution plan")
             })();
             match attempt {
-                Ok((plan, workspace)) => {
+                Ok(plan) => {
                     let mut kept = tensors;
                     kept.extend(ops.into_iter().flatten());
                     kept.extend([op_graph, heuristics]);
                     kept.extend(configs);
                     // Destroyed last made first, as cuDNN's frontend destroys them.
                     kept.reverse();
-                    return Ok(Self {
-                        plan,
-                        workspace: usize::try_from(workspace).unwrap_or(0),
-                        _graph: kept,
-                    });
+                    return Self::finalised(plan, kept);
                 }
                 Err(error) => failures.push(error),
             }
@@ -216,12 +209,16 @@ impl Plan {
         let plan = Descriptor::new(Kind::CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR)?;
         plan.set_chars(A::CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION, bytes)?;
         plan.set_handle(A::CUDNN_ATTR_EXECUTION_PLAN_HANDLE, handle)?;
-        let plan = plan.finalize("a saved execution plan")?;
+        Self::finalised(plan.finalize("a saved execution plan")?, Vec::new())
+    }
+
+    /// A finalised plan with the workspace it asks for, keeping `graph` alive beside it.
+    fn finalised(plan: Descriptor, graph: Vec<Descriptor>) -> Result<Self, String> {
         let workspace = plan.get_i64(A::CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE)?;
         Ok(Self {
             plan,
             workspace: usize::try_from(workspace).unwrap_or(0),
-            _graph: Vec::new(),
+            _graph: graph,
         })
     }
 
@@ -229,13 +226,14 @@ impl Plan {
     ///
     /// # Safety
     /// The addresses must be live device allocations of the handle's context holding the
-    /// operands `shape` describes (the plan's), 16-byte aligned, the workspace at least
-    /// [`Plan::workspace`] bytes.
+    /// operands `shape` describes (the plan's), 16-byte aligned; `workspace` a device
+    /// allocation of at least [`Plan::workspace`] bytes.
     pub unsafe fn execute(
         &self,
         handle: sys::cudnnHandle_t,
         shape: &SdpaShape,
         addresses: Addresses,
+        workspace: u64,
         scale: f32,
     ) -> Result<(), String> {
         let queries = i32::try_from(shape.queries).map_err(|e| e.to_string())?;
@@ -259,10 +257,7 @@ impl Plan {
         let pack = Descriptor::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
         pack.set_i64s(A::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, &uids)?;
         pack.set_pointers(A::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, &pointers)?;
-        pack.set_pointers(
-            A::CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
-            &[device(addresses.workspace)],
-        )?;
+        pack.set_pointers(A::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, &[device(workspace)])?;
         let pack = pack.finalize("the variant pack")?;
         // SAFETY: the caller vouches for the addresses; the host scalars live until the call
         // returns.

@@ -35,8 +35,8 @@ impl Lane {
         check(unsafe { sys::cudnnCreate(&mut handle) }, || {
             "creating a cuDNN handle".into()
         })?;
-        // SAFETY: only asks the library its version.
-        let version = unsafe { sys::cudnnGetVersion() };
+        // A lane is made only where cuDNN was found (`cudnn_attention_available`).
+        let version = super::cudnn_version().unwrap_or_default();
         Ok(Self {
             handle,
             plans_folder: saved::plans_folder(version, &gpu_name()),
@@ -130,13 +130,13 @@ pub(super) fn prepare(shape: &SdpaShape) -> Result<(), String> {
 /// As [`Plan::execute`], but for the workspace (the lane's own).
 pub(super) unsafe fn execute(
     shape: &SdpaShape,
-    mut addresses: Addresses,
+    addresses: Addresses,
     scale: f32,
     stream: Option<CUstream>,
 ) -> Result<(), String> {
     with_lane(&LANE, Lane::new, |lane| {
-        let workspace = lane.plan(shape)?.workspace;
-        addresses.workspace = lane.workspace(workspace.max(1))?;
+        let bytes = lane.plan(shape)?.workspace;
+        let workspace = lane.workspace(bytes.max(1))?;
         lane.bind(stream.unwrap_or(std::ptr::null_mut()))?;
         let synchronise = || driver::ctx::synchronize().map_err(|e| format!("synchronising: {e}"));
         if stream.is_none() {
@@ -151,7 +151,7 @@ pub(super) unsafe fn execute(
         }
         let plan = &lane.plans[shape];
         // SAFETY: forwarded from the caller; the workspace holds the plan's.
-        unsafe { plan.execute(lane.handle, shape, addresses, scale) }?;
+        unsafe { plan.execute(lane.handle, shape, addresses, workspace, scale) }?;
         if stream.is_none() {
             synchronise()?;
         }

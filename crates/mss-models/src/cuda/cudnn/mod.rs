@@ -211,14 +211,7 @@ pub(super) fn cudnn_attention(
         "cuDNN's attention",
         move |ptrs, cubecl_stream| {
             let [q, k, v, out, lse] = [0, 1, 2, 3, 4].map(|i| ptrs[i]);
-            let addresses = Addresses {
-                q,
-                k,
-                v,
-                out,
-                lse,
-                workspace: 0,
-            };
+            let addresses = Addresses { q, k, v, out, lse };
             // SAFETY: the addresses are of the resources `submit_library_work` holds, which
             // hold the allocations the shape describes (16-byte aligned: the flash kernel's
             // vector alignment was checked), on this thread where the device's context is
