@@ -115,6 +115,24 @@ fn op_descriptors(op: &OpSpec, tensors: &[Descriptor]) -> Result<[Descriptor; 2]
     }
 }
 
+/// The finalised descriptors of `shape`'s graph: its tensors (in the spec's order) and its
+/// ops (each `[its description, the op]`). cuDNN checks every attribute and each op's operands
+/// here; no handle (no GPU) is needed until the operation graph.
+fn graph_descriptors(shape: &SdpaShape) -> Result<(Vec<Descriptor>, Vec<[Descriptor; 2]>), String> {
+    let spec = sdpa_graph(shape);
+    let tensors = spec
+        .tensors
+        .iter()
+        .map(tensor_descriptor)
+        .collect::<Result<Vec<_>, _>>()?;
+    let ops = spec
+        .ops
+        .iter()
+        .map(|op| op_descriptors(op, &tensors))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((tensors, ops))
+}
+
 /// A finalised execution plan and every descriptor it was built from (kept alive as long as
 /// the plan, as cuDNN's frontend keeps them; dropped after it).
 pub(super) struct Plan {
@@ -141,17 +159,7 @@ impl Plan {
     /// heuristics offer that finalises (the fused attention kernel is compiled here, about a
     /// second for a new shape).
     pub fn build(handle: sys::cudnnHandle_t, shape: &SdpaShape) -> Result<Self, String> {
-        let spec = sdpa_graph(shape);
-        let tensors = spec
-            .tensors
-            .iter()
-            .map(tensor_descriptor)
-            .collect::<Result<Vec<_>, _>>()?;
-        let ops = spec
-            .ops
-            .iter()
-            .map(|op| op_descriptors(op, &tensors))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (tensors, ops) = graph_descriptors(shape)?;
         let op_graph = Descriptor::new(Kind::CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR)?;
         op_graph.set_handle(A::CUDNN_ATTR_OPERATIONGRAPH_HANDLE, handle)?;
         let op_list: Vec<&Descriptor> = ops.iter().map(|[_, op]| op).collect();
@@ -263,5 +271,73 @@ impl Plan {
         // returns.
         let status = unsafe { sys::cudnnBackendExecute(handle, self.plan.raw(), pack.raw()) };
         check(status, || format!("executing the attention of {shape:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::spec::Io;
+    use super::*;
+
+    /// The graphs of the shapes `mss` hands cuDNN, finalised by cuDNN itself: every attribute's
+    /// type and count, every op's operands (dimensions, strides, broadcasts, data types), the
+    /// modes of its pointwise and reduction descriptions. Descriptors need no GPU; only the
+    /// operation graph and the plan do (the GPU checks of `device_check`). Needs libcudnn
+    /// (≥ 9.11, `OLDEST`) where the loader finds it (`.ci/run` installs cuDNN's wheel with pip
+    /// and runs this test on its own).
+    #[test]
+    #[ignore = "needs libcudnn 9.11 or newer on the library path; .ci/run installs it and runs this"]
+    fn cudnn_finalises_every_descriptor_of_the_graphs_mss_builds() {
+        let version = super::super::cudnn_version()
+            .expect("libcudnn was not found: pip install nvidia-cudnn-cu12, then add its lib to LD_LIBRARY_PATH");
+        assert!(
+            version >= super::super::OLDEST,
+            "cuDNN {version} is older than the graph's oldest, {}",
+            super::super::OLDEST
+        );
+        let shapes = [
+            // 7B: the FM step, the first chunk, an IMDC step, a step whose keys are no
+            // multiple of 64.
+            SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1024, 2048),
+            SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1024, 1024),
+            SdpaShape::of_model(Io::Bf16, [32, 32, 128], 512, 2048),
+            SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1000, 2052),
+            // SmolLM2's grouped queries, and f16.
+            SdpaShape::of_model(Io::Bf16, [9, 3, 64], 1024, 2048),
+            SdpaShape::of_model(Io::F16, [9, 3, 64], 100, 137),
+        ];
+        for shape in shapes {
+            let (tensors, ops) = graph_descriptors(&shape)
+                .unwrap_or_else(|error| panic!("cuDNN {version} refused {shape:?}: {error}"));
+            let spec = sdpa_graph(&shape);
+            assert_eq!(tensors.len(), spec.tensors.len());
+            assert_eq!(ops.len(), spec.ops.len());
+        }
+    }
+
+    /// A wrong operand is refused at the op, not first on the GPU: the check above can fail.
+    #[test]
+    #[ignore = "needs libcudnn 9.11 or newer on the library path; .ci/run installs it and runs this"]
+    fn cudnn_refuses_an_op_whose_operands_do_not_fit() {
+        let shape = SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1024, 2048);
+        let mut spec = sdpa_graph(&shape);
+        let tensors: Vec<_> = spec
+            .tensors
+            .iter()
+            .map(tensor_descriptor)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let OpSpec::Matmul { a, c, .. } = spec.ops[0] else {
+            panic!("the graph starts with Q·Kᵀ")
+        };
+        // Q·Q has inner dimensions 128 and 1024: no product.
+        spec.ops[0] = OpSpec::Matmul { a, b: a, c };
+        let error = op_descriptors(&spec.ops[0], &tensors).err();
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("CUDNN_STATUS_BAD_PARAM")),
+            "{error:?}"
+        );
     }
 }

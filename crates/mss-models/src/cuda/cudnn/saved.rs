@@ -72,17 +72,7 @@ mod tests {
     use super::*;
 
     fn shape(keys: usize) -> SdpaShape {
-        SdpaShape {
-            io: Io::Bf16,
-            heads: 32,
-            kv_heads: 8,
-            head_dim: 128,
-            queries: 1024,
-            keys,
-            q: [1024 * 4096, 1024 * 128, 128],
-            k: [keys * 1024, keys * 128, 128],
-            v: [keys * 1024, keys * 128, 128],
-        }
+        SdpaShape::of_model(Io::Bf16, [32, 8, 128], 1024, keys)
     }
 
     #[test]

@@ -42,6 +42,31 @@ pub(crate) struct SdpaShape {
     pub v: [usize; 3],
 }
 
+#[cfg(test)]
+impl SdpaShape {
+    /// `queries` over `keys` in the layouts the model hands over: the queries a view of the
+    /// `[1, queries, heads, d]` projection, keys and values contiguous `[1, kv_heads, keys, d]`.
+    pub(super) fn of_model(
+        io: Io,
+        [heads, kv_heads, head_dim]: [usize; 3],
+        queries: usize,
+        keys: usize,
+    ) -> Self {
+        let kv = [kv_heads * keys * head_dim, keys * head_dim, head_dim];
+        Self {
+            io,
+            heads,
+            kv_heads,
+            head_dim,
+            queries,
+            keys,
+            q: [queries * heads * head_dim, head_dim, heads * head_dim],
+            k: kv,
+            v: kv,
+        }
+    }
+}
+
 /// The unique ids of the graph's real tensors (those the variant pack addresses).
 pub(super) mod uid {
     pub const Q: i64 = 1;
@@ -335,17 +360,7 @@ mod tests {
     /// The 7B shape's FM step: 32 heads of 128, 1024 queries over 2048 keys, the queries a view
     /// of `[1, queries, heads, d]`, keys and values contiguous.
     fn seven_b() -> SdpaShape {
-        SdpaShape {
-            io: Io::Bf16,
-            heads: 32,
-            kv_heads: 32,
-            head_dim: 128,
-            queries: 1024,
-            keys: 2048,
-            q: [1024 * 32 * 128, 128, 32 * 128],
-            k: [32 * 2048 * 128, 2048 * 128, 128],
-            v: [32 * 2048 * 128, 2048 * 128, 128],
-        }
+        SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1024, 2048)
     }
 
     /// An op as the note's table writes it: its name, the uids it reads (x, b, t) and writes.
@@ -503,17 +518,7 @@ mod tests {
 
     #[test]
     fn gqa_reads_fewer_key_heads_and_f16_is_the_io_type_throughout() {
-        let shape = SdpaShape {
-            io: Io::F16,
-            heads: 9,
-            kv_heads: 3,
-            head_dim: 64,
-            queries: 100,
-            keys: 137,
-            q: [100 * 9 * 64, 64, 9 * 64],
-            k: [3 * 137 * 64, 137 * 64, 64],
-            v: [3 * 137 * 64, 137 * 64, 64],
-        };
+        let shape = SdpaShape::of_model(Io::F16, [9, 3, 64], 100, 137);
         let graph = sdpa_graph(&shape);
         let k = graph.tensors.iter().find(|t| t.uid == uid::K).unwrap();
         assert_eq!(k.dims, [1, 3, 64, 137]);
