@@ -244,40 +244,85 @@ impl Plan {
         workspace: u64,
         scale: f32,
     ) -> Result<(), String> {
-        let queries = i32::try_from(shape.queries).map_err(|e| e.to_string())?;
-        let keys = i32::try_from(shape.keys).map_err(|e| e.to_string())?;
-        let neg_inf = f32::NEG_INFINITY;
-        let device = |address: u64| address as *mut c_void;
-        // By-value scalars are passed as host pointers, read while the call runs.
-        let host = |value: *const c_void| value.cast_mut();
-        let entries = [
-            (uid::Q, device(addresses.q)),
-            (uid::K, device(addresses.k)),
-            (uid::V, device(addresses.v)),
-            (uid::OUT, device(addresses.out)),
-            (uid::STATS, device(addresses.lse)),
-            (uid::SCALE, host((&raw const scale).cast())),
-            (uid::QUERIES, host((&raw const queries).cast())),
-            (uid::KEYS, host((&raw const keys).cast())),
-            (uid::NEG_INF, host((&raw const neg_inf).cast())),
-        ];
-        let (uids, pointers): (Vec<i64>, Vec<*mut c_void>) = entries.into_iter().unzip();
-        let pack = Descriptor::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
-        pack.set_i64s(A::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, &uids)?;
-        pack.set_pointers(A::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, &pointers)?;
-        pack.set_pointers(A::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, &[device(workspace)])?;
-        let pack = pack.finalize("the variant pack")?;
-        // SAFETY: the caller vouches for the addresses; the host scalars live until the call
-        // returns.
+        let scalars = Scalars::of(shape, scale)?;
+        let pack = variant_pack(addresses, workspace, &scalars)?;
+        // SAFETY: the caller vouches for the addresses; `scalars` lives until the call returns.
         let status = unsafe { sys::cudnnBackendExecute(handle, self.plan.raw(), pack.raw()) };
         check(status, || format!("executing the attention of {shape:?}"))
     }
+}
+
+/// The by-value scalars an execution reads, on the host: the graph's scale, its lengths (the
+/// causal mask's arithmetic) and the masked scores' value.
+struct Scalars {
+    scale: f32,
+    queries: i32,
+    keys: i32,
+    neg_inf: f32,
+}
+
+impl Scalars {
+    fn of(shape: &SdpaShape, scale: f32) -> Result<Self, String> {
+        let length = |n: usize| i32::try_from(n).map_err(|e| format!("{n} rows: {e}"));
+        Ok(Self {
+            scale,
+            queries: length(shape.queries)?,
+            keys: length(shape.keys)?,
+            neg_inf: f32::NEG_INFINITY,
+        })
+    }
+}
+
+/// Each real tensor's uid with its device address, each by-value scalar's with a host pointer
+/// into `scalars`.
+fn pack_entries(addresses: Addresses, scalars: &Scalars) -> [(i64, *mut c_void); 9] {
+    let device = |address: u64| address as *mut c_void;
+    let host = |value: *const c_void| value.cast_mut();
+    [
+        (uid::Q, device(addresses.q)),
+        (uid::K, device(addresses.k)),
+        (uid::V, device(addresses.v)),
+        (uid::OUT, device(addresses.out)),
+        (uid::STATS, device(addresses.lse)),
+        (uid::SCALE, host((&raw const scalars.scale).cast())),
+        (uid::QUERIES, host((&raw const scalars.queries).cast())),
+        (uid::KEYS, host((&raw const scalars.keys).cast())),
+        (uid::NEG_INF, host((&raw const scalars.neg_inf).cast())),
+    ]
+}
+
+/// The variant pack of one execution: [`pack_entries`] and the workspace. cuDNN reads the
+/// scalars when the execution is queued, so `scalars` must outlive that call.
+fn variant_pack(
+    addresses: Addresses,
+    workspace: u64,
+    scalars: &Scalars,
+) -> Result<Descriptor, String> {
+    let (uids, pointers): (Vec<i64>, Vec<*mut c_void>) =
+        pack_entries(addresses, scalars).into_iter().unzip();
+    let pack = Descriptor::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
+    pack.set_i64s(A::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, &uids)?;
+    pack.set_pointers(A::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, &pointers)?;
+    pack.set_pointers(
+        A::CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
+        &[workspace as *mut c_void],
+    )?;
+    pack.finalize("the variant pack")
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::spec::Io;
     use super::*;
+
+    /// Addresses for descriptors that are built but never executed.
+    const ADDRESSES: Addresses = Addresses {
+        q: 0x1000,
+        k: 0x2000,
+        v: 0x3000,
+        out: 0x4000,
+        lse: 0x5000,
+    };
 
     /// The graphs of the shapes `mss` hands cuDNN, finalised by cuDNN itself: every attribute's
     /// type and count, every op's operands (dimensions, strides, broadcasts, data types), the
@@ -313,6 +358,41 @@ mod tests {
             assert_eq!(tensors.len(), spec.tensors.len());
             assert_eq!(ops.len(), spec.ops.len());
         }
+    }
+
+    /// Every tensor the graph reads or writes from outside (not virtual) gets an address or a
+    /// scalar in the variant pack, and nothing else does.
+    #[test]
+    fn the_pack_addresses_exactly_the_graphs_real_tensors() {
+        let shape = SdpaShape::of_model(Io::Bf16, [9, 3, 64], 100, 137);
+        let mut real: Vec<i64> = sdpa_graph(&shape)
+            .tensors
+            .iter()
+            .filter(|t| !matches!(t.passed, Passed::Virtual))
+            .map(|t| t.uid)
+            .collect();
+        let scalars = Scalars::of(&shape, 0.125).unwrap();
+        let mut packed: Vec<i64> = pack_entries(ADDRESSES, &scalars)
+            .map(|(uid, _)| uid)
+            .to_vec();
+        real.sort();
+        packed.sort();
+        assert_eq!(packed, real);
+    }
+
+    #[test]
+    fn lengths_past_i32_are_an_error_not_a_wrap() {
+        let shape = SdpaShape::of_model(Io::Bf16, [1, 1, 64], 64, 1 << 31);
+        assert!(Scalars::of(&shape, 1.0).is_err());
+    }
+
+    /// cuDNN takes the variant pack as built (uids, pointers, workspace).
+    #[test]
+    #[ignore = "needs libcudnn 9.11 or newer on the library path; .ci/run installs it and runs this"]
+    fn cudnn_finalises_the_variant_pack() {
+        let shape = SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1024, 2048);
+        let scalars = Scalars::of(&shape, 0.088).unwrap();
+        variant_pack(ADDRESSES, 0x6000, &scalars).unwrap();
     }
 
     /// A wrong operand is refused at the op, not first on the GPU: the check above can fail.
