@@ -83,22 +83,23 @@ checks)
     ;;
 standing)
     # The tables: PyTorch and mss on the 7B shape at 32K and the SmolLM2 shape at 8K,
-    # each configuration of the goal, then a second process for the warm start.
+    # each configuration of the goal, then a second process for the warm start. MSS_FLAGS:
+    # more of prefill_timing's flags for every mss process (`--cudnn`: cuDNN's attention).
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
-    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv"
-    step mss-l7b-32k-warm $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM"
+    step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${MSS_FLAGS:-}
+    step mss-l7b-32k-warm $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM" ${MSS_FLAGS:-}
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
-    step mss-smollm2-8k $bin --tokens 8192 --repeats 5 --no-checks --only "streaming_llm,snapkv"
-    step mss-smollm2-8k-full $bin --tokens 8192 --repeats 5 --no-checks --only "full attention" --full-chunk 8192
+    step mss-smollm2-8k $bin --tokens 8192 --repeats 5 --no-checks --only "streaming_llm,snapkv" ${MSS_FLAGS:-}
+    step mss-smollm2-8k-full $bin --tokens 8192 --repeats 5 --no-checks --only "full attention" --full-chunk 8192 ${MSS_FLAGS:-}
     ;;
 cold)
     # Start-up without kernel caches: the first process on a machine (carry no kernels.txz)
     # compiles and tunes every kernel of the two configurations; a second process finds the
-    # first's caches on disk.
+    # first's caches on disk (and, with MSS_FLAGS=--cudnn, cuDNN's saved plans).
     export MSS_KERNEL_CACHE=/tmp/cold-kernels
     rm -rf "$MSS_KERNEL_CACHE"
-    step mss-l7b-32k-cold $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC"
-    step mss-l7b-32k-second $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC"
+    step mss-l7b-32k-cold $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC" ${MSS_FLAGS:-}
+    step mss-l7b-32k-second $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC" ${MSS_FLAGS:-}
     ;;
 release)
     # IMDC's pool peak, as it is and with the pool released after each step (exact-size
