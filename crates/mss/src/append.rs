@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use mss_core::{ChunkedModel, Logits};
 
-use crate::prefill::check_vocabulary;
+use crate::tokens::check_vocabulary;
 use crate::{Prefill, Result};
 
 impl<B: Backend> Prefill<B> {

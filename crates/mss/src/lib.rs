@@ -65,6 +65,7 @@ mod out_of_memory;
 mod prefill;
 mod sampling;
 mod step;
+mod tokens;
 
 pub use config::{Method, PositionMode, PrefillConfig};
 pub use error::{Error, Result};

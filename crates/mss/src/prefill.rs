@@ -8,6 +8,7 @@ use mss_core::{AttentionNeeds, ChunkedModel, Logits, MemoryObserver, ModelShape,
 use mss_schedule::{Plan, Step};
 
 use crate::step::{Retention, StepHook};
+use crate::tokens::check_prompt;
 use crate::{Error, Memory, PositionMode, PrefillConfig, Result, out_of_memory};
 
 /// What one step did, for progress display and reports.
@@ -377,31 +378,4 @@ fn forward_step<B: Backend>(
         }
         None => model.forward_chunk(input, positions, hook, Logits::Last)?,
     })
-}
-
-/// A prompt with at least one token, every one inside a vocabulary of `vocab_size`.
-fn check_prompt(tokens: &[u32], vocab_size: usize) -> Result<()> {
-    if tokens.is_empty() {
-        return Err(Error::InvalidArgument {
-            name: "tokens",
-            reason: "the prompt is empty".into(),
-        });
-    }
-    check_vocabulary(tokens, vocab_size)
-}
-
-/// The first token id outside a vocabulary of `vocab_size`, as an error.
-pub(crate) fn check_vocabulary(tokens: &[u32], vocab_size: usize) -> Result<()> {
-    match tokens
-        .iter()
-        .enumerate()
-        .find(|(_, id)| **id as usize >= vocab_size)
-    {
-        Some((index, &id)) => Err(Error::TokenOutOfVocabulary {
-            id,
-            index,
-            vocab_size,
-        }),
-        None => Ok(()),
-    }
 }
