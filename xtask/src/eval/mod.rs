@@ -20,6 +20,7 @@ mod peak_memory;
 mod plots;
 mod qa;
 mod record;
+mod scores;
 mod shard;
 mod summary;
 mod synthetic;
