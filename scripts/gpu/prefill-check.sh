@@ -270,13 +270,13 @@ trace)
     # As `timeline`, without Nsight Systems: the binary traces its own timed prefill through
     # CUPTI's activity API (`--kernel-trace`: kernels, copies, fills and the driver calls that
     # launched them, one CSV per configuration), and gaps.py reads the CSV. The CSVs come back
-    # xz-compressed where they fit a returned file.
+    # xz-compressed where they fit a returned file. MSS_FLAGS as for `standing`.
     rm -rf /tmp/trace
     for only in "streaming_llm FM" "snapkv FM"; do
         name=trace-${only// /-}
         limit=$(budget 150); [ "$limit" -gt 0 ] || { echo "skipped: the deadline"; continue; }
         timeout "$limit" $bin --shape llama2-7b --tokens 8192 --repeats 1 --no-checks --only "$only" \
-            --kernel-trace /tmp/trace > /tmp/$name.stdout 2>&1
+            --kernel-trace /tmp/trace ${MSS_FLAGS:-} > /tmp/$name.stdout 2>&1
         echo "$name rc=$?"; tail -3 /tmp/$name.stdout
         csv=/tmp/trace/${only// /-}.csv
         [ -f "$csv" ] || { echo "no $csv"; continue; }
