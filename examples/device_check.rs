@@ -39,11 +39,11 @@ struct Args {
     /// as `prefill_timing --no-flash`) and in the model proof.
     #[arg(long)]
     no_flash: bool,
-    /// CUDA builds only: the attention through cuDNN's fused attention where cuDNN ≥ 9.11 is
-    /// found instead of the flash kernel, where the checks do not switch it themselves, and in
-    /// the model proof.
+    /// CUDA builds only: the attention through the flash kernel instead of cuDNN's fused
+    /// attention (the default where cuDNN ≥ 9.11 is found) where the checks do not switch it
+    /// themselves, and in the model proof.
     #[arg(long)]
-    cudnn: bool,
+    no_cudnn: bool,
     /// CUDA builds only: queries per plane of the flash attention kernel, 32 (the default) or
     /// 16 (`mss::models::set_flash_rows_per_plane`).
     #[arg(long, default_value_t = 32)]
@@ -122,7 +122,7 @@ fn run() -> anyhow::Result<()> {
     #[cfg(feature = "cuda")]
     {
         mss::models::set_flash_rows_per_plane(args.flash_rows);
-        mss::models::use_cudnn_attention(args.cudnn);
+        mss::models::use_cudnn_attention(!args.no_cudnn);
         println!(
             "cuDNN: {}",
             mss::models::cudnn_version().map_or("not found".to_string(), |v| v.to_string())

@@ -113,11 +113,11 @@ struct Args {
     /// the attention check checks both either way.
     #[arg(long)]
     no_flash: bool,
-    /// CUDA builds only: the attention through cuDNN's fused attention where cuDNN ≥ 9.11 is
-    /// found (`mss::models::use_cudnn_attention`) instead of the flash kernel; the attention
-    /// check checks both either way.
+    /// CUDA builds only: the attention through the flash kernel instead of cuDNN's fused
+    /// attention (the default where cuDNN ≥ 9.11 is found, `mss::models::use_cudnn_attention`);
+    /// the attention check checks both either way.
     #[arg(long)]
-    cudnn: bool,
+    no_cudnn: bool,
     /// CUDA builds only: queries per plane of the flash attention kernel, 32 (the default) or
     /// 16 (`mss::models::set_flash_rows_per_plane`).
     #[arg(long, default_value_t = 32)]
@@ -208,7 +208,7 @@ fn run() -> anyhow::Result<()> {
         mss::models::use_cublas(!args.burn_kernels);
         mss::models::use_rope_kernel(!args.burn_rope);
         mss::models::use_flash_attention(!args.no_flash);
-        mss::models::use_cudnn_attention(args.cudnn);
+        mss::models::use_cudnn_attention(!args.no_cudnn);
         mss::models::set_flash_rows_per_plane(args.flash_rows);
         mss::models::set_statistics_rows_per_plane(args.statistics_rows);
         if let Some(log2) = args.score_block_log2 {
@@ -225,7 +225,7 @@ fn run() -> anyhow::Result<()> {
         );
         println!(
             "attention: {}",
-            match (mss::models::cudnn_version(), args.no_flash, args.cudnn) {
+            match (mss::models::cudnn_version(), args.no_flash, !args.no_cudnn) {
                 (_, true, _) => "cuBLAS products around a softmax kernel".to_string(),
                 (_, false, false) => "the flash kernel".to_string(),
                 (Some(v), false, true) if mss::models::cudnn_attention_available() =>

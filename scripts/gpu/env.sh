@@ -3,7 +3,7 @@
 # cuBLAS, CUPTI and cuDNN of the CUDA toolkit (or of PyTorch's wheels) loadable. mss loads
 # libcublas at run time and falls back to Burn's own matrix product when it finds none; it
 # loads libcupti to find CubeCL's CUDA stream and orders cuBLAS by events when it finds none;
-# it loads libcudnn (>= 9.6) for its fused attention when asked (--cudnn) and runs the flash kernel when it finds none.
+# it loads libcudnn (>= 9.6) for its fused attention by default (--no-cudnn: the flash kernel) and runs the flash kernel when it finds none.
 #   source scripts/gpu/env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 # Makes the library NAME (libNAME.so*) loadable unless the loader already finds it.

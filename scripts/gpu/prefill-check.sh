@@ -12,7 +12,7 @@
 #   bash scripts/gpu/prefill-check.sh cold       # start-up without kernel caches, then a second process (carry no kernels.txz)
 #   bash scripts/gpu/prefill-check.sh ab         # .device/bin/prefill_timing-before.gz against the new one
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
-#   bash scripts/gpu/prefill-check.sh ab-cudnn   # cuDNN's attention (--cudnn) against the flash kernel, one binary
+#   bash scripts/gpu/prefill-check.sh ab-cudnn   # cuDNN's attention (the default) against the flash kernel (--no-cudnn), one binary
 #   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
@@ -78,13 +78,15 @@ checks)
     # and the random-weight SmolLM2-shaped model; Burn's products are tuned on a fresh machine
     # for the model check (minutes, unless the caches are carried).
     # CHECKS: a comma-separated subset of device_check's families (all by default);
-    # CHECK_FLAGS: more of device_check's flags (`--cudnn`: the model check through cuDNN).
+    # CHECK_FLAGS: more of device_check's flags (`--no-cudnn`: the model check through the flash kernel; binaries
+    # before the cuDNN default took `--cudnn` the other way round).
     step device-check${CHECKS:+-${CHECKS//,/-}} .device/bin/device_check ${CHECKS:+--checks $CHECKS} ${CHECK_FLAGS:-}
     ;;
 standing)
     # The issue's tables: PyTorch and mss on the 7B shape at 32K and the SmolLM2 shape at 8K,
     # each configuration of the goal, then a second process for the warm start. MSS_FLAGS:
-    # more of prefill_timing's flags for every mss process (`--cudnn`: cuDNN's attention).
+    # more of prefill_timing's flags for every mss process (`--no-cudnn`: the flash kernel's attention;
+    # binaries before the cuDNN default took `--cudnn` for cuDNN's).
     torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
     step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${MSS_FLAGS:-}
     step mss-l7b-32k-warm $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM" ${MSS_FLAGS:-}
@@ -95,7 +97,7 @@ standing)
 cold)
     # Start-up without kernel caches: the first process on a machine (carry no kernels.txz)
     # compiles and tunes every kernel of the two configurations; a second process finds the
-    # first's caches on disk (and, with MSS_FLAGS=--cudnn, cuDNN's saved plans).
+    # first's caches on disk (and cuDNN's saved plans).
     export MSS_KERNEL_CACHE=/tmp/cold-kernels
     rm -rf "$MSS_KERNEL_CACHE"
     step mss-l7b-32k-cold $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC" ${MSS_FLAGS:-}
@@ -120,7 +122,7 @@ ab)
     done
     ;;
 ab-cudnn)
-    # cuDNN's fused attention (`--cudnn`) against the flash kernel (the default), the same
+    # cuDNN's fused attention (the default) against the flash kernel (`--no-cudnn`), the same
     # binary, beside PyTorch; ROUNDS (2 by default) processes of each,
     # alternating. SHAPES: `l7b` (the 7B shape at 32K, the default), `smollm2` (8K) or both.
     for shape in ${SHAPES:-l7b}; do
@@ -131,8 +133,8 @@ ab-cudnn)
              args=(--tokens 8192 --repeats 5) ;;
         esac
         for round in $(seq "${ROUNDS:-2}"); do
-            step mss-$shape-flash-$round $bin "${args[@]}" --no-checks --only "streaming_llm,snapkv"
-            step mss-$shape-cudnn-$round $bin "${args[@]}" --no-checks --only "streaming_llm,snapkv" --cudnn
+            step mss-$shape-flash-$round $bin "${args[@]}" --no-checks --only "streaming_llm,snapkv" --no-cudnn
+            step mss-$shape-cudnn-$round $bin "${args[@]}" --no-checks --only "streaming_llm,snapkv"
         done
     done
     ;;

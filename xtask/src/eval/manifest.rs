@@ -91,8 +91,9 @@ impl Manifest {
             .collect();
         // The attention path is the one difference a flag undoes in place.
         let backend_hint = if self.backend != other.backend {
-            " (the backend `cuda` is `--no-flash-attention`'s, `cuda+cudnn` \
-             `--cudnn-attention`'s, `cuda+flash` the default's)"
+            " (the backend `cuda` is `--no-flash-attention`'s, `cuda+flash` \
+             `--no-cudnn-attention`'s or where no cuDNN ≥ 9.11 is found, `cuda+cudnn` the \
+             default's)"
         } else {
             ""
         };

@@ -162,12 +162,13 @@ pub struct EvalArgs {
     /// this flag and `cuda+flash` without it, so results of the two never share a report.
     #[arg(long)]
     no_flash_attention: bool,
-    /// CUDA builds: attention through cuDNN's fused attention where cuDNN ≥ 9.11 is found
-    /// (`mss::models::use_cudnn_attention`) instead of the flash kernel, the pruners' statistics
-    /// through the flash statistics kernel from its log-sum-exp. The two agree within bf16
-    /// rounding, not to the bit: the backend is then `cuda+cudnn`.
-    #[arg(long, conflicts_with = "no_flash_attention")]
-    cudnn_attention: bool,
+    /// CUDA builds: attention through the flash kernel instead of cuDNN's fused attention (the
+    /// default where cuDNN ≥ 9.11 is found, `mss::models::use_cudnn_attention`; the pruners'
+    /// statistics come from its log-sum-exp through the flash statistics kernel). The two agree
+    /// within bf16 rounding, not to the bit: the backend is `cuda+cudnn` through cuDNN and
+    /// `cuda+flash` with this flag.
+    #[arg(long)]
+    no_cudnn_attention: bool,
     /// The run folder (default: `target/eval/<preset>` for the default model in f32, else
     /// `target/eval/<preset>-<model folder>-<dtype>`). A folder holds one model, dtype,
     /// backend and data (its `manifest.json`); another is refused.
@@ -321,7 +322,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (args, file) = args.resolve()?;
     let cuda_flags = [
         (args.no_flash_attention, "--no-flash-attention"),
-        (args.cudnn_attention, "--cudnn-attention"),
+        (args.no_cudnn_attention, "--no-cudnn-attention"),
     ];
     if let Some((_, flag)) = cuda_flags.iter().find(|(asked, _)| *asked)
         && !cfg!(feature = "cuda")
@@ -334,7 +335,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     #[cfg(feature = "cuda")]
     {
         mss::models::use_flash_attention(!args.no_flash_attention);
-        mss::models::use_cudnn_attention(args.cudnn_attention);
+        mss::models::use_cudnn_attention(!args.no_cudnn_attention);
     }
     let grids = args.grids(&file)?;
     let out = args.out.clone().unwrap_or_else(|| default_folder(&args));
@@ -622,11 +623,11 @@ fn uses_flash_attention(args: &EvalArgs) -> bool {
 }
 
 /// Where this run's attention goes: cuDNN's fused attention where the flash kernels would run
-/// it, `--cudnn-attention` asks for it and cuDNN (≥ 9.11) is found; else as
+/// it, `--no-cudnn-attention` is not given and cuDNN (≥ 9.11) is found; else as
 /// [`uses_flash_attention`] says.
 fn attention_path(args: &EvalArgs) -> AttentionPath {
     #[cfg(feature = "cuda")]
-    let cudnn = args.cudnn_attention && mss::models::cudnn_attention_available();
+    let cudnn = !args.no_cudnn_attention && mss::models::cudnn_attention_available();
     #[cfg(not(feature = "cuda"))]
     let cudnn = false;
     match (uses_flash_attention(args), cudnn) {
@@ -653,9 +654,9 @@ fn flash_serves(cublas: bool, asked: bool, dtype: burn::tensor::DType) -> bool {
     cublas && asked && matches!(dtype, DType::BF16 | DType::F16)
 }
 
-/// The backend's name in reports and manifests: `flex`, `cuda+flash` (the flash kernels, the
-/// default on CUDA at bf16 and f16), `cuda+cudnn` (cuDNN's attention, `--cudnn-attention`), or
-/// `cuda` (products around a softmax).
+/// The backend's name in reports and manifests: `flex`, `cuda+cudnn` (cuDNN's attention, the
+/// default on CUDA at bf16 and f16 where cuDNN ≥ 9.11 is found), `cuda+flash` (the flash
+/// kernels: `--no-cudnn-attention`, or no such cuDNN), or `cuda` (products around a softmax).
 fn backend_name(attention: AttentionPath) -> String {
     match (cfg!(feature = "cuda"), attention) {
         (true, AttentionPath::Cudnn) => "cuda+cudnn".into(),

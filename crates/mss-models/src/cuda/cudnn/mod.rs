@@ -54,13 +54,14 @@ const OLDEST: usize = 91100;
 /// has a new number of keys, a new plan to build for a few microseconds of attention.
 const MIN_QUERIES: usize = 64;
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
+static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// Whether attention runs through cuDNN's fused attention where cuDNN (≥ 9.11) is found and
-/// builds a plan for the shape (the flash kernel otherwise), or always through the flash kernel
-/// (the default), for every model in the process. Off by default until it is checked on a GPU
-/// against the flash kernel (`device_check`'s attention and statistics checks compare the two
-/// whatever this switch says). The flash kernels must also be on
+/// builds a plan for the shape (the default; the flash kernel otherwise), or always through the
+/// flash kernel, for every model in the process. On an H200 cuDNN's Hopper kernel takes about
+/// half the flash kernel's time and agrees with it within bf16 rounding
+/// (docs/results/gpu-prefill.md; `device_check`'s attention and statistics checks compare the
+/// two whatever this switch says). The flash kernels must also be on
 /// ([`use_flash_attention`](super::use_flash_attention)): the pruners' statistics are the
 /// flash statistics kernel's, from cuDNN's log-sum-exp.
 pub fn use_cudnn_attention(enabled: bool) {
