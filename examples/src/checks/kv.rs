@@ -25,7 +25,20 @@ struct Outcome {
 /// random-weight model: `streaming_llm` and `snapkv` at FM (chunks of 256 after 256 memory
 /// entries) and IMDC, `snapkv` at FI and at FM without sinks, over `ids` (the first 768). Every
 /// layer's memory and the last logits must be the same bits. Leaves the kernels switched on.
+///
+/// The attention runs through the flash kernel here whatever `use_cudnn_attention` says: it is
+/// not what is checked, and the flash kernel reads either side's queries by their strides with
+/// the same arithmetic, where cuDNN builds a plan per layout (the join kernel's queries and
+/// Burn's differ in strides) that need not give the same bits.
 pub fn check_kv_kernels(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()> {
+    let cudnn_asked = mss::models::cudnn_attention_enabled();
+    mss::models::use_cudnn_attention(false);
+    let checked = check_kv_prefills(model, ids);
+    mss::models::use_cudnn_attention(cudnn_asked);
+    checked
+}
+
+fn check_kv_prefills(model: &Transformer<B>, ids: &[u32]) -> anyhow::Result<()> {
     let ids = &ids[..ids.len().min(768)];
     // (label, pruner, memory type, decremental chunks, sinks: the pruner's default unless
     // given). FI appends to the memory instead of re-selecting it (the gather keeps the old
