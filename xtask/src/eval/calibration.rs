@@ -211,7 +211,7 @@ mod tests {
             length: Some(length),
             depth: Some(0.5),
             answer: String::new(),
-            scores: super::super::qa::Scores {
+            scores: super::super::scores::Scores {
                 exact: 0.0,
                 substring: f64::from(u8::from(right)),
                 f1: 0.0,

@@ -68,7 +68,7 @@ pub fn write_qa(dir: &Path, records: &[super::qa::QaRecord]) -> anyhow::Result<V
 
 /// The score a task is plotted by: substring match for the synthetic tasks (RULER's string
 /// match: a number or a name is right or wrong), token F1 for a file's free-form answers.
-fn qa_metric(task: &str) -> (&'static str, fn(&super::qa::Scores) -> f64) {
+fn qa_metric(task: &str) -> (&'static str, fn(&super::scores::Scores) -> f64) {
     match super::synthetic::SyntheticTask::of_name(task) {
         Some(_) => ("accuracy", |s| s.substring),
         None => ("token F1", |s| s.f1),

@@ -16,7 +16,7 @@ use mss::{Generation, Prefiller, Tokenizer, Transformer, generate};
 use mss_examples::exit::bad_data;
 
 use super::grid::RunSpec;
-pub use super::scores::{Scores, score};
+use super::scores::{Scores, score};
 
 /// One question.
 #[derive(Debug, Clone, PartialEq)]

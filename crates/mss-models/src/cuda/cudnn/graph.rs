@@ -341,8 +341,9 @@ mod tests {
             super::super::OLDEST
         );
         let shapes = [
-            // 7B: the FM step, the first chunk, an IMDC step, a step whose keys are no
-            // multiple of 64.
+            // 7B: the FM step (queries from the join kernel, and as a view), the first chunk,
+            // an IMDC step, a step whose keys are no multiple of 64.
+            SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1024, 2048).with_contiguous_queries(),
             SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1024, 2048),
             SdpaShape::of_model(Io::Bf16, [32, 32, 128], 1024, 1024),
             SdpaShape::of_model(Io::Bf16, [32, 32, 128], 512, 2048),

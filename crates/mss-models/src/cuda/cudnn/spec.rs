@@ -44,8 +44,10 @@ pub(crate) struct SdpaShape {
 
 #[cfg(test)]
 impl SdpaShape {
-    /// `queries` over `keys` in the layouts the model hands over: the queries a view of the
-    /// `[1, queries, heads, d]` projection, keys and values contiguous `[1, kv_heads, keys, d]`.
+    /// `queries` over `keys` in a layout the model hands over: the queries a view of the
+    /// `[1, queries, heads, d]` projection (as Burn's RoPE leaves them; the join kernel writes
+    /// them contiguous instead, [`SdpaShape::with_contiguous_queries`]), keys and values
+    /// contiguous `[1, kv_heads, keys, d]`.
     pub(super) fn of_model(
         io: Io,
         [heads, kv_heads, head_dim]: [usize; 3],
@@ -63,6 +65,16 @@ impl SdpaShape {
             q: [queries * heads * head_dim, head_dim, heads * head_dim],
             k: kv,
             v: kv,
+        }
+    }
+
+    /// The same with the queries contiguous `[1, heads, queries, d]`, as the join kernel
+    /// writes them.
+    pub(super) fn with_contiguous_queries(self) -> Self {
+        let d = self.head_dim;
+        Self {
+            q: [self.heads * self.queries * d, self.queries * d, d],
+            ..self
         }
     }
 }
