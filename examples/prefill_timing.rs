@@ -148,10 +148,25 @@ struct Args {
     /// power of two (default 25: 128 MiB), for the A/B of block sizes.
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..=30))]
     score_block_log2: Option<u32>,
+    /// CUDA builds only: the projections whose weights stay in Hugging Face's `[out, in]`
+    /// storage, read transposed (comma-separated of q, k, v, o, gate, up, down, or `none`); the
+    /// others are transposed into `[in, out]` (`mss::models::keep_weights_as_stored`; gate and
+    /// up unless given): the A/B of cuBLAS's kernels for each layout.
+    #[arg(long, value_parser = parse_projections)]
+    weights_as_stored: Option<Projections>,
     /// Before the prefills, time the model's linear-layer products on one chunk (this many
     /// of each shape; with `--features cuda`, cuBLAS against Burn's product).
     #[arg(long)]
     products: Option<usize>,
+}
+
+/// `--weights-as-stored`: one value holding the list (clap would take a `Vec` for repeats).
+#[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+struct Projections(Vec<mss::models::Projection>);
+
+fn parse_projections(text: &str) -> Result<Projections, String> {
+    mss_examples::projections(text).map(Projections)
 }
 
 /// `--product-ordering`.
@@ -198,6 +213,11 @@ fn run() -> anyhow::Result<()> {
             "--host-profile needs the example built with `--features host-profile` (Unix)",
         ));
     }
+    if args.weights_as_stored.is_some() && !cfg!(feature = "cuda") {
+        return Err(mss_examples::exit::bad_usage(
+            "--weights-as-stored needs a CUDA build (`--features cuda`): elsewhere every weight is transposed",
+        ));
+    }
     if args.kernel_trace.is_some() && !cfg!(feature = "cuda") {
         return Err(mss_examples::exit::bad_usage(
             "--kernel-trace needs a CUDA build (`--features cuda`): it reads CUPTI's records",
@@ -215,6 +235,19 @@ fn run() -> anyhow::Result<()> {
             mss::models::set_attention_score_block(1 << log2);
         }
         mss::pruners::use_top_k_kernel(!args.burn_top_k);
+        if let Some(Projections(projections)) = &args.weights_as_stored {
+            mss::models::keep_weights_as_stored(projections);
+        }
+        let kept = mss::models::weights_kept_as_stored();
+        let kept: Vec<_> = kept.iter().map(|p| p.name()).collect();
+        println!(
+            "weights kept as stored ([out, in]): {}",
+            if kept.is_empty() {
+                "none".to_string()
+            } else {
+                kept.join(", ")
+            }
+        );
         println!(
             "linear layers: {}",
             if mss::models::cublas_available() {

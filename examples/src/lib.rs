@@ -82,6 +82,22 @@ pub fn positive(text: &str) -> Result<usize, String> {
     }
 }
 
+/// Parses a comma-separated list of projections (`q,k,v`, `gate_proj,up_proj`; `none` for
+/// none) for `mss::models::keep_weights_as_stored`; repeats are kept once.
+pub fn projections(text: &str) -> Result<Vec<mss::models::Projection>, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let mut projections = Vec::new();
+    for name in text.split(',') {
+        let projection = name.parse().map_err(|e| format!("{e}"))?;
+        if !projections.contains(&projection) {
+            projections.push(projection);
+        }
+    }
+    Ok(projections)
+}
+
 /// Parses a size in GiB (a positive number, fractions allowed) into bytes.
 pub fn gibibytes(text: &str) -> Result<u64, String> {
     match text.trim().parse::<f64>() {
@@ -129,6 +145,12 @@ mod tests {
         assert_eq!(probability_mass("1"), Ok(1.0));
         assert!(probability_mass("0").is_err() && probability_mass("1.5").is_err());
         assert!(probability_mass("NaN").is_err());
+        use mss::models::Projection::{Down, Gate, Q, Up};
+        assert_eq!(projections("gate,up_proj,gate"), Ok(vec![Gate, Up]));
+        assert_eq!(projections("Down, q"), Ok(vec![Down, Q]));
+        assert_eq!(projections("none"), Ok(vec![]));
+        assert!(projections("").is_err() && projections("gate,,up").is_err());
+        assert!(projections("qkv").unwrap_err().contains("not a projection"));
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod norm;
 pub mod rope;
 mod tokenizer;
 mod transformer;
+mod weight_layout;
 mod weight_source;
 mod weights;
 
@@ -65,4 +66,7 @@ pub use norm::RmsNorm;
 pub use rope::RopeScaling;
 pub use tokenizer::{TextStream, Tokenizer};
 pub use transformer::Transformer;
+pub use weight_layout::{
+    Projection, UnknownProjection, keep_weights_as_stored, weights_kept_as_stored,
+};
 pub use weights::WeightFiles;

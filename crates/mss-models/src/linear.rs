@@ -11,8 +11,9 @@ use burn::prelude::*;
 #[derive(Module, Debug)]
 pub struct Linear<B: Backend> {
     /// Weight, already transposed from Hugging Face's `[out, in]`: a transposed copy, or a
-    /// transposed view of that storage where cuBLAS multiplies faster so (the feed-forward
-    /// block's gate and up on Burn's CUDA backend, docs/decisions.md §32).
+    /// transposed view of that storage where cuBLAS multiplies faster so (on Burn's CUDA
+    /// backend, the projections [`keep_weights_as_stored`](crate::keep_weights_as_stored)
+    /// names; docs/decisions.md §32).
     pub weight: Param<Tensor<B, 2>>,
     /// Optional bias.
     pub bias: Option<Param<Tensor<B, 1>>>,

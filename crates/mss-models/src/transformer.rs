@@ -19,6 +19,8 @@ use crate::linear::Linear;
 use crate::mlp::Mlp;
 use crate::norm::RmsNorm;
 use crate::rope::{RopeTable, inv_freq};
+use crate::weight_layout::Projection::{self, Down, Gate, K, O, Q, Up, V};
+use crate::weight_layout::kept_as_stored;
 use crate::weight_source::{FileWeights, RandomWeights, WeightSource};
 use crate::weights::WeightFiles;
 use crate::{ModelError, Result};
@@ -123,16 +125,14 @@ impl<B: Backend> Transformer<B> {
     /// name and shape, from `source`.
     fn build(config: TransformerConfig, source: &impl WeightSource<B>) -> Result<Self> {
         let (h, q, kv, ff) = config.dims();
-        // `as_stored`: the weight kept in Hugging Face's `[out, in]` storage behind a transposed
-        // view, not transposed into `[in, out]` (`Linear` reads `[in, out]` either way).
-        let linear_kept = |name: &str,
-                           d_in: usize,
-                           d_out: usize,
-                           bias: bool,
-                           as_stored: bool|
-         -> Result<Linear<B>> {
+        // A projection kept as stored: the weight stays in Hugging Face's `[out, in]` storage
+        // behind a transposed view, not transposed into `[in, out]` (`Linear` reads `[in, out]`
+        // either way); on Burn's CUDA backend, for the projections cuBLAS multiplies by faster
+        // so (`keep_weights_as_stored`, docs/decisions.md §32).
+        let cuda = on_cuda::<B>();
+        let linear = |name: &str, projection: Option<Projection>, d_in, d_out, bias: bool| {
             let weight_name = format!("{name}.weight");
-            let weight = match as_stored {
+            let weight = match cuda && projection.is_some_and(kept_as_stored) {
                 true => source.tensor(&weight_name, [d_out, d_in])?.transpose(),
                 false => source.transposed(&weight_name, [d_out, d_in])?,
             };
@@ -140,15 +140,8 @@ impl<B: Backend> Transformer<B> {
                 true => Some(source.tensor(&format!("{name}.bias"), [d_out])?),
                 false => None,
             };
-            Ok(Linear::new(weight, bias))
+            Result::Ok(Linear::new(weight, bias))
         };
-        let linear = |name: &str, d_in: usize, d_out: usize, bias: bool| {
-            linear_kept(name, d_in, d_out, bias, false)
-        };
-        // The feed-forward block's input products (gate, up) on Burn's CUDA backend keep their
-        // weights as stored: cuBLAS multiplies by them faster in that layout at the 7B shape,
-        // and by the others in `[in, out]` (docs/decisions.md §32).
-        let ff_input_as_stored = weights_out_in::<B>();
         let norm = |name: &str| -> Result<RmsNorm<B>> {
             let weight = source.tensor(&format!("{name}.weight"), [h])?;
             Ok(RmsNorm::new(weight, config.rms_norm_eps))
@@ -161,28 +154,16 @@ impl<B: Backend> Transformer<B> {
             layers.push(DecoderLayer {
                 input_layernorm: norm(&format!("{p}.input_layernorm"))?,
                 self_attn: config.attention(
-                    linear(&format!("{p}.self_attn.q_proj"), h, q, qkv_bias)?,
-                    linear(&format!("{p}.self_attn.k_proj"), h, kv, qkv_bias)?,
-                    linear(&format!("{p}.self_attn.v_proj"), h, kv, qkv_bias)?,
-                    linear(&format!("{p}.self_attn.o_proj"), q, h, o_bias)?,
+                    linear(&format!("{p}.self_attn.q_proj"), Some(Q), h, q, qkv_bias)?,
+                    linear(&format!("{p}.self_attn.k_proj"), Some(K), h, kv, qkv_bias)?,
+                    linear(&format!("{p}.self_attn.v_proj"), Some(V), h, kv, qkv_bias)?,
+                    linear(&format!("{p}.self_attn.o_proj"), Some(O), q, h, o_bias)?,
                 ),
                 post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm"))?,
                 mlp: Mlp {
-                    gate_proj: linear_kept(
-                        &format!("{p}.mlp.gate_proj"),
-                        h,
-                        ff,
-                        mb,
-                        ff_input_as_stored,
-                    )?,
-                    up_proj: linear_kept(
-                        &format!("{p}.mlp.up_proj"),
-                        h,
-                        ff,
-                        mb,
-                        ff_input_as_stored,
-                    )?,
-                    down_proj: linear(&format!("{p}.mlp.down_proj"), ff, h, mb)?,
+                    gate_proj: linear(&format!("{p}.mlp.gate_proj"), Some(Gate), h, ff, mb)?,
+                    up_proj: linear(&format!("{p}.mlp.up_proj"), Some(Up), h, ff, mb)?,
+                    down_proj: linear(&format!("{p}.mlp.down_proj"), Some(Down), ff, h, mb)?,
                 },
             });
         }
@@ -190,7 +171,7 @@ impl<B: Backend> Transformer<B> {
         let lm_head = if config.tie_word_embeddings {
             Linear::new(embed_tokens.clone().transpose(), None)
         } else {
-            linear("lm_head", h, config.vocab_size, false)?
+            linear("lm_head", None, h, config.vocab_size, false)?
         };
         let norm = norm("model.norm")?;
         Ok(Self {
@@ -435,10 +416,9 @@ fn check_chunk<B: Backend>(tokens: &Tensor<B, 2, Int>) -> mss_core::Result<()> {
     Ok(())
 }
 
-/// Whether weights that cuBLAS multiplies by faster in Hugging Face's `[out, in]` storage are
-/// kept so (as transposed views) on backend `B`: Burn's CUDA backend only.
+/// Whether `B` is Burn's CUDA backend, where weights may be kept as stored.
 #[cfg_attr(not(feature = "cuda"), allow(clippy::extra_unused_type_parameters))]
-fn weights_out_in<B: Backend>() -> bool {
+fn on_cuda<B: Backend>() -> bool {
     #[cfg(feature = "cuda")]
     return mss_core::cuda::is_cuda::<B>();
     #[cfg(not(feature = "cuda"))]
