@@ -13,6 +13,7 @@
 #   bash scripts/gpu/prefill-check.sh ab         # .device/bin/prefill_timing-before.gz against the new one
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
 #   bash scripts/gpu/prefill-check.sh ab-cudnn   # cuDNN's attention (the default) against the flash kernel (--no-cudnn), one binary
+#   VARIANTS='A|B' bash scripts/gpu/prefill-check.sh variants  # one binary under flag sets A, B, ... alternating (TRACE=1: each product timed)
 #   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
@@ -136,6 +137,32 @@ ab-cudnn)
             step mss-$shape-flash-$round $bin "${args[@]}" --no-checks --only "streaming_llm,snapkv" --no-cudnn
             step mss-$shape-cudnn-$round $bin "${args[@]}" --no-checks --only "streaming_llm,snapkv"
         done
+    done
+    ;;
+variants)
+    # One binary under each of VARIANTS (prefill_timing flag sets separated by `|`, e.g.
+    # `--weights-as-stored gate,up|--weights-as-stored all`), ROUNDS (2 by default) rounds of
+    # processes alternating, on the 7B shape at 32K beside PyTorch; ONLY: the configurations
+    # (`streaming_llm FM,snapkv IMDC` by default). TRACE=1 adds one traced 8K `streaming_llm FM`
+    # prefill per variant, each product timed by its place in the layer (products.py).
+    IFS='|' read -r -a variants <<< "${VARIANTS:?VARIANTS: flag sets separated by |}"
+    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    for round in $(seq "${ROUNDS:-2}"); do
+        for i in "${!variants[@]}"; do
+            step mss-l7b-32k-v$((i + 1))-$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks \
+                --only "${ONLY:-streaming_llm FM,snapkv IMDC}" ${variants[$i]}
+        done
+    done
+    [ -n "${TRACE:-}" ] && for i in "${!variants[@]}"; do
+        name=trace-v$((i + 1)); rm -rf /tmp/trace
+        limit=$(budget 120); [ "$limit" -gt 0 ] || { echo "$name skipped: the deadline"; continue; }
+        timeout "$limit" $bin --shape llama2-7b --tokens 8192 --repeats 1 --no-checks --only "streaming_llm FM" \
+            --kernel-trace /tmp/trace ${variants[$i]} > /tmp/$name.stdout 2>&1
+        echo "$name (${variants[$i]}) rc=$?"; tail -2 /tmp/$name.stdout
+        csv=/tmp/trace/streaming_llm-FM.csv
+        [ -f "$csv" ] || { echo "no $csv"; continue; }
+        python3 scripts/gpu/products.py "$csv" | tee "$out/$name-products.txt"
+        python3 scripts/gpu/kernel-totals.py "$csv" 256 > "$out/$name-kernels.txt"
     done
     ;;
 ordering)
@@ -285,6 +312,7 @@ trace)
         python3 scripts/gpu/gaps.py "$csv" | tee "$out/$name.txt"
         # 8 chunks × 32 layers of the 7B shape at 8K.
         python3 scripts/gpu/kernel-totals.py "$csv" 256 | tee "$out/$name-kernels.txt"
+        python3 scripts/gpu/products.py "$csv" | tee "$out/$name-products.txt"
         xz -T0 -6 -c "$csv" > "$out/$name.csv.xz"
         # A returned file may have 16 MiB.
         if [ "$(stat -c %s "$out/$name.csv.xz")" -gt $((16 << 20)) ]; then
