@@ -14,6 +14,7 @@
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
 #   bash scripts/gpu/prefill-check.sh ab-cudnn   # cuDNN's attention (the default) against the flash kernel (--no-cudnn), one binary
 #   VARIANTS='A|B' bash scripts/gpu/prefill-check.sh variants  # one binary under flag sets A, B, ... alternating (TRACE=1: each product timed)
+#   bash scripts/gpu/prefill-check.sh gemm-tuning  # PyTorch's products against every cuBLASLt algorithm (scripts/gpu/gemm-tuning.py)
 #   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
 #   bash scripts/gpu/prefill-check.sh flash-ncu  # the flash kernels' durations, occupancy and stalls
@@ -99,10 +100,13 @@ cold)
     # Start-up without kernel caches: the first process on a machine (carry no kernels.txz)
     # compiles and tunes every kernel of the two configurations; a second process finds the
     # first's caches on disk (and cuDNN's saved plans).
+    # The carried caches are back in use for the modes after this one.
+    carried=$MSS_KERNEL_CACHE
     export MSS_KERNEL_CACHE=/tmp/cold-kernels
     rm -rf "$MSS_KERNEL_CACHE"
     step mss-l7b-32k-cold $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC" ${MSS_FLAGS:-}
     step mss-l7b-32k-second $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM,snapkv IMDC" ${MSS_FLAGS:-}
+    export MSS_KERNEL_CACHE=$carried
     ;;
 release)
     # IMDC's pool peak, as it is and with the pool released after each step (exact-size
@@ -164,6 +168,11 @@ variants)
         python3 scripts/gpu/products.py "$csv" | tee "$out/$name-products.txt"
         python3 scripts/gpu/kernel-totals.py "$csv" 256 > "$out/$name-kernels.txt"
     done
+    ;;
+gemm-tuning)
+    # PyTorch's default product against every algorithm cuBLASLt's heuristic offers, per 7B
+    # product shape and layout: whether tuning cuBLAS's choice would pay.
+    step gemm-tuning python3 scripts/gpu/gemm-tuning.py
     ;;
 ordering)
     # cuBLAS's products on CubeCL's own stream against events from a stream of their own (the
@@ -300,18 +309,22 @@ trace)
     # CUPTI's activity API (`--kernel-trace`: kernels, copies, fills and the driver calls that
     # launched them, one CSV per configuration), and gaps.py reads the CSV. The CSVs come back
     # xz-compressed where they fit a returned file. MSS_FLAGS as for `standing`.
+    # TRACE_TOKENS: the prompt's length (8192 by default); TRACE_ONLY: the configurations
+    # (`streaming_llm FM,snapkv FM` by default).
     rm -rf /tmp/trace
-    for only in "streaming_llm FM" "snapkv FM"; do
+    tokens=${TRACE_TOKENS:-8192}
+    IFS=',' read -r -a traced <<< "${TRACE_ONLY:-streaming_llm FM,snapkv FM}"
+    for only in "${traced[@]}"; do
         name=trace-${only// /-}
         limit=$(budget 150); [ "$limit" -gt 0 ] || { echo "skipped: the deadline"; continue; }
-        timeout "$limit" $bin --shape llama2-7b --tokens 8192 --repeats 1 --no-checks --only "$only" \
+        timeout "$limit" $bin --shape llama2-7b --tokens "$tokens" --repeats 1 --no-checks --only "$only" \
             --kernel-trace /tmp/trace ${MSS_FLAGS:-} > /tmp/$name.stdout 2>&1
         echo "$name rc=$?"; tail -3 /tmp/$name.stdout
         csv=/tmp/trace/${only// /-}.csv
         [ -f "$csv" ] || { echo "no $csv"; continue; }
         python3 scripts/gpu/gaps.py "$csv" | tee "$out/$name.txt"
-        # 8 chunks × 32 layers of the 7B shape at 8K.
-        python3 scripts/gpu/kernel-totals.py "$csv" 256 | tee "$out/$name-kernels.txt"
+        # Chunks of 1024 × 32 layers of the 7B shape (256 at 8K).
+        python3 scripts/gpu/kernel-totals.py "$csv" $((tokens / 1024 * 32)) | tee "$out/$name-kernels.txt"
         python3 scripts/gpu/products.py "$csv" | tee "$out/$name-products.txt"
         xz -T0 -6 -c "$csv" > "$out/$name.csv.xz"
         # A returned file may have 16 MiB.
@@ -340,7 +353,10 @@ host-profile)
 esac
 done
 # xz: the caches outgrow a returned file's 16 MiB as gzip.
-tar cf - -C .device kernels | xz -T0 -6 > "$out/kernels.txz"; du -sh .device/kernels "$out/kernels.txz"
+# PACK_KERNELS=0: not brought back (the carried caches had every kernel the call ran).
+if [ "${PACK_KERNELS:-1}" = 1 ]; then
+    tar cf - -C .device kernels | xz -T0 -6 > "$out/kernels.txz"; du -sh .device/kernels "$out/kernels.txz"
+fi
 # A call brings back at most eight files: PACK_LOGS=1 packs the logs into one.
 if [ "${PACK_LOGS:-0}" = 1 ]; then
     (
