@@ -2,7 +2,7 @@
 # Stats) through its raw backend API (ctypes), checked against a PyTorch f32 reference and
 # timed with CUDA events: the descriptor sequence docs/notes/cudnn-attention.md describes, for a
 # Rust port through cudarc. Run on a GPU machine with PyTorch:
-#   python3 scripts/gpu/cudnn-sdpa-probe.py /path/to/libcudnn.so.9 [padded]
+#   python3 scripts/gpu/cudnn-sdpa-probe.py /path/to/libcudnn.so.9 [padded | sinks]
 import ctypes as C, sys, time, math, os, json, glob
 
 LIB = sys.argv[1]
@@ -344,6 +344,11 @@ def main():
             dict(b=1, hq=32, hk=32, sq=1024, skv=2048, d=128, padded=True, sq_act=1024, skv_act=1536, timeit=True),
             dict(b=1, hq=32, hk=32, sq=1024, skv=1536, d=128, timeit=True),
         ]
+    elif sys.argv[2:] == ["sinks"]:
+        # The 7B FM step with `streaming_llm`'s four sinks (2052 keys) against 2048 and the next
+        # multiples of 64: what four keys past a tile cost.
+        cases = [dict(b=1, hq=32, hk=32, sq=1024, skv=k, d=128, timeit=True)
+                 for k in (2048, 2052, 2112, 2176, 2048, 2052)]
     else:
         cases = default_cases()
     for cs in cases:
