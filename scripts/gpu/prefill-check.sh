@@ -73,6 +73,25 @@ kernel_times() {
     python3 scripts/gpu/ncu-summary.py "$out/$name.csv" | tee "$out/$name-summary.txt" | head -40
     [ -n "${keep_csv:-}" ] || rm -f "$out/$name.csv" "$out/$name.stdout"
 }
+# One traced prefill of the 7B shape: NAME TOKENS CONFIGURATION [prefill_timing flags...]
+# through CUPTI (`--kernel-trace`) into /tmp/trace, read by gaps.py (NAME.txt: where the GPU
+# idles), kernel-totals.py (NAME-kernels.txt: each kernel's time a layer and step) and
+# products.py (NAME-products.txt: each product by its place in the layer); leaves the CSV's
+# path in `csv`. Fails when the deadline leaves no time or no CSV came.
+trace_prefill() {
+    local name=$1 tokens=$2 only=$3 limit; shift 3
+    rm -rf /tmp/trace
+    limit=$(budget 150); [ "$limit" -gt 0 ] || { echo "$name skipped: the deadline"; return 1; }
+    timeout "$limit" $bin --shape llama2-7b --tokens "$tokens" --repeats 1 --no-checks --only "$only" \
+        --kernel-trace /tmp/trace "$@" > /tmp/$name.stdout 2>&1
+    echo "$name ($only${*:+, $*}) rc=$?"; tail -3 /tmp/$name.stdout
+    csv=/tmp/trace/${only// /-}.csv
+    [ -f "$csv" ] || { echo "no $csv"; return 1; }
+    python3 scripts/gpu/gaps.py "$csv" | tee "$out/$name.txt"
+    # Chunks of 1024 × 32 layers of the 7B shape (256 at 8K).
+    python3 scripts/gpu/kernel-totals.py "$csv" $((tokens / 1024 * 32)) | tee "$out/$name-kernels.txt"
+    python3 scripts/gpu/products.py "$csv" | tee "$out/$name-products.txt"
+}
 for mode in "${@:-standing}"; do
 case $mode in
 checks)
@@ -145,7 +164,7 @@ ab-cudnn)
     ;;
 variants)
     # One binary under each of VARIANTS (prefill_timing flag sets separated by `|`, e.g.
-    # `--weights-as-stored gate,up|--weights-as-stored all`), ROUNDS (2 by default) rounds of
+    # `--weights-as-stored gate,up|--weights-as-stored none`), ROUNDS (2 by default) rounds of
     # processes alternating, on the 7B shape at 32K beside PyTorch; ONLY: the configurations
     # (`streaming_llm FM,snapkv IMDC` by default). TRACE=1 adds one traced 8K `streaming_llm FM`
     # prefill per variant, each product timed by its place in the layer (products.py).
@@ -158,15 +177,7 @@ variants)
         done
     done
     [ -n "${TRACE:-}" ] && for i in "${!variants[@]}"; do
-        name=trace-v$((i + 1)); rm -rf /tmp/trace
-        limit=$(budget 120); [ "$limit" -gt 0 ] || { echo "$name skipped: the deadline"; continue; }
-        timeout "$limit" $bin --shape llama2-7b --tokens 8192 --repeats 1 --no-checks --only "streaming_llm FM" \
-            --kernel-trace /tmp/trace ${variants[$i]} > /tmp/$name.stdout 2>&1
-        echo "$name (${variants[$i]}) rc=$?"; tail -2 /tmp/$name.stdout
-        csv=/tmp/trace/streaming_llm-FM.csv
-        [ -f "$csv" ] || { echo "no $csv"; continue; }
-        python3 scripts/gpu/products.py "$csv" | tee "$out/$name-products.txt"
-        python3 scripts/gpu/kernel-totals.py "$csv" 256 > "$out/$name-kernels.txt"
+        trace_prefill trace-v$((i + 1)) 8192 "streaming_llm FM" ${variants[$i]}
     done
     ;;
 gemm-tuning)
@@ -311,21 +322,11 @@ trace)
     # xz-compressed where they fit a returned file. MSS_FLAGS as for `standing`.
     # TRACE_TOKENS: the prompt's length (8192 by default); TRACE_ONLY: the configurations
     # (`streaming_llm FM,snapkv FM` by default).
-    rm -rf /tmp/trace
     tokens=${TRACE_TOKENS:-8192}
     IFS=',' read -r -a traced <<< "${TRACE_ONLY:-streaming_llm FM,snapkv FM}"
     for only in "${traced[@]}"; do
         name=trace-${only// /-}
-        limit=$(budget 150); [ "$limit" -gt 0 ] || { echo "skipped: the deadline"; continue; }
-        timeout "$limit" $bin --shape llama2-7b --tokens "$tokens" --repeats 1 --no-checks --only "$only" \
-            --kernel-trace /tmp/trace ${MSS_FLAGS:-} > /tmp/$name.stdout 2>&1
-        echo "$name rc=$?"; tail -3 /tmp/$name.stdout
-        csv=/tmp/trace/${only// /-}.csv
-        [ -f "$csv" ] || { echo "no $csv"; continue; }
-        python3 scripts/gpu/gaps.py "$csv" | tee "$out/$name.txt"
-        # Chunks of 1024 × 32 layers of the 7B shape (256 at 8K).
-        python3 scripts/gpu/kernel-totals.py "$csv" $((tokens / 1024 * 32)) | tee "$out/$name-kernels.txt"
-        python3 scripts/gpu/products.py "$csv" | tee "$out/$name-products.txt"
+        trace_prefill "$name" "$tokens" "$only" ${MSS_FLAGS:-} || continue
         xz -T0 -6 -c "$csv" > "$out/$name.csv.xz"
         # A returned file may have 16 MiB.
         if [ "$(stat -c %s "$out/$name.csv.xz")" -gt $((16 << 20)) ]; then
