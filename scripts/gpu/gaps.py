@@ -30,6 +30,10 @@ from kernel_names import family as kernel_family
 
 def family(name):
     name = kernel_family(name, width=60)
+    # Attention kernels built on CUTLASS (PyTorch's memory-efficient `fmha_cutlass...`) are not
+    # products.
+    if "fmha" in name or "attention" in name or "sdpa" in name:
+        return name
     # cuBLAS's kernels differ by tile shape only: one family.
     if name.startswith("nvjet") or "gemm" in name or "cutlass" in name:
         return "cuBLAS"

@@ -14,6 +14,8 @@
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
 #   bash scripts/gpu/prefill-check.sh ab-cudnn   # cuDNN's attention (the default) against the flash kernel (--no-cudnn), one binary
 #   VARIANTS='A|B' bash scripts/gpu/prefill-check.sh variants  # one binary under flag sets A, B, ... alternating (TRACE=1: each product timed)
+#   bash scripts/gpu/prefill-check.sh torch-trace # PyTorch's kernel timeline of the same prefill (torch-trace.py), read by the same scripts
+#   bash scripts/gpu/prefill-check.sh ratio      # ROUNDS of PyTorch then mss alternating: each round's ratio and the median (ratios.py)
 #   bash scripts/gpu/prefill-check.sh gemm-tuning  # PyTorch's products against every cuBLASLt algorithm (scripts/gpu/gemm-tuning.py)
 #   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
@@ -179,6 +181,36 @@ variants)
     [ -n "${TRACE:-}" ] && for i in "${!variants[@]}"; do
         trace_prefill trace-v$((i + 1)) 8192 "streaming_llm FM" ${variants[$i]}
     done
+    ;;
+torch-trace)
+    # PyTorch's timeline of the prefill `trace` traces (torch.profiler, scripts/gpu/torch-trace.py;
+    # TRACE_TOKENS, 8192 by default; TRACE_ONLY `streaming FM` or `snapkv IMDC`, PyTorch's
+    # names): kernels, fills and copies a layer and step and the gaps between them, beside mss's.
+    tokens=${TRACE_TOKENS:-8192}
+    read -r pruner memtype <<< "${TRACE_ONLY:-streaming FM}"
+    name=torch-trace-$pruner-$memtype
+    limit=$(budget 240)
+    if [ "$limit" -gt 0 ] && timeout "$limit" python3 scripts/gpu/torch-trace.py /tmp/$name.csv --L "$tokens" \
+        --pruner "$pruner" --memtype "$memtype" 2>&1 | tail -3 && [ -f /tmp/$name.csv ]; then
+        python3 scripts/gpu/gaps.py /tmp/$name.csv | tee "$out/$name.txt"
+        python3 scripts/gpu/kernel-totals.py /tmp/$name.csv $((tokens / 1024 * 32)) | tee "$out/$name-kernels.txt"
+        python3 scripts/gpu/products.py /tmp/$name.csv | tee "$out/$name-products.txt"
+    else
+        echo "$name: no trace (limit $limit s)"
+    fi
+    ;;
+ratio)
+    # mss's time over PyTorch's as the goal counts it, with its spread: ROUNDS (3 by default)
+    # rounds of a PyTorch process then an mss process on the 7B shape at 32K, and each
+    # configuration's ratio per round and their median (ratios.py) in ratio.txt. One round's
+    # ratio moves with the GPU's clock between processes by ~2 %.
+    torch_logs=(); mss_logs=()
+    for round in $(seq "${ROUNDS:-3}"); do
+        torch torch-l7b-32k-r$round --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+        step mss-l7b-32k-r$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${MSS_FLAGS:-}
+        torch_logs+=("$out/torch-l7b-32k-r$round.log"); mss_logs+=("$out/mss-l7b-32k-r$round.log")
+    done
+    python3 scripts/gpu/ratios.py --torch "${torch_logs[@]}" --mss "${mss_logs[@]}" | tee "$out/ratio.txt"
     ;;
 gemm-tuning)
     # PyTorch's default product against every algorithm cuBLASLt's heuristic offers, per 7B
@@ -348,7 +380,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | release | cold | ab | ab-smollm2 | ab-cudnn | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
+    echo "usage: $0 checks | standing | ratio | torch-trace | variants | gemm-tuning | release | cold | ab | ab-smollm2 | ab-cudnn | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
     exit 2
     ;;
 esac

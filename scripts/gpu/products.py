@@ -23,7 +23,8 @@ def is_product(name):
 
 
 def is_attention(name):
-    return "sdpa" in name or "flash_attention" in name
+    # cuDNN's (`..._sdpa_...`), FlashAttention's and PyTorch's memory-efficient (`fmha_cutlass...`).
+    return "sdpa" in name or "flash_attention" in name or "fmha" in name
 
 
 def main(path):
