@@ -154,6 +154,12 @@ struct Args {
     /// up unless given): the A/B of cuBLAS's kernels for each layout.
     #[arg(long, value_parser = parse_projections)]
     weights_as_stored: Option<Projections>,
+    /// CUDA builds only: the workspace cuBLAS's products get: `default` (cuBLAS's own pool),
+    /// `none` (only kernels that need none) or a size in MiB
+    /// (`mss::models::set_cublas_workspace`): the A/B of the fills cuBLAS runs before its gate
+    /// and up kernels. The product checks run with it.
+    #[arg(long, default_value = "default")]
+    cublas_workspace: mss::models::CublasWorkspace,
     /// Before the prefills, time the model's linear-layer products on one chunk (this many
     /// of each shape; with `--features cuda`, cuBLAS against Burn's product).
     #[arg(long)]
@@ -218,6 +224,11 @@ fn run() -> anyhow::Result<()> {
             "--weights-as-stored needs a CUDA build (`--features cuda`): elsewhere every weight is transposed",
         ));
     }
+    if args.cublas_workspace != mss::models::CublasWorkspace::Default && !cfg!(feature = "cuda") {
+        return Err(mss_examples::exit::bad_usage(
+            "--cublas-workspace needs a CUDA build (`--features cuda`): only there do products go through cuBLAS",
+        ));
+    }
     if args.kernel_trace.is_some() && !cfg!(feature = "cuda") {
         return Err(mss_examples::exit::bad_usage(
             "--kernel-trace needs a CUDA build (`--features cuda`): it reads CUPTI's records",
@@ -248,12 +259,20 @@ fn run() -> anyhow::Result<()> {
                 kept.join(", ")
             }
         );
+        mss::models::set_cublas_workspace(args.cublas_workspace);
         println!(
             "linear layers: {}",
             if mss::models::cublas_available() {
-                "cuBLAS"
+                format!(
+                    "cuBLAS (workspace: {})",
+                    match args.cublas_workspace {
+                        mss::models::CublasWorkspace::Default => "cuBLAS's own pool".to_string(),
+                        mss::models::CublasWorkspace::None => "none".to_string(),
+                        mss::models::CublasWorkspace::Mib(mib) => format!("{mib} MiB of its own"),
+                    }
+                )
             } else {
-                "Burn's matrix product"
+                "Burn's matrix product".to_string()
             }
         );
         println!(

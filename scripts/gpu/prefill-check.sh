@@ -14,6 +14,7 @@
 #   bash scripts/gpu/prefill-check.sh ab-smollm2 # the same on the SmolLM2 shape at 8K, where the host sets the time
 #   bash scripts/gpu/prefill-check.sh ab-cudnn   # cuDNN's attention (the default) against the flash kernel (--no-cudnn), one binary
 #   VARIANTS='A|B' bash scripts/gpu/prefill-check.sh variants  # one binary under flag sets A, B, ... alternating (TRACE=1: each product timed)
+#   VARIANTS='--cublas-workspace default|--cublas-workspace none|--cublas-workspace 32' TRACE=1 bash scripts/gpu/prefill-check.sh variants  # cuBLAS's fills
 #   bash scripts/gpu/prefill-check.sh torch-trace # PyTorch's kernel timeline of the same prefill (torch-trace.py), read by the same scripts
 #   bash scripts/gpu/prefill-check.sh ratio      # ROUNDS of PyTorch then mss alternating: each round's ratio and the median (ratios.py)
 #   bash scripts/gpu/prefill-check.sh gemm-tuning  # PyTorch's products against every cuBLASLt algorithm (scripts/gpu/gemm-tuning.py)

@@ -28,6 +28,7 @@
 mod attention;
 mod chat_template;
 mod config;
+mod cublas_workspace;
 mod cuda;
 mod error;
 mod generation_config;
@@ -46,6 +47,10 @@ mod weights;
 pub use attention::{Attention, attend};
 pub use chat_template::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, TransformerConfig};
+pub use cublas_workspace::{
+    CublasWorkspace, InvalidCublasWorkspace, MAX_CUBLAS_WORKSPACE_MIB, cublas_workspace,
+    set_cublas_workspace,
+};
 #[cfg(feature = "cuda")]
 pub use cuda::{
     CudnnPlans, DEFAULT_SCORE_BLOCK_ELEMENTS, DevicePool, KERNEL_CACHE_ENV, ProductOrdering,

@@ -14,7 +14,9 @@ use cudarc::driver::result as driver;
 use cudarc::driver::sys;
 
 use super::operand::{Operand, Transpose};
+use super::scratch::Scratch;
 use super::{LaneCell, with_lane};
+use crate::cublas_workspace::{CublasWorkspace, cublas_workspace};
 
 /// Whether a `libcublas` can be loaded (looked for once).
 pub(super) fn library_present() -> bool {
@@ -130,6 +132,9 @@ struct Lane {
     before: sys::CUevent,
     after: sys::CUevent,
     ordering: Ordering,
+    /// The workspace handed to cuBLAS where [`cublas_workspace`] asks for one of the lane's
+    /// own.
+    workspace: Scratch,
 }
 
 impl Lane {
@@ -150,14 +155,17 @@ impl Lane {
             Some(version) if version >= CONTEXT_EVENTS_DRIVER => Ordering::Events,
             _ => Ordering::Synchronised,
         };
-        Ok(Self {
+        let mut lane = Self {
             handle,
             stream,
             bound: stream,
             before,
             after,
             ordering,
-        })
+            workspace: Scratch::new("cuBLAS"),
+        };
+        lane.set_workspace()?;
+        Ok(lane)
     }
 
     /// Binds the handle to `stream` (cuBLAS queues its products there).
@@ -168,8 +176,30 @@ impl Lane {
             unsafe { blas::set_stream(self.handle, stream.cast()) }
                 .map_err(|e| format!("setting cuBLAS's stream: {e}"))?;
             self.bound = stream;
+            // Setting the stream gives the handle back cuBLAS's own workspace pool.
+            self.set_workspace()?;
         }
         Ok(())
+    }
+
+    /// Hands cuBLAS the workspace [`cublas_workspace`] asks for: none, or the lane's own
+    /// allocation (made the first time, kept for the lane's life), or nothing to do for
+    /// cuBLAS's own pool.
+    fn set_workspace(&mut self) -> Result<(), String> {
+        let workspace = cublas_workspace();
+        let (address, bytes) = match workspace.allocation_bytes() {
+            Some(bytes) => self.workspace.at_least(bytes)?,
+            None if workspace == CublasWorkspace::None => (0, 0),
+            None => return Ok(()),
+        };
+        // SAFETY: the handle is this lane's; the allocation (or none) outlives its use: it is
+        // freed only after a synchronisation, when a larger one replaces it.
+        let status = unsafe {
+            cudarc::cublas::sys::cublasSetWorkspace_v2(self.handle, address as *mut c_void, bytes)
+        };
+        status
+            .result()
+            .map_err(|e| format!("setting cuBLAS's workspace ({workspace}): {e}"))
     }
 
     /// Runs `gemms` one after another, on `cubecl_stream` where given (the caller gives one

@@ -56,6 +56,8 @@ mod caches;
 mod cubecl_stream;
 #[cfg(feature = "cuda")]
 mod pool;
+#[cfg(feature = "cuda")]
+mod scratch;
 
 #[cfg(feature = "cuda")]
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};

@@ -8,12 +8,13 @@ use std::time::Instant;
 
 use cudarc::cudnn::sys;
 use cudarc::driver::result as driver;
-use cudarc::driver::sys::{CUdeviceptr, CUstream};
+use cudarc::driver::sys::CUstream;
 
 use super::descriptor::check;
 use super::graph::{Addresses, Plan};
 use super::saved;
 use super::spec::SdpaShape;
+use crate::cuda::scratch::Scratch;
 use crate::cuda::{LaneCell, with_lane};
 
 struct Lane {
@@ -24,8 +25,8 @@ struct Lane {
     /// The stream the handle queues on now (null: the legacy default stream).
     bound: CUstream,
     plans: HashMap<SdpaShape, Plan>,
-    /// A device allocation of `workspace.1` bytes (none while 0).
-    workspace: (CUdeviceptr, usize),
+    /// The plans' workspace, as large as the largest asked for so far.
+    workspace: Scratch,
 }
 
 impl Lane {
@@ -42,7 +43,7 @@ impl Lane {
             plans_folder: saved::plans_folder(version, &gpu_name()),
             bound: std::ptr::null_mut(),
             plans: HashMap::new(),
-            workspace: (0, 0),
+            workspace: Scratch::new("cuDNN"),
         })
     }
 
@@ -70,24 +71,6 @@ impl Lane {
             self.plans.insert(*shape, plan);
         }
         Ok(&self.plans[shape])
-    }
-
-    /// A workspace of at least `bytes`; a smaller one is freed once the GPU is done with it.
-    fn workspace(&mut self, bytes: usize) -> Result<CUdeviceptr, String> {
-        if bytes > self.workspace.1 {
-            if self.workspace.1 > 0 {
-                driver::ctx::synchronize().map_err(|e| format!("synchronising: {e}"))?;
-                // SAFETY: the old workspace is ours and no queued work reads it any more.
-                unsafe { driver::free_sync(self.workspace.0) }
-                    .map_err(|e| format!("freeing cuDNN's workspace: {e}"))?;
-                self.workspace = (0, 0);
-            }
-            // SAFETY: allocates on the current context.
-            let address = unsafe { driver::malloc_sync(bytes) }
-                .map_err(|e| format!("allocating cuDNN's workspace of {bytes} bytes: {e}"))?;
-            self.workspace = (address, bytes);
-        }
-        Ok(self.workspace.0)
     }
 
     fn bind(&mut self, stream: CUstream) -> Result<(), String> {
@@ -136,7 +119,7 @@ pub(super) unsafe fn execute(
 ) -> Result<(), String> {
     with_lane(&LANE, Lane::new, |lane| {
         let bytes = lane.plan(shape)?.workspace;
-        let workspace = lane.workspace(bytes.max(1))?;
+        let (workspace, _) = lane.workspace.at_least(bytes)?;
         lane.bind(stream.unwrap_or(std::ptr::null_mut()))?;
         let synchronise = || driver::ctx::synchronize().map_err(|e| format!("synchronising: {e}"));
         if stream.is_none() {
