@@ -137,6 +137,24 @@ def read_csv(path):
     return kernels, copies, launch_end
 
 
+def api_bounds(path):
+    """The first API call's start and the last one's end in a CSV trace (`None` without any):
+    with the GPU's first and last operations they say how long the host works alone before
+    and after a traced prefill (set-up, the first launches, the read-back)."""
+    first, last = None, None
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("kind") in ("driver", "runtime"):
+                try:
+                    start, end = int(row["start_ns"]), int(row["end_ns"])
+                except (TypeError, ValueError):
+                    continue
+                if start > 0 and end >= start:
+                    first = start if first is None else min(first, start)
+                    last = end if last is None else max(last, end)
+    return None if first is None else (first, last)
+
+
 def main():
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
@@ -184,6 +202,12 @@ def main():
           f"kernels running {busy / 1e6:.1f} ms ({busy / max(span, 1):.1%}), idle {idle / 1e6:.1f} ms; "
           f"of the idle time in gaps of 1 us or more, {starved / 1e6:.2f} ms with the next "
           f"kernel's launch call still running (host-starved)")
+    bounds = api_bounds(path) if from_csv and last == 1.0 else None
+    if bounds is not None:
+        ops_start = min(k[0] for k in kernels)
+        print(f"host alone: {max(0, ops_start - bounds[0]) / 1e6:.2f} ms from the first API call to "
+              f"the GPU's first operation, {max(0, bounds[1] - final) / 1e6:.2f} ms from its last "
+              f"kernel's end to the last API call's end")
     if not launch_end:
         print("(no API calls in the trace: starvation not measured)")
     else:
