@@ -27,6 +27,7 @@
 #   bash scripts/gpu/prefill-check.sh timeline   # where the GPU idles between kernels (Nsight Systems)
 #   bash scripts/gpu/prefill-check.sh trace      # the same through CUPTI's activity API (no nsys needed)
 #   bash scripts/gpu/prefill-check.sh host-profile  # where the host spends the prefills (feature host-profile)
+# Every call also samples the GPU's clock, power and temperature (clocks.txt per step; CLOCKS=0: not).
 # Modes of earlier measurements are in git history: each section of gpu-prefill.md names the
 # commit whose script and binary it ran.
 set -u -o pipefail
@@ -58,7 +59,11 @@ step() {
     local limit; limit=$(within "${STEP_LIMIT:-280}" 0 20)
     if [ "$limit" -eq 0 ]; then echo "== $name: skipped, $((deadline - SECONDS)) s left before the deadline"; return 124; fi
     echo "== $name [$(date +%T)] (limit $limit s): $*"
+    echo "$name start $(date +%s.%N)" >> /tmp/steps.txt
     /usr/bin/time -f "$name: %e s wall" timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
+    local status=$?
+    echo "$name end $(date +%s.%N)" >> /tmp/steps.txt
+    return $status
 }
 # The seconds a raw (non-`step`) command may take: LIMIT, or what is left before the deadline
 # less 20 s; 0 when too little is left to start.
@@ -95,6 +100,16 @@ trace_prefill() {
     python3 scripts/gpu/kernel-totals.py "$csv" $((tokens / 1024 * 32)) | tee "$out/$name-kernels.txt"
     python3 scripts/gpu/products.py "$csv" | tee "$out/$name-products.txt"
 }
+# The GPU's clock, power and temperature every 200 ms through the call (CLOCKS=0: not sampled),
+# summed up per step at the end by clocks.py (clocks.txt): whether the GPU slows under a long
+# prefill, and for whom.
+rm -f /tmp/steps.txt /tmp/gpu-clocks.csv
+if [ "${CLOCKS:-1}" = 1 ]; then
+    nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu --format=csv,noheader,nounits \
+        -lms 200 > /tmp/gpu-clocks.csv 2>/dev/null &
+    sampler=$!
+    trap 'kill $sampler 2>/dev/null' EXIT
+fi
 for mode in "${@:-standing}"; do
 case $mode in
 checks)
@@ -386,6 +401,10 @@ host-profile)
     ;;
 esac
 done
+if [ -n "${sampler:-}" ]; then
+    kill "$sampler" 2>/dev/null
+    python3 scripts/gpu/clocks.py /tmp/gpu-clocks.csv /tmp/steps.txt > "$out/clocks.txt" 2>&1
+fi
 # xz: the caches outgrow a returned file's 16 MiB as gzip.
 # PACK_KERNELS=0: not brought back (the carried caches had every kernel the call ran).
 if [ "${PACK_KERNELS:-1}" = 1 ]; then
