@@ -1,7 +1,7 @@
 //! The CUDA stream that CubeCL's server queues a stream id's kernels on, found through CUPTI.
 //!
 //! CubeCL 0.10 keeps its CUDA streams private. A cuBLAS product queued on a stream of its own
-//! must then be fenced against CubeCL's kernels by events, twice per product (`gemm::Ordering`),
+//! must then be fenced against CubeCL's kernels by events, twice per product (`cublas_lane::Ordering`),
 //! and the GPU waits at each hand-over. Queued on CubeCL's own stream instead, a product is
 //! ordered by the stream alone, as PyTorch orders its products.
 //!

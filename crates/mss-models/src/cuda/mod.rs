@@ -23,7 +23,7 @@
 //! context's work so far, cuBLAS's stream waits for it, and the context waits for the
 //! product's event before anything queued later (`cuCtxRecordEvent`, `cuCtxWaitEvent`);
 //! neither the caller nor CubeCL's thread waits. Older drivers synchronise the context before
-//! the product and wait for it after (`gemm::Ordering`, [`ProductOrdering`]).
+//! the product and wait for it after (`cublas_lane::Ordering`, [`ProductOrdering`]).
 
 #[cfg(feature = "cuda")]
 mod attention;
@@ -54,6 +54,8 @@ mod statistics;
 mod caches;
 #[cfg(feature = "cuda")]
 mod cubecl_stream;
+#[cfg(feature = "cuda")]
+mod cublas_lane;
 #[cfg(feature = "cuda")]
 mod pool;
 #[cfg(feature = "cuda")]
@@ -279,11 +281,11 @@ pub fn cublas_available() -> bool {
 static LAST_ORDERING: AtomicU8 = AtomicU8::new(0);
 
 #[cfg(feature = "cuda")]
-fn record_ordering(ordering: gemm::Ordering) {
+fn record_ordering(ordering: cublas_lane::Ordering) {
     let code = match ordering {
-        gemm::Ordering::Events => 1,
-        gemm::Ordering::Synchronised => 2,
-        gemm::Ordering::Stream => 3,
+        cublas_lane::Ordering::Events => 1,
+        cublas_lane::Ordering::Synchronised => 2,
+        cublas_lane::Ordering::Stream => 3,
     };
     LAST_ORDERING.store(code, Ordering::Relaxed);
 }

@@ -22,7 +22,8 @@ use mss_core::cuda::{
     FusionCuda, Inner, Primitive, float_tensor, fusion_primitive, register_custom,
 };
 
-use super::gemm::{Gemm, Precision, run_ordered};
+use super::cublas_lane::run_ordered;
+use super::gemm::{Gemm, Precision};
 use super::operand::Operand;
 
 /// `x W_i` for each weight through cuBLAS, as one operation of Burn's fusion stream (one
@@ -113,7 +114,7 @@ pub(super) fn operand(tensor: CubeTensor<CudaRuntime>) -> (CubeTensor<CudaRuntim
 
 /// Queues `x W_i` on CubeCL's CUDA server thread: allocates the outputs in CubeCL's pool,
 /// then, in order after every launch already queued, resolves the device pointers and queues
-/// the products behind CubeCL's kernels (`gemm::run_ordered`). Nothing here waits.
+/// the products behind CubeCL's kernels (`cublas_lane::run_ordered`). Nothing here waits.
 fn cublas_linear(
     x: CubeTensor<CudaRuntime>,
     weights: Vec<CubeTensor<CudaRuntime>>,
@@ -166,7 +167,7 @@ fn cublas_linear(
 
 /// Queues cuBLAS products on CubeCL's CUDA server thread, in order after every launch already
 /// queued: builds the products from the device addresses of `bindings` (in their order) and
-/// runs them ordered behind CubeCL's kernels (`gemm::run_ordered`): on CubeCL's own stream
+/// runs them ordered behind CubeCL's kernels (`cublas_lane::run_ordered`): on CubeCL's own stream
 /// where it can be found (`cubecl_stream`), else fenced by events. Nothing here waits (but the
 /// first product of a stream id, which finds CubeCL's stream).
 pub(super) fn submit_products(
