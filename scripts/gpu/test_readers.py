@@ -56,6 +56,16 @@ class Ratios(unittest.TestCase):
         rounds = ratios.ratios([TORCH_LOG, ""], [MSS_LOG, MSS_LOG])
         self.assertEqual(len(rounds["snapkv IMDC"]), 1)
 
+    def test_a_missing_log_leaves_its_round_out(self):
+        import contextlib
+        import io
+        with tempfile.TemporaryDirectory() as folder:
+            errors = io.StringIO()
+            with contextlib.redirect_stderr(errors):
+                text = ratios.read(os.path.join(folder, "skipped.log"))
+            self.assertEqual(text, "")
+            self.assertIn("left out", errors.getvalue())
+
 
 class Clocks(unittest.TestCase):
     def test_samples_fall_into_the_steps_that_hold_them(self):
