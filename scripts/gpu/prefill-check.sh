@@ -15,6 +15,7 @@
 #   bash scripts/gpu/prefill-check.sh ab-cudnn   # cuDNN's attention (the default) against the flash kernel (--no-cudnn), one binary
 #   VARIANTS='A|B' bash scripts/gpu/prefill-check.sh variants  # one binary under flag sets A, B, ... alternating (TRACE=1: each product timed)
 #   VARIANTS='--cublas-workspace default|--cublas-workspace none|--cublas-workspace 32' TRACE=1 bash scripts/gpu/prefill-check.sh variants  # cuBLAS's fills
+#   bash scripts/gpu/prefill-check.sh sinks-probe # cuDNN's attention at 2048 keys against 2052 (the sinks), 2112, 2176
 #   bash scripts/gpu/prefill-check.sh torch-trace # PyTorch's kernel timeline of the same prefill (torch-trace.py), read by the same scripts
 #   bash scripts/gpu/prefill-check.sh ratio      # ROUNDS of PyTorch then mss alternating: each round's ratio and the median (ratios.py)
 #   bash scripts/gpu/prefill-check.sh gemm-tuning  # PyTorch's products against every cuBLASLt algorithm (scripts/gpu/gemm-tuning.py)
@@ -197,6 +198,16 @@ variants)
     [ -n "${TRACE:-}" ] && for i in "${!variants[@]}"; do
         trace_prefill trace-v$((i + 1)) 8192 "streaming_llm FM" ${variants[$i]}
     done
+    ;;
+sinks-probe)
+    # cuDNN's attention of a 7B step at 2048, 2052 (the four sinks: every FM step's), 2112 and
+    # 2176 keys, timed alone (cudnn-sdpa-probe.py): what the sinks' extra tile costs.
+    lib=$(ldconfig -p | awk '/libcudnn.so.9 /{print $NF; exit}')
+    # Else PyTorch's wheel's (site-packages/nvidia/cudnn) or the toolkit's.
+    site=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
+    [ -n "$lib" ] || lib=$(find $site /usr/local/cuda/ /usr/lib -name 'libcudnn.so.9' 2>/dev/null | grep -iv nsight | head -n 1)
+    if [ -n "$lib" ]; then step sinks-probe python3 scripts/gpu/cudnn-sdpa-probe.py "$lib" sinks
+    else echo "sinks-probe: no libcudnn.so.9 found"; fi
     ;;
 torch-trace)
     # PyTorch's timeline of the prefill `trace` traces (torch.profiler, scripts/gpu/torch-trace.py;
@@ -396,7 +407,7 @@ host-profile)
     done
     ;;
 *)
-    echo "usage: $0 checks | standing | ratio | torch-trace | variants | gemm-tuning | release | cold | ab | ab-smollm2 | ab-cudnn | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
+    echo "usage: $0 checks | standing | ratio | torch-trace | sinks-probe | variants | gemm-tuning | release | cold | ab | ab-smollm2 | ab-cudnn | ordering | ordering-smollm2 | full | rows32 | stats-rows | ncu | flash-ncu | flash-sass | timeline | trace | host-profile ..." >&2
     exit 2
     ;;
 esac
