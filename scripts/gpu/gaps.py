@@ -26,16 +26,13 @@ import sys
 from collections import defaultdict
 
 from kernel_names import family as kernel_family
+from kernel_names import is_attention, is_product
 
 
 def family(name):
     name = kernel_family(name, width=60)
-    # Attention kernels built on CUTLASS (PyTorch's memory-efficient `fmha_cutlass...`) are not
-    # products.
-    if "fmha" in name or "attention" in name or "sdpa" in name:
-        return name
     # cuBLAS's kernels differ by tile shape only: one family.
-    if name.startswith("nvjet") or "gemm" in name or "cutlass" in name:
+    if not is_attention(name) and is_product(name):
         return "cuBLAS"
     return name
 
@@ -46,7 +43,7 @@ def tables(db):
 
 def read_sqlite(path):
     """Kernels (start, end, correlation id, name), copies and fills (start, end, name) and each
-    API call's end by correlation id, from Nsight Systems' SQLite export."""
+    API call's (start, end) by correlation id, from Nsight Systems' SQLite export."""
     db = sqlite3.connect(path)
     have = tables(db)
     names = dict(db.execute("SELECT id, value FROM StringIds"))
@@ -56,11 +53,11 @@ def read_sqlite(path):
             "SELECT start, end, correlationId, demangledName FROM CUPTI_ACTIVITY_KIND_KERNEL"
         )
     ]
-    launch_end = {}
+    launches = {}
     for table in ("CUPTI_ACTIVITY_KIND_RUNTIME", "CUPTI_ACTIVITY_KIND_DRIVER"):
         if table in have:
-            for corr, end in db.execute(f"SELECT correlationId, end FROM {table}"):
-                launch_end[corr] = end
+            for corr, start, end in db.execute(f"SELECT correlationId, start, end FROM {table}"):
+                launches[corr] = (start, end)
     copies = []
     for table, name in (
         ("CUPTI_ACTIVITY_KIND_MEMCPY", "memcpy"),
@@ -69,7 +66,7 @@ def read_sqlite(path):
         if table in have:
             rows = db.execute(f"SELECT start, end FROM {table}")
             copies += [(start, end, name) for start, end in rows]
-    return kernels, copies, launch_end
+    return kernels, copies, launches
 
 
 def rough_demangle(name):
@@ -112,7 +109,7 @@ def read_csv(path):
     """As `read_sqlite`, from `prefill_timing --kernel-trace`'s CSV: one row per record,
     `kind,start_ns,end_ns,correlation_id,stream_or_cbid,name`. Records CUPTI left incomplete (no
     start or end) are left out."""
-    kernels, copies, launch_end = [], [], {}
+    kernels, copies, launches = [], [], {}
     with open(path, newline="") as f:
         rows = csv.DictReader(f)
         want = {"kind", "start_ns", "end_ns", "correlation_id", "name"}
@@ -125,7 +122,7 @@ def read_csv(path):
             except (TypeError, ValueError) as e:
                 sys.exit(f"{path}:{rows.line_num}: {e}")
             if kind in ("driver", "runtime", "internal_launch"):
-                launch_end[corr] = end
+                launches[corr] = (start, end)
             elif start <= 0 or end < start:
                 continue
             elif kind == "kernel":
@@ -134,25 +131,18 @@ def read_csv(path):
                 copies.append((start, end, kind))
     plain = demangle(k[3] for k in kernels)
     kernels = [(s, e, c, plain.get(n, n)) for s, e, c, n in kernels]
-    return kernels, copies, launch_end
+    return kernels, copies, launches
 
 
-def api_bounds(path):
-    """The first API call's start and the last one's end in a CSV trace (`None` without any):
-    with the GPU's first and last operations they say how long the host works alone before
-    and after a traced prefill (set-up, the first launches, the read-back)."""
-    first, last = None, None
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("kind") in ("driver", "runtime"):
-                try:
-                    start, end = int(row["start_ns"]), int(row["end_ns"])
-                except (TypeError, ValueError):
-                    continue
-                if start > 0 and end >= start:
-                    first = start if first is None else min(first, start)
-                    last = end if last is None else max(last, end)
-    return None if first is None else (first, last)
+def api_bounds(launches):
+    """The first API call's start and the last one's end (`None` without any), from the calls
+    `read_csv` or `read_sqlite` gives: with the GPU's first and last operations they say how
+    long the host works alone before and after a traced prefill (set-up, the first launches,
+    the read-back)."""
+    calls = [(start, end) for start, end in launches.values() if start > 0 and end >= start]
+    if not calls:
+        return None
+    return min(start for start, _ in calls), max(end for _, end in calls)
 
 
 def main():
@@ -163,7 +153,7 @@ def main():
     default_last = 1.0 if from_csv else 0.5
     last = float(sys.argv[sys.argv.index("--last") + 1]) if "--last" in sys.argv else default_last
     top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 25
-    kernels, copies, launch_end = read_csv(path) if from_csv else read_sqlite(path)
+    kernels, copies, launches = read_csv(path) if from_csv else read_sqlite(path)
     kernels.sort()
     if not kernels:
         print("no kernels in the trace")
@@ -189,8 +179,8 @@ def main():
                 entry = gaps[(previous, name)]
                 entry[0] += 1
                 entry[2] += gap
-                launched = launch_end.get(corr)
-                if launched is not None and launched > reach:
+                launched = launches.get(corr)
+                if launched is not None and launched[1] > reach:
                     entry[1] += 1
                     entry[3] += gap
         busy += max(0, end - max(start, reach))
@@ -202,16 +192,16 @@ def main():
           f"kernels running {busy / 1e6:.1f} ms ({busy / max(span, 1):.1%}), idle {idle / 1e6:.1f} ms; "
           f"of the idle time in gaps of 1 us or more, {starved / 1e6:.2f} ms with the next "
           f"kernel's launch call still running (host-starved)")
-    bounds = api_bounds(path) if from_csv and last == 1.0 else None
+    bounds = api_bounds(launches) if last == 1.0 else None
     if bounds is not None:
         ops_start = min(k[0] for k in kernels)
         print(f"host alone: {max(0, ops_start - bounds[0]) / 1e6:.2f} ms from the first API call to "
               f"the GPU's first operation, {max(0, bounds[1] - final) / 1e6:.2f} ms from its last "
               f"kernel's end to the last API call's end")
-    if not launch_end:
+    if not launches:
         print("(no API calls in the trace: starvation not measured)")
     else:
-        unmatched = sum(1 for k in kernels if k[2] is not None and k[2] not in launch_end)
+        unmatched = sum(1 for k in kernels if k[2] is not None and k[2] not in launches)
         if unmatched:
             print(f"({unmatched} kernels matched no API call by correlation id: not counted as "
                   f"starved)")

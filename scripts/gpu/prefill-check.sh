@@ -70,6 +70,8 @@ step() {
 # less 20 s; 0 when too little is left to start.
 budget() { within "$1" 20 10; }
 torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
+# PyTorch on the goal's 7B setting (32K, C = M = 1024, both pruners, FM and IMDC), as NAME.
+torch_l7b() { torch "$1" --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full; }
 # Nsight Compute times COUNT kernels of the command's steady state (after SKIP launches), each
 # alone, cuBLAS's too, within LIMIT seconds; their sum by kernel goes to NAME-summary.txt. The
 # CSV is removed (the calls bring back few files) unless keep_csv is set.
@@ -127,7 +129,7 @@ standing)
     # each configuration of the goal, then a second process for the warm start. MSS_FLAGS:
     # more of prefill_timing's flags for every mss process (`--no-cudnn`: the flash kernel's attention;
     # binaries before the cuDNN default took `--cudnn` for cuDNN's).
-    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    torch_l7b torch-l7b-32k
     step mss-l7b-32k $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${MSS_FLAGS:-}
     step mss-l7b-32k-warm $bin --shape llama2-7b --tokens 32768 --repeats 1 --no-checks --only "streaming_llm FM" ${MSS_FLAGS:-}
     torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
@@ -160,7 +162,7 @@ ab)
     # `--flash` for binaries older than the flash default) and after, side by side beside PyTorch;
     # ROUNDS (1 by default) processes of each, alternating.
     before=.device/bin/prefill_timing-before
-    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    torch_l7b torch-l7b-32k
     for round in $(seq "${ROUNDS:-1}"); do
         suffix=$([ "${ROUNDS:-1}" -gt 1 ] && echo "-$round")
         step mss-l7b-32k-before$suffix $before --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" ${BEFORE_FLAGS:-}
@@ -173,7 +175,7 @@ ab-cudnn)
     # alternating. SHAPES: `l7b` (the 7B shape at 32K, the default), `smollm2` (8K) or both.
     for shape in ${SHAPES:-l7b}; do
         case $shape in
-        l7b) torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+        l7b) torch_l7b torch-l7b-32k
              args=(--shape llama2-7b --tokens 32768 --repeats 2) ;;
         smollm2) torch torch-smollm2-8k --models smollm2-135m --L 8192 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC
              args=(--tokens 8192 --repeats 5) ;;
@@ -191,7 +193,7 @@ variants)
     # (`streaming_llm FM,snapkv IMDC` by default). TRACE=1 adds one traced 8K `streaming_llm FM`
     # prefill per variant, each product timed by its place in the layer (products.py).
     IFS='|' read -r -a variants <<< "${VARIANTS:?VARIANTS: flag sets separated by |}"
-    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    torch_l7b torch-l7b-32k
     for round in $(seq "${ROUNDS:-2}"); do
         for i in "${!variants[@]}"; do
             step mss-l7b-32k-v$((i + 1))-$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks \
@@ -237,7 +239,7 @@ ratio)
     # (the goal's two by default, those `cold` compiles; PyTorch runs all four).
     torch_logs=(); mss_logs=()
     for round in $(seq "${ROUNDS:-3}"); do
-        torch torch-l7b-32k-r$round --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+        torch_l7b torch-l7b-32k-r$round
         step mss-l7b-32k-r$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "${ONLY:-streaming_llm FM,snapkv IMDC}" ${MSS_FLAGS:-}
         torch_logs+=("$out/torch-l7b-32k-r$round.log"); mss_logs+=("$out/mss-l7b-32k-r$round.log")
     done
@@ -251,7 +253,7 @@ gemm-tuning)
 ordering)
     # cuBLAS's products on CubeCL's own stream against events from a stream of their own (the
     # same binary, `--product-ordering`), processes alternating, PyTorch in the same call.
-    torch torch-l7b-32k --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full
+    torch_l7b torch-l7b-32k
     for round in 1 2; do
         for ordering in events stream; do
             step mss-l7b-32k-$ordering-$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "streaming_llm,snapkv" --product-ordering $ordering

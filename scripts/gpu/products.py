@@ -12,19 +12,10 @@ import sys
 from collections import defaultdict
 
 from gaps import read_csv
+from kernel_names import is_attention, is_product
 
 # After one layer's attention: its output, feed-forward products, then the next layer's q/k/v.
 ORDER = ["o", "gate", "up", "down", "q", "k", "v"]
-
-
-def is_product(name):
-    # cuBLAS's Hopper kernels (`nvjet_...`) and its CUTLASS ones.
-    return name.startswith("nvjet") or "cutlass" in name or "gemm" in name.lower()
-
-
-def is_attention(name):
-    # cuDNN's (`..._sdpa_...`), FlashAttention's and PyTorch's memory-efficient (`fmha_cutlass...`).
-    return "sdpa" in name or "flash_attention" in name or "fmha" in name
 
 
 def main(path):

@@ -108,11 +108,13 @@ class Traces(unittest.TestCase):
                 out = csv.writer(f)
                 out.writerow(["kind", "start_ns", "end_ns", "correlation_id", "stream_or_cbid", "name"])
                 out.writerows(rows)
-            kernels, copies, launch_end = gaps.read_csv(path)
+            kernels, copies, launches = gaps.read_csv(path)
             self.assertEqual(len(kernels), 2)  # the incomplete record is left out
             self.assertEqual(copies, [(153_000, 154_000, "memset")])
-            self.assertEqual(launch_end, {7: 103_000, 9: 153_000, 10: 240_000})
-            self.assertEqual(gaps.api_bounds(path), (100_000, 240_000))
+            self.assertEqual(launches, {7: (100_000, 103_000), 9: (150_000, 153_000),
+                                        10: (226_500, 240_000)})
+            self.assertEqual(gaps.api_bounds(launches), (100_000, 240_000))
+            self.assertIsNone(gaps.api_bounds({}))
         # PyTorch's attention on CUTLASS is not a product.
         self.assertEqual(gaps.family("fmha_cutlassF_bf16_aligned_64x64_rf_sm80")[:4], "fmha")
         self.assertEqual(gaps.family("cutlass_80_tensorop_bf16_s16816gemm"), "cuBLAS")
