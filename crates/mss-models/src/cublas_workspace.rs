@@ -31,7 +31,8 @@ impl CublasWorkspace {
     /// Bytes of the allocation [`CublasWorkspace::Mib`] asks for; `None` for the others.
     pub fn allocation_bytes(self) -> Option<usize> {
         match self {
-            Self::Mib(mib) => Some(mib << 20),
+            // Saturating: a size past the address space fails as an allocation, not as garbage.
+            Self::Mib(mib) => Some(mib.saturating_mul(1 << 20)),
             Self::Default | Self::None => None,
         }
     }
@@ -130,6 +131,10 @@ mod tests {
         }
         assert_eq!(CublasWorkspace::Mib(32).allocation_bytes(), Some(32 << 20));
         assert_eq!(CublasWorkspace::None.allocation_bytes(), None);
+        assert_eq!(
+            CublasWorkspace::Mib(usize::MAX >> 4).allocation_bytes(),
+            Some(usize::MAX)
+        );
     }
 
     #[test]

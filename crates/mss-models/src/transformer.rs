@@ -130,7 +130,12 @@ impl<B: Backend> Transformer<B> {
         // either way); on Burn's CUDA backend, for the projections cuBLAS multiplies by faster
         // so (`keep_weights_as_stored`, docs/decisions.md §32).
         let cuda = on_cuda::<B>();
-        let linear = |name: &str, projection: Option<Projection>, d_in, d_out, bias: bool| {
+        let linear = |name: &str,
+                      projection: Option<Projection>,
+                      d_in: usize,
+                      d_out: usize,
+                      bias: bool|
+         -> Result<Linear<B>> {
             let weight_name = format!("{name}.weight");
             let weight = match cuda && projection.is_some_and(kept_as_stored) {
                 true => source.tensor(&weight_name, [d_out, d_in])?.transpose(),
@@ -140,7 +145,7 @@ impl<B: Backend> Transformer<B> {
                 true => Some(source.tensor(&format!("{name}.bias"), [d_out])?),
                 false => None,
             };
-            Result::Ok(Linear::new(weight, bias))
+            Ok(Linear::new(weight, bias))
         };
         let norm = |name: &str| -> Result<RmsNorm<B>> {
             let weight = source.tensor(&format!("{name}.weight"), [h])?;

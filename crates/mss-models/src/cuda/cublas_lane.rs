@@ -119,7 +119,7 @@ impl Lane {
     /// synchronising for good and runs the product that way.
     ///
     /// # Safety
-    /// As [`Gemm::run_ordered`].
+    /// As [`run_ordered`].
     unsafe fn run(
         &mut self,
         gemms: &[Gemm],
