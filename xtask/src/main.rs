@@ -15,6 +15,7 @@ mod bench;
 mod eval;
 mod fetch;
 mod probe;
+mod progress;
 mod tidy;
 
 use clap::{Parser, Subcommand};

@@ -15,12 +15,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use burn::prelude::*;
 use burn::tensor::DType;
-use indicatif::{ProgressBar, ProgressStyle};
 use mss::pruners::PrunerKind;
 use mss::schedule::MemoryType;
 use mss::{Cpu, PrefillConfig, Prefiller, Transformer, TransformerConfig};
@@ -140,11 +139,7 @@ pub fn run(args: VersusArgs) -> anyhow::Result<()> {
     Cpu::seed(&device, 0);
     let model = TransformerConfig::smollm2_135m().init::<Cpu>(&device, DType::F32);
     let total = args.lengths.len() * configs(1, args.chunk, args.memory).len();
-    let bar = ProgressBar::new(total as u64);
-    bar.set_style(ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}",
-    )?);
-    bar.enable_steady_tick(Duration::from_millis(500));
+    let bar = crate::progress::bar(total)?;
     let mut rows = Vec::new();
     for &length in &args.lengths {
         let ids = ids(length, model.config.vocab_size);
