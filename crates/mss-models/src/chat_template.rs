@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, Error as JinjaError, ErrorKind, context};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{parse_json, read_text};
+use crate::json_file::{parse_json, read_text};
 use crate::{ModelError, Result};
 
 /// One turn of a conversation.

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{parse_json, read_text, token_ids};
+use crate::json_file::{parse_json, read_text, token_ids};
 use crate::{ModelError, Result, TransformerConfig};
 
 /// The generation settings of a model folder that `mss` uses: the tokens that end a

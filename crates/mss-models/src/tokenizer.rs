@@ -32,7 +32,7 @@ impl Tokenizer {
                 path: path.to_owned(),
             });
         }
-        let text = crate::config::read_text(path)?;
+        let text = crate::json_file::read_text(path)?;
         // The tokenizers crate panics on some malformed files (a syntax error inside the
         // decoder, found by fuzzing): the JSON is checked first, and a panic left in the crate
         // becomes this error too.

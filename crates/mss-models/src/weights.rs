@@ -11,7 +11,7 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
-use crate::config::read_text;
+use crate::json_file::read_text;
 use crate::{ModelError, Result};
 
 /// Where one tensor lies.
