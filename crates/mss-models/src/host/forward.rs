@@ -2,7 +2,6 @@
 //! same [`ChunkHook`], with activations kept in buffers reused by every layer.
 
 use burn::prelude::*;
-use std::ops::Range;
 
 use mss_core::{
     AttentionNeeds, AttentionStats, ChunkHook, ChunkPositions, CoreError, LayerKv, LayerMemory,
@@ -12,8 +11,9 @@ use rayon::prelude::*;
 
 use super::attention::{AttentionShape, HostStats, Window, attend};
 use super::gemm::MatRef;
+use super::head;
 use super::rope::RopeRows;
-use super::simd::{cross_entropy, rms_norm, silu_mul};
+use super::simd::{rms_norm, silu_mul};
 use super::weights::{HostLayer, HostWeights};
 use crate::Transformer;
 use crate::rope::inv_freq;
@@ -49,14 +49,14 @@ pub(crate) fn forward_chunk<B: Backend>(
         Logits::All => 0..c,
         Logits::Last => c - 1..c,
     };
-    Ok(logits_tensor(
-        model,
-        head_logits(weights, &mut buffers, rows),
-    ))
+    let hidden = model.config.hidden_size;
+    let x = &buffers.x[rows.start * hidden..rows.end * hidden];
+    let logits = head::logits(weights, x, &mut buffers.normed);
+    Ok(head::logits_tensor(model, logits))
 }
 
 /// Runs one chunk and scores it (see [`mss_core::ChunkedModel::forward_chunk_nll`]), holding
-/// [`NLL_ROWS`] rows of logits at a time instead of the chunk's `[c, vocab]`.
+/// [`head::NLL_ROWS`] rows of logits at a time instead of the chunk's `[c, vocab]`.
 pub(crate) fn forward_chunk_nll<B: Backend>(
     model: &Transformer<B>,
     weights: &HostWeights,
@@ -68,64 +68,10 @@ pub(crate) fn forward_chunk_nll<B: Backend>(
     check_targets(targets, tokens.dims()[1], model.config.vocab_size)?;
     let mut buffers = run_layers(model, weights, tokens, positions, hook)?;
     let c = buffers.x.len() / model.config.hidden_size;
-    let last = head_logits(weights, &mut buffers, c - 1..c);
-    let nll = head_nll(weights, &mut buffers, targets);
-    Ok((nll, logits_tensor(model, last)))
-}
-
-/// Rows of logits the scored head computes at a time: `[NLL_ROWS, vocab]` (6 MiB for a
-/// 49K-word vocabulary) stays in cache and is never allocated per chunk at full size.
-const NLL_ROWS: usize = 32;
-
-/// The final norm and the LM head over the residual rows `rows`, `[rows.len(), vocab]`.
-fn head_logits(weights: &HostWeights, buffers: &mut Buffers, rows: Range<usize>) -> Vec<f32> {
-    let hidden = weights.norm.weight().len();
-    let x = &buffers.x[rows.start * hidden..rows.end * hidden];
-    let normed = &mut buffers.normed[..rows.len() * hidden];
-    rms_norm(x, weights.norm.weight(), weights.norm.eps, normed);
-    let mut out = vec![0.0; rows.len() * weights.lm_head.d_out()];
-    weights.lm_head.forward(normed, &mut out, false);
-    out
-}
-
-/// `-ln p(targets[i] | row i)` for the first `targets.len()` residual rows, [`NLL_ROWS`] rows
-/// of logits at a time.
-fn head_nll(weights: &HostWeights, buffers: &mut Buffers, targets: &[u32]) -> Vec<f32> {
-    let hidden = weights.norm.weight().len();
-    let vocab = weights.lm_head.d_out();
-    let n = targets.len();
-    let normed = &mut buffers.normed[..n * hidden];
-    rms_norm(
-        &buffers.x[..n * hidden],
-        weights.norm.weight(),
-        weights.norm.eps,
-        normed,
-    );
-    let mut logits = vec![0.0; NLL_ROWS.min(n) * vocab];
-    let mut nll = Vec::with_capacity(n);
-    for (rows, targets) in normed
-        .chunks(NLL_ROWS * hidden)
-        .zip(targets.chunks(NLL_ROWS))
-    {
-        let block = &mut logits[..targets.len() * vocab];
-        weights.lm_head.forward(rows, block, false);
-        nll.par_extend(
-            block
-                .par_chunks(vocab)
-                .zip(targets)
-                .map(|(row, &target)| cross_entropy(row, target as usize)),
-        );
-    }
-    nll
-}
-
-fn logits_tensor<B: Backend>(model: &Transformer<B>, logits: Vec<f32>) -> Tensor<B, 3> {
-    let vocab = model.config.vocab_size;
-    let rows = logits.len() / vocab;
-    Tensor::from_data(
-        TensorData::new(logits, [1, rows, vocab]),
-        &model.embed_tokens.val().device(),
-    )
+    let hidden = model.config.hidden_size;
+    let last = head::logits(weights, &buffers.x[(c - 1) * hidden..], &mut buffers.normed);
+    let nll = head::nll(weights, &buffers.x, &mut buffers.normed, targets);
+    Ok((nll, head::logits_tensor(model, last)))
 }
 
 /// Every decoder layer over one chunk, through the hook; returns the buffers with the final

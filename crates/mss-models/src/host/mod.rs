@@ -17,6 +17,7 @@
 mod attention;
 mod forward;
 mod gemm;
+mod head;
 mod rope;
 mod simd;
 mod weights;
