@@ -25,13 +25,11 @@
 //!    range, and each copy's range in the new sequence is returned. Chunking the new sequence
 //!    at `C` puts every copy in a chunk of its own, except after a short last chunk.
 
-use std::fmt;
 use std::ops::Range;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use mss_schedule::names::{self, Named};
+use mss_schedule::names::Named;
 
 use crate::{ProbeError, Result};
 
@@ -64,12 +62,6 @@ impl ReviewKind {
     }
 }
 
-impl fmt::Display for ReviewKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 impl Named for ReviewKind {
     const KIND: &'static str = "review scheduler";
     const ALL: &'static [Self] = &ReviewKind::ALL;
@@ -78,14 +70,7 @@ impl Named for ReviewKind {
     }
 }
 
-impl FromStr for ReviewKind {
-    type Err = ProbeError;
-
-    /// Parses a name ([`names::parse`]).
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(names::parse(s)?)
-    }
-}
+mss_schedule::display_and_parse_by_name!(ReviewKind, ProbeError);
 
 /// The review scheduler's settings (`review_scheduler` of the original).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,12 +17,9 @@
 //! and this crate calls the correctly rounded [`f64::sqrt`]; they agree to the last bit except
 //! in cases too rare to reach a truncation boundary.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::ScheduleError;
 use crate::limits::{MAX_CHUNKS, at_most};
-use crate::names::{self, Named};
+use crate::names::Named;
 
 /// A growth curve shared by every layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,12 +92,6 @@ impl Curve {
     }
 }
 
-impl fmt::Display for Curve {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 impl Named for Curve {
     const KIND: &'static str = "incremental curve";
     const ALL: &'static [Self] = &Curve::ALL;
@@ -109,14 +100,7 @@ impl Named for Curve {
     }
 }
 
-impl FromStr for Curve {
-    type Err = ScheduleError;
-
-    /// Parses a reference name ([`names::parse`]).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(names::parse(s)?)
-    }
-}
+crate::display_and_parse_by_name!(Curve, ScheduleError);
 
 #[cfg(test)]
 mod tests {

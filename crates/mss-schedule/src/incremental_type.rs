@@ -1,9 +1,6 @@
 //! The `incremental_type` setting: a uniform [`Curve`] or a [`LayerwiseCurve`].
 
-use std::fmt;
-use std::str::FromStr;
-
-use crate::names::{self, Named};
+use crate::names::Named;
 use crate::{Curve, LayerwiseCurve, ScheduleError};
 
 /// How incremental memory (IM) grows, as named by the reference's `incremental_type`.
@@ -61,12 +58,6 @@ impl From<LayerwiseCurve> for IncrementalType {
     }
 }
 
-impl fmt::Display for IncrementalType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 impl Named for IncrementalType {
     const KIND: &'static str = "incremental type";
     const ALL: &'static [Self] = &IncrementalType::ALL;
@@ -75,18 +66,12 @@ impl Named for IncrementalType {
     }
 }
 
-impl FromStr for IncrementalType {
-    type Err = ScheduleError;
-
-    /// Parses any uniform or layer-wise name ([`names::parse`]); the error lists all eight.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(names::parse(s)?)
-    }
-}
+crate::display_and_parse_by_name!(IncrementalType, ScheduleError);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names;
 
     #[test]
     fn every_name_round_trips() {

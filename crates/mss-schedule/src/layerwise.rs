@@ -17,11 +17,8 @@
 //! float rounding would make the layers' total exceed `num_layers·(i+1)·a`, the largest budgets
 //! are lowered by one token until it does not, so the total is a hard bound.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::limits::{MAX_CHUNKS, MAX_LAYERS, at_most};
-use crate::names::{self, Named};
+use crate::names::Named;
 use crate::{Budget, Curve, Result, ScheduleError};
 
 /// A growth curve that differs between layers.
@@ -221,12 +218,6 @@ pub fn adaptive_budgets(
     Ok(budgets)
 }
 
-impl fmt::Display for LayerwiseCurve {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 impl Named for LayerwiseCurve {
     const KIND: &'static str = "layer-wise incremental curve";
     const ALL: &'static [Self] = &LayerwiseCurve::ALL;
@@ -235,14 +226,7 @@ impl Named for LayerwiseCurve {
     }
 }
 
-impl FromStr for LayerwiseCurve {
-    type Err = ScheduleError;
-
-    /// Parses a reference name ([`names::parse`]).
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(names::parse(s)?)
-    }
-}
+crate::display_and_parse_by_name!(LayerwiseCurve, ScheduleError);
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,8 @@
 //! The memory types: fixed (FM), incremental (IM) and fixed-history incremental (FI), and the
 //! two baselines every comparison draws, full attention and no memory.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::ScheduleError;
-use crate::names::{self, Named};
+use crate::names::Named;
 
 /// How the memory read by the next chunk is chosen after each chunk (spec §2.4).
 ///
@@ -65,12 +62,6 @@ impl MemoryType {
     }
 }
 
-impl fmt::Display for MemoryType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 impl Named for MemoryType {
     const KIND: &'static str = "memory type";
     const ALL: &'static [Self] = &MemoryType::ALL;
@@ -89,18 +80,12 @@ impl Named for MemoryType {
     }
 }
 
-impl FromStr for MemoryType {
-    type Err = ScheduleError;
-
-    /// Parses a short or legacy name ([`names::parse`]).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(names::parse(s)?)
-    }
-}
+crate::display_and_parse_by_name!(MemoryType, ScheduleError);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names;
 
     #[test]
     fn parses_short_and_legacy_names_in_any_case() {

@@ -18,6 +18,53 @@ pub trait Named: Copy + 'static {
     }
 }
 
+/// `Display` as a [`Named`] type's name and `FromStr` through [`parse`], whose
+/// [`UnknownName`] converts into the given error type: the two impls every named enum of the
+/// workspace writes the same way.
+///
+/// ```
+/// use mss_schedule::names::{Named, UnknownName};
+///
+/// #[derive(Debug, Clone, Copy, PartialEq)]
+/// enum Fruit {
+///     Apple,
+/// }
+///
+/// impl Named for Fruit {
+///     const KIND: &'static str = "fruit";
+///     const ALL: &'static [Self] = &[Fruit::Apple];
+///     fn name(self) -> &'static str {
+///         "apple"
+///     }
+/// }
+///
+/// mss_schedule::display_and_parse_by_name!(Fruit, UnknownName);
+///
+/// assert_eq!("APPLE".parse::<Fruit>(), Ok(Fruit::Apple));
+/// assert_eq!(Fruit::Apple.to_string(), "apple");
+/// assert!("pear".parse::<Fruit>().is_err());
+/// ```
+#[macro_export]
+macro_rules! display_and_parse_by_name {
+    ($named:ty, $error:ty) => {
+        impl ::std::fmt::Display for $named {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str($crate::names::Named::name(*self))
+            }
+        }
+
+        impl ::std::str::FromStr for $named {
+            type Err = $error;
+
+            /// Parses a name or alias in any case, `-` and `_` alike
+            /// (`mss_schedule::names::parse`).
+            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
+                Ok($crate::names::parse::<$named>(s)?)
+            }
+        }
+    };
+}
+
 /// A name that none of the choices of its kind answers to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} `{given}`; valid choices: {}", .valid.join(", "))]

@@ -1,13 +1,10 @@
 //! How a prompt is prefilled: pruner, memory type, chunk and memory sizes, positions.
 
-use std::fmt;
-use std::str::FromStr;
-
 use mss_pruners::PrunerKind;
-use mss_schedule::names::{self, Named};
+use mss_schedule::names::Named;
 use mss_schedule::{IncrementalType, MemoryType, QueryBlocks, ScheduleConfig};
 
-use crate::{Error, Result};
+use crate::Error;
 
 /// A memory type as the command lines name it: full attention, no memory, FM, IM, IMDC (IM with
 /// decremental chunks) or FI, parsed in any case.
@@ -74,20 +71,7 @@ impl Named for Method {
     }
 }
 
-impl FromStr for Method {
-    type Err = Error;
-
-    /// Parses a name in any case ([`names::parse`]).
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(names::parse(s)?)
-    }
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+mss_schedule::display_and_parse_by_name!(Method, Error);
 
 /// Which RoPE positions memory entries and chunk tokens get at each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,20 +95,7 @@ impl Named for PositionMode {
     }
 }
 
-impl FromStr for PositionMode {
-    type Err = Error;
-
-    /// Parses a name ([`names::parse`]).
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(names::parse(s)?)
-    }
-}
-
-impl fmt::Display for PositionMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+mss_schedule::display_and_parse_by_name!(PositionMode, Error);
 
 /// Everything that decides how a prompt is prefilled.
 #[derive(Debug, Clone, PartialEq)]
