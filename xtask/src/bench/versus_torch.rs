@@ -142,7 +142,8 @@ pub fn run(args: VersusArgs) -> anyhow::Result<()> {
     let bar = crate::progress::bar(total)?;
     let mut rows = Vec::new();
     for &length in &args.lengths {
-        let ids = ids(length, model.config.vocab_size);
+        // Random weights and tokens: a prefill's time does not depend on either.
+        let ids = mss_examples::random::ids(length, model.config.vocab_size, 0);
         for (label, config, torch_label) in configs(length, args.chunk, args.memory) {
             let (mut runs, mut torch_runs) = (Vec::new(), Vec::new());
             for round in 0..args.rounds {
@@ -184,19 +185,6 @@ pub fn run(args: VersusArgs) -> anyhow::Result<()> {
     println!("{}", table(&rows, &args));
     eprintln!("reports: {}", args.out.display());
     Ok(())
-}
-
-/// `n` pseudo-random token ids (the same 64-bit LCG as the test kit's).
-fn ids(n: usize, vocab: usize) -> Vec<u32> {
-    let mut x: u64 = 1;
-    (0..n)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((x >> 33) % vocab as u64) as u32
-        })
-        .collect()
 }
 
 /// One warm-up, then `reps` timed prefills, each ended by reading the first token back.
