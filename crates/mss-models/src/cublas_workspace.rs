@@ -2,10 +2,12 @@
 //!
 //! In a 7B layer and step cuBLAS fills memory before each of its gate and up kernels: two
 //! fills of ~1 µs, each with a launch gap of ~2 µs around it, ~1 % of the step
-//! (docs/results/gpu-prefill.md, the 32K timeline). Whether they belong to cuBLAS's own
-//! workspace pool, and go with a workspace handed to it or with none (which limits cuBLAS to
-//! kernels that need none), is for the GPU to say: a setting to ask it, cuBLAS's own pool by
-//! default. Every choice computes the same products; only cuBLAS's kernels may differ.
+//! (docs/results/gpu-prefill.md, the 32K timeline). This setting asked whether they go with
+//! another workspace. On an H100 (2026-12-05) they do not go with a workspace of the lane's
+//! own, and they go with none only because cuBLAS then takes kernels that need none and are
+//! slower: whole prefills tie either way (gpu-prefill.md, "three calls to one H100"), so
+//! cuBLAS's own pool stays the default. Every choice computes the same products; only
+//! cuBLAS's kernels may differ.
 
 use std::fmt;
 use std::str::FromStr;
