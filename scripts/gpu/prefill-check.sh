@@ -233,14 +233,23 @@ torch-trace)
     ;;
 ratio)
     # mss's time over PyTorch's as the goal counts it, with its spread: ROUNDS (3 by default)
-    # rounds of a PyTorch process then an mss process on the 7B shape at 32K, and each
+    # rounds of a PyTorch process and an mss process on the 7B shape at 32K, and each
     # configuration's ratio per round and their median (ratios.py) in ratio.txt. One round's
-    # ratio moves with the GPU's clock between processes by ~2 %. ONLY: mss's configurations
-    # (the goal's two by default, those `cold` compiles; PyTorch runs all four).
+    # ratio moves with the GPU's clock between processes by ~2 %; odd rounds run PyTorch first,
+    # even rounds mss first, so that neither side always meets the GPU as the other left it.
+    # ONLY: mss's configurations (the goal's two by default, those `cold` compiles);
+    # TORCH_PRUNERS / TORCH_MEMTYPES: PyTorch's (all four by default; `streaming` / `FM`
+    # with ONLY='streaming_llm FM' make a round ~25 s instead of ~50).
     torch_logs=(); mss_logs=()
     for round in $(seq "${ROUNDS:-3}"); do
-        torch_l7b torch-l7b-32k-r$round
-        step mss-l7b-32k-r$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "${ONLY:-streaming_llm FM,snapkv IMDC}" ${MSS_FLAGS:-}
+        for side in $([ $((round % 2)) = 1 ] && echo "torch mss" || echo "mss torch"); do
+            if [ "$side" = torch ]; then
+                torch torch-l7b-32k-r$round --models llama2-7b --L 32768 --settings 1024:1024 \
+                    --pruners "${TORCH_PRUNERS:-streaming,snapkv}" --memtypes "${TORCH_MEMTYPES:-FM,IMDC}" --no-full
+            else
+                step mss-l7b-32k-r$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "${ONLY:-streaming_llm FM,snapkv IMDC}" ${MSS_FLAGS:-}
+            fi
+        done
         torch_logs+=("$out/torch-l7b-32k-r$round.log"); mss_logs+=("$out/mss-l7b-32k-r$round.log")
     done
     python3 scripts/gpu/ratios.py --torch "${torch_logs[@]}" --mss "${mss_logs[@]}" | tee "$out/ratio.txt"

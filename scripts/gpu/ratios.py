@@ -65,15 +65,22 @@ def ratios(torch_logs, mss_logs):
 
 
 def report(rounds):
-    lines = ["| configuration | rounds: mss / PyTorch (ratio) | median ratio | spread | goal ratio |",
-             "| --- | --- | --- | --- | --- |"]
+    """A table row per configuration: each round, the median of the rounds' ratios, their
+    spread, and the ratio of the two sides' medians (each process measured on its own: robust
+    to one slow process on either side) beside the goal's."""
+    lines = ["| configuration | rounds: mss / PyTorch (ratio) | median ratio | spread | "
+             "median mss / median PyTorch | goal ratio |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for config, pairs in rounds.items():
         each = [m / t for m, t in pairs]
         runs = ", ".join(f"{m:.3f} / {t:.3f} ({m / t:.3f})" for m, t in pairs)
         goal = GOAL.get(config)
         goal_text = f"{goal[0] / goal[1]:.3f} ({goal[0]} / {goal[1]} s)" if goal else "—"
+        mss_median = statistics.median(m for m, _ in pairs)
+        torch_median = statistics.median(t for _, t in pairs)
         lines.append(f"| {config} | {runs} | {statistics.median(each):.3f} | "
-                     f"{min(each):.3f}–{max(each):.3f} | {goal_text} |")
+                     f"{min(each):.3f}–{max(each):.3f} | {mss_median:.3f} / {torch_median:.3f} "
+                     f"({mss_median / torch_median:.3f}) | {goal_text} |")
     return "\n".join(lines)
 
 

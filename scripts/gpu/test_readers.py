@@ -52,6 +52,15 @@ class Ratios(unittest.TestCase):
         self.assertIn(f"| {0.786 / 1.160:.3f} |", row)  # the median of 0.678, 0.698, 0.678
         self.assertIn("0.672 (0.8 / 1.19 s)", row)
 
+    def test_the_sides_medians_make_their_own_ratio(self):
+        slow_torch = TORCH_LOG.replace("TTFT 1.160", "TTFT 1.250")
+        fast_mss = MSS_LOG.replace("| 0.786 |", "| 0.770 |")
+        rounds = ratios.ratios([TORCH_LOG, slow_torch, slow_torch], [fast_mss, MSS_LOG, MSS_LOG])
+        row = next(line for line in ratios.report(rounds).splitlines()
+                   if line.startswith("| streaming_llm FM"))
+        # Medians 0.786 and 1.250, though no round paired those two processes.
+        self.assertIn(f"| 0.786 / 1.250 ({0.786 / 1.250:.3f}) |", row)
+
     def test_a_round_without_the_configuration_is_left_out(self):
         rounds = ratios.ratios([TORCH_LOG, ""], [MSS_LOG, MSS_LOG])
         self.assertEqual(len(rounds["snapkv IMDC"]), 1)
