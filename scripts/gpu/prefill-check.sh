@@ -17,7 +17,7 @@
 #   VARIANTS='--cublas-workspace default|--cublas-workspace none|--cublas-workspace 32' TRACE=1 bash scripts/gpu/prefill-check.sh variants  # cuBLAS's fills
 #   bash scripts/gpu/prefill-check.sh sinks-probe # cuDNN's attention at 2048 keys against 2052 (the sinks), 2112, 2176
 #   bash scripts/gpu/prefill-check.sh torch-trace # PyTorch's kernel timeline of the same prefill (torch-trace.py), read by the same scripts
-#   bash scripts/gpu/prefill-check.sh ratio      # ROUNDS of PyTorch then mss alternating: each round's ratio and the median (ratios.py)
+#   bash scripts/gpu/prefill-check.sh ratio      # ROUNDS of a PyTorch and an mss process, alternating which goes first: each round's ratio and the median (ratios.py)
 #   bash scripts/gpu/prefill-check.sh gemm-tuning  # PyTorch's products against every cuBLASLt algorithm (scripts/gpu/gemm-tuning.py)
 #   bash scripts/gpu/prefill-check.sh ordering   # cuBLAS on CubeCL's stream against events (ordering-smollm2: SmolLM2)
 #   bash scripts/gpu/prefill-check.sh ncu        # every kernel of a 7B step timed, mss and PyTorch
