@@ -19,6 +19,14 @@ use mss::Tokenizer;
 
 use super::qa::QaItem;
 
+mod common_words;
+mod multikey;
+mod rng;
+mod text;
+mod variable_tracking;
+
+use rng::Rng;
+
 /// One synthetic task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SyntheticTask {
@@ -122,6 +130,9 @@ impl SyntheticAxes {
     }
 }
 
+/// What a task's generator makes of a cell: the context, the question and the accepted answers.
+type Parts = (String, String, Vec<String>);
+
 /// Question `sample` of `task` in the cell (`tokens`, `depth`), its context about `tokens`
 /// tokens long, planted in `haystack` (tokens of the corpus).
 pub fn item(
@@ -134,11 +145,11 @@ pub fn item(
 ) -> mss::Result<QaItem> {
     let mut rng = Rng::new(task, tokens, depth, sample);
     let (context, question, answers) = match task {
-        SyntheticTask::MultiKey => multikey(tokenizer, haystack, tokens, depth, &mut rng)?,
+        SyntheticTask::MultiKey => multikey::item(tokenizer, haystack, tokens, depth, &mut rng)?,
         SyntheticTask::VariableTracking => {
-            variable_tracking(tokenizer, haystack, tokens, depth, &mut rng)?
+            variable_tracking::item(tokenizer, haystack, tokens, depth, &mut rng)?
         }
-        SyntheticTask::CommonWords => common_words(tokenizer, haystack, tokens, &mut rng)?,
+        SyntheticTask::CommonWords => common_words::item(tokenizer, haystack, tokens, &mut rng)?,
     };
     Ok(QaItem {
         id: task.item_id(tokens, depth, sample),
@@ -150,255 +161,11 @@ pub fn item(
     })
 }
 
-/// Words the keys of `multikey` are drawn from.
-const KEY_WORDS: [&str; 24] = [
-    "apple", "river", "lantern", "violet", "falcon", "harbor", "copper", "meadow", "thunder",
-    "saffron", "glacier", "orchard", "pepper", "compass", "marble", "walnut", "beacon", "cobalt",
-    "willow", "quartz", "ember", "tundra", "canyon", "jasmine",
-];
-
-/// Keys planted by `multikey`: the asked one and three distractors.
-const KEYS: usize = 4;
-
-type Parts = (String, String, Vec<String>);
-
-fn multikey(
-    tokenizer: &Tokenizer,
-    haystack: &[u32],
-    tokens: usize,
-    depth: f64,
-    rng: &mut Rng,
-) -> mss::Result<Parts> {
-    let words = rng.distinct(KEYS, KEY_WORDS.len());
-    let mut values: Vec<u64> = Vec::new();
-    while values.len() < KEYS {
-        let value = 100_000 + rng.below(900_000);
-        if !values.contains(&value) {
-            values.push(value);
-        }
-    }
-    let statement = |i: usize| {
-        format!(
-            " One of the special magic numbers for {} is: {}.",
-            KEY_WORDS[words[i]], values[i]
-        )
-    };
-    let mut planted = vec![(depth, statement(0))];
-    planted.extend((1..KEYS).map(|i| (rng.unit(), statement(i))));
-    let intro = "Some special magic numbers are hidden within the following text. Make sure to \
-                 memorize them. I will quiz you about the numbers afterwards.\n\n";
-    let context = plant(tokenizer, intro, haystack, tokens, planted)?;
-    let key = KEY_WORDS[words[0]];
-    let question = format!(
-        "\n\nWhat is the special magic number for {key}? The special magic number for {key} is"
-    );
-    Ok((context, question, vec![values[0].to_string()]))
-}
-
-fn variable_tracking(
-    tokenizer: &Tokenizer,
-    haystack: &[u32],
-    tokens: usize,
-    depth: f64,
-    rng: &mut Rng,
-) -> mss::Result<Parts> {
-    let first = rng.name();
-    let mut second = rng.name();
-    while second == first {
-        second = rng.name();
-    }
-    let value = 10_000 + rng.below(90_000);
-    // The value is assigned before the hop, anywhere up to the cell's depth.
-    let planted = vec![
-        (depth * rng.unit(), format!(" VAR {first} = {value}.")),
-        (depth, format!(" VAR {second} = VAR {first}.")),
-    ];
-    let intro = "Memorize and track the chain of variable assignments hidden in the following \
-                 text.\n\n";
-    let context = plant(tokenizer, intro, haystack, tokens, planted)?;
-    let question = format!(
-        "\n\nQuestion: Find all variables that are assigned the value {value} in the text \
-         above. Answer: According to the chain of variable assignments in the text above, 2 \
-         variables are assigned the value {value}, they are: VAR {first}, VAR"
-    );
-    Ok((context, question, vec![second]))
-}
-
-/// How often each of the three common words recurs in `common_words`; the others recur twice.
-const COMMON_REPEATS: usize = 20;
-const COMMON: usize = 3;
-const RARE_REPEATS: usize = 2;
-
-fn common_words(
-    tokenizer: &Tokenizer,
-    haystack: &[u32],
-    tokens: usize,
-    rng: &mut Rng,
-) -> mss::Result<Parts> {
-    let pool = vocabulary(&tokenizer.decode(haystack)?);
-    if pool.len() <= COMMON {
-        return Err(mss::Error::InvalidArgument {
-            name: "common_words",
-            reason: format!(
-                "the haystack has {} distinct lower-case words of 4 to 10 characters; the list \
-                 needs more than {COMMON}",
-                pool.len()
-            ),
-        });
-    }
-    let intro = "Below is a numbered list of words. A few of the words appear many more times \
-                 than the others.\n\n";
-    let chosen = rng.distinct(pool.len(), pool.len());
-    let (common, rare) = chosen.split_at(COMMON.min(chosen.len()));
-    let mut entries: Vec<&str> = Vec::new();
-    for &c in common {
-        entries.extend(std::iter::repeat_n(pool[c].as_str(), COMMON_REPEATS));
-    }
-    // Rare words until the list (about five tokens an entry) fills the context.
-    let budget = tokens.saturating_sub(tokenizer.encode(intro, false)?.len());
-    let mut rare = rare.iter();
-    while entries.len() * 5 < budget {
-        let Some(&r) = rare.next() else { break };
-        entries.extend(std::iter::repeat_n(pool[r].as_str(), RARE_REPEATS));
-    }
-    rng.shuffle(&mut entries);
-    let mut context = intro.to_string();
-    let mut used = tokens - budget;
-    for (i, word) in entries.iter().enumerate() {
-        // Lines start after a newline, so their tokens add up.
-        let line = format!("{}. {word}\n", i + 1);
-        used += tokenizer.encode(&line, false)?.len();
-        if used > tokens && i > 0 {
-            break;
-        }
-        context.push_str(&line);
-    }
-    let question =
-        "\nWhat is the most common word in the list above? The most common word is".to_string();
-    let answers = common.iter().map(|&c| pool[c].clone()).collect();
-    Ok((context, question, answers))
-}
-
-/// The distinct lower-case words of 4 to 10 characters in `text` (a letter, then letters or
-/// digits), in order of first appearance.
-fn vocabulary(text: &str) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut words = Vec::new();
-    for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
-        if (4..=10).contains(&word.len())
-            && word.starts_with(|c: char| c.is_ascii_lowercase())
-            && word
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && seen.insert(word)
-        {
-            words.push(word.to_string());
-        }
-    }
-    words
-}
-
-/// `intro`, then the haystack filled to about `tokens` tokens with each statement at its
-/// depth (moved to the next word start, so no word is cut).
-fn plant(
-    tokenizer: &Tokenizer,
-    intro: &str,
-    haystack: &[u32],
-    tokens: usize,
-    mut planted: Vec<(f64, String)>,
-) -> mss::Result<String> {
-    let mut fixed = tokenizer.encode(intro, false)?.len();
-    for (_, statement) in &planted {
-        fixed += tokenizer.encode(statement, false)?.len();
-    }
-    let fill = tokens.saturating_sub(fixed).min(haystack.len());
-    let starts_word = |at: usize| -> mss::Result<bool> {
-        Ok(at == 0
-            || at >= fill
-            || tokenizer
-                .decode(&haystack[at..=at])?
-                .starts_with(char::is_whitespace))
-    };
-    planted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut context = intro.to_string();
-    let mut from = 0;
-    for (depth, statement) in planted {
-        let mut at = ((fill as f64) * depth.clamp(0.0, 1.0)).round() as usize;
-        at = at.clamp(from, fill);
-        let mut moved = 0;
-        while !starts_word(at)? && moved < 16 {
-            at += 1;
-            moved += 1;
-        }
-        context.push_str(&tokenizer.decode(&haystack[from..at])?);
-        context.push_str(&statement);
-        from = at;
-    }
-    context.push_str(&tokenizer.decode(&haystack[from..fill])?);
-    Ok(context)
-}
-
-/// SplitMix64, seeded by the item: the same task, cell and sample give the same question.
-struct Rng(u64);
-
-impl Rng {
-    fn new(task: SyntheticTask, tokens: usize, depth: f64, sample: usize) -> Self {
-        let mut seed = 0xcbf2_9ce4_8422_2325_u64;
-        for byte in task
-            .name()
-            .bytes()
-            .chain((tokens as u64).to_le_bytes())
-            .chain(depth.to_bits().to_le_bytes())
-            .chain((sample as u64).to_le_bytes())
-        {
-            seed = (seed ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`; the modulo bias is far below what the tasks notice).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// `k` distinct indices of `0..n`, in random order (all of them when `k >= n`).
-    fn distinct(&mut self, k: usize, n: usize) -> Vec<usize> {
-        let mut all: Vec<usize> = (0..n).collect();
-        self.shuffle(&mut all);
-        all.truncate(k);
-        all
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            items.swap(i, j);
-        }
-    }
-
-    /// A variable name: five capital letters.
-    fn name(&mut self) -> String {
-        (0..5)
-            .map(|_| char::from(b'A' + self.below(26) as u8))
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::common_words::{COMMON, COMMON_REPEATS, RARE_REPEATS};
+    use super::multikey::KEYS;
+    use super::text::vocabulary;
     use super::*;
 
     /// A word-level tokenizer (whitespace and punctuation split) over `words`; any other word
@@ -559,16 +326,6 @@ mod tests {
         assert!(
             err.contains("multikey, variable_tracking, common_words"),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn the_vocabulary_keeps_lower_case_words_of_four_to_ten_letters_once() {
-        assert_eq!(
-            vocabulary(
-                "The cat sat upon the mat, upon Mats and extraordinarily long words w127 1234"
-            ),
-            ["upon", "long", "words", "w127"]
         );
     }
 }
