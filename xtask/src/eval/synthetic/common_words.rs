@@ -6,10 +6,9 @@ use mss::Tokenizer;
 use super::text::vocabulary;
 use super::{Parts, Rng};
 
-/// How often each of the three common words recurs in `common_words`; the others recur twice.
-pub(super) const COMMON_REPEATS: usize = 20;
-/// Words that recur often.
+/// How many words recur often (the answers), how often each does, and how often the others do.
 pub(super) const COMMON: usize = 3;
+pub(super) const COMMON_REPEATS: usize = 20;
 pub(super) const RARE_REPEATS: usize = 2;
 
 /// The `common_words` question of a cell.
