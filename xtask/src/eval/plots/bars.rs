@@ -7,7 +7,7 @@ use anyhow::Context;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{METHOD_COLORS, text_width};
+use super::{METHOD_COLORS, full_attention, pruners, text_width};
 use crate::eval::summary::{Block, Cell, CellKey};
 
 /// One bar: its label, colour and height.
@@ -29,23 +29,13 @@ pub(super) fn method_bars(
         .max();
     let Some(m) = largest else { return Ok(false) };
     let mut groups: Vec<(String, Vec<Bar>)> = Vec::new();
-    if let Some(v) = block
-        .iter()
-        .find(|(k, _)| k.is_full())
-        .and_then(|(_, c)| value(c))
-    {
+    if let Some(v) = full_attention(block, value) {
         groups.push((
             "full attention".into(),
             vec![("full", RGBColor(88, 88, 88), v)],
         ));
     }
-    let mut pruners: Vec<&str> = block
-        .keys()
-        .filter(|k| !k.is_full())
-        .map(|k| k.pruner.as_str())
-        .collect();
-    pruners.dedup();
-    for pruner in pruners {
+    for pruner in pruners(block) {
         let bars: Vec<Bar> = METHOD_COLORS
             .iter()
             .filter_map(|(method, color)| {

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use plotters::prelude::*;
 
-use super::{METHOD_COLORS, bounds, text_width};
+use super::{METHOD_COLORS, bounds, full_attention, pruners, text_width};
 use crate::eval::summary::{Cell, CellKey};
 
 /// Pixels of one legend row, and of a panel's plotting area (380 px less title, caption, axis
@@ -23,19 +23,8 @@ pub(super) fn lines_vs_memory(
     value: fn(&Cell) -> Option<f64>,
     range: Option<(f64, f64)>,
 ) -> anyhow::Result<()> {
-    let full = block
-        .iter()
-        .find(|(k, _)| k.is_full())
-        .and_then(|(_, c)| value(c));
-    let pruners: Vec<&str> = {
-        let mut p: Vec<&str> = block
-            .keys()
-            .filter(|k| !k.is_full())
-            .map(|k| k.pruner.as_str())
-            .collect();
-        p.dedup();
-        p
-    };
+    let full = full_attention(block, value);
+    let pruners = pruners(block);
     if pruners.is_empty() {
         return Ok(());
     }

@@ -131,6 +131,28 @@ pub fn write_all(
     Ok(written)
 }
 
+/// Full attention's `value` in a block of cells, if it ran there.
+fn full_attention(
+    block: &BTreeMap<&CellKey, &Cell>,
+    value: fn(&Cell) -> Option<f64>,
+) -> Option<f64> {
+    block
+        .iter()
+        .find(|(k, _)| k.is_full())
+        .and_then(|(_, c)| value(c))
+}
+
+/// The pruners of a block's cells, each once, in the cells' order (full attention left out).
+fn pruners<'a>(block: &BTreeMap<&'a CellKey, &Cell>) -> Vec<&'a str> {
+    let mut pruners: Vec<&str> = block
+        .keys()
+        .filter(|k| !k.is_full())
+        .map(|k| k.pruner.as_str())
+        .collect();
+    pruners.dedup();
+    pruners
+}
+
 /// A y range around the values with some margin.
 fn bounds(values: &[f64]) -> (f64, f64) {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
