@@ -70,8 +70,9 @@ step() {
 # less 20 s; 0 when too little is left to start.
 budget() { within "$1" 20 10; }
 torch() { step "$1" python3 bench/torch_baseline.py --no-calibration --reps 2 --out "/tmp/$1.json" "${@:2}"; }
-# PyTorch on the goal's 7B setting (32K, C = M = 1024, both pruners, FM and IMDC), as NAME.
-torch_l7b() { torch "$1" --models llama2-7b --L 32768 --settings 1024:1024 --pruners streaming,snapkv --memtypes FM,IMDC --no-full; }
+# PyTorch on the goal's 7B setting (32K, C = M = 1024) as NAME, with PRUNERS and MEMTYPES
+# (both pruners, FM and IMDC, by default).
+torch_l7b() { torch "$1" --models llama2-7b --L 32768 --settings 1024:1024 --pruners "${2:-streaming,snapkv}" --memtypes "${3:-FM,IMDC}" --no-full; }
 # Nsight Compute times COUNT kernels of the command's steady state (after SKIP launches), each
 # alone, cuBLAS's too, within LIMIT seconds; their sum by kernel goes to NAME-summary.txt. The
 # CSV is removed (the calls bring back few files) unless keep_csv is set.
@@ -244,8 +245,7 @@ ratio)
     for round in $(seq "${ROUNDS:-3}"); do
         for side in $([ $((round % 2)) = 1 ] && echo "torch mss" || echo "mss torch"); do
             if [ "$side" = torch ]; then
-                torch torch-l7b-32k-r$round --models llama2-7b --L 32768 --settings 1024:1024 \
-                    --pruners "${TORCH_PRUNERS:-streaming,snapkv}" --memtypes "${TORCH_MEMTYPES:-FM,IMDC}" --no-full
+                torch_l7b torch-l7b-32k-r$round "${TORCH_PRUNERS:-}" "${TORCH_MEMTYPES:-}"
             else
                 step mss-l7b-32k-r$round $bin --shape llama2-7b --tokens 32768 --repeats 2 --no-checks --only "${ONLY:-streaming_llm FM,snapkv IMDC}" ${MSS_FLAGS:-}
             fi
